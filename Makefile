@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv serve proto proto-check lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/consentry demo
+
+test: venv
+	$(BIN)/pytest -q
+
+serve: venv
+	$(BIN)/consentry serve
+
+# Regenerate the Python stubs from proto/ (grpcio-tools is pinned, so output is reproducible).
+proto: venv
+	rm -f gen/consentry/v1/*_pb2*.py gen/consentry/v1/*_pb2*.pyi
+	$(BIN)/python -m grpc_tools.protoc -I proto \
+	    --python_out=gen --pyi_out=gen --grpc_python_out=gen \
+	    proto/consentry/v1/*.proto
+
+# Fails when the committed stubs differ from what proto/ generates.
+proto-check: proto
+	git diff --exit-code -- gen/
+	test -z "$$(git status --porcelain -- gen/)"
+
+lint: node_modules/.bin/buf
+	node_modules/.bin/buf lint
+
+node_modules/.bin/buf:
+	npm install --no-audit --no-fund --silent
+
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) node_modules

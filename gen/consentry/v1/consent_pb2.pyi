@@ -1,0 +1,444 @@
+import datetime
+
+from consentry.v1 import common_pb2 as _common_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ConsentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_STATUS_UNSPECIFIED: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_ACTIVE: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_REVOKED: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_EXPIRED: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_SUPERSEDED: _ClassVar[ConsentStatus]
+
+class ConsentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_KIND_UNSPECIFIED: _ClassVar[ConsentKind]
+    CONSENT_KIND_TREATMENT: _ClassVar[ConsentKind]
+    CONSENT_KIND_RESEARCH: _ClassVar[ConsentKind]
+
+class AccessRequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACCESS_REQUEST_STATUS_UNSPECIFIED: _ClassVar[AccessRequestStatus]
+    ACCESS_REQUEST_STATUS_PENDING: _ClassVar[AccessRequestStatus]
+    ACCESS_REQUEST_STATUS_APPROVED: _ClassVar[AccessRequestStatus]
+    ACCESS_REQUEST_STATUS_DECLINED: _ClassVar[AccessRequestStatus]
+    ACCESS_REQUEST_STATUS_EXPIRED: _ClassVar[AccessRequestStatus]
+
+class ProxyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROXY_SCOPE_UNSPECIFIED: _ClassVar[ProxyScope]
+    PROXY_SCOPE_MANAGE_CONSENTS: _ClassVar[ProxyScope]
+    PROXY_SCOPE_READ_HISTORY: _ClassVar[ProxyScope]
+CONSENT_STATUS_UNSPECIFIED: ConsentStatus
+CONSENT_STATUS_ACTIVE: ConsentStatus
+CONSENT_STATUS_REVOKED: ConsentStatus
+CONSENT_STATUS_EXPIRED: ConsentStatus
+CONSENT_STATUS_SUPERSEDED: ConsentStatus
+CONSENT_KIND_UNSPECIFIED: ConsentKind
+CONSENT_KIND_TREATMENT: ConsentKind
+CONSENT_KIND_RESEARCH: ConsentKind
+ACCESS_REQUEST_STATUS_UNSPECIFIED: AccessRequestStatus
+ACCESS_REQUEST_STATUS_PENDING: AccessRequestStatus
+ACCESS_REQUEST_STATUS_APPROVED: AccessRequestStatus
+ACCESS_REQUEST_STATUS_DECLINED: AccessRequestStatus
+ACCESS_REQUEST_STATUS_EXPIRED: AccessRequestStatus
+PROXY_SCOPE_UNSPECIFIED: ProxyScope
+PROXY_SCOPE_MANAGE_CONSENTS: ProxyScope
+PROXY_SCOPE_READ_HISTORY: ProxyScope
+
+class Consent(_message.Message):
+    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason")
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTEE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    DATA_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    VALIDITY_FIELD_NUMBER: _ClassVar[int]
+    EXCEPTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_REASON_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    version: int
+    patient_id: str
+    grantee: str
+    kind: ConsentKind
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    data_period: _common_pb2.Period
+    validity: _common_pb2.Period
+    excepted_categories: _containers.RepeatedScalarFieldContainer[str]
+    status: ConsentStatus
+    created_by: str
+    create_time: _timestamp_pb2.Timestamp
+    revoke_time: _timestamp_pb2.Timestamp
+    revoke_reason: str
+    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ...) -> None: ...
+
+class ConsentTerms(_message.Message):
+    __slots__ = ("kind", "categories", "purposes", "data_period", "validity", "excepted_categories")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    DATA_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    VALIDITY_FIELD_NUMBER: _ClassVar[int]
+    EXCEPTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    kind: ConsentKind
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    data_period: _common_pb2.Period
+    validity: _common_pb2.Period
+    excepted_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AccessRequest(_message.Message):
+    __slots__ = ("request_id", "patient_id", "requester", "terms", "reason", "status", "create_time", "expire_time", "decide_time", "decline_reason", "consent_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    patient_id: str
+    requester: str
+    terms: ConsentTerms
+    reason: str
+    status: AccessRequestStatus
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    decide_time: _timestamp_pb2.Timestamp
+    decline_reason: str
+    consent_id: str
+    def __init__(self, request_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., requester: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[AccessRequestStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[str] = ..., consent_id: _Optional[str] = ...) -> None: ...
+
+class RequestAccessRequest(_message.Message):
+    __slots__ = ("patient_id", "terms", "reason", "expire_time", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    terms: ConsentTerms
+    reason: str
+    expire_time: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RequestAccessResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: AccessRequest
+    def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ...) -> None: ...
+
+class GetAccessRequestRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class GetAccessRequestResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: AccessRequest
+    def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ...) -> None: ...
+
+class ListAccessRequestsRequest(_message.Message):
+    __slots__ = ("patient_id", "status", "page_size", "page_token")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    status: AccessRequestStatus
+    page_size: int
+    page_token: str
+    def __init__(self, patient_id: _Optional[str] = ..., status: _Optional[_Union[AccessRequestStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAccessRequestsResponse(_message.Message):
+    __slots__ = ("requests", "next_page_token")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[AccessRequest]
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[AccessRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ApproveAccessRequestRequest(_message.Message):
+    __slots__ = ("request_id", "terms", "idempotency_key")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    terms: ConsentTerms
+    idempotency_key: str
+    def __init__(self, request_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ApproveAccessRequestResponse(_message.Message):
+    __slots__ = ("request", "consent")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    request: AccessRequest
+    consent: Consent
+    def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+
+class DeclineAccessRequestRequest(_message.Message):
+    __slots__ = ("request_id", "reason", "idempotency_key")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    reason: str
+    idempotency_key: str
+    def __init__(self, request_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class DeclineAccessRequestResponse(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: AccessRequest
+    def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ...) -> None: ...
+
+class GrantConsentRequest(_message.Message):
+    __slots__ = ("patient_id", "grantee", "terms", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTEE_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    grantee: str
+    terms: ConsentTerms
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class GrantConsentResponse(_message.Message):
+    __slots__ = ("consent",)
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    consent: Consent
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+
+class NarrowConsentRequest(_message.Message):
+    __slots__ = ("consent_id", "terms", "idempotency_key")
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    terms: ConsentTerms
+    idempotency_key: str
+    def __init__(self, consent_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class NarrowConsentResponse(_message.Message):
+    __slots__ = ("consent",)
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    consent: Consent
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+
+class RevokeConsentRequest(_message.Message):
+    __slots__ = ("consent_id", "reason", "idempotency_key")
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    reason: str
+    idempotency_key: str
+    def __init__(self, consent_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RevokeConsentResponse(_message.Message):
+    __slots__ = ("consent",)
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    consent: Consent
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+
+class GetConsentRequest(_message.Message):
+    __slots__ = ("consent_id",)
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    def __init__(self, consent_id: _Optional[str] = ...) -> None: ...
+
+class GetConsentResponse(_message.Message):
+    __slots__ = ("consent", "history")
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    consent: Consent
+    history: _containers.RepeatedCompositeFieldContainer[Consent]
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ..., history: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ...) -> None: ...
+
+class ListConsentsRequest(_message.Message):
+    __slots__ = ("patient_id", "include_inactive", "page_size", "page_token")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    include_inactive: bool
+    page_size: int
+    page_token: str
+    def __init__(self, patient_id: _Optional[str] = ..., include_inactive: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConsentsResponse(_message.Message):
+    __slots__ = ("consents", "next_page_token")
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    consents: _containers.RepeatedCompositeFieldContainer[Consent]
+    next_page_token: str
+    def __init__(self, consents: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Proxy(_message.Message):
+    __slots__ = ("patient_id", "proxy_id", "scopes", "relationship", "create_time", "expire_time", "active")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROXY_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    RELATIONSHIP_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    proxy_id: str
+    scopes: _containers.RepeatedScalarFieldContainer[ProxyScope]
+    relationship: str
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    active: bool
+    def __init__(self, patient_id: _Optional[str] = ..., proxy_id: _Optional[str] = ..., scopes: _Optional[_Iterable[_Union[ProxyScope, str]]] = ..., relationship: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active: _Optional[bool] = ...) -> None: ...
+
+class AddProxyRequest(_message.Message):
+    __slots__ = ("patient_id", "proxy_id", "scopes", "relationship", "expire_time", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROXY_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    RELATIONSHIP_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    proxy_id: str
+    scopes: _containers.RepeatedScalarFieldContainer[ProxyScope]
+    relationship: str
+    expire_time: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., proxy_id: _Optional[str] = ..., scopes: _Optional[_Iterable[_Union[ProxyScope, str]]] = ..., relationship: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class AddProxyResponse(_message.Message):
+    __slots__ = ("proxy",)
+    PROXY_FIELD_NUMBER: _ClassVar[int]
+    proxy: Proxy
+    def __init__(self, proxy: _Optional[_Union[Proxy, _Mapping]] = ...) -> None: ...
+
+class RemoveProxyRequest(_message.Message):
+    __slots__ = ("patient_id", "proxy_id", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROXY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    proxy_id: str
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., proxy_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RemoveProxyResponse(_message.Message):
+    __slots__ = ("proxy",)
+    PROXY_FIELD_NUMBER: _ClassVar[int]
+    proxy: Proxy
+    def __init__(self, proxy: _Optional[_Union[Proxy, _Mapping]] = ...) -> None: ...
+
+class ListProxiesRequest(_message.Message):
+    __slots__ = ("patient_id",)
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    def __init__(self, patient_id: _Optional[str] = ...) -> None: ...
+
+class ListProxiesResponse(_message.Message):
+    __slots__ = ("proxies",)
+    PROXIES_FIELD_NUMBER: _ClassVar[int]
+    proxies: _containers.RepeatedCompositeFieldContainer[Proxy]
+    def __init__(self, proxies: _Optional[_Iterable[_Union[Proxy, _Mapping]]] = ...) -> None: ...
+
+class AccessEvent(_message.Message):
+    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations")
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PRACTITIONER_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    EMERGENCY_FIELD_NUMBER: _ClassVar[int]
+    OBLIGATIONS_FIELD_NUMBER: _ClassVar[int]
+    ledger_seq: int
+    time: _timestamp_pb2.Timestamp
+    institution_id: str
+    role: str
+    practitioner_id: str
+    purpose: str
+    record_id: str
+    category: str
+    allowed: bool
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    consent_ids: _containers.RepeatedScalarFieldContainer[str]
+    emergency: bool
+    obligations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetAccessHistoryRequest(_message.Message):
+    __slots__ = ("patient_id", "page_size", "page_token")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, patient_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetAccessHistoryResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AccessEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[AccessEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ExportConsentRequest(_message.Message):
+    __slots__ = ("consent_id",)
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    def __init__(self, consent_id: _Optional[str] = ...) -> None: ...
+
+class ExportConsentResponse(_message.Message):
+    __slots__ = ("fhir_json",)
+    FHIR_JSON_FIELD_NUMBER: _ClassVar[int]
+    fhir_json: str
+    def __init__(self, fhir_json: _Optional[str] = ...) -> None: ...
+
+class ImportConsentRequest(_message.Message):
+    __slots__ = ("fhir_json", "idempotency_key")
+    FHIR_JSON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    fhir_json: str
+    idempotency_key: str
+    def __init__(self, fhir_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ImportConsentResponse(_message.Message):
+    __slots__ = ("consent",)
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    consent: Consent
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,212 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class InstitutionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INSTITUTION_KIND_UNSPECIFIED: _ClassVar[InstitutionKind]
+    INSTITUTION_KIND_HOSPITAL: _ClassVar[InstitutionKind]
+    INSTITUTION_KIND_CLINIC: _ClassVar[InstitutionKind]
+    INSTITUTION_KIND_FAMILY_DOCTOR: _ClassVar[InstitutionKind]
+    INSTITUTION_KIND_LABORATORY: _ClassVar[InstitutionKind]
+    INSTITUTION_KIND_INSURER: _ClassVar[InstitutionKind]
+    INSTITUTION_KIND_RESEARCH_REGISTRY: _ClassVar[InstitutionKind]
+
+class KeyType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEY_TYPE_UNSPECIFIED: _ClassVar[KeyType]
+    KEY_TYPE_IDENTITY: _ClassVar[KeyType]
+    KEY_TYPE_ENCRYPTION: _ClassVar[KeyType]
+
+class KeyStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEY_STATUS_UNSPECIFIED: _ClassVar[KeyStatus]
+    KEY_STATUS_CURRENT: _ClassVar[KeyStatus]
+    KEY_STATUS_RETIRED: _ClassVar[KeyStatus]
+    KEY_STATUS_REVOKED: _ClassVar[KeyStatus]
+INSTITUTION_KIND_UNSPECIFIED: InstitutionKind
+INSTITUTION_KIND_HOSPITAL: InstitutionKind
+INSTITUTION_KIND_CLINIC: InstitutionKind
+INSTITUTION_KIND_FAMILY_DOCTOR: InstitutionKind
+INSTITUTION_KIND_LABORATORY: InstitutionKind
+INSTITUTION_KIND_INSURER: InstitutionKind
+INSTITUTION_KIND_RESEARCH_REGISTRY: InstitutionKind
+KEY_TYPE_UNSPECIFIED: KeyType
+KEY_TYPE_IDENTITY: KeyType
+KEY_TYPE_ENCRYPTION: KeyType
+KEY_STATUS_UNSPECIFIED: KeyStatus
+KEY_STATUS_CURRENT: KeyStatus
+KEY_STATUS_RETIRED: KeyStatus
+KEY_STATUS_REVOKED: KeyStatus
+
+class PublicKey(_message.Message):
+    __slots__ = ("key_id", "type", "public_key", "status", "create_time")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    type: KeyType
+    public_key: bytes
+    status: KeyStatus
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., type: _Optional[_Union[KeyType, str]] = ..., public_key: _Optional[bytes] = ..., status: _Optional[_Union[KeyStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Institution(_message.Message):
+    __slots__ = ("institution_id", "display_name", "kind", "keys", "create_time")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    display_name: str
+    kind: InstitutionKind
+    keys: _containers.RepeatedCompositeFieldContainer[PublicKey]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., keys: _Optional[_Iterable[_Union[PublicKey, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RegisterInstitutionRequest(_message.Message):
+    __slots__ = ("institution_id", "display_name", "kind", "identity_public_key", "encryption_public_key", "idempotency_key")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    display_name: str
+    kind: InstitutionKind
+    identity_public_key: bytes
+    encryption_public_key: bytes
+    idempotency_key: str
+    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., identity_public_key: _Optional[bytes] = ..., encryption_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RegisterInstitutionResponse(_message.Message):
+    __slots__ = ("institution",)
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    institution: Institution
+    def __init__(self, institution: _Optional[_Union[Institution, _Mapping]] = ...) -> None: ...
+
+class GetInstitutionRequest(_message.Message):
+    __slots__ = ("institution_id",)
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    def __init__(self, institution_id: _Optional[str] = ...) -> None: ...
+
+class GetInstitutionResponse(_message.Message):
+    __slots__ = ("institution",)
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    institution: Institution
+    def __init__(self, institution: _Optional[_Union[Institution, _Mapping]] = ...) -> None: ...
+
+class ListInstitutionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListInstitutionsResponse(_message.Message):
+    __slots__ = ("institutions", "next_page_token")
+    INSTITUTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    institutions: _containers.RepeatedCompositeFieldContainer[Institution]
+    next_page_token: str
+    def __init__(self, institutions: _Optional[_Iterable[_Union[Institution, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RotateInstitutionKeyRequest(_message.Message):
+    __slots__ = ("institution_id", "type", "public_key", "idempotency_key")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    type: KeyType
+    public_key: bytes
+    idempotency_key: str
+    def __init__(self, institution_id: _Optional[str] = ..., type: _Optional[_Union[KeyType, str]] = ..., public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RotateInstitutionKeyResponse(_message.Message):
+    __slots__ = ("institution",)
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    institution: Institution
+    def __init__(self, institution: _Optional[_Union[Institution, _Mapping]] = ...) -> None: ...
+
+class RevokeInstitutionKeyRequest(_message.Message):
+    __slots__ = ("institution_id", "key_id", "reason", "idempotency_key")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    key_id: str
+    reason: str
+    idempotency_key: str
+    def __init__(self, institution_id: _Optional[str] = ..., key_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RevokeInstitutionKeyResponse(_message.Message):
+    __slots__ = ("institution",)
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    institution: Institution
+    def __init__(self, institution: _Optional[_Union[Institution, _Mapping]] = ...) -> None: ...
+
+class EnrollPatientRequest(_message.Message):
+    __slots__ = ("patient_id", "identity_public_key", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    identity_public_key: bytes
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class EnrollPatientResponse(_message.Message):
+    __slots__ = ("patient_id", "key_id")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    key_id: str
+    def __init__(self, patient_id: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class EnrollAuditorRequest(_message.Message):
+    __slots__ = ("auditor_id", "identity_public_key", "idempotency_key")
+    AUDITOR_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    auditor_id: str
+    identity_public_key: bytes
+    idempotency_key: str
+    def __init__(self, auditor_id: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class EnrollAuditorResponse(_message.Message):
+    __slots__ = ("auditor_id", "key_id")
+    AUDITOR_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    auditor_id: str
+    key_id: str
+    def __init__(self, auditor_id: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class GetServiceKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServiceKeysResponse(_message.Message):
+    __slots__ = ("share_signing_public_key", "ledger_verifier_key", "ledger_origin")
+    SHARE_SIGNING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    share_signing_public_key: bytes
+    ledger_verifier_key: str
+    ledger_origin: str
+    def __init__(self, share_signing_public_key: _Optional[bytes] = ..., ledger_verifier_key: _Optional[str] = ..., ledger_origin: _Optional[str] = ...) -> None: ...

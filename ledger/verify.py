@@ -1,0 +1,280 @@
+"""Offline verification of an exported ledger (JSON Lines of entry bytes).
+
+Recomputes every leaf hash, the hash chain and the Merkle root, checks each
+entry's ``seq`` and ``prev`` against the running values, checks the signed
+checkpoint, and checks that the log still extends a previously trusted
+checkpoint.  The first bad sequence number is named in the exception.
+
+Speed: the hot loop never parses JSON.  The writer guarantees that the byte
+patterns ``"seq":`` and ``"prev":`` occur exactly once in an entry (the
+top-level fields it adds), so checking them is a byte search.  Parsing
+happens only to explain a failure, or for every entry with ``strict=True``
+(which also checks each entry is canonical RFC 8785 with top-level fields).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+
+from .canonical import canonical_json
+from .checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
+from .errors import (
+    ChainError,
+    ConsistencyProofError,
+    ForkError,
+    LedgerError,
+    RollbackError,
+    RootMismatchError,
+)
+from .hashing import ZERO_HASH, chain_hash, leaf_hash
+from .merkle import fold_right, verify_consistency
+
+_SEQ = b'"seq":'
+_PREV = b'"prev":"'
+_PREV_KEY = b'"prev":'
+
+
+@dataclass
+class Replay:
+    """What replaying entries 0..size-1 produced."""
+
+    size: int
+    root: bytes
+    chain_hash: bytes
+    roots: dict[int, bytes] = field(default_factory=dict)  # root at requested sizes
+
+
+def replay(
+    entries: Iterable[bytes], *, roots_at: Collection[int] = (), strict: bool = False
+) -> Replay:
+    """Check seq/prev of every entry and recompute chain and root.
+
+    ``entries`` yields entry bytes in order, with or without a trailing
+    newline.  ``roots_at`` asks for the root at extra sizes (e.g. an older
+    trusted checkpoint).  Raises ChainError naming the first bad entry.
+    """
+    want = set(roots_at)
+    roots: dict[int, bytes] = {}
+    if 0 in want:
+        roots[0] = fold_right([])
+    stack: list[bytes] = []  # frontier: roots of perfect subtrees, left to right
+    chain = ZERO_HASH
+    last = ZERO_HASH  # chain before the previous entry, to name inserted entries
+    n = 0
+    it = iter(entries)
+    for raw in it:
+        e = raw[:-1] if raw[-1:] == b"\n" else raw
+        # --- seq: exactly one '"seq":', followed by n and then ',' or '}'
+        i = e.find(_SEQ) + 6
+        digits = b"%d" % n
+        end = i + len(digits)
+        if (
+            i == 5
+            or e.find(_SEQ, i) >= 0
+            or e[i:end] != digits
+            or e[end : end + 1] not in (b",", b"}")
+        ):
+            _diagnose(n, e, chain, last, it)
+        # --- prev: exactly one '"prev":', a quoted lowercase hex chain hash
+        j = e.find(_PREV) + 8
+        if (
+            j == 7
+            or e.find(_PREV_KEY, j) >= 0
+            or e[j : j + 64] != chain.hex().encode()
+            or e[j + 64 : j + 65] != b'"'
+            or e[:1] != b"{"
+            or e[-1:] != b"}"
+        ):
+            _diagnose(n, e, chain, last, it)
+        if strict:
+            _strict_check(n, e, chain)
+        leaf = sha256(b"\x00" + e).digest()
+        last = chain
+        chain = sha256(chain + leaf).digest()
+        # --- root: merge equal-sized subtrees, like binary carry
+        h = leaf
+        k = n
+        while k & 1:
+            h = sha256(b"\x01" + stack.pop() + h).digest()
+            k >>= 1
+        stack.append(h)
+        n += 1
+        if want and n in want:
+            roots[n] = fold_right(stack)
+    return Replay(n, fold_right(stack), chain, roots)
+
+
+def _parse(n: int, e: bytes) -> dict:
+    try:
+        obj = json.loads(e)
+    except ValueError:
+        raise ChainError(n, "it is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ChainError(n, "it is not a JSON object")
+    return obj
+
+
+def _strict_check(n: int, e: bytes, chain: bytes) -> None:
+    obj = _parse(n, e)
+    if obj.get("seq") != n or type(obj.get("seq")) is not int or obj.get("prev") != chain.hex():
+        raise ChainError(n, "its top-level seq/prev fields are wrong")
+    try:
+        canonical = canonical_json(obj)
+    except LedgerError:
+        canonical = None
+    if canonical != e:
+        raise ChainError(n, "it is not in RFC 8785 canonical form")
+
+
+def _diagnose(n: int, e: bytes, chain: bytes, last: bytes, rest: Iterator[bytes]) -> None:
+    """Explain the failed fast check at position n; always raises ChainError."""
+    obj = _parse(n, e)
+    seq = obj.get("seq")
+    if type(seq) is not int:
+        raise ChainError(n, "it has no integer seq field")
+    if seq > n:
+        raise ChainError(n, f"it is missing: entry {seq} comes where {n} was expected")
+    if seq == n - 1 and obj.get("prev") == last.hex():
+        # Two entries claim seq n-1 and both follow entry n-2.  The one the
+        # next entry chains to is the original; the other was inserted.
+        if _successor_prev(rest) == chain_hash(last, leaf_hash(e)).hex():
+            raise ChainError(n - 1, f"it was inserted: entry {n} has the same seq and the log continues from that one")
+        raise ChainError(n, f"it duplicates entry {seq} (inserted)")
+    if seq < n:
+        raise ChainError(n, f"found entry {seq} again (out of order or duplicated)")
+    prev = obj.get("prev")
+    if not isinstance(prev, str) or len(prev) != 64:
+        raise ChainError(n, "it has no 64-hex-digit prev field")
+    if prev == chain.hex():
+        raise ChainError(n, "it has nested seq/prev keys or extra bytes the ledger never writes")
+    if n > 0:
+        # Either entry n-1 was altered (n's prev no longer matches it) or n's
+        # prev was.  If n is consistent with its successor, n is intact and
+        # n-1 is the altered one.
+        nxt_prev = _successor_prev(rest)
+        try:
+            expected = chain_hash(bytes.fromhex(prev), leaf_hash(e)).hex()
+        except ValueError:
+            expected = None
+        if nxt_prev is not None and nxt_prev == expected:
+            raise ChainError(
+                n - 1, f"it was altered: it no longer hashes to the prev recorded in entry {n}"
+            )
+    raise ChainError(n, f"its prev does not match the hash chain of entries 0..{n - 1}")
+
+
+def _successor_prev(rest: Iterator[bytes]) -> str | None:
+    """The prev field of the next entry, if there is one and it parses."""
+    nxt = next(rest, None)
+    if nxt is None:
+        return None
+    try:
+        value = json.loads(nxt).get("prev")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def check_consistency(trusted: Checkpoint, new: Checkpoint, proof: list[bytes]) -> None:
+    """Check ``new`` extends ``trusted`` using an RFC 9162 consistency proof."""
+    if new.size < trusted.size:
+        raise RollbackError(
+            f"the log shrank from {trusted.size} entries (trusted) to {new.size}"
+        )
+    if new.size == trusted.size and new.root != trusted.root:
+        raise ForkError(f"two different roots were signed for size {new.size}")
+    try:
+        verify_consistency(trusted.size, new.size, trusted.root, new.root, proof)
+    except ConsistencyProofError as exc:
+        raise ForkError(
+            f"checkpoint {new.size} does not extend trusted checkpoint {trusted.size}: {exc}"
+        ) from exc
+
+
+def verify_log(
+    entries: Iterable[bytes],
+    note: str,
+    verifier: NoteVerifier,
+    *,
+    origin: str | None = None,
+    trusted: Checkpoint | None = None,
+    allow_unsigned_tail: bool = False,
+    strict: bool = False,
+) -> Checkpoint:
+    """Verify exported entries against a signed checkpoint (and a trusted one).
+
+    Returns the verified checkpoint, which the caller can trust next time.
+    Entries past the checkpoint are refused unless ``allow_unsigned_tail``
+    (their chain is still checked, but nothing signed covers them).
+    """
+    checkpoint = verify_checkpoint(note, verifier, origin)
+    if trusted is not None:
+        if trusted.origin != checkpoint.origin:
+            raise ForkError(f"trusted checkpoint is for {trusted.origin!r}, not {checkpoint.origin!r}")
+        if trusted.size > checkpoint.size:
+            raise RollbackError(
+                f"the log shrank from {trusted.size} entries (trusted) to {checkpoint.size}"
+            )
+        if trusted.size == checkpoint.size and trusted.root != checkpoint.root:
+            raise ForkError(f"two different roots were signed for size {checkpoint.size}")
+    sizes = {checkpoint.size} | ({trusted.size} if trusted else set())
+    result = replay(entries, roots_at=sizes, strict=strict)
+    if result.size < checkpoint.size:
+        raise ChainError(
+            result.size,
+            f"it is missing: the export ends there but the checkpoint covers {checkpoint.size}",
+        )
+    if result.size > checkpoint.size and not allow_unsigned_tail:
+        raise ChainError(checkpoint.size, "it is not covered by the signed checkpoint")
+    if result.roots[checkpoint.size] != checkpoint.root:
+        raise RootMismatchError(checkpoint.size, checkpoint.root, result.roots[checkpoint.size])
+    if trusted is not None and result.roots[trusted.size] != trusted.root:
+        raise ForkError(
+            f"the entries do not reproduce the trusted root at size {trusted.size}: "
+            "the log was rewritten after it was checkpointed"
+        )
+    return checkpoint
+
+
+def read_jsonl(path: str | Path) -> Iterator[bytes]:
+    """Yield raw lines (entry bytes) from a JSON Lines export."""
+    with open(path, "rb") as fh:
+        yield from fh
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: python -m consentry.ledger.verify ENTRIES.jsonl CHECKPOINT VERIFIER_KEY."""
+    parser = argparse.ArgumentParser(description="Verify an exported Consentry ledger.")
+    parser.add_argument("entries", help="JSON Lines export, one entry per line")
+    parser.add_argument("checkpoint", help="file holding the signed checkpoint note")
+    parser.add_argument("verifier_key", help="file holding name+keyid+base64key")
+    parser.add_argument("--trusted", help="a previously verified checkpoint note (same key)")
+    parser.add_argument("--strict", action="store_true", help="also parse every entry")
+    args = parser.parse_args(argv)
+    verifier = NoteVerifier.from_key(Path(args.verifier_key).read_text())
+    trusted = None
+    if args.trusted:
+        trusted = verify_checkpoint(Path(args.trusted).read_text(encoding="utf-8"), verifier)
+    try:
+        cp = verify_log(
+            read_jsonl(args.entries),
+            Path(args.checkpoint).read_text(encoding="utf-8"),
+            verifier,
+            trusted=trusted,
+            strict=args.strict,
+        )
+    except LedgerError as exc:
+        print(f"FAILED: {exc.explain()}", file=sys.stderr)
+        return 1
+    print(f"OK: {cp.origin} size {cp.size} root {cp.root.hex()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+# METADATA
+# title: Consentry record-access decision
+# description: |
+#   One decision per (subject, purpose, record). Default deny. The contract of `input` and of
+#   `decision` is in docs/policy.md; static data (vocabulary, labels, duties, emergency set,
+#   obligations) is mounted at data.consentry.<file stem> from policy/data/*.json.
+#
+#   Engine note: no `every` here. rego-cpp (regopy) evaluates `every x in xs { not ... }` as
+#   always true, which fails open; counting a comprehension is equally clear and correct on
+#   every engine we run.
+package consentry.authz
+
+_vocab := data.consentry.vocabulary
+
+_roles := data.consentry.duties.roles
+
+_emergency := data.consentry.emergency
+
+# decision is always defined: a complete rule built from rules that each have a default.
+decision := {
+	"allow": allow,
+	"reasons": reasons,
+	"obligations": obligations,
+	"consent_ids": consent_ids,
+}
+
+default allow := false
+
+allow if {
+	count(deny) == 0
+	_granted
+}
+
+_granted if count(_covering_ids) > 0
+
+_granted if break_glass
+
+consent_ids := sort(_covering_ids) if allow else := []
+
+reasons := sort(_allow_reasons) if allow
+else := sort(deny) if count(deny) > 0
+else := sort(_not_granted)
+
+obligations := _obligations_granted if allow else := {
+	"redact": [],
+	"notify_patient": false,
+	"review": false,
+	"pseudonymise": false,
+}
+
+_obligations_granted := {
+	"redact": object.get(data.consentry.obligations.redact, input.purpose, []),
+	"notify_patient": _emergency_purpose,
+	"review": _emergency_purpose,
+	"pseudonymise": _research_purpose,
+}
+
+# Any emergency access is notified and reviewed, with or without a consent behind it.
+default _emergency_purpose := false
+
+_emergency_purpose if input.purpose == _emergency.purpose
+
+default _research_purpose := false
+
+_research_purpose if input.purpose == "HRESCH"
+
+# --- break-the-glass --------------------------------------------------------------------------
+
+default break_glass := false
+
+break_glass if {
+	input.purpose == _emergency.purpose
+	_roles[input.subject.role].clinician == true
+	_emergency_declared
+	input.resource.category in _emergency.categories
+	not sensitive
+}
+
+_emergency_declared if {
+	input.emergency.declared == true
+	is_string(input.emergency.reason)
+	trim_space(input.emergency.reason) != ""
+}
+
+# --- reasons ------------------------------------------------------------------------------------
+
+_allow_reasons contains msg if {
+	some id in _covering_ids
+	msg := sprintf("consent %s covers category %s for purpose %s", [id, input.resource.category, input.purpose])
+}
+
+_allow_reasons contains msg if {
+	count(_covering_ids) == 0
+	break_glass
+	msg := sprintf("break-the-glass: emergency access to %s without consent", [input.resource.category])
+}
+
+# Why nothing granted access, when no hard rule denied it (see deny.rego for those).
+_not_granted contains msg if {
+	msg := sprintf("no active consent from the patient covers category %s for purpose %s", [input.resource.category, input.purpose])
+}
+
+_not_granted contains msg if {
+	input.resource.category in _vocab.sensitive_categories
+	msg := sprintf("category %s is sensitive and needs a consent that names it", [input.resource.category])
+}
+
+# concat, not sprintf: rego-cpp (regopy) renders an upper()-made string with its JSON quotes
+# under sprintf %s, which would make the cross-engine tables disagree.
+_not_granted contains msg if {
+	some label in _sensitive_labels
+	msg := concat("", ["sensitive label ", label, " needs a consent that names category ", _label_category(label)])
+}
+
+_not_granted contains msg if {
+	some [_, msg] in _problems
+}
+
+_not_granted contains msg if {
+	input.purpose == _emergency.purpose
+	not input.resource.category in _emergency.categories
+	msg := sprintf("break-the-glass does not reach category %s", [input.resource.category])
+}
+
+_not_granted contains "break-the-glass never reaches a sensitive record" if {
+	input.purpose == _emergency.purpose
+	sensitive
+}

@@ -1,0 +1,117 @@
+# METADATA
+# title: Unit tests for consentry.authz
+# description: Run by tests/policy/test_rego_unit.py on the embedded engine (every test_* rule).
+package consentry.authz_test
+
+import data.consentry.authz
+
+_now := 1800000000000000000
+
+_consent := {
+	"id": "c1", "grantee": "clinic-7", "categories": ["lab"], "purposes": ["TREAT"],
+	"data_from": null, "data_until": null, "valid_from": 1700000000000000000, "valid_until": null,
+	"excepted": [], "status": "active", "kind": "treatment",
+}
+
+_input := {
+	"subject": {"org": "clinic-7", "role": "physician", "practitioner": "prac-1"},
+	"action": "read",
+	"purpose": "TREAT",
+	"emergency": {"declared": false, "reason": ""},
+	"resource": {"patient": "pat-1", "record": "rec-1", "category": "lab", "labels": [], "holder": "hosp-1", "effective": 1750000000000000000},
+	"consents": [_consent],
+	"now": _now,
+}
+
+_with_resource(patch) := object.union(_input, {"resource": object.union(_input.resource, patch)})
+
+_with_consent(patch) := object.union(_input, {"consents": [object.union(_consent, patch)]})
+
+test_matching_consent_allows if {
+	d := authz.decision with input as _input
+	d.allow == true
+	d.consent_ids == ["c1"]
+}
+
+test_default_deny_on_empty_input if {
+	d := authz.decision with input as {}
+	d.allow == false
+	count(d.reasons) > 0
+}
+
+test_no_consent_denies_with_reason if {
+	d := authz.decision with input as object.union(_input, {"consents": []})
+	d.allow == false
+	d.reasons == ["no active consent from the patient covers category lab for purpose TREAT"]
+}
+
+test_revoked_consent_denies if {
+	d := authz.decision with input as _with_consent({"status": "revoked"})
+	d.allow == false
+	"consent c1 is revoked" in d.reasons
+}
+
+test_broad_consent_covers_lab if {
+	authz.allow with input as _with_consent({"categories": ["*"]})
+}
+
+test_broad_consent_never_covers_sensitive if {
+	inp := object.union(_with_consent({"categories": ["*"]}), {"resource": object.union(_input.resource, {"category": "mental-health"})})
+	d := authz.decision with input as inp
+	d.allow == false
+	"category mental-health is sensitive and needs a consent that names it" in d.reasons
+}
+
+test_sensitive_label_makes_record_sensitive if {
+	authz.sensitive with input as _with_resource({"labels": ["PSY"]})
+	not authz.allow with input as object.union(_with_resource({"labels": ["PSY"]}), {"consents": [object.union(_consent, {"categories": ["*"]})]})
+}
+
+test_validity_is_half_open if {
+	authz.allow with input as object.union(_with_consent({"valid_until": _now + 1}), {})
+	not authz.allow with input as _with_consent({"valid_until": _now})
+}
+
+test_admin_clerk_never_reads_discharge_summary if {
+	inp := object.union(_with_resource({"category": "discharge-summary"}), {
+		"subject": object.union(_input.subject, {"role": "admin-clerk"}),
+		"consents": [object.union(_consent, {"categories": ["*"]})],
+	})
+	d := authz.decision with input as inp
+	d.reasons == ["role admin-clerk may not read discharge-summary for TREAT"]
+}
+
+_emergency := object.union(_with_resource({"category": "allergy"}), {
+	"purpose": "ETREAT",
+	"emergency": {"declared": true, "reason": "anaphylaxis, ED"},
+	"consents": [],
+})
+
+test_break_the_glass_allows_with_obligations if {
+	d := authz.decision with input as _emergency
+	d.allow == true
+	d.consent_ids == []
+	d.obligations.notify_patient == true
+	d.obligations.review == true
+}
+
+test_break_the_glass_needs_a_reason if {
+	not authz.allow with input as object.union(_emergency, {"emergency": {"declared": true, "reason": " "}})
+}
+
+test_break_the_glass_needs_a_clinician if {
+	not authz.allow with input as object.union(_emergency, {"subject": object.union(_input.subject, {"role": "admin-clerk"})})
+}
+
+test_research_needs_research_consent if {
+	inp := object.union(_input, {"subject": object.union(_input.subject, {"role": "researcher"}), "purpose": "HRESCH"})
+	not authz.allow with input as object.union(inp, {"consents": [object.union(_consent, {"purposes": ["HRESCH"]})]})
+	d := authz.decision with input as object.union(inp, {"consents": [object.union(_consent, {"purposes": ["HRESCH"], "kind": "research"})]})
+	d.allow == true
+	d.obligations.pseudonymise == true
+}
+
+test_batch_keeps_order if {
+	ds := authz.decisions with input as {"batch": [_input, {}, _emergency]}
+	[d.allow | some d in ds] == [true, false, true]
+}

@@ -1,0 +1,1 @@
+"""Consentry's gRPC services, the domain behind them, storage, crypto, auth, CLI and client SDK."""

@@ -1,0 +1,96 @@
+"""The `consentry` command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import tempfile
+from pathlib import Path
+
+import typer
+
+from consentry.services import config as cfg
+from consentry.services import keyfiles
+from consentry.services.bootstrap import build_app, init_data_dir, ledger_signer, operator_key
+from consentry.services.config import Settings
+
+app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
+                  no_args_is_help=True, add_completion=False)
+audit_app = typer.Typer(help="Work with the audit ledger.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+DataDir = typer.Option(None, "--data-dir", help="Database and keys [default: $CONSENTRY_HOME or ./consentry-data]")
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings.load(data_dir)
+
+
+@app.command()
+def init(data_dir: Path | None = DataDir) -> None:
+    """Create the data directory with the operator key and the service keys (0600)."""
+    result = init_data_dir(_settings(data_dir))
+    for name in result.created:
+        typer.echo(f"created {result.data_dir / name}")
+    if not result.created:
+        typer.echo(f"{result.data_dir} already has every key; nothing changed")
+    typer.echo(f"ledger verifier key: {result.ledger_verifier_key}")
+
+
+@app.command()
+def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to listen on"),
+          data_dir: Path | None = DataDir) -> None:
+    """Run the gRPC server (creating the data directory on first use)."""
+    from consentry.services.server import Server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(data_dir)
+    init_data_dir(settings)
+    server = _start(settings, listen)
+    typer.echo(f"consentry serving on {listen.rsplit(':', 1)[0]}:{server.port} (data: {settings.data_dir})")
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@app.command()
+def demo(target: str | None = typer.Option(None, help="HOST:PORT of a running server; default: start one"),
+         data_dir: Path | None = DataDir) -> None:
+    """Play the post-discharge story over gRPC; exit non-zero if any step misbehaves."""
+    from consentry.services.demo import run_story
+
+    if target is None:
+        with tempfile.TemporaryDirectory(prefix="consentry-demo-") as tmp:
+            settings = _settings(Path(tmp))
+            init_data_dir(settings)
+            server = _start(settings, "127.0.0.1:0")
+            typer.echo(f"started a server on 127.0.0.1:{server.port} with a temporary data directory")
+            try:
+                failures = _story(f"127.0.0.1:{server.port}", settings)
+            finally:
+                server.stop()
+    else:
+        failures = _story(target, _settings(data_dir))
+    raise typer.Exit(1 if failures else 0)
+
+
+@audit_app.command("key")
+def audit_key(data_dir: Path | None = DataDir) -> None:
+    """Print the ledger's checkpoint verifier key (signed-note verifier key format)."""
+    typer.echo(ledger_signer(_settings(data_dir)).verifier.to_key())
+
+
+def _start(settings: Settings, listen: str):  # type: ignore[no-untyped-def]
+    from consentry.services.server import Server
+
+    app_, signer = build_app(settings)
+    return Server(app_, signer, listen).start()
+
+
+def _story(target: str, settings: Settings) -> int:
+    from consentry.services.demo import run_story
+
+    service_key = keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
+    return run_story(target, operator_key(settings), service_key, ledger_signer(settings).verifier.to_key())

@@ -1,0 +1,53 @@
+"""Where Consentry keeps its state and how it is configured (environment and flags)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DATABASE_FILE = "consentry.db"
+
+# Key files inside the data directory, all created 0600 by `consentry init`.
+OPERATOR_KEY = "operator.key"
+SHARE_SIGNING_KEY = "service-signing.key"
+LEDGER_SIGNING_KEY = "ledger-signing.key"
+KEK_FILE = "kek.key"
+PSEUDONYM_KEY = "ledger-pseudonym.key"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("CONSENTRY_HOME") or "./consentry-data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    policy_engine: str = "embedded"
+    opa_url: str | None = None
+    ledger_origin: str = "consentry.local/ledger"
+    checkpoint_every_entries: int = 1000
+    checkpoint_every_seconds: float = 60.0
+
+    @classmethod
+    def load(cls, data_dir: Path | None = None) -> "Settings":
+        data_dir = (data_dir or default_data_dir()).resolve()
+        env = os.environ
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("CONSENTRY_DATABASE_URL") or sqlite_url(data_dir),
+            policy_engine=env.get("CONSENTRY_POLICY_ENGINE", "opa" if env.get("CONSENTRY_OPA_URL") else "embedded"),
+            opa_url=env.get("CONSENTRY_OPA_URL"),
+            ledger_origin=env.get("CONSENTRY_LEDGER_ORIGIN", "consentry.local/ledger"),
+            checkpoint_every_entries=int(env.get("CONSENTRY_CHECKPOINT_ENTRIES", "1000")),
+            checkpoint_every_seconds=float(env.get("CONSENTRY_CHECKPOINT_SECONDS", "60")),
+        )
+
+    def key_path(self, name: str) -> Path:
+        return self.data_dir / name
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / DATABASE_FILE}"

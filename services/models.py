@@ -1,0 +1,152 @@
+"""The service's tables (SQLAlchemy 2). The ledger's own tables live in consentry.ledger.store.
+
+Times are integers: nanoseconds since the Unix epoch, UTC. They compare exactly on every
+backend and are what the policy input uses.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from consentry.ledger.store import metadata as ledger_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = ledger_metadata  # one MetaData, so one migration history covers every table
+
+
+class Institution(Base):
+    __tablename__ = "institutions"
+    institution_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[int] = mapped_column(Integer)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Person(Base):
+    """An enrolled patient (who may also be named as another patient's proxy)."""
+
+    __tablename__ = "persons"
+    patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Auditor(Base):
+    __tablename__ = "auditors"
+    auditor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class PrincipalKey(Base):
+    """A public key registered for a principal ("org:<id>", "patient:<id>", "auditor:<id>",
+    "operator"). Identity keys sign call tokens; encryption keys receive shares."""
+
+    __tablename__ = "principal_keys"
+    key_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(140), index=True)
+    key_type: Mapped[str] = mapped_column(String(16))  # identity | encryption
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # current | retired | revoked
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    revoked_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class TokenUse(Base):
+    """Every accepted token id, kept until the token expires, so a replay is refused."""
+
+    __tablename__ = "token_uses"
+    principal: Mapped[str] = mapped_column(String(140), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class IdempotentCall(Base):
+    """The first response to a write carrying an idempotency key, replayed on retries."""
+
+    __tablename__ = "idempotent_calls"
+    principal: Mapped[str] = mapped_column(String(140), primary_key=True)
+    method: Mapped[str] = mapped_column(String(120), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Record(Base):
+    __tablename__ = "records"
+    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    holder: Mapped[str] = mapped_column(String(64), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[list] = mapped_column(JSON)
+    effective_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # Body sealed under the record's data key; both are destroyed on erasure.
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    erased_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Consent(Base):
+    """One version of a consent; (consent_id, version) is unique and history is never lost."""
+
+    __tablename__ = "consents"
+    consent_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128))
+    grantee: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # treatment | research
+    categories: Mapped[list] = mapped_column(JSON)
+    purposes: Mapped[list] = mapped_column(JSON)
+    excepted: Mapped[list] = mapped_column(JSON)
+    data_from_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    data_until_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_from_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_until_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # active | revoked | expired | superseded
+    created_by: Mapped[str] = mapped_column(String(140))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    revoked_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_consents_patient_grantee_status", "patient_id", "grantee", "status"),)
+
+
+class AccessRequest(Base):
+    __tablename__ = "access_requests"
+    request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    requester: Mapped[str] = mapped_column(String(64), index=True)
+    terms: Mapped[dict] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | declined | expired
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    expire_ns: Mapped[int] = mapped_column(BigInteger)
+    decided_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class Proxy(Base):
+    __tablename__ = "proxies"
+    patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    proxy_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    scopes: Mapped[list] = mapped_column(JSON)
+    relationship: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    expire_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    removed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class LedgerSubject(Base):
+    """Which ledger entries are about which patient (by pseudonym), for the patient's own
+    access history and entry listing. Written in the same transaction as the entry."""
+
+    __tablename__ = "ledger_subjects"
+    pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))

@@ -1,0 +1,23 @@
+"""Fixtures for the crypto tests: a service key and two institutions."""
+
+from __future__ import annotations
+
+import nacl.signing
+import pytest
+
+from crypto_helpers import Institution
+
+
+@pytest.fixture(scope="session")
+def service_key() -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey.generate()
+
+
+@pytest.fixture(scope="session")
+def inst_a() -> Institution:
+    return Institution("org:hospital-a")
+
+
+@pytest.fixture(scope="session")
+def inst_b() -> Institution:
+    return Institution("org:clinic-b")

@@ -1,0 +1,40 @@
+"""Helpers shared by the crypto tests (a unique module name, so it cannot clash with another conftest)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import nacl.public
+import nacl.signing
+
+from consentry.services.share import SharePackage, build_share, recipient_key_id
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
+class Institution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.key = nacl.public.PrivateKey.generate()
+        self.public = bytes(self.key.public_key)
+        self.key_id = recipient_key_id(self.public)
+
+
+def make_package(
+    service: nacl.signing.SigningKey, to: Institution, body: bytes = b'{"resourceType":"Basic"}', **kw
+) -> SharePackage:
+    args = dict(
+        record_id="rec-42",
+        recipient=to.name,
+        recipient_key_id=to.key_id,
+        recipient_public_key=to.public,
+        purpose="TREAT",
+        ledger_seq=17,
+        obligations=["redact"],
+        signer=service,
+        now=NOW,
+    )
+    args.update(kw)
+    return build_share(body, **args)
+
+

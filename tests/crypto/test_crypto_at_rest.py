@@ -1,0 +1,165 @@
+"""Records at rest and KEK handling: roundtrip, binding to the record id, rotation, retirement."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from consentry.services.at_rest import SealedRecord, open_record, rewrap_record, seal_record
+from consentry.services.crypto_errors import (
+    DecryptionFailed,
+    KeyFileError,
+    MalformedPackage,
+    UnknownKek,
+    UnsupportedVersion,
+)
+from consentry.services.kek import (
+    FileKekProvider,
+    KeyEncryptionKeyProvider,
+    LocalKekProvider,
+    needs_rewrap,
+    wrapped_key_id,
+)
+from consentry.services.keyfiles import generate_secret
+
+BODY = b'{"resourceType":"Patient","id":"p1","name":[{"family":"Chalmers"}]}'
+
+
+@pytest.fixture
+def kek():
+    return LocalKekProvider(os.urandom(32))
+
+
+def test_provider_satisfies_the_protocol(kek):
+    assert isinstance(kek, KeyEncryptionKeyProvider)
+
+
+def test_roundtrip(kek):
+    sealed = seal_record("rec-1", BODY, kek)
+    assert sealed.kek_id == kek.key_id == wrapped_key_id(sealed.wrapped_key)
+    assert sealed.ciphertext[0] == 1 and BODY not in sealed.ciphertext
+    assert open_record("rec-1", sealed, kek) == BODY
+    assert "Chalmers" not in repr(sealed)
+
+
+def test_fresh_data_key_per_record(kek):
+    a, b = seal_record("rec-1", BODY, kek), seal_record("rec-1", BODY, kek)
+    assert a.ciphertext != b.ciphertext and a.wrapped_key != b.wrapped_key
+
+
+def test_empty_body_roundtrips(kek):
+    assert open_record("r", seal_record("r", b"", kek), kek) == b""
+
+
+def test_wrong_record_id_is_rejected(kek):
+    sealed = seal_record("rec-1", BODY, kek)
+    with pytest.raises(DecryptionFailed):
+        open_record("rec-2", sealed, kek)
+
+
+def test_body_moved_to_another_record_is_rejected(kek):
+    # Even with the other record's own (valid) wrapped key, the body AAD names rec-1.
+    one, two = seal_record("rec-1", BODY, kek), seal_record("rec-2", b"other", kek)
+    swapped = SealedRecord(one.ciphertext, two.wrapped_key, two.kek_id)
+    with pytest.raises(DecryptionFailed):
+        open_record("rec-2", swapped, kek)
+
+
+def test_wrapped_key_under_the_wrong_kek_is_rejected(kek):
+    sealed = seal_record("rec-1", BODY, kek)
+    other = LocalKekProvider(os.urandom(32))
+    with pytest.raises(UnknownKek):  # the wrapped key names a KEK this provider lacks
+        open_record("rec-1", sealed, other)
+    impostor = LocalKekProvider.from_mapping({kek.key_id: os.urandom(32)}, kek.key_id)
+    with pytest.raises(DecryptionFailed):  # same id, different key bytes
+        open_record("rec-1", sealed, impostor)
+
+
+def test_wrap_context_is_authenticated(kek):
+    wrapped = kek.wrap(os.urandom(32), b"ctx-a")
+    with pytest.raises(DecryptionFailed):
+        kek.unwrap(wrapped, b"ctx-b")
+
+
+def test_relabelled_wrapped_key_is_rejected(kek):
+    # Point the header at another KEK the provider holds: the header is in the AAD.
+    other_key = os.urandom(32)
+    both = LocalKekProvider.from_mapping({"kek-a": os.urandom(32), "kek-b": other_key}, "kek-a")
+    wrapped = both.wrap(os.urandom(32), b"ctx")
+    relabelled = wrapped.replace(b"kek-a", b"kek-b", 1)
+    with pytest.raises(DecryptionFailed):
+        both.unwrap(relabelled, b"ctx")
+
+
+@pytest.mark.parametrize("pos", [0, 1, 5, 30, -1])
+def test_tampered_ciphertext_or_wrapped_key(kek, pos):
+    sealed = seal_record("rec-1", BODY, kek)
+    for field in ("ciphertext", "wrapped_key"):
+        raw = bytearray(getattr(sealed, field))
+        raw[pos] ^= 0x01
+        bad = dataclasses.replace(sealed, **{field: bytes(raw)})
+        with pytest.raises((DecryptionFailed, UnsupportedVersion, MalformedPackage, UnknownKek)):
+            open_record("rec-1", bad, kek)
+
+
+def test_unknown_versions_are_refused(kek):
+    sealed = seal_record("rec-1", BODY, kek)
+    with pytest.raises(UnsupportedVersion):
+        open_record("rec-1", dataclasses.replace(sealed, ciphertext=b"\x02" + sealed.ciphertext[1:]), kek)
+    with pytest.raises(UnsupportedVersion):
+        kek.unwrap(b"\x02" + sealed.wrapped_key[1:], b"x")
+
+
+def test_kek_id_column_must_match_the_wrapped_key(kek):
+    sealed = seal_record("rec-1", BODY, kek)
+    with pytest.raises(MalformedPackage):
+        open_record("rec-1", dataclasses.replace(sealed, kek_id="local-0000000000000000"), kek)
+
+
+def test_kek_rotation_rewraps_and_the_old_kek_can_be_retired(tmp_path):
+    old_path, new_path = tmp_path / "kek-2026.key", tmp_path / "kek-2027.key"
+    generate_secret(old_path)
+    old = FileKekProvider(old_path)
+    records = {f"rec-{i}": seal_record(f"rec-{i}", BODY + bytes([i]), old) for i in range(5)}
+
+    generate_secret(new_path)
+    during = FileKekProvider(new_path, previous=[old_path])  # new current key + old for reading
+    assert during.key_id != old.key_id and during.key_ids == {old.key_id, during.key_id}
+    # While rotating, the provider reads old and new records alike.
+    assert all(open_record(rid, s, during) == BODY + bytes([i]) for i, (rid, s) in enumerate(records.items()))
+
+    stale = [rid for rid, s in records.items() if needs_rewrap(s.wrapped_key, during)]
+    assert stale == list(records)
+    rewrapped = {rid: rewrap_record(rid, records[rid], during, during) for rid in stale}
+    assert all(s.kek_id == during.key_id for s in rewrapped.values())
+    assert all(rewrapped[r].ciphertext == records[r].ciphertext for r in records)  # body untouched
+
+    # Retire the old KEK: delete its file; the new provider alone opens every rewrapped record.
+    os.unlink(old_path)
+    after = FileKekProvider(new_path)
+    for i, (rid, s) in enumerate(rewrapped.items()):
+        assert open_record(rid, s, after) == BODY + bytes([i])
+        with pytest.raises(UnknownKek):
+            open_record(rid, records[rid], after)  # a copy wrapped under the old KEK is now dead
+    with pytest.raises(KeyFileError):
+        FileKekProvider(new_path, previous=[old_path])
+
+
+def test_crypto_shredding(kek):
+    # Erasing = deleting the wrapped key. Without it no KEK helps, even the right one.
+    sealed = seal_record("rec-1", BODY, kek)
+    other = seal_record("rec-9", b"x", kek)
+    with pytest.raises(DecryptionFailed):
+        open_record("rec-1", SealedRecord(sealed.ciphertext, other.wrapped_key, other.kek_id), kek)
+
+
+def test_provider_refuses_bad_keys():
+    with pytest.raises(ValueError):
+        LocalKekProvider(b"short")
+    with pytest.raises(ValueError):
+        LocalKekProvider(bytes(32))
+    with pytest.raises(UnknownKek):
+        LocalKekProvider.from_mapping({"a": os.urandom(32)}, "b")
+    assert "key_id" in repr(LocalKekProvider(os.urandom(32)))

@@ -1,0 +1,300 @@
+"""The share package: only the named recipient opens it, and any change to it is rejected."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import nacl.exceptions
+import nacl.public
+import nacl.signing
+import pytest
+import rfc8785
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consentry.services.crypto_errors import (
+    CryptoError,
+    DecryptionFailed,
+    MalformedPackage,
+    SignatureInvalid,
+    UnsupportedVersion,
+    WrongRecipient,
+    WrongRecipientKey,
+)
+from consentry.services.share import (
+    SharePackage,
+    open_share,
+    recipient_key_id,
+    signature_message,
+)
+
+from crypto_helpers import NOW, Institution, make_package
+
+PARTS = ("header", "ciphertext", "sealed_key", "signature")
+SECRET_BODY = b'{"resourceType":"Observation","note":"SECRET-MARKER-123"}'
+
+
+def _open(pkg, service_key, who: Institution, expected: str | None = None):
+    return open_share(
+        pkg,
+        service_verify_key=service_key.verify_key,
+        recipient_private_key=who.key,
+        expected_recipient=expected or who.name,
+    )
+
+
+def _resign(pkg: SharePackage, signer: nacl.signing.SigningKey, **changes) -> SharePackage:
+    """What a forger (or a buggy server holding ``signer``) could produce."""
+    pkg = dataclasses.replace(pkg, **changes)
+    sig = signer.sign(signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key)).signature
+    return dataclasses.replace(pkg, signature=sig)
+
+
+def _with_header(pkg: SharePackage, **fields) -> bytes:
+    header = json.loads(pkg.header)
+    header.update(fields)
+    return rfc8785.dumps(header)
+
+
+@pytest.fixture(scope="module")
+def small_pkg(service_key, inst_a):
+    return make_package(service_key, inst_a, body=b"tiny body")
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_roundtrip_and_header_shape(service_key, inst_a):
+    pkg = make_package(service_key, inst_a, body=SECRET_BODY, obligations=["redact", "pseudonymise"])
+    opened = _open(pkg, service_key, inst_a)
+    assert opened.body == SECRET_BODY
+    h = opened.header
+    assert set(h) == {
+        "v", "share_id", "record_id", "recipient", "recipient_key_id", "purpose",
+        "ledger_seq", "obligations", "time", "content_type",
+    }
+    assert h["v"] == 1 and h["recipient"] == inst_a.name and h["ledger_seq"] == 17
+    assert h["obligations"] == ["pseudonymise", "redact"]  # sorted
+    assert h["time"] == "2026-11-25T12:00:00Z"
+    assert h["content_type"] == "application/fhir+json"
+    assert pkg.header == rfc8785.dumps(h)
+    assert pkg.header_hash == hashlib.sha256(pkg.header).hexdigest()
+    assert pkg.ciphertext_hash == hashlib.sha256(pkg.ciphertext).hexdigest()
+    assert len(pkg.sealed_key) == 80 and len(pkg.signature) == 64
+    assert len(pkg.ciphertext) == 24 + len(SECRET_BODY) + 16
+    assert "SECRET" not in repr(pkg) and "SECRET" not in repr(opened)
+
+
+def test_time_is_converted_to_utc_and_truncated_to_seconds(service_key, inst_a):
+    t = datetime(2026, 11, 25, 20, 0, 0, 999_999, tzinfo=timezone(timedelta(hours=8)))
+    pkg = make_package(service_key, inst_a, now=t)
+    assert _open(pkg, service_key, inst_a).header["time"] == "2026-11-25T12:00:00Z"
+
+
+def test_fresh_share_id_and_key_each_time(service_key, inst_a):
+    p1, p2 = make_package(service_key, inst_a), make_package(service_key, inst_a)
+    assert json.loads(p1.header)["share_id"] != json.loads(p2.header)["share_id"]
+    assert p1.ciphertext != p2.ciphertext and p1.sealed_key != p2.sealed_key
+
+
+def test_envelope_roundtrip(small_pkg):
+    blob = small_pkg.to_bytes()
+    assert blob[:4] == b"CSP\x01"
+    assert SharePackage.from_bytes(blob) == small_pkg
+    with pytest.raises(UnsupportedVersion):
+        SharePackage.from_bytes(b"CSP\x02" + blob[4:])
+    with pytest.raises(MalformedPackage):
+        SharePackage.from_bytes(blob[:-1])
+    with pytest.raises(MalformedPackage):
+        SharePackage.from_bytes(blob + b"\x00")
+
+
+def test_recipient_key_id_is_the_documented_derivation():
+    pk = bytes(range(32))
+    expected = hashlib.sha256(b"consentry-x25519-v1" + pk).digest()[:8].hex()
+    assert recipient_key_id(pk) == expected and len(expected) == 16
+    with pytest.raises(ValueError):
+        recipient_key_id(pk[:31])
+
+
+def test_build_refuses_inconsistent_inputs(service_key, inst_a, inst_b):
+    with pytest.raises(ValueError):  # key id of B, public key of A
+        make_package(service_key, inst_a, recipient_key_id=inst_b.key_id)
+    with pytest.raises(ValueError):
+        make_package(service_key, inst_a, now=datetime(2026, 11, 25, 12, 0, 0))  # naive
+    with pytest.raises(ValueError):
+        make_package(service_key, inst_a, ledger_seq=-1)
+    with pytest.raises(ValueError):
+        make_package(service_key, inst_a, ledger_seq=True)
+    with pytest.raises(ValueError):
+        make_package(service_key, inst_a, purpose="")
+    with pytest.raises(TypeError):
+        make_package(service_key, inst_a, obligations="redact")
+
+
+# --- wrong recipient --------------------------------------------------------------------------
+
+
+def test_b_cannot_open_a_package(service_key, inst_a, inst_b):
+    pkg = make_package(service_key, inst_a, body=SECRET_BODY)
+    # B honestly names itself: refused by the header check.
+    with pytest.raises(WrongRecipient) as e:
+        _open(pkg, service_key, inst_b)
+    assert "SECRET" not in str(e.value)
+    # B claims to be A but only has its own key: refused by the key id check.
+    with pytest.raises(WrongRecipientKey):
+        _open(pkg, service_key, inst_b, expected=inst_a.name)
+    # B skips our checks entirely: the cryptography itself still says no.
+    with pytest.raises(nacl.exceptions.CryptoError):
+        nacl.public.SealedBox(inst_b.key).decrypt(pkg.sealed_key)
+
+
+def test_wrong_expected_recipient_name(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    with pytest.raises(WrongRecipient):
+        _open(pkg, service_key, inst_a, expected="org:someone-else")
+
+
+def test_rotated_recipient_key_is_reported_as_such(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    new_a = Institution(inst_a.name)  # same institution, new key pair after a rotation
+    with pytest.raises(WrongRecipientKey):
+        _open(pkg, service_key, new_a)
+
+
+# --- tampering --------------------------------------------------------------------------------
+
+
+def test_wrong_pinned_service_key(inst_a):
+    real, other = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
+    pkg = make_package(real, inst_a)
+    with pytest.raises(SignatureInvalid):
+        _open(pkg, other, inst_a)
+
+
+def test_package_signed_by_another_key_is_rejected(service_key, inst_a):
+    forger = nacl.signing.SigningKey.generate()
+    pkg = make_package(service_key, inst_a)
+    forged = _resign(pkg, forger, header=_with_header(pkg, purpose="HRESCH"))
+    with pytest.raises(SignatureInvalid):
+        _open(forged, service_key, inst_a)
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_every_single_bit_flip_is_rejected(service_key, inst_a, small_pkg, part):
+    data = getattr(small_pkg, part)
+    for i in range(len(data)):
+        for bit in range(8):
+            flipped = bytearray(data)
+            flipped[i] ^= 1 << bit
+            bad = dataclasses.replace(small_pkg, **{part: bytes(flipped)})
+            with pytest.raises(SignatureInvalid):
+                _open(bad, service_key, inst_a)
+    assert _open(small_pkg, service_key, inst_a).body == b"tiny body"  # the original still opens
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_mutations_are_rejected(service_key, inst_a, small_pkg, data):
+    part = data.draw(st.sampled_from(PARTS))
+    raw = bytearray(getattr(small_pkg, part))
+    kind = data.draw(st.sampled_from(["xor", "truncate", "append"]))
+    if kind == "xor":
+        for _ in range(data.draw(st.integers(1, 4))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+        if bytes(raw) == getattr(small_pkg, part):  # two flips cancelled out
+            return
+    elif kind == "truncate":
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        raw += data.draw(st.binary(min_size=1, max_size=8))
+    with pytest.raises(CryptoError):
+        _open(dataclasses.replace(small_pkg, **{part: bytes(raw)}), service_key, inst_a)
+
+
+@pytest.mark.parametrize("field,value", [("recipient", "org:clinic-b"), ("purpose", "HRESCH"),
+                                         ("ledger_seq", 18), ("record_id", "rec-43")])
+def test_tampered_header_fields_are_rejected(service_key, inst_a, field, value):
+    pkg = make_package(service_key, inst_a)
+    bad = dataclasses.replace(pkg, header=_with_header(pkg, **{field: value}))
+    with pytest.raises(SignatureInvalid):
+        _open(bad, service_key, inst_a)
+
+
+def test_signature_is_checked_before_the_header_is_parsed(service_key, inst_a, small_pkg):
+    bad = dataclasses.replace(small_pkg, header=b"not json at all")
+    with pytest.raises(SignatureInvalid):
+        _open(bad, service_key, inst_a)
+
+
+# --- defence in depth: even a validly signed but wrong package does not open ------------------
+# (simulates a buggy or compromised signer: each later layer still holds on its own)
+
+
+def test_resigned_purpose_change_fails_aead(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    bad = _resign(pkg, service_key, header=_with_header(pkg, purpose="HRESCH"))
+    with pytest.raises(DecryptionFailed):  # the header is the AAD of the body
+        _open(bad, service_key, inst_a)
+
+
+def test_resigned_recipient_change_is_wrong_recipient(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    bad = _resign(pkg, service_key, header=_with_header(pkg, recipient="org:clinic-b"))
+    with pytest.raises(WrongRecipient):
+        _open(bad, service_key, inst_a)
+
+
+def test_resigned_ciphertext_change_fails_aead(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    ct = bytearray(pkg.ciphertext)
+    ct[30] ^= 1
+    with pytest.raises(DecryptionFailed):
+        _open(_resign(pkg, service_key, ciphertext=bytes(ct)), service_key, inst_a)
+
+
+def test_resigned_sealed_key_change_fails_unsealing(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    sk = bytearray(pkg.sealed_key)
+    sk[40] ^= 1
+    with pytest.raises(DecryptionFailed):
+        _open(_resign(pkg, service_key, sealed_key=bytes(sk)), service_key, inst_a)
+
+
+def test_unknown_version_is_refused(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    with pytest.raises(UnsupportedVersion):
+        _open(_resign(pkg, service_key, header=_with_header(pkg, v=2)), service_key, inst_a)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda h: h.replace(b'{"content_type"', b'{ "content_type"'),          # whitespace
+    lambda h: h[:-1] + b',"v":1}',                                         # duplicate key
+    lambda h: h.replace(b'"purpose":"TREAT"', b'"purpose":"TRE\\u0041T"'),  # escaped
+])
+def test_non_canonical_header_is_refused_even_if_signed(service_key, inst_a, mutate):
+    pkg = make_package(service_key, inst_a)
+    bad = _resign(pkg, service_key, header=mutate(pkg.header))
+    with pytest.raises(MalformedPackage):
+        _open(bad, service_key, inst_a)
+
+
+@pytest.mark.parametrize("fields", [{"extra": 1}, {"time": "2026-11-25 12:00:00"},
+                                    {"ledger_seq": "17"}, {"obligations": ["b", "a"]},
+                                    {"share_id": "not-a-uuid"}])
+def test_invalid_header_fields_are_refused_even_if_signed(service_key, inst_a, fields):
+    pkg = make_package(service_key, inst_a)
+    with pytest.raises(MalformedPackage):
+        _open(_resign(pkg, service_key, header=_with_header(pkg, **fields)), service_key, inst_a)
+
+
+def test_error_messages_never_contain_plaintext(service_key, inst_a, inst_b):
+    pkg = make_package(service_key, inst_a, body=SECRET_BODY)
+    bad = _resign(pkg, service_key, header=_with_header(pkg, purpose="X"))
+    for attempt in (lambda: _open(bad, service_key, inst_a), lambda: _open(pkg, service_key, inst_b)):
+        with pytest.raises(CryptoError) as e:
+            attempt()
+        assert "SECRET" not in str(e.value) and e.value.explanation in str(e.value)

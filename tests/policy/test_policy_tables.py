@@ -1,0 +1,53 @@
+"""Every decision-table case on every engine that loads, plus cross-engine agreement.
+
+A disagreement between engines fails: that is how an engine bug such as rego-cpp's fail-open
+`every ... not` would be caught before it reaches a patient.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from consentry.policy.engine import Decision
+
+from policy_cases import ENGINE_NAMES, load_cases, mismatches
+
+CASES = list(load_cases())
+IDS = [c[0] for c in CASES]
+
+
+def test_tables_are_not_empty():
+    assert len(CASES) >= 80
+
+
+@pytest.mark.parametrize(("name", "inputs", "expect"), CASES, ids=IDS)
+def test_case(engine, name, inputs, expect):
+    [decision] = engine.decide([inputs])
+    assert mismatches(decision, expect) == []
+
+
+def test_batch_matches_single_decisions(engine):
+    """One query over all cases returns, in order, what one query per case returns."""
+    batch = engine.decide([c[1] for c in CASES])
+    assert len(batch) == len(CASES)
+    for (name, inputs, _), got in zip(CASES, batch):
+        assert got == engine.decide([inputs])[0], name
+
+
+@pytest.mark.skipif(len(ENGINE_NAMES) < 2, reason="only one engine installed")
+def test_engines_agree(all_engines):
+    inputs = [c[1] for c in CASES]
+    answers = {name: e.decide(inputs) for name, e in all_engines.items()}
+    reference_name, reference = next(iter(answers.items()))
+    disagreements = [
+        f"{IDS[i]}: {reference_name}={_brief(reference[i])} {name}={_brief(d[i])}"
+        for name, decisions in answers.items()
+        for i in range(len(CASES))
+        if decisions[i] != reference[i]
+        for d in [decisions]
+    ]
+    assert disagreements == []
+
+
+def _brief(d: Decision) -> str:
+    return f"allow={d.allow} reasons={list(d.reasons)} ids={list(d.consent_ids)}"
