@@ -36,7 +36,6 @@ from .hashing import ZERO_HASH, chain_hash, leaf_hash
 from .merkle import fold_right, verify_consistency
 
 _SEQ = b'"seq":'
-_PREV = b'"prev":"'
 _PREV_KEY = b'"prev":'
 
 
@@ -68,40 +67,44 @@ def replay(
     last = ZERO_HASH  # chain before the previous entry, to name inserted entries
     n = 0
     it = iter(entries)
+    # Local names: attribute and global lookups dominate a loop this tight.
+    h256 = sha256
+    seq_key, prev_key = _SEQ, _PREV_KEY
+    ends = (b",", b"}")
     for raw in it:
         e = raw[:-1] if raw[-1:] == b"\n" else raw
-        # --- seq: exactly one '"seq":', followed by n and then ',' or '}'
-        i = e.find(_SEQ) + 6
+        # seq and prev: each key pattern occurs exactly once (rfind finds the
+        # last one quickly, keys sort late; find over the prefix proves there
+        # is no other), and holds n / the running chain hash in lowercase hex.
+        # Together that is one pass over the entry per key.
+        i = e.rfind(seq_key)
+        j = e.rfind(prev_key)
         digits = b"%d" % n
-        end = i + len(digits)
+        k = i + 6 + len(digits)
         if (
-            i == 5
-            or e.find(_SEQ, i) >= 0
-            or e[i:end] != digits
-            or e[end : end + 1] not in (b",", b"}")
-        ):
-            _diagnose(n, e, chain, last, it)
-        # --- prev: exactly one '"prev":', a quoted lowercase hex chain hash
-        j = e.find(_PREV) + 8
-        if (
-            j == 7
-            or e.find(_PREV_KEY, j) >= 0
-            or e[j : j + 64] != chain.hex().encode()
-            or e[j + 64 : j + 65] != b'"'
+            i < 0
+            or j < 0
+            or e[i + 6 : k] != digits
+            or e[k : k + 1] not in ends
+            or e[j + 7 : j + 8] != b'"'
+            or e[j + 8 : j + 72] != chain.hex().encode()
+            or e[j + 72 : j + 73] != b'"'
+            or e.find(seq_key, 0, i) >= 0
+            or e.find(prev_key, 0, j) >= 0
             or e[:1] != b"{"
             or e[-1:] != b"}"
         ):
             _diagnose(n, e, chain, last, it)
         if strict:
             _strict_check(n, e, chain)
-        leaf = sha256(b"\x00" + e).digest()
+        leaf = h256(b"\x00" + e).digest()
         last = chain
-        chain = sha256(chain + leaf).digest()
+        chain = h256(chain + leaf).digest()
         # --- root: merge equal-sized subtrees, like binary carry
         h = leaf
         k = n
         while k & 1:
-            h = sha256(b"\x01" + stack.pop() + h).digest()
+            h = h256(b"\x01" + stack.pop() + h).digest()
             k >>= 1
         stack.append(h)
         n += 1

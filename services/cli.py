@@ -94,3 +94,7 @@ def _story(target: str, settings: Settings) -> int:
 
     service_key = keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
     return run_story(target, operator_key(settings), service_key, ledger_signer(settings).verifier.to_key())
+
+
+if __name__ == "__main__":
+    app()

@@ -118,7 +118,7 @@ def _normalise(obligations: Mapping[str, Any] | Iterable[str], handled: Collecti
             continue
         if name not in BODY_OBLIGATIONS:
             raise UnknownObligation(f"unknown obligation {name!r}; refusing to disclose")
-        if value is None or value is False or value == []:
+        if value is None or value is False or (isinstance(value, (list, tuple)) and not value):
             continue  # explicitly not required
         if name == PSEUDONYMISE and value is not True:
             raise ObligationError("pseudonymise takes true or false")

@@ -15,3 +15,34 @@ def sample_entry(i: int) -> dict:
         "policy": "rev-7",
         "record": {"id": f"rec-{i}", "sha256": f"{i:064x}"},
     }
+
+
+def append_worker(kind: str, url: str, schema: str | None, worker: int, count: int, start_at: float) -> int:
+    """Runs in a separate process: append ``count`` entries in small random batches."""
+    import random
+    import time
+
+    from sqlalchemy import create_engine
+
+    from consentry.ledger.store import LedgerWriter, configure_sqlite_writes
+
+    if kind == "postgresql":
+        engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    else:
+        engine = create_engine(f"sqlite:///{url}")
+        configure_sqlite_writes(engine)
+    rng = random.Random(worker)
+    with engine.connect():  # connect first, then start together
+        pass
+    time.sleep(max(0.0, start_at - time.time()))
+    done = 0
+    while done < count:
+        batch = min(rng.randint(1, 5), count - done)
+        with engine.begin() as conn, LedgerWriter.lock(conn) as writer:
+            for _ in range(batch):
+                seq = writer.next_seq
+                got = writer.append({"kind": "test", "worker": worker, "n": done, "expect": seq})
+                assert got.seq == seq
+                done += 1
+    engine.dispose()
+    return done

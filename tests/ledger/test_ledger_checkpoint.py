@@ -82,7 +82,7 @@ def test_checkpoint_round_trip_and_strict_parsing():
     assert (cp.origin, cp.size, cp.root) == ("consentry.example/log", 42, EMPTY_ROOT)
     body = format_checkpoint("o", 1, EMPTY_ROOT)
     for bad in [body + "ext\n", body.replace("\n1\n", "\n01\n"), body.replace("\n1\n", "\n-1\n"),
-                body.replace("47DEQ", "47DEq"), "\n1\n" + body.split("\n")[2] + "\n"]:
+                body.replace("47DEQ", "47DE"), "\n1\n" + body.split("\n")[2] + "\n"]:
         with pytest.raises(CheckpointError):
             parse_checkpoint(bad)
 

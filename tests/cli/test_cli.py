@@ -1,0 +1,101 @@
+"""The `consentry` command as a user runs it: init, serve, demo (both modes), audit key."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+CONSENTRY = [sys.executable, "-m", "consentry.services.cli"]
+KEY_FILES = ["operator.key", "service-signing.key", "ledger-signing.key", "kek.key", "ledger-pseudonym.key"]
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([*CONSENTRY, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_init_creates_private_keys_and_prints_the_ledger_key(tmp_path):
+    data = tmp_path / "data"
+    first = run("init", "--data-dir", str(data))
+    assert first.returncode == 0, first.stderr
+    for name in KEY_FILES:
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    assert "ledger verifier key: consentry.local/ledger+" in first.stdout
+    before = {n: (data / n).read_bytes() for n in KEY_FILES}
+    again = run("init", "--data-dir", str(data))
+    assert again.returncode == 0 and "nothing changed" in again.stdout
+    assert before == {n: (data / n).read_bytes() for n in KEY_FILES}  # never overwritten
+    key = run("audit", "key", "--data-dir", str(data))
+    assert key.stdout.strip() == first.stdout.strip().split("ledger verifier key: ")[1]
+
+
+def test_consentry_home_is_the_default_data_dir(tmp_path):
+    result = run("init", env={"CONSENTRY_HOME": str(tmp_path / "home")})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "home" / "operator.key").exists()
+
+
+def test_demo_on_embedded_defaults_tells_the_whole_story():
+    result = run("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("psychiatric note was withheld", "nothing shared after revocation", "checkpoint signature verified"):
+        assert step in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    data = tmp_path / "data"
+    port = _free_port()
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    target = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+        yield target, data, tmp_path / "serve.log"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_demo_against_a_running_server_twice(served):
+    target, data, log = served
+    for _ in range(2):  # the story can be told again against the same server
+        result = run("demo", "--target", target, "--data-dir", str(data))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_demo_with_a_foreign_operator_key_fails(served, tmp_path):
+    target, _, _ = served
+    other = tmp_path / "other"
+    run("init", "--data-dir", str(other))
+    result = run("demo", "--target", target, "--data-dir", str(other))
+    assert result.returncode != 0 and "UNAUTHENTICATED" in result.stdout
+
+
+def test_the_server_log_holds_no_patient_identifier_or_content(served):
+    target, data, log = served
+    result = run("demo", "--target", target, "--data-dir", str(data))
+    assert result.returncode == 0
+    time.sleep(0.5)
+    text = Path(log).read_text()
+    assert "patient-" not in text and "amoxicillin" not in text and "pneumonia" not in text

@@ -1,0 +1,139 @@
+"""A real Consentry server on a loopback port, and the principals a test needs."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+from sqlalchemy import create_engine, text
+
+from consentry.services import config as cfg
+from consentry.services import keyfiles
+from consentry.services.bootstrap import build_app, init_data_dir, operator_key
+from consentry.services.client import Client
+from consentry.services.config import Settings
+from consentry.services.server import Server
+from consentry.services.tokens import Caller
+from consentry.v1 import audit_pb2, consent_pb2, registry_pb2
+
+
+@dataclass
+class Org:
+    id: str
+    client: Client
+    identity: SigningKey
+    encryption: PrivateKey
+
+
+@dataclass
+class Person:
+    id: str
+    client: Client
+    identity: SigningKey
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    server: Server
+    target: str
+    operator: Client
+    clients: list[Client] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, data_dir: Path, database_url: str, **overrides) -> "Harness":
+        settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)
+        init_data_dir(settings)
+        app, signer = build_app(settings)
+        server = Server(app, signer, "127.0.0.1:0", workers=8).start()
+        target = f"127.0.0.1:{server.port}"
+        return cls(settings, server, target, Client(target, Caller("operator", operator_key(settings))))
+
+    def stop(self) -> None:
+        for c in [self.operator, *self.clients]:
+            c.close()
+        self.server.stop(0)
+
+    @property
+    def app(self):  # type: ignore[no-untyped-def]
+        return self.server.app
+
+    @property
+    def service_key(self):  # type: ignore[no-untyped-def]
+        return keyfiles.load_signing_key(self.settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
+
+    def client(self, caller: Caller) -> Client:
+        c = Client(self.target, caller)
+        self.clients.append(c)
+        return c
+
+    def org(self, kind: int = registry_pb2.INSTITUTION_KIND_HOSPITAL, role: str = "physician",
+            practitioner: str = "dr-test", prefix: str = "org") -> Org:
+        org_id = f"{prefix}-{secrets.token_hex(4)}"
+        identity, encryption = SigningKey.generate(), PrivateKey.generate()
+        self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
+            institution_id=org_id, display_name=org_id, kind=kind,
+            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+        return Org(org_id, self.client(Caller("org:" + org_id, identity, role=role, practitioner=practitioner)),
+                   identity, encryption)
+
+    def patient(self) -> Person:
+        patient_id = f"P{secrets.token_hex(5)}"
+        identity = SigningKey.generate()
+        self.operator.registry.EnrollPatient(registry_pb2.EnrollPatientRequest(
+            patient_id=patient_id, identity_public_key=bytes(identity.verify_key)))
+        return Person(patient_id, self.client(Caller("patient:" + patient_id, identity)), identity)
+
+    def auditor(self) -> Person:
+        auditor_id = f"audit-{secrets.token_hex(4)}"
+        identity = SigningKey.generate()
+        self.operator.registry.EnrollAuditor(registry_pb2.EnrollAuditorRequest(
+            auditor_id=auditor_id, identity_public_key=bytes(identity.verify_key)))
+        return Person(auditor_id, self.client(Caller("auditor:" + auditor_id, identity)), identity)
+
+    def entries(self) -> list[dict]:
+        """Every ledger entry, read as an auditor would."""
+        import json
+
+        auditor = self.auditor()
+        out, start = [], 0
+        while True:
+            page = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))
+            out.extend(json.loads(e.entry) for e in page.entries)
+            if not page.entries:
+                return out
+            start = page.next_start
+
+    def sql(self, statement: str, **params):  # type: ignore[no-untyped-def]
+        """Direct database access, as an attacker with the database (or a test) would have."""
+        engine = create_engine(self.settings.database_url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(statement), params)
+                return result.fetchall() if result.returns_rows else None
+        finally:
+            engine.dispose()
+
+
+def grant(patient: Person, org: Org, categories, purposes=("TREAT",), **terms) -> consent_pb2.Consent:
+    return patient.client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
+        patient_id=patient.id, grantee=org.id,
+        terms=consent_pb2.ConsentTerms(categories=list(categories), purposes=list(purposes), **terms))).consent
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    """The google.rpc.BadRequest field violations carried by an INVALID_ARGUMENT error."""
+    status = rpc_status.from_call(error)
+    assert status is not None, "the error carries no google.rpc.Status details"
+    out = {}
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            out.update({v.field: v.description for v in bad.field_violations})
+    return out

@@ -1,0 +1,131 @@
+"""Every call is authenticated by one interceptor: a per-call token, signed by a registered key,
+bound to the method, short-lived and single-use. Refusals are UNAUTHENTICATED and ledgered."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from nacl.signing import SigningKey
+
+from consentry.services.tokens import Caller
+from consentry.v1 import registry_pb2, registry_pb2_grpc
+
+METHOD = "/consentry.v1.RegistryService/GetServiceKeys"
+
+
+def call_with(harness, token: str | None):
+    channel = grpc.insecure_channel(harness.target)
+    try:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        metadata = [("authorization", f"Bearer {token}")] if token is not None else []
+        return stub.GetServiceKeys(registry_pb2.GetServiceKeysRequest(), metadata=metadata)
+    finally:
+        channel.close()
+
+
+def refused(harness, token: str | None) -> str:
+    with pytest.raises(grpc.RpcError) as err:
+        call_with(harness, token)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    return err.value.details()
+
+
+def test_a_fresh_token_from_a_registered_key_is_accepted(harness):
+    org = harness.org()
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-a")
+    assert call_with(harness, caller.token(METHOD)).ledger_verifier_key
+
+
+def test_no_token(harness):
+    assert "authorization" in refused(harness, None)
+
+
+def test_garbage_token(harness):
+    assert "well-formed" in refused(harness, "not-a-jwt")
+
+
+def test_token_signed_by_another_key_for_a_known_principal(harness):
+    org = harness.org()
+    forged = Caller("org:" + org.id, SigningKey.generate(), role="physician", practitioner="x")
+    assert "not registered" in refused(harness, forged.token(METHOD))
+
+
+def test_token_with_a_registered_key_id_but_a_bad_signature(harness):
+    org = harness.org()
+    good = Caller("org:" + org.id, org.identity, role="physician", practitioner="x").token(METHOD)
+    head, body, sig = good.split(".")
+    tampered = f"{head}.{body}.{sig[:-4]}{'AAAA' if sig[-4:] != 'AAAA' else 'BBBB'}"
+    assert "invalid" in refused(harness, tampered)
+
+
+def test_unknown_principal(harness):
+    stranger = Caller("org:nobody-here", SigningKey.generate(), role="physician", practitioner="x")
+    assert "not registered" in refused(harness, stranger.token(METHOD))
+
+
+def test_expired_token(harness):
+    org = harness.org()
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    assert "expired" in refused(harness, caller.token(METHOD, lifetime_s=60, now=time.time() - 600))
+
+
+def test_token_living_longer_than_five_minutes(harness):
+    org = harness.org()
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    assert "300 seconds" in refused(harness, caller.token(METHOD, lifetime_s=301))
+
+
+def test_token_for_another_method(harness):
+    org = harness.org()
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    assert "different method" in refused(harness, caller.token("/consentry.v1.RegistryService/ListInstitutions"))
+
+
+def test_replayed_token(harness):
+    org = harness.org()
+    token = Caller("org:" + org.id, org.identity, role="physician", practitioner="x").token(METHOD)
+    call_with(harness, token)
+    assert "replay" in refused(harness, token)
+
+
+def test_institution_token_must_name_role_and_practitioner(harness):
+    org = harness.org()
+    assert "staff role" in refused(harness, Caller("org:" + org.id, org.identity).token(METHOD))
+
+
+def test_revoked_key_is_refused(harness):
+    org = harness.org()
+    spare = SigningKey.generate()
+    harness.operator.registry.RotateInstitutionKey(registry_pb2.RotateInstitutionKeyRequest(
+        institution_id=org.id, type=registry_pb2.KEY_TYPE_IDENTITY, public_key=bytes(spare.verify_key)))
+    old = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    assert call_with(harness, old.token(METHOD))  # rotated, not revoked: still valid
+    harness.operator.registry.RevokeInstitutionKey(registry_pb2.RevokeInstitutionKeyRequest(
+        institution_id=org.id, key_id=old.key_id, reason="laptop stolen"))
+    assert "revoked" in refused(harness, old.token(METHOD))
+    new = Caller("org:" + org.id, spare, role="physician", practitioner="x")
+    assert call_with(harness, new.token(METHOD))
+
+
+def test_refusals_are_ledgered_without_raw_patient_ids(harness):
+    stranger = Caller("patient:P-SECRET-123", SigningKey.generate())
+    refused(harness, stranger.token(METHOD))
+    refusals = [e for e in harness.entries() if e["kind"] == "auth.refused"]
+    assert refusals and refusals[-1]["method"] == METHOD and refusals[-1]["status"] == "UNAUTHENTICATED"
+    assert refusals[-1]["actor"].startswith("patient:") and "P-SECRET-123" not in str(refusals)
+
+
+def test_health_and_reflection_need_no_token(harness):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(harness.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        replies = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for s in next(replies).list_services_response.service}
+    assert {"consentry.v1.ExchangeService", "consentry.v1.ConsentService", "consentry.v1.RegistryService",
+            "consentry.v1.AuditService"} <= names

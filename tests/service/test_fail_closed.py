@@ -1,0 +1,40 @@
+"""Fail closed: when the ledger cannot record a decision, nothing is disclosed, and the ledger
+is left without a gap."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from harness import grant
+
+from consentry.ledger.checkpoint import NoteVerifier
+from consentry.ledger.verify import verify_log
+from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
+
+LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+       b'"category":[{"coding":[{"code":"laboratory"}]}]}')
+
+
+def test_no_ledger_no_access(harness):
+    hospital, doctor, patient = harness.org(), harness.org(), harness.patient()
+    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+    consent = grant(patient, doctor, ["lab"])
+    harness.sql("ALTER TABLE ledger_entries RENAME TO ledger_entries_away")
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT")))
+        assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
+        assert "disclosed" in err.value.details()
+    finally:
+        harness.sql("ALTER TABLE ledger_entries_away RENAME TO ledger_entries")
+    decisions = [e for e in harness.entries() if e["kind"] == "access.decision" and e.get("consents") == [consent.consent_id]]
+    assert decisions == []  # the failed fetch left no trace and no disclosure
+    # The ledger is whole: the next fetch works and the chain verifies end to end.
+    [item] = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key)
+    assert item.shared
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    auditor = harness.auditor()
+    cp = auditor.client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
+    entries = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=0, page_size=1000)).entries
+    verify_log([e.entry for e in entries][: cp.tree_size], cp.note,
+               NoteVerifier.from_key(harness.app.ledger_verifier_key))

@@ -1,0 +1,193 @@
+"""The sharing path end to end over a real gRPC channel: deposit, consent, fetch, decide,
+seal, ledger, verify and decrypt — and every way it must refuse."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import grpc
+import pytest
+from harness import field_violations, grant
+
+from consentry.services.demo import discharge_records
+from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
+
+FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
+
+
+@pytest.fixture(scope="module")
+def story(harness):
+    """A hospital, a patient with the four discharge records, and a family doctor."""
+    hospital = harness.org()
+    patient = harness.patient()
+    doctor = harness.org(kind=FAMILY_DOCTOR, practitioner="dr-chen")
+    records = {}
+    for title, body in discharge_records(patient.id).items():
+        reply = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id=patient.id, fhir_json=body, category="mental-health" if title == "psychiatric note" else ""))
+        records[reply.record.record_id] = (title, body)
+    return hospital, patient, doctor, records
+
+
+def fetch(harness, org, patient, purpose="TREAT", **kw):
+    return list(org.client.fetch(patient.id, purpose, recipient_key=org.encryption,
+                                 service_key=harness.service_key, **kw))
+
+
+def test_consented_records_are_shared_and_sensitive_ones_withheld(harness, story):
+    hospital, patient, doctor, records = story
+    consent = grant(patient, doctor, ["discharge-summary", "medication", "lab"])
+    try:
+        got = fetch(harness, doctor, patient)
+    finally:
+        patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    shared = {records[r.record_id][0]: r for r in got if r.shared}
+    assert set(shared) == {"discharge summary", "medication list", "lab results"}
+    for title, item in shared.items():
+        assert item.body == records[item.record_id][1]  # the holder's bytes, exactly
+        assert item.header["recipient"] == doctor.id and item.header["purpose"] == "TREAT"
+    [withheld] = [r for r in got if not r.shared]
+    assert records[withheld.record_id][0] == "psychiatric note"
+    assert any("mental-health" in reason and "sensitive" in reason for reason in withheld.reasons)
+
+
+def test_every_decision_is_ledgered_with_the_package_hashes(harness, story):
+    hospital, patient, doctor, records = story
+    consent = grant(patient, doctor, ["lab"])
+    doctor_items = list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(
+        patient_id=patient.id, purpose="TREAT")))
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    entries = {e["seq"]: e for e in harness.entries()}
+    assert len(doctor_items) == len(records)
+    for item in doctor_items:
+        entry = entries[item.ledger_seq]
+        assert entry["kind"] == "access.decision" and entry["actor"] == "org:" + doctor.id
+        assert entry["allowed"] is item.HasField("shared")
+        assert entry["policy_revision"] == harness.app.policy.revision
+        if item.HasField("shared"):
+            package = item.shared.package
+            assert entry["header_hash"] == hashlib.sha256(package.header).hexdigest()
+            assert entry["ciphertext_hash"] == hashlib.sha256(package.ciphertext).hexdigest()
+            assert entry["consents"] == [consent.consent_id]
+        else:
+            assert entry["reasons"] == list(item.withheld.reasons)
+
+
+def test_wrong_purpose_research_and_revocation_are_refused(harness, story):
+    hospital, patient, doctor, records = story
+    consent = grant(patient, doctor, ["discharge-summary", "medication", "lab"])
+    assert not any(r.shared for r in fetch(harness, doctor, patient, "HPAYMT"))
+    registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher")
+    assert not any(r.shared for r in fetch(harness, registry, patient, "HRESCH"))
+    assert any(r.shared for r in fetch(harness, doctor, patient))
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id, reason="moved"))
+    after = fetch(harness, doctor, patient)
+    assert after and not any(r.shared for r in after)
+    assert any("revoked" in reason for r in after for reason in r.reasons)
+
+
+def test_records_are_encrypted_at_rest(harness, story):
+    hospital, patient, doctor, records = story
+    rows = harness.sql("SELECT ciphertext, wrapped_key FROM records WHERE patient_id = :p", p=patient.id)
+    assert len(rows) == len(records)
+    for ciphertext, wrapped in rows:
+        assert b"resourceType" not in bytes(ciphertext) and patient.id.encode() not in bytes(ciphertext)
+        assert len(bytes(wrapped)) > 32
+
+
+def test_the_ledger_never_holds_the_raw_patient_id(harness, story):
+    hospital, patient, doctor, records = story
+    raw = json.dumps(harness.entries())
+    assert patient.id not in raw
+    assert "pneumonia" not in raw and "amoxicillin" not in raw
+
+
+def test_patient_reads_who_accessed_their_data(harness, story):
+    hospital, patient, doctor, records = story
+    consent = grant(patient, doctor, ["lab"])
+    fetch(harness, doctor, patient, categories=("lab", "mental-health"))
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    events = patient.client.consent.GetAccessHistory(
+        consent_pb2.GetAccessHistoryRequest(patient_id=patient.id, page_size=1000)).events
+    latest = [e for e in events if e.institution_id == doctor.id][-2:]
+    assert {(e.category, e.allowed) for e in latest} == {("lab", True), ("mental-health", False)}
+    lab = next(e for e in latest if e.allowed)
+    assert lab.purpose == "TREAT" and lab.practitioner_id == "dr-chen" and list(lab.consent_ids) == [consent.consent_id]
+    other = harness.patient()
+    with pytest.raises(grpc.RpcError) as err:
+        other.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b"not json", "fhir_json"),
+    (json.dumps({"resourceType": "Spaceship"}).encode(), "fhir_json.resourceType"),
+    (json.dumps({"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/someone-else"},
+                 "category": [{"coding": [{"code": "laboratory"}]}]}).encode(), "fhir_json"),
+    (b"{" + b" " * (1024 * 1024) + b"}", "fhir_json"),
+])
+def test_a_bad_deposit_is_refused_with_the_field_and_writes_only_its_ledger_entry(harness, story, body, field):
+    hospital, patient, doctor, records = story
+    before_records = harness.sql("SELECT count(*) FROM records")[0][0]
+    before_ledger = len(harness.entries())
+    with pytest.raises(grpc.RpcError) as err:
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in field_violations(err.value)
+    assert harness.sql("SELECT count(*) FROM records")[0][0] == before_records
+    entries = harness.entries()
+    # Exactly one new entry (the refusal), plus the auditor enrolment made to read the ledger.
+    refusal = [e for e in entries[before_ledger:] if e["kind"] == "call.refused"]
+    assert len(refusal) == 1 and refusal[0]["status"] == "INVALID_ARGUMENT"
+    assert refusal[0]["method"].endswith("/PutRecord")
+
+
+def test_fetch_validates_every_field(harness, story):
+    hospital, patient, doctor, records = story
+    with pytest.raises(grpc.RpcError) as err:
+        list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(
+            patient_id="", purpose="SHOPPING", categories=["gossip"], record_ids=["nope"],
+            emergency=exchange_pb2.Emergency(declared=True))))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {"patient_id", "purpose", "categories[0]", "record_ids[0]", "emergency.justification"} <= set(
+        field_violations(err.value))
+
+
+def test_an_idempotent_retry_deposits_once(harness, story):
+    hospital, patient, doctor, records = story
+    body = discharge_records(patient.id)["lab results"]
+    request = exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body, idempotency_key="deposit-1")
+    first = hospital.client.exchange.PutRecord(request)
+    again = hospital.client.exchange.PutRecord(request)
+    assert again == first
+    assert harness.sql("SELECT count(*) FROM records WHERE patient_id = :p", p=patient.id)[0][0] == len(records) + 1
+    changed = exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body, labels=["R"],
+                                            idempotency_key="deposit-1")
+    with pytest.raises(grpc.RpcError) as err:
+        hospital.client.exchange.PutRecord(changed)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=first.record.record_id, reason="test copy"))
+
+
+def test_an_erased_record_is_reported_erased_and_its_key_is_gone(harness, story):
+    hospital, patient, doctor, records = story
+    body = discharge_records(patient.id)["medication list"]
+    put = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body))
+    hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=put.record.record_id, reason="entered in error"))
+    [(ciphertext, wrapped)] = harness.sql("SELECT ciphertext, wrapped_key FROM records WHERE record_id = :r",
+                                          r=put.record.record_id)
+    assert ciphertext is None and wrapped is None
+    consent = grant(patient, doctor, ["medication"])
+    [item] = fetch(harness, doctor, patient, record_ids=(put.record.record_id,))
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    assert item.erased and not item.shared
+
+
+def test_only_data_holders_deposit(harness, story):
+    hospital, patient, doctor, records = story
+    insurer = harness.org(kind=registry_pb2.INSTITUTION_KIND_INSURER, role="claims-officer")
+    with pytest.raises(grpc.RpcError) as err:
+        insurer.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id=patient.id, fhir_json=discharge_records(patient.id)["lab results"]))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
