@@ -16,12 +16,11 @@ from consentry.services.app import App
 from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied
 from consentry.services.models import AccessRequest, Consent, Institution, LedgerSubject, Person, Proxy
 from consentry.services.principals import Principal, current_principal
-from consentry.services.validation import Violations, timestamp_ns, to_timestamp
+from consentry.services.validation import BROAD_CATEGORY, Violations, timestamp_ns, to_timestamp
 from consentry.v1 import common_pb2
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
-BROAD = "*"
 # No proxy holds this scope: only the patient in person may name or remove proxies.
 PATIENT_ONLY = "patient-only"
 DAY_NS = 86_400 * 1_000_000_000
@@ -46,7 +45,7 @@ def parse_terms(v: Violations, field: str, terms: pb.ConsentTerms) -> dict:
     kind = _KINDS.get(terms.kind or pb.CONSENT_KIND_TREATMENT)
     v.check(kind is not None, f"{field}.kind", "must be CONSENT_KIND_TREATMENT or CONSENT_KIND_RESEARCH")
     categories = list(terms.categories)
-    v.categories(f"{field}.categories", [c for c in categories if c != BROAD], required=not categories)
+    v.categories(f"{field}.categories", [c for c in categories if c != BROAD_CATEGORY], required=not categories)
     v.purposes(f"{field}.purposes", terms.purposes, required=True)
     v.categories(f"{field}.excepted_categories", terms.excepted_categories)
     data = _period(v, f"{field}.data_period", terms.data_period if terms.HasField("data_period") else None)
@@ -69,7 +68,7 @@ def _period(v: Violations, field: str, period: common_pb2.Period | None) -> tupl
 
 def narrower_violations(v: Violations, field: str, old: dict, new: dict) -> None:
     """Narrowing may only take away: each list a subset, periods within, exceptions may grow."""
-    if BROAD not in old["categories"]:
+    if BROAD_CATEGORY not in old["categories"]:
         v.check(set(new["categories"]) <= set(old["categories"]), f"{field}.categories",
                 "must be a subset of the current categories")
     v.check(set(new["purposes"]) <= set(old["purposes"]), f"{field}.purposes", "must be a subset of the current purposes")

@@ -7,24 +7,25 @@ value (which could be a patient identifier).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from consentry.policy.bundle import POLICY_DIR
 from consentry.services.errors import InvalidArgument
 
 INSTITUTION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
 PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-CATEGORIES = (
-    "demographics", "encounter", "discharge-summary", "medication", "lab", "imaging", "allergy",
-    "immunization", "procedure", "condition", "vital-signs", "care-plan",
-    "mental-health", "genetic", "hiv-sti", "reproductive", "substance-use",
-)
-SENSITIVE_CATEGORIES = ("mental-health", "genetic", "hiv-sti", "reproductive", "substance-use")
-PURPOSES = ("TREAT", "ETREAT", "HPAYMT", "HRESCH", "PUBHLTH", "PATRQT")
+# The closed vocabularies are the policy's: one source, read from policy/data/vocabulary.json.
+_VOCABULARY = json.loads((POLICY_DIR / "data" / "vocabulary.json").read_text())
+CATEGORIES: tuple[str, ...] = tuple(_VOCABULARY["categories"])
+SENSITIVE_CATEGORIES: tuple[str, ...] = tuple(_VOCABULARY["sensitive_categories"])
+PURPOSES: tuple[str, ...] = tuple(_VOCABULARY["purposes"])
+BROAD_CATEGORY: str = _VOCABULARY["broad_category"]
 MAX_TEXT = 500
 
 

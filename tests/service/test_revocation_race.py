@@ -1,0 +1,53 @@
+"""Revocation is effective for every fetch that starts after the revoke returns: fetches racing a
+revoke never release a record after it, and the ledger order proves it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from harness import grant
+
+from consentry.v1 import consent_pb2, exchange_pb2
+
+LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+       b'"category":[{"coding":[{"code":"laboratory"}]}]}')
+FETCHERS = 4
+
+
+def test_no_record_is_released_after_revoke_returns(harness):
+    hospital, doctor, patient = harness.org(), harness.org(), harness.patient()
+    for _ in range(3):
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+    consent = grant(patient, doctor, ["lab"])
+    results: list[tuple[float, int]] = []  # (start time, records shared)
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def fetch_loop() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            got = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key)
+            with lock:
+                results.append((started, sum(r.shared for r in got)))
+
+    threads = [threading.Thread(target=fetch_loop) for _ in range(FETCHERS)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    revoked_at = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+
+    before = [n for started, n in results if started < revoked_at]
+    after = [n for started, n in results if started > revoked_at]
+    assert any(before) and after, "the race did not happen: fetches on both sides of the revoke are needed"
+    assert not any(after), "a fetch that started after the revoke returned received records"
+    entries = harness.entries()
+    [revoke_seq] = [e["seq"] for e in entries if e["kind"] == "consent.revoked" and e["consent"] == consent.consent_id]
+    allowed = [e["seq"] for e in entries if e["kind"] == "access.decision" and e.get("consents") == [consent.consent_id]
+               and e["allowed"]]
+    assert allowed and max(allowed) < revoke_seq
