@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from sqlalchemy import (
+    and_,
+    or_,
     BigInteger,
     CheckConstraint,
     Column,
@@ -36,7 +38,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    tuple_,
     union_all,
     update,
 )
@@ -317,9 +318,13 @@ class LedgerReader:
                 .where(ledger_entries.c.seq.in_(leaves))
             )
         if inner:
+            # OR of (level, idx) pairs rather than a row-value IN: SQLite
+            # answers the IN with a full scan, the OR with one PK probe each.
             parts.append(
-                select(ledger_nodes.c.level, ledger_nodes.c.idx, ledger_nodes.c.hash)
-                .where(tuple_(ledger_nodes.c.level, ledger_nodes.c.idx).in_(inner))
+                select(ledger_nodes.c.level, ledger_nodes.c.idx, ledger_nodes.c.hash).where(
+                    or_(*(and_(ledger_nodes.c.level == lv, ledger_nodes.c.idx == ix)
+                          for lv, ix in inner))
+                )
             )
         if not parts:
             return []

@@ -82,6 +82,61 @@ def audit_key(data_dir: Path | None = DataDir) -> None:
     typer.echo(ledger_signer(_settings(data_dir)).verifier.to_key())
 
 
+Target = typer.Option(None, "--target", help="HOST:PORT of a running server")
+Identity = typer.Option(None, "--identity", help="Key file of an auditor (default: the operator key in --data-dir)")
+Principal = typer.Option(None, "--principal", help="The identity's principal, e.g. auditor:ombudsman")
+
+
+@audit_app.command("export")
+def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write checkpoint.note and entries.jsonl"),
+                 target: str = typer.Option(cfg.DEFAULT_LISTEN, "--target", help="HOST:PORT of a running server"),
+                 data_dir: Path | None = DataDir, identity: Path | None = Identity,
+                 principal: str | None = Principal) -> None:
+    """Export the latest checkpoint and every entry it covers (JSON Lines)."""
+    from consentry.services.audit_tool import export
+
+    with _audit_client(target, data_dir, identity, principal) as client:
+        size = export(client, out)
+    typer.echo(f"exported {size} entries and their checkpoint to {out}")
+
+
+@audit_app.command("verify")
+def audit_verify(source: Path | None = typer.Argument(None, help="An export directory (or use --target)"),
+                 key: str = typer.Option(..., "--key", help="The ledger verifier key (consentry audit key)"),
+                 target: str | None = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
+                 principal: str | None = Principal,
+                 state: Path | None = typer.Option(None, "--state", help="Where the last trusted checkpoint is kept")) -> None:
+    """Recompute chain and root, check the signature and consistency with the last trusted checkpoint."""
+    from consentry.ledger.errors import LedgerError
+    from consentry.services import audit_tool
+
+    if (source is None) == (target is None):
+        raise typer.BadParameter("give an export directory or --target, not both")
+    state = state or audit_tool.default_state_file(key)
+    try:
+        if source is not None:
+            checkpoint = audit_tool.verify_export(source, key, state)
+        else:
+            with _audit_client(target, data_dir, identity, principal) as client:
+                checkpoint = audit_tool.verify_live(client, key, state)
+    except LedgerError as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature and "
+               f"consistency with the last trusted checkpoint ({state})")
+
+
+def _audit_client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None):  # type: ignore[no-untyped-def]
+    from consentry.services.client import Client
+    from consentry.services.tokens import Caller
+
+    if identity is not None:
+        if not principal:
+            raise typer.BadParameter("--identity needs --principal")
+        return Client(target, Caller(principal, keyfiles.load_signing_key(identity)))
+    return Client(target, Caller("operator", operator_key(_settings(data_dir))))
+
+
 def _start(settings: Settings, listen: str):  # type: ignore[no-untyped-def]
     from consentry.services.server import Server
 

@@ -99,3 +99,32 @@ def test_the_server_log_holds_no_patient_identifier_or_content(served):
     time.sleep(0.5)
     text = Path(log).read_text()
     assert "patient-" not in text and "amoxicillin" not in text and "pneumonia" not in text
+
+
+def test_audit_export_and_verify_catch_tampering_and_rollback(served, tmp_path):
+    target, data, _ = served
+    assert run("demo", "--target", target, "--data-dir", str(data)).returncode == 0
+    key = run("audit", "key", "--data-dir", str(data)).stdout.strip()
+    state = tmp_path / "trusted.note"
+    old = tmp_path / "old"
+    assert run("audit", "export", "--target", target, "--data-dir", str(data), "--out", str(old)).returncode == 0
+    ok = run("audit", "verify", str(old), "--key", key, "--state", str(state))
+    assert ok.returncode == 0, ok.stderr
+    # The live server verifies too, and is consistent with what was trusted before.
+    assert run("demo", "--target", target, "--data-dir", str(data)).returncode == 0
+    live = run("audit", "verify", "--target", target, "--data-dir", str(data), "--key", key, "--state", str(state))
+    assert live.returncode == 0, live.stderr
+    # Going back to the older export is a rollback.
+    rolled = run("audit", "verify", str(old), "--key", key, "--state", str(state))
+    assert rolled.returncode == 1 and "shrank" in rolled.stderr
+    # One changed byte in one entry is caught, and the entry is named.
+    lines = (old / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    lines[7] = lines[7].replace(b'"kind":"', b'"kind":"x', 1)
+    (old / "entries.jsonl").write_bytes(b"".join(lines))
+    tampered = run("audit", "verify", str(old), "--key", key, "--state", str(tmp_path / "fresh.note"))
+    assert tampered.returncode == 1 and "entry 7 " in tampered.stderr, tampered.stderr
+    # A key other than the ledger's is refused.
+    other = tmp_path / "other"
+    run("init", "--data-dir", str(other))
+    wrong = run("audit", "key", "--data-dir", str(other)).stdout.strip()
+    assert run("audit", "verify", str(old), "--key", wrong, "--state", str(tmp_path / "w.note")).returncode == 1
