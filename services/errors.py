@@ -37,15 +37,9 @@ class InvalidArgument(ConsentryError):
         super().__init__(f"invalid request: {summary}")
 
     def details(self) -> list[any_pb2.Any]:
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                for f, d in self.violations
-            ]
-        )
-        detail = any_pb2.Any()
-        detail.Pack(bad)
-        return [detail]
+        return [_packed(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in self.violations
+        ]))]
 
 
 class Unauthenticated(ConsentryError):
@@ -66,14 +60,10 @@ class PermissionDenied(ConsentryError):
     def details(self) -> list[any_pb2.Any]:
         if not self.reasons:
             return []
-        info = error_details_pb2.ErrorInfo(
-            reason="POLICY_DENIED",
-            domain="consentry",
+        return [_packed(error_details_pb2.ErrorInfo(
+            reason="POLICY_DENIED", domain="consentry",
             metadata={f"reason_{i}": r for i, r in enumerate(self.reasons)},
-        )
-        detail = any_pb2.Any()
-        detail.Pack(info)
-        return [detail]
+        ))]
 
 
 class NotFound(ConsentryError):
@@ -95,6 +85,12 @@ class Unavailable(ConsentryError):
     disclosed or changed. Retrying later is safe."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+def _packed(message) -> any_pb2.Any:  # type: ignore[no-untyped-def]
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
 
 
 def to_status(error: ConsentryError) -> grpc.Status:

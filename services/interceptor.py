@@ -76,11 +76,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal = self._auth.authenticate(context.invocation_metadata(), method)
                 with acting_as(principal):
                     return self._idempotent(behaviour, method, principal, request, context)
-            except ConsentryError as error:
-                self._refuse(method, principal, request, error, context)
-            except Exception:
-                log.exception("internal error in %s", method)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
+            except Exception as error:
+                self._fail(method, principal, request, error, context)
 
         return guarded
 
@@ -96,11 +93,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
                     if item is None:
                         return
                     yield item
-            except ConsentryError as error:
-                self._refuse(method, principal, request, error, context)
-            except Exception:
-                log.exception("internal error in %s", method)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
+            except Exception as error:
+                self._fail(method, principal, request, error, context)
 
         return guarded
 
@@ -131,6 +125,13 @@ class GuardInterceptor(grpc.ServerInterceptor):
             with self._db.write() as session:
                 idempotency.remember(session, call, response)
         return response
+
+    def _fail(self, method, principal, request, error, context) -> None:  # type: ignore[no-untyped-def]
+        """Ends the call: our errors become their status, anything else an opaque INTERNAL."""
+        if isinstance(error, ConsentryError):
+            self._refuse(method, principal, request, error, context)
+        log.error("internal error in %s", method, exc_info=error)
+        context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
 
     def _refuse(self, method, principal, request, error, context) -> None:  # type: ignore[no-untyped-def]
         """Ledgers the refusal (best effort: the error itself is never hidden) and aborts."""
