@@ -41,8 +41,11 @@ lint: node_modules/.bin/buf
 node_modules/.bin/buf:
 	npm install --no-audit --no-fund --silent
 
+# Prints numbers (rates, percentiles, ratios); QUICK=1 for a short run.
 bench: venv
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python benchmarks/policy_bench.py $(if $(QUICK),--rounds 100,)
+	$(BIN)/python benchmarks/share_bench.py $(if $(QUICK),--quick,)
+	$(BIN)/python benchmarks/ledger_bench.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -23,7 +23,13 @@ from sqlalchemy import create_engine, text
 
 from consentry.ledger.hashing import ZERO_HASH
 from consentry.ledger.merkle import fold_right
-from consentry.ledger.store import LedgerReader, LedgerWriter, configure_sqlite_writes, metadata
+from consentry.ledger.store import (
+    LEDGER_TABLES,
+    LedgerReader,
+    LedgerWriter,
+    configure_sqlite_writes,
+    metadata,
+)
 from consentry.ledger.verify import replay
 
 PG_URL = os.environ.get("CONSENTRY_TEST_PG_URL")
@@ -66,7 +72,7 @@ class Database:
             with create_engine(PG_URL).begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA "{self.where}"'))
         self.engine = make_engine(kind, self.where)
-        metadata.create_all(self.engine)
+        metadata.create_all(self.engine, tables=LEDGER_TABLES)
 
     def close(self):
         self.engine.dispose()

@@ -94,6 +94,11 @@ ledger_checkpoints = Table(
     Column("time", DateTime(timezone=True), nullable=False),
 )
 
+# The ledger's own tables.  The service puts its tables on the same
+# ``metadata`` (one migration history), so code that creates only the ledger
+# (tests, benchmarks) passes ``tables=LEDGER_TABLES`` to ``create_all``.
+LEDGER_TABLES = (ledger_entries, ledger_nodes, ledger_head, ledger_checkpoints)
+
 _HEAD_ID = 1
 
 
@@ -179,11 +184,20 @@ def _on_rollback(connection: Connection) -> None:
     _writers.pop(connection, None)
 
 
+def _on_rollback_savepoint(connection: Connection, _name, _context) -> None:
+    # The database lost what the writer flushed inside the savepoint, but
+    # the writer's in-memory head did not: it must not append again.
+    writer = _writers.get(connection)
+    if writer is not None:
+        writer._stale = True
+
+
 def _guard(connection: Connection) -> None:
     engine = connection.engine
     if engine not in _guarded_engines:
         event.listen(engine, "commit", _on_commit)
         event.listen(engine, "rollback", _on_rollback)
+        event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
         _guarded_engines.add(engine)
 
 
@@ -204,12 +218,17 @@ class LedgerWriter:
         self._frontier = head.frontier
         self._pending: list[dict] = []
         self._nodes: list[dict] = []
+        self._stale = False  # set when a savepoint rolls back under this writer
 
     @classmethod
     def lock(cls, connection: Connection) -> LedgerWriter:
         """Lock the head row for this transaction and return a writer."""
         if not connection.in_transaction():
             raise StoreError("LedgerWriter.lock needs a connection inside a transaction")
+        previous = _writers.get(connection)
+        if previous is not None and previous._pending:
+            # A second writer would re-read the stale head and reuse seqs.
+            raise EntryError("flush the transaction's first LedgerWriter before locking again")
         head = _read_head(connection, for_update=True)
         if head is None:  # first append ever: create the head row once
             _insert_ignoring_conflicts(
@@ -237,6 +256,7 @@ class LedgerWriter:
         """Add ``seq`` and ``prev`` to ``entry``, canonicalize, hash and buffer it."""
         if not isinstance(entry, Mapping):
             raise EntryError("a ledger entry is a mapping of str keys")
+        self._check_fresh()
         if "seq" in entry or "prev" in entry:
             raise EntryError("'seq' and 'prev' are set by the ledger, not the caller")
         seq = self._frontier.size
@@ -255,6 +275,7 @@ class LedgerWriter:
 
     def flush(self) -> None:
         """Write buffered entries, completed subtrees and the new head."""
+        self._check_fresh()
         if not self._pending:
             return
         conn = self.connection
@@ -272,6 +293,12 @@ class LedgerWriter:
         )
         self._pending.clear()
         self._nodes.clear()
+
+    def _check_fresh(self) -> None:
+        if self._stale:
+            raise EntryError(
+                "a savepoint rolled back under this LedgerWriter; lock a new one to continue"
+            )
 
     def __enter__(self) -> LedgerWriter:
         return self

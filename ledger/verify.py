@@ -19,6 +19,7 @@ Parsing otherwise happens only to explain a failure.
 from __future__ import annotations
 
 import argparse
+from binascii import hexlify
 import json
 import sys
 from collections.abc import Collection, Iterable, Iterator
@@ -74,7 +75,6 @@ def replay(
     # Local names: attribute and global lookups dominate a loop this tight.
     h256 = sha256
     seq_key, prev_key = _SEQ, _PREV_KEY
-    ends = (b",", b"}")
     for raw in it:
         e = raw[:-1] if raw[-1:] == b"\n" else raw
         # seq and prev: the last occurrence of each key pattern (rfind: the
@@ -82,16 +82,13 @@ def replay(
         # hash in lowercase hex.  The writer never emits a second occurrence;
         # strict mode proves it (and checks the JSON around them), at the
         # price of a full parse.
-        i = e.rfind(seq_key)
-        j = e.rfind(prev_key)
-        digits = b"%d" % n
-        k = i + 6 + len(digits)
+        i = e.rfind(seq_key) + 6
+        j = e.rfind(prev_key) + 8
         if (
-            i < 0
-            or j < 0
-            or e[i + 6 : k] != digits
-            or e[k : k + 1] not in ends
-            or e[j + 8 : j + 72] != chain.hex().encode()
+            i == 5
+            or j == 7
+            or not (e.startswith(b"%d," % n, i) or e.startswith(b"%d}" % n, i))
+            or not e.startswith(hexlify(chain), j)
         ):
             _diagnose(n, e, chain, last, it)
         if strict:

@@ -72,7 +72,7 @@ break_glass if {
 	input.purpose == _emergency.purpose
 	_roles[input.subject.role].clinician == true
 	_emergency_declared
-	input.resource.category in _emergency.categories
+	_category in _emergency.categories
 	not sensitive
 }
 
@@ -86,23 +86,23 @@ _emergency_declared if {
 
 _allow_reasons contains msg if {
 	some id in _covering_ids
-	msg := sprintf("consent %s covers category %s for purpose %s", [id, input.resource.category, input.purpose])
+	msg := sprintf("consent %s covers category %s for purpose %s", [id, _category, input.purpose])
 }
 
 _allow_reasons contains msg if {
 	count(_covering_ids) == 0
 	break_glass
-	msg := sprintf("break-the-glass: emergency access to %s without consent", [input.resource.category])
+	msg := sprintf("break-the-glass: emergency access to %s without consent", [_category])
 }
 
 # Why nothing granted access, when no hard rule denied it (see deny.rego for those).
 _not_granted contains msg if {
-	msg := sprintf("no active consent from the patient covers category %s for purpose %s", [input.resource.category, input.purpose])
+	msg := sprintf("no active consent from the patient covers category %s for purpose %s", [_category, input.purpose])
 }
 
 _not_granted contains msg if {
-	input.resource.category in _vocab.sensitive_categories
-	msg := sprintf("category %s is sensitive and needs a consent that names it", [input.resource.category])
+	_category in _vocab.sensitive_categories
+	msg := sprintf("category %s is sensitive and needs a consent that names it", [_category])
 }
 
 # concat, not sprintf: rego-cpp (regopy) renders an upper()-made string with its JSON quotes
@@ -118,8 +118,8 @@ _not_granted contains msg if {
 
 _not_granted contains msg if {
 	input.purpose == _emergency.purpose
-	not input.resource.category in _emergency.categories
-	msg := sprintf("break-the-glass does not reach category %s", [input.resource.category])
+	not _category in _emergency.categories
+	msg := sprintf("break-the-glass does not reach category %s", [_category])
 }
 
 _not_granted contains "break-the-glass never reaches a sensitive record" if {

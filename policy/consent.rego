@@ -7,14 +7,76 @@
 #   non-sensitive category and never a sensitive record.
 package consentry.authz
 
-_consents := [c | some c in input.consents; is_object(c)]
+_consents := [c | some c in _consent_list; is_object(c)]
 
+_consent_list := input.consents if is_array(input.consents) else := []
+
+# Hot path, evaluated on every decision: the cheap, selective checks (category, purpose) run
+# inline first so most non-matching consents cost little; the rest only for candidates. Regorus
+# charges ~1-5 us per function call per consent, hence the shape. _problems below states the same
+# checks one by one to explain a deny and is evaluated only when nothing granted access. The two
+# must agree: tests/policy/test_rego_unit.py checks that on every decision-table case.
 _covering_ids contains c.id if {
-	some i, c in _consents
-	not _has_problem[i]
+	not sensitive
+	some c in _consent_list
+	is_array(c.categories)
+	some name in c.categories
+	name in _broad_or_named
+	_covers_rest(c)
 }
 
-_has_problem[i] := true if some [i, _] in _problems
+_covering_ids contains c.id if {
+	sensitive
+	some c in _consent_list
+	is_array(c.categories)
+	count(_record_categories - {name | some name in c.categories}) == 0
+	_covers_rest(c)
+}
+
+_broad_or_named := {_category, _vocab.broad_category}
+
+_covers_rest(c) if {
+	is_array(c.purposes)
+	input.purpose in c.purposes
+	c.status == "active"
+	c.grantee == input.subject.org
+	c.kind == _required_kind
+	is_string(c.id)
+	excepted := object.get(c, "excepted", [])
+	is_array(excepted)
+	not _any_excepted(excepted)
+	_in_window(object.get(c, "valid_from", null), object.get(c, "valid_until", null), input.now)
+	_in_window(object.get(c, "data_from", null), object.get(c, "data_until", null), _effective)
+}
+
+# t in the half-open window [from, until); a null bound is open, so (null, null) holds for any
+# t, even null (no data period: every record, dated or not). Written as an else-chain because
+# regorus evaluates every body of a multi-body function; this stops at the first that holds.
+_in_window(from, until, t) := true if {
+	from == null
+	until == null
+} else := true if {
+	from == null
+	is_number(until)
+	is_number(t)
+	t < until
+} else := true if {
+	until == null
+	is_number(from)
+	is_number(t)
+	from <= t
+} else := true if {
+	is_number(from)
+	is_number(until)
+	is_number(t)
+	from <= t
+	t < until
+}
+
+_any_excepted(excepted) if {
+	some name in excepted
+	name in _record_categories
+}
 
 # [index into _consents, message] for every reason a consent does not cover this record.
 _problems contains [i, sprintf("consent at position %d has no string id", [i])] if {
@@ -43,10 +105,10 @@ _problems contains [i, sprintf("consent %v does not cover purpose %v", [c.id, in
 	not _listed(input.purpose, c.purposes)
 }
 
-_problems contains [i, sprintf("consent %v does not cover category %v", [c.id, input.resource.category])] if {
+_problems contains [i, sprintf("consent %v does not cover category %v", [c.id, _category])] if {
 	not sensitive
 	some i, c in _consents
-	not _listed(input.resource.category, c.categories)
+	not _listed(_category, c.categories)
 	not _listed(_vocab.broad_category, c.categories)
 }
 
@@ -80,8 +142,8 @@ _problems contains [i, sprintf("consent %v expired at %v", [c.id, c.valid_until]
 
 _problems contains [i, msg] if {
 	some i, c in _consents
-	not _in_data_period(c)
-	msg := sprintf("record dated %v is outside the data period of consent %v", [object.get(_resource, "effective", null), c.id])
+	not _in_window(object.get(c, "data_from", null), object.get(c, "data_until", null), _effective)
+	msg := sprintf("record dated %v is outside the data period of consent %v", [_effective, c.id])
 }
 
 _required_kind := object.get(_vocab.consent_kinds, input.purpose, _vocab.consent_kinds["default"])
@@ -89,17 +151,6 @@ _required_kind := object.get(_vocab.consent_kinds, input.purpose, _vocab.consent
 _listed(x, xs) if {
 	is_array(xs)
 	x in xs
-}
-
-_in_data_period(c) if {
-	object.get(c, "data_from", null) == null
-	object.get(c, "data_until", null) == null
-}
-
-_in_data_period(c) if {
-	is_number(input.resource.effective)
-	_not_before(object.get(c, "data_from", null), input.resource.effective)
-	_before(object.get(c, "data_until", null), input.resource.effective)
 }
 
 _not_before(from, _) if from == null
@@ -122,14 +173,16 @@ _before(until, t) if {
 
 default sensitive := false
 
-sensitive if input.resource.category in _vocab.sensitive_categories
+sensitive if _category in _vocab.sensitive_categories
 
 sensitive if count(_sensitive_labels) > 0
+
+_labels := object.get(_resource, "labels", []) if is_array(object.get(_resource, "labels", [])) else := []
 
 # Label codes are compared upper-cased; non-string labels are ignored (deny.rego rejects a
 # labels value that is not a list).
 _sensitive_labels contains code if {
-	some label in object.get(_resource, "labels", [])
+	some label in _labels
 	is_string(label)
 	code := upper(label)
 	_ = data.consentry.labels.sensitive[code]
@@ -138,10 +191,10 @@ _sensitive_labels contains code if {
 _label_category(code) := cat if {
 	cat := data.consentry.labels.sensitive[code]
 	cat != null
-} else := input.resource.category
+} else := _category
 
 # The categories a record counts as: its own plus those its labels imply. A sensitive record is
 # covered only by a consent naming every one of them explicitly; an exception of any excludes it.
-_record_categories contains input.resource.category
+_record_categories contains _category
 
 _record_categories contains _label_category(code) if some code in _sensitive_labels

@@ -13,8 +13,8 @@ deny contains sprintf("purpose %v is not a known purpose of use", [object.get(in
 	not input.purpose in _vocab.purposes
 }
 
-deny contains sprintf("category %v is not a known category", [object.get(_resource, "category", null)]) if {
-	not input.resource.category in _vocab.categories
+deny contains sprintf("category %v is not a known category", [_category]) if {
+	not _category in _vocab.categories
 }
 
 deny contains "now must be epoch nanoseconds (a number)" if not is_number(input.now)
@@ -32,9 +32,9 @@ deny contains sprintf("role %v is not a known staff role", [object.get(_subject,
 deny contains msg if {
 	duties := _roles[input.subject.role].purposes
 	input.purpose in _vocab.purposes
-	input.resource.category in _vocab.categories
-	not input.resource.category in object.get(duties, input.purpose, [])
-	msg := sprintf("role %s may not read %s for %s", [input.subject.role, input.resource.category, input.purpose])
+	_category in _vocab.categories
+	not _category in object.get(duties, input.purpose, [])
+	msg := sprintf("role %s may not read %s for %s", [input.subject.role, _category, input.purpose])
 }
 
 deny contains "purpose ETREAT needs a declared emergency with a non-empty reason" if {
@@ -48,9 +48,15 @@ deny contains sprintf("break-the-glass needs a clinician role; %v is not one", [
 	not _roles[input.subject.role].clinician == true
 }
 
-_subject := object.get(input, "subject", {})
+# Never iterate or object.get on a value of the wrong type: in regorus that is an error, and an
+# error fails the whole batch (closed, but every record of it is denied).
+_subject := input.subject if is_object(input.subject) else := {}
 
-_resource := object.get(input, "resource", {})
+_resource := input.resource if is_object(input.resource) else := {}
+
+_category := object.get(_resource, "category", null)
+
+_effective := object.get(_resource, "effective", null)
 
 _non_empty_string(s) if {
 	is_string(s)

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from consentry.ledger.pseudonym import patient_pseudonym
-from consentry.ledger.store import LedgerWriter
+from consentry.ledger.store import Appended, LedgerWriter
 from consentry.services.models import LedgerSubject
 
 _WRITER = "consentry.ledger_writer"
@@ -54,15 +54,27 @@ class AuditTrail:
         **fields: Any,
     ) -> int:
         """Appends one entry and returns its sequence number (final once the caller commits)."""
+        return self.append_entry(session, kind, actor, patient_id=patient_id, **fields).seq
+
+    def append_entry(
+        self,
+        session: Session,
+        kind: str,
+        actor: str,
+        *,
+        patient_id: str | None = None,
+        **fields: Any,
+    ) -> Appended:
+        """Like ``append``, but returns the appended entry with its exact canonical bytes."""
         entry: dict[str, Any] = {"kind": kind, "time": _now_rfc3339(), "actor": self.actor(actor)}
         pseudonym = self.pseudonym(patient_id) if patient_id else None
         if pseudonym:
             entry["patient"] = pseudonym
         entry.update({k: v for k, v in fields.items() if v is not None})
-        seq = self.writer(session).append(entry).seq
+        appended = self.writer(session).append(entry)
         if pseudonym:
-            session.add(LedgerSubject(pseudonym=pseudonym, seq=seq, kind=kind))
-        return seq
+            session.add(LedgerSubject(pseudonym=pseudonym, seq=appended.seq, kind=kind))
+        return appended
 
 
 def _now_rfc3339() -> str:

@@ -43,10 +43,26 @@ class Authenticator:
         with self._db.read() as session:
             key = session.get(PrincipalKey, key_id)
         if key is None or key.principal != principal or key.key_type != "identity":
-            raise _refused("the token's key is not registered for its principal", principal)
+            raise _refused("the token's key is not registered for its principal", self._ledgerable(principal))
         if key.status == "revoked":
             raise _refused("the token's key has been revoked", principal)
         return key.public_key
+
+    def _ledgerable(self, claimed: str) -> str:
+        """The claimed issuer as the refusal's ledger entry may name it.
+
+        Nothing about this claim is proven, so an unregistered name is attacker-chosen text (or a
+        patient id typed where an institution id belongs) and must not be written verbatim into a
+        ledger that can never be erased. Registered principals are named (someone tried to act as
+        them); patients always, as the trail pseudonymises them; anything else only by its kind.
+        """
+        kind = claimed.split(":", 1)[0]
+        if kind == "patient" or claimed == "operator":
+            return claimed
+        with self._db.read() as session:
+            known = session.scalars(select(PrincipalKey.key_id).where(
+                PrincipalKey.principal == claimed, PrincipalKey.key_type == "identity").limit(1)).first()
+        return claimed if known is not None else f"{kind}:(unregistered)"
 
     def _consume(self, claims: tokens.Claims) -> None:
         """Records the token id; a second use of the same id is a replay."""

@@ -17,7 +17,7 @@ from consentry.services.app import App
 from consentry.services.audit_trail import AuditTrail
 from consentry.services.config import Settings
 from consentry.services.db import Database
-from consentry.services.kek import FileKekProvider
+from consentry.services.kek_rotation import DirectoryKekProvider
 from consentry.services.models import PrincipalKey
 from consentry.services.tokens import identity_key_id
 
@@ -74,7 +74,8 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         share_signer=keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)),
         ledger_signer=SigningKey(signer.seed),
         ledger_verifier_key=signer.verifier.to_key(),
-        kek=FileKekProvider(settings.key_path(cfg.KEK_FILE)),
+        # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
+        kek=DirectoryKekProvider(settings.data_dir),
         policy=load_engine(settings.policy_engine, settings.opa_url),
     )
     return app, signer

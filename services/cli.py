@@ -18,6 +18,8 @@ app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of pati
                   no_args_is_help=True, add_completion=False)
 audit_app = typer.Typer(help="Work with the audit ledger.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="Service keys: rotate and retire the key-encryption key (KEK).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 DataDir = typer.Option(None, "--data-dir", help="Database and keys [default: $CONSENTRY_HOME or ./consentry-data]")
 
@@ -124,6 +126,106 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
         raise typer.Exit(1) from exc
     typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature and "
                f"consistency with the last trusted checkpoint ({state})")
+
+
+BatchSize = typer.Option(200, "--batch-size", min=1, help="Records rewrapped per write transaction")
+
+
+def _key_job(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """What a KEK job needs: settings, the database, the ledger trail and the KEK files."""
+    from consentry.services import schema
+    from consentry.services.audit_trail import AuditTrail
+    from consentry.services.db import Database
+    from consentry.services.kek_rotation import DirectoryKekProvider
+
+    settings = _settings(data_dir)
+    if not settings.key_path(cfg.KEK_FILE).exists():
+        raise typer.BadParameter(f"{settings.data_dir} has no {cfg.KEK_FILE}; run `consentry init` first",
+                                 param_hint="--data-dir")
+    db = Database(settings.database_url)
+    schema.upgrade(db)
+    trail = AuditTrail(keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY)))
+    return settings, db, trail, DirectoryKekProvider(settings.data_dir)
+
+
+def _rewrap(db, kek, trail, batch_size: int) -> None:  # type: ignore[no-untyped-def]
+    from consentry.services.kek_rotation import rewrap_all
+
+    report = rewrap_all(db, kek, trail, batch_size=batch_size)
+    typer.echo(f"rewrapped {report.rewrapped} record key(s) to {report.kek} in {report.batches} batch(es)")
+    if not report.finished:
+        typer.echo(f"{report.remaining} record(s) still use an older KEK; run the command again", err=True)
+        raise typer.Exit(1)
+    typer.echo("every live record now uses the current KEK; `consentry keys retire-kek` removes the old files")
+
+
+@keys_app.command("rotate-kek")
+def keys_rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> None:
+    """Make a new KEK current (old one kept as kek-<id>.key) and rewrap every record's data key.
+
+    Online: batches are small write transactions; a running server on the same data directory
+    and database picks the new KEK up by itself. Resumable: if a previous run was interrupted, this
+    finishes it (no new KEK is made while records still wait for the last one).
+    """
+    from consentry.services.kek_rotation import NEXT_KEK_FILE, pending, promote_new_kek
+
+    settings, db, trail, kek = _key_job(data_dir)
+    try:
+        unfinished = pending(db, kek.key_id)
+        if settings.key_path(NEXT_KEK_FILE).exists() or not unfinished:
+            promotion = promote_new_kek(settings.data_dir)
+            typer.echo(f"new current KEK {promotion.new_kek}; {promotion.old_kek} kept as "
+                       f"{settings.data_dir / ('kek-' + promotion.old_kek + '.key')} until retired")
+        else:
+            typer.echo(f"finishing an unfinished rotation to {kek.key_id} "
+                       f"({sum(unfinished.values())} record(s) still under {', '.join(sorted(unfinished))})")
+        _rewrap(db, kek, trail, batch_size)
+    finally:
+        db.dispose()
+
+
+@keys_app.command("rewrap")
+def keys_rewrap(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> None:
+    """Only the database job: move every record still under an older KEK to the current one."""
+    _settings_, db, trail, kek = _key_job(data_dir)
+    try:
+        _rewrap(db, kek, trail, batch_size)
+    finally:
+        db.dispose()
+
+
+@keys_app.command("status")
+def keys_status(data_dir: Path | None = DataDir) -> None:
+    """The current KEK, the retired KEK files, and how many live records each KEK wraps."""
+    from consentry.services.kek_rotation import retired_kek_files, usage_by_kek
+
+    settings, db, _trail, kek = _key_job(data_dir)
+    try:
+        usage = usage_by_kek(db)
+        typer.echo(f"current  {kek.key_id}  {usage.get(kek.key_id, 0)} record(s)")
+        for kid, path in retired_kek_files(settings.data_dir).items():
+            typer.echo(f"retired  {kid}  {usage.get(kid, 0)} record(s)  {path}")
+        for kid in sorted(set(usage) - {kek.key_id} - set(retired_kek_files(settings.data_dir))):
+            typer.echo(f"MISSING  {kid}  {usage[kid]} record(s) use a KEK with no key file here", err=True)
+    finally:
+        db.dispose()
+
+
+@keys_app.command("retire-kek")
+def keys_retire_kek(data_dir: Path | None = DataDir,
+                    kek_id: list[str] | None = typer.Option(None, "--kek-id", help="Retire only this KEK (repeatable)")) -> None:
+    """Delete retired KEK files — only if no live record's data key is wrapped by them."""
+    from consentry.services.kek_rotation import KekInUse, retire_keks
+
+    settings, db, trail, _kek = _key_job(data_dir)
+    try:
+        retired = retire_keks(settings.data_dir, db, trail, kek_id or None)
+    except (KekInUse, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    typer.echo(f"retired {', '.join(retired)}" if retired else "no retired KEK files to remove")
 
 
 def _audit_client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None):  # type: ignore[no-untyped-def]

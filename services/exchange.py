@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consentry.ledger.store import Appended
 from consentry.services import at_rest
 from consentry.services.app import App
 from consentry.services.consent import acting_for, policy_consent
@@ -140,12 +141,12 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         )
         if record.erased_ns is not None:
             reasons = ["the record was erased at the holder's request"]
-            seq = self._ledger_access(s, principal, False, reasons, **common)
-            return pb.FetchRecordsResponse(ledger_seq=seq, withheld=pb.WithheldRecord(
+            entry = self._ledger_access(s, principal, False, reasons, **common)
+            return pb.FetchRecordsResponse(ledger_seq=entry.seq, ledger_entry=entry.entry_bytes, withheld=pb.WithheldRecord(
                 record_id=record.record_id, category=record.category, reasons=reasons, erased=True))
         if not decision.allow:
-            seq = self._ledger_access(s, principal, False, list(decision.reasons), consents=list(decision.consent_ids), **common)
-            return pb.FetchRecordsResponse(ledger_seq=seq, withheld=pb.WithheldRecord(
+            entry = self._ledger_access(s, principal, False, list(decision.reasons), consents=list(decision.consent_ids), **common)
+            return pb.FetchRecordsResponse(ledger_seq=entry.seq, ledger_entry=entry.entry_bytes, withheld=pb.WithheldRecord(
                 record_id=record.record_id, category=record.category, reasons=list(decision.reasons)))
         body = at_rest.open_record(record.record_id, at_rest.SealedRecord(record.ciphertext, record.wrapped_key, record.kek_id), self.app.kek)
         body, applied = apply_obligations(body, decision.obligations, pseudonym=self._research_pseudonym(principal.name),
@@ -157,20 +158,20 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             signer=self.app.share_signer, now=datetime.now(timezone.utc),
         )
         ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]
-        appended = self._ledger_access(
+        entry = self._ledger_access(
             s, principal, True, list(decision.reasons), consents=list(decision.consent_ids),
             obligations=sorted(applied + ledgered), recipient_key=key.key_id,
             header_hash=package.header_hash, ciphertext_hash=package.ciphertext_hash, **common,
         )
-        if appended != seq:  # the header names the entry that proves it; they must agree
+        if entry.seq != seq:  # the header names the entry that proves it; they must agree
             raise RuntimeError("ledger sequence moved under an open writer")
-        return pb.FetchRecordsResponse(ledger_seq=seq, shared=pb.SharedRecord(
+        return pb.FetchRecordsResponse(ledger_seq=seq, ledger_entry=entry.entry_bytes, shared=pb.SharedRecord(
             record=metadata_pb(record),
             package=pb.SharePackage(header=package.header, ciphertext=package.ciphertext,
                                     sealed_key=package.sealed_key, signature=package.signature)))
 
-    def _ledger_access(self, s: Session, principal: Principal, allowed: bool, reasons: list[str], **fields) -> int:
-        return self.app.trail.append(s, "access.decision", principal.id, allowed=allowed, reasons=reasons, **fields)
+    def _ledger_access(self, s: Session, principal: Principal, allowed: bool, reasons: list[str], **fields) -> Appended:
+        return self.app.trail.append_entry(s, "access.decision", principal.id, allowed=allowed, reasons=reasons, **fields)
 
     def _research_pseudonym(self, recipient: str):
         # Stable for one recipient, unlinkable across recipients.

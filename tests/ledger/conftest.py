@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from consentry.ledger.checkpoint import NoteSigner
-from consentry.ledger.store import configure_sqlite_writes, metadata
+from consentry.ledger.store import LEDGER_TABLES, configure_sqlite_writes, metadata
 
 PG_URL = os.environ.get("CONSENTRY_TEST_PG_URL")
 
@@ -40,7 +40,7 @@ def db(request, tmp_path):
     """A fresh database with the ledger tables; yields a ``Db`` helper."""
     if request.param == "sqlite":
         engine = make_sqlite_engine(tmp_path / "ledger.db")
-        metadata.create_all(engine)
+        metadata.create_all(engine, tables=LEDGER_TABLES)
         yield Db(engine, "sqlite", str(tmp_path / "ledger.db"), None)
         engine.dispose()
         return
@@ -51,7 +51,7 @@ def db(request, tmp_path):
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_pg_engine(PG_URL, schema)
-    metadata.create_all(engine)
+    metadata.create_all(engine, tables=LEDGER_TABLES)
     try:
         yield Db(engine, "postgresql", PG_URL, schema)
     finally:

@@ -107,7 +107,7 @@ def test_export_replays_to_stored_root(db):
 
 def _business_table(engine):
     meta = MetaData()
-    table = Table("consents", meta, Column("id", Integer, primary_key=True))
+    table = Table("ledger_test_state_change", meta, Column("id", Integer, primary_key=True))
     meta.create_all(engine)
     return table
 
@@ -202,3 +202,44 @@ def test_lock_needs_transaction(db):
         conn.commit()  # make sure no autobegun transaction is open
         with pytest.raises(StoreError):
             LedgerWriter.lock(conn)
+
+
+def test_second_lock_with_unflushed_writer_refused(db):
+    with pytest.raises(EntryError):
+        with db.engine.begin() as conn:
+            first = LedgerWriter.lock(conn)
+            first.append(sample_entry(0))
+            LedgerWriter.lock(conn)
+    with db.engine.begin() as conn:  # after a flush a second lock is fine
+        with LedgerWriter.lock(conn) as w:
+            w.append(sample_entry(0))
+        with LedgerWriter.lock(conn) as w:
+            assert w.append(sample_entry(1)).seq == 1
+
+
+def test_package_is_standalone():
+    import subprocess
+    import sys
+
+    code = ("import sys, consentry.ledger; "
+            "bad = [m for m in sys.modules if m.startswith(('grpc', 'consentry.services'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_writer_is_stale_after_savepoint_rollback(db):
+    with db.engine.begin() as conn:
+        writer = LedgerWriter.lock(conn)
+        writer.append(sample_entry(0))
+        writer.flush()
+        savepoint = conn.begin_nested()
+        writer.append(sample_entry(1))
+        writer.flush()
+        savepoint.rollback()
+        with pytest.raises(EntryError):
+            writer.append(sample_entry(2))
+        with LedgerWriter.lock(conn) as fresh:
+            assert fresh.next_seq == 1
+            fresh.append(sample_entry(1))
+    with db.engine.connect() as conn:
+        assert replay(LedgerReader(conn).export(), strict=True).size == 2

@@ -48,3 +48,21 @@ def test_rego_tests_were_found():
 def test_rego(engine, rule, file):
     # A failing Rego test is undefined, which regorus reports as null (or raises).
     assert json.loads(engine.eval_rule_as_json(rule)) is True, f"{rule} in {file} failed"
+
+
+_FAST = "data.consentry.authz._covering_ids"
+_EXPLAINED = (
+    "{c.id | some i, c in data.consentry.authz._consents; "
+    "not i in {j | some [j, _] in data.consentry.authz._problems}}"
+)
+
+
+def test_fast_path_agrees_with_explanations(engine):
+    """_covering_ids (hot path) and _problems (explanations) must select the same consents."""
+    from policy_cases import load_cases
+
+    for name, inputs, _ in load_cases():
+        engine.set_input_json(json.dumps(inputs))
+        fast = json.loads(engine.eval_rule_as_json(_FAST))
+        explained = json.loads(engine.eval_query_as_json(_EXPLAINED))["result"][0]["expressions"][0]["value"]
+        assert sorted(fast) == sorted(explained), name

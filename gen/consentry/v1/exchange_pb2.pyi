@@ -128,14 +128,16 @@ class WithheldRecord(_message.Message):
     def __init__(self, record_id: _Optional[str] = ..., category: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., erased: _Optional[bool] = ...) -> None: ...
 
 class FetchRecordsResponse(_message.Message):
-    __slots__ = ("ledger_seq", "shared", "withheld")
+    __slots__ = ("ledger_seq", "shared", "withheld", "ledger_entry")
     LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
     SHARED_FIELD_NUMBER: _ClassVar[int]
     WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_FIELD_NUMBER: _ClassVar[int]
     ledger_seq: int
     shared: SharedRecord
     withheld: WithheldRecord
-    def __init__(self, ledger_seq: _Optional[int] = ..., shared: _Optional[_Union[SharedRecord, _Mapping]] = ..., withheld: _Optional[_Union[WithheldRecord, _Mapping]] = ...) -> None: ...
+    ledger_entry: bytes
+    def __init__(self, ledger_seq: _Optional[int] = ..., shared: _Optional[_Union[SharedRecord, _Mapping]] = ..., withheld: _Optional[_Union[WithheldRecord, _Mapping]] = ..., ledger_entry: _Optional[bytes] = ...) -> None: ...
 
 class EraseRecordRequest(_message.Message):
     __slots__ = ("record_id", "reason", "idempotency_key")

@@ -1,0 +1,91 @@
+"""`consentry keys`: rotate the KEK next to a running `consentry serve` (another process), resume an
+interrupted rotation, and retire old KEK files only when nothing uses them."""
+
+from __future__ import annotations
+
+import stat
+
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+from test_cli import run, served  # noqa: F401  (the fixture)
+
+from consentry.services import keyfiles
+from consentry.services.client import Client
+from consentry.services.demo import discharge_records
+from consentry.services.kek_rotation import promote_new_kek, retired_kek_files
+from consentry.services.tokens import Caller
+from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
+
+
+def _setup(target, data):
+    operator = Client(target, Caller("operator", keyfiles.load_signing_key(data / "operator.key")))
+    keys = {}
+    for org, kind in (("hosp-kek", registry_pb2.INSTITUTION_KIND_HOSPITAL),
+                      ("doc-kek", registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR)):
+        identity, enc = SigningKey.generate(), PrivateKey.generate()
+        operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
+            institution_id=org, display_name=org, kind=kind, identity_public_key=bytes(identity.verify_key),
+            encryption_public_key=bytes(enc.public_key)))
+        keys[org] = (Client(target, Caller("org:" + org, identity, role="physician", practitioner="dr-x")), enc)
+    patient_key = SigningKey.generate()
+    operator.registry.EnrollPatient(registry_pb2.EnrollPatientRequest(
+        patient_id="P-kek-1", identity_public_key=bytes(patient_key.verify_key)))
+    patient = Client(target, Caller("patient:P-kek-1", patient_key))
+    hospital, _ = keys["hosp-kek"]
+    for title, body in discharge_records("P-kek-1").items():
+        hospital.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id="P-kek-1", fhir_json=body, category="mental-health" if title == "psychiatric note" else ""))
+    patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
+        patient_id="P-kek-1", grantee="doc-kek", terms=consent_pb2.ConsentTerms(
+            categories=["discharge-summary", "medication", "lab"], purposes=["TREAT"])))
+    return keys["doc-kek"], [operator, patient, hospital]
+
+
+def _shared(doctor, data):
+    client, enc = doctor
+    service_key = keyfiles.load_signing_key(data / "service-signing.key").verify_key
+    return {r.record_id: r.body for r in client.fetch("P-kek-1", "TREAT", recipient_key=enc, service_key=service_key)
+            if r.shared}
+
+
+def test_rotate_resume_and_retire_next_to_a_running_server(served):
+    target, data, _log = served
+    doctor, others = _setup(target, data)
+    expected = _shared(doctor, data)
+    assert len(expected) == 3
+    dd = ["--data-dir", str(data)]
+
+    status = run("keys", "status", *dd)
+    assert status.returncode == 0 and "current  local-" in status.stdout and "4 record(s)" in status.stdout
+    assert "no retired KEK files" in run("keys", "retire-kek", *dd).stdout
+
+    rotated = run("keys", "rotate-kek", "--batch-size", "2", *dd)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "rewrapped 4 record key(s)" in rotated.stdout
+    [old_id] = retired_kek_files(data)
+    assert stat.S_IMODE((data / f"kek-{old_id}.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "kek.key").stat().st_mode) == 0o600
+    # The server (another process) never restarted and still opens every record.
+    assert _shared(doctor, data) == expected
+
+    retired = run("keys", "retire-kek", *dd)
+    assert retired.returncode == 0 and old_id in retired.stdout
+    assert not (data / f"kek-{old_id}.key").exists()
+    assert _shared(doctor, data) == expected
+
+    # A rotation that died right after promoting the new KEK: retiring is refused...
+    promotion = promote_new_kek(data)
+    refused = run("keys", "retire-kek", *dd)
+    assert refused.returncode == 1 and "refused" in refused.stderr and promotion.old_kek in refused.stderr
+    assert (data / f"kek-{promotion.old_kek}.key").exists()
+    assert _shared(doctor, data) == expected  # mixed state: the server reads both
+    # ...and running rotate-kek again finishes that rotation instead of starting another.
+    resumed = run("keys", "rotate-kek", *dd)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "finishing an unfinished rotation" in resumed.stdout and "rewrapped 4" in resumed.stdout
+    assert set(retired_kek_files(data)) == {promotion.old_kek}
+    assert "4 record(s)" in run("keys", "status", *dd).stdout.splitlines()[0]
+    assert run("keys", "retire-kek", "--kek-id", promotion.old_kek, *dd).returncode == 0
+    assert _shared(doctor, data) == expected
+    for c in [doctor[0], *others]:
+        c.close()
