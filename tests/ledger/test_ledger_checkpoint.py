@@ -19,13 +19,16 @@ from consentry.ledger.checkpoint import (
     verify_checkpoint,
 )
 from consentry.ledger.errors import CheckpointError, SignatureError
+from published import VECTORS, signed_note_signer_key
 from consentry.ledger.hashing import EMPTY_ROOT
 from consentry.ledger.store import LedgerReader, LedgerWriter, cut_checkpoint
 
-VEC = Path("/work/shared/vectors/signed-note")
+VEC = VECTORS / "signed-note"
 
 
 def vec(name):
+    if name == "signer-key.txt":
+        return signed_note_signer_key()
     return (VEC / name).read_text(encoding="utf-8")
 
 

@@ -20,8 +20,9 @@ from consentry.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from published import VECTORS as PUBLISHED
 
-VECTORS = Path("/work/shared/vectors/merkle")
+VECTORS = PUBLISHED / "merkle"
 INCLUSION = sorted(VECTORS.glob("inclusion/*/*.json"))
 CONSISTENCY = sorted(VECTORS.glob("consistency/*/*.json"))
 
