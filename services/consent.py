@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
@@ -13,14 +14,19 @@ from sqlalchemy.orm import Session
 
 from consentry.ledger.store import ledger_entries
 from consentry.services.app import App
+from consentry.services.audit_trail import AuditTrail
 from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied
 from consentry.services.models import AccessRequest, Consent, Institution, LedgerSubject, Person, Proxy
 from consentry.services.principals import Principal, current_principal
-from consentry.services.validation import BROAD_CATEGORY, Violations, timestamp_ns, to_timestamp
+from consentry.services.validation import (
+    BROAD_CATEGORY, SENSITIVE_CATEGORIES, Violations, timestamp_ns, to_timestamp,
+)
 from consentry.v1 import common_pb2
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
+# The ledger's actor for what the service records on no one's behalf (a consent lapsing).
+SERVICE_ACTOR = "service"
 # No proxy holds this scope: only the patient in person may name or remove proxies.
 PATIENT_ONLY = "patient-only"
 DAY_NS = 86_400 * 1_000_000_000
@@ -67,10 +73,15 @@ def _period(v: Violations, field: str, period: common_pb2.Period | None) -> tupl
 
 
 def narrower_violations(v: Violations, field: str, old: dict, new: dict) -> None:
-    """Narrowing may only take away: each list a subset, periods within, exceptions may grow."""
-    if BROAD_CATEGORY not in old["categories"]:
-        v.check(set(new["categories"]) <= set(old["categories"]), f"{field}.categories",
-                "must be a subset of the current categories")
+    """Narrowing may only take away: each list a subset, periods within, exceptions may grow.
+
+    A broad consent ("*") covers every non-sensitive category and no sensitive one, so it may be
+    narrowed to named non-sensitive categories, never to a sensitive one it did not name."""
+    covered = set(old["categories"])
+    if BROAD_CATEGORY in covered:
+        covered |= {c for c in new["categories"] if c not in SENSITIVE_CATEGORIES}
+    v.check(set(new["categories"]) <= covered, f"{field}.categories",
+            "must be a subset of the current categories (a broad consent never covers a sensitive category)")
     v.check(set(new["purposes"]) <= set(old["purposes"]), f"{field}.purposes", "must be a subset of the current purposes")
     v.check(set(new["excepted"]) >= set(old["excepted"]), f"{field}.excepted_categories",
             "must keep every current exception")
@@ -94,6 +105,38 @@ def effective_status(row: Consent, now_ns: int) -> str:
     if row.status == "active" and row.valid_until_ns is not None and row.valid_until_ns <= now_ns:
         return "expired"
     return row.status
+
+
+def expire_lapsed(s: Session, trail: AuditTrail, patient_id: str, now_ns: int | None = None) -> list[Consent]:
+    """Marks the patient's consents whose validity has ended as expired, and ledgers each one
+    ("consent.expired") the first time a write transaction observes it; returns them.
+
+    Only for a write transaction: reads never write, they report expiry through
+    `effective_status`. Decisions never wait for this: a lapsed consent is refused by the policy
+    whether or not it was marked. The ledger tail lock is taken before the lapsed rows are re-read,
+    so two concurrent callers cannot both ledger one expiry; nothing is locked if nothing lapsed.
+    """
+    now = now_ns if now_ns is not None else time.time_ns()
+    lapsed = select(Consent).where(Consent.patient_id == patient_id, Consent.status == "active",
+                                   Consent.valid_until_ns.is_not(None), Consent.valid_until_ns <= now)
+    if s.execute(lapsed.with_only_columns(Consent.consent_id).limit(1)).first() is None:
+        return []
+    trail.writer(s)
+    rows = list(s.scalars(lapsed.order_by(Consent.consent_id, Consent.version)
+                          .execution_options(populate_existing=True)))
+    for row in rows:
+        row.status = "expired"
+        trail.append(s, "consent.expired", SERVICE_ACTOR, patient_id=patient_id, consent=row.consent_id,
+                     version=row.version, grantee="org:" + row.grantee, valid_until=rfc3339(row.valid_until_ns))
+    return rows
+
+
+def rfc3339(ns: int) -> str:
+    """Epoch nanoseconds as an RFC 3339 instant in UTC, exactly: fraction digits only as needed."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    d = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}{fraction}Z"
 
 
 def policy_consent(row: Consent, now_ns: int) -> dict:
@@ -210,13 +253,17 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         v.institution_id("grantee", request.grantee)
         terms = parse_terms(v, "terms", request.terms)
         v.raise_if_any()
+        return pb.GrantConsentResponse(consent=self._grant(request.patient_id, request.grantee, terms))
+
+    def _grant(self, patient_id: str, grantee: str, terms: dict, **ledgered) -> pb.Consent:
         with self.app.db.write() as s:
-            actor = acting_for(s, request.patient_id, "manage-consents")
-            if s.get(Institution, request.grantee) is None:
+            actor = acting_for(s, patient_id, "manage-consents")
+            expire_lapsed(s, self.app.trail, patient_id)
+            if s.get(Institution, grantee) is None:
                 raise NotFound("no institution with this id is registered")
-            row = self._insert_consent(s, actor, request.patient_id, request.grantee, terms)
-            self._ledger_consent(s, "consent.granted", actor, row)
-            return pb.GrantConsentResponse(consent=consent_pb(row))
+            row = self._insert_consent(s, actor, patient_id, grantee, terms)
+            self._ledger_consent(s, "consent.granted", actor, row, **ledgered)
+            return consent_pb(row)
 
     def NarrowConsent(self, request, context):
         v = Violations()
@@ -226,6 +273,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             old = _latest(s, request.consent_id)
             actor = acting_for(s, old.patient_id, "manage-consents")
+            expire_lapsed(s, self.app.trail, old.patient_id)
             if effective_status(old, time.time_ns()) != "active":
                 raise FailedPrecondition("only an active consent can be narrowed")
             v = Violations()
@@ -244,6 +292,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             row = _latest(s, request.consent_id)
             actor = acting_for(s, row.patient_id, "manage-consents")
+            expire_lapsed(s, self.app.trail, row.patient_id)
             if row.status != "active":
                 raise FailedPrecondition(f"the consent is already {row.status}")
             row.status, row.revoked_ns, row.revoke_reason = "revoked", time.time_ns(), request.reason or None
@@ -286,6 +335,23 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             page = rows[:size]
             token = f"{page[-1].consent_id}:{page[-1].version:09d}" if len(rows) > size else ""
             return pb.ListConsentsResponse(consents=[consent_pb(r, now) for r in page], next_page_token=token)
+
+    def ExportConsent(self, request, context):
+        from consentry.services import fhir_consent  # it imports this module
+
+        v = Violations()
+        v.uuid("consent_id", request.consent_id)
+        v.raise_if_any()
+        with self.app.db.read() as s:
+            row = _latest(s, request.consent_id)
+            _may_read_consent(s, row)
+            return pb.ExportConsentResponse(fhir_json=json.dumps(fhir_consent.to_fhir(row), separators=(",", ":")))
+
+    def ImportConsent(self, request, context):
+        from consentry.services import fhir_consent  # it imports this module
+
+        patient_id, grantee, terms = fhir_consent.from_fhir(fhir_consent.parse_json(request.fhir_json))
+        return pb.ImportConsentResponse(consent=self._grant(patient_id, grantee, terms, source="fhir"))
 
     # -- access requests --------------------------------------------------------------------
 
@@ -360,6 +426,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         if row is None:
             raise NotFound("no access request with this id")
         actor = acting_for(s, row.patient_id, "manage-consents")
+        expire_lapsed(s, self.app.trail, row.patient_id)
         if row.status != "pending":
             raise FailedPrecondition(f"the request is already {row.status}")
         if row.expire_ns <= time.time_ns():
