@@ -16,13 +16,12 @@ read from ``ledger_entries.leaf_hash``.
 from __future__ import annotations
 
 import weakref
+from functools import lru_cache
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from sqlalchemy import (
-    and_,
-    or_,
     BigInteger,
     CheckConstraint,
     Column,
@@ -35,22 +34,23 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    TextClause,
     insert,
-    literal,
     select,
-    union_all,
+    text,
     update,
 )
 
 from .canonical import canonical_json
 from .checkpoint import CheckpointPolicy, NoteSigner, sign_checkpoint
-from .errors import EntryError, StoreError
+from .errors import EntryError, ProofError, StoreError
 from .hashing import ZERO_HASH, chain_hash, leaf_hash
 from .merkle import (
     Frontier,
     NodeId,
     consistency_proof,
     inclusion_proof,
+    perfect_subtrees,
     root_from_source,
 )
 
@@ -143,13 +143,15 @@ def _insert_ignoring_conflicts(connection: Connection, table: Table, values: dic
     connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
 
 
+# Built once: constructing a Core statement per call costs more than running it.
+_HEAD_QUERY = select(ledger_head.c.size, ledger_head.c.chain_hash, ledger_head.c.frontier).where(
+    ledger_head.c.id == _HEAD_ID
+)
+_HEAD_QUERY_FOR_UPDATE = _HEAD_QUERY.with_for_update()  # compiled away on SQLite
+
+
 def _read_head(connection: Connection, for_update: bool) -> Head | None:
-    query = select(ledger_head.c.size, ledger_head.c.chain_hash, ledger_head.c.frontier).where(
-        ledger_head.c.id == _HEAD_ID
-    )
-    if for_update:
-        query = query.with_for_update()  # compiled away on SQLite
-    row = connection.execute(query).first()
+    row = connection.execute(_HEAD_QUERY_FOR_UPDATE if for_update else _HEAD_QUERY).first()
     if row is None:
         return None
     try:
@@ -335,28 +337,37 @@ class LedgerReader:
 
     def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
         """NodeSource: hashes of complete subtrees, in one SQL statement."""
-        leaves = [index for level, index in ids if level == 0]
-        inner = [(level, index) for level, index in ids if level > 0]
-        parts = []
-        if leaves:
-            parts.append(
-                select(literal(0).label("level"), ledger_entries.c.seq.label("idx"),
-                       ledger_entries.c.leaf_hash.label("hash"))
-                .where(ledger_entries.c.seq.in_(leaves))
-            )
-        if inner:
-            # OR of (level, idx) pairs rather than a row-value IN: SQLite
-            # answers the IN with a full scan, the OR with one PK probe each.
-            parts.append(
-                select(ledger_nodes.c.level, ledger_nodes.c.idx, ledger_nodes.c.hash).where(
-                    or_(*(and_(ledger_nodes.c.level == lv, ledger_nodes.c.idx == ix)
-                          for lv, ix in inner))
-                )
-            )
-        if not parts:
+        return self._fetch(ids, None)
+
+    def _fetch(self, ids: Sequence[NodeId], size: int | None) -> list[bytes]:
+        """Hashes of ``ids``; with ``size``, also check the ledger has that size.
+
+        Both happen in *one* statement of constant (PostgreSQL) or cached
+        (SQLite) text: a proof is one round trip and never builds a
+        SQLAlchemy expression per call.
+        """
+        if size is not None and size < 0:
+            raise StoreError(f"size {size} is outside the ledger's current size")
+        if not ids and size is None:
             return []
-        query = parts[0] if len(parts) == 1 else union_all(*parts)
-        found = {(row[0], row[1]): row[2] for row in self.connection.execute(query)}
+        found: dict[NodeId, bytes] = {}
+        current = None
+        if self.connection.dialect.name == "postgresql":
+            batches = [ids]
+        else:  # stay far below SQLite's bound-parameter limit
+            batches = [ids[i : i + _SQLITE_BATCH] for i in range(0, len(ids), _SQLITE_BATCH)] or [ids]
+        for batch in batches:
+            statement, params = _nodes_statement(self.connection.dialect.name, batch, size is not None)
+            for level, index, value in self.connection.execute(statement, params):
+                if level < 0:
+                    current = index
+                else:
+                    found[(level, index)] = value
+            if size is not None:
+                current = 0 if current is None else current  # no head row: empty ledger
+                if size > current:
+                    raise StoreError(f"size {size} is outside the ledger's current size {current}")
+                size = None  # checked once
         try:
             return [found[node] for node in ids]
         except KeyError as exc:
@@ -364,11 +375,15 @@ class LedgerReader:
 
     def root(self, size: int | None = None) -> bytes:
         """The Merkle root at ``size`` (default: now), from O(log n) stored nodes."""
-        head = self.head()
-        if size is None or size == head.size:
-            return head.frontier.root()
-        self._check_size(size)
-        return root_from_source(size, self)
+        if size is None:
+            return self.head().frontier.root()
+        if size < 0:
+            raise StoreError(f"size {size} is outside the ledger")
+        # One statement: the subtrees covering [0, size) and the size check.
+        source = _ProofSource(self, size, checked=False, frontier=None)
+        root = root_from_source(size, source)
+        source.check()  # size 0 read nothing
+        return root
 
     def entries(self, start: int = 0, limit: int = 1000) -> list[StoredEntry]:
         query = (
@@ -392,14 +407,34 @@ class LedgerReader:
             seq = rows[-1].seq + 1
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size() if size is None else size
-        self._check_size(size)
-        return inclusion_proof(index, size, self)
+        """RFC 9162 PATH(index, D[size]); default size: the current one."""
+        source = self._proof_source(size)
+        try:
+            return inclusion_proof(index, source.size, source)
+        except ProofError:
+            source.check()  # a size beyond the ledger is reported first, as a StoreError
+            raise
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        new_size = self.size() if new_size is None else new_size
-        self._check_size(new_size)
-        return consistency_proof(old_size, new_size, self)
+        """RFC 9162 PROOF(old_size, D[new_size]); default new size: the current one."""
+        source = self._proof_source(new_size)
+        try:
+            proof = consistency_proof(old_size, source.size, source)
+        finally:
+            # An empty proof (or a refused one) read nothing: check the size
+            # now; a size beyond the ledger is reported first, as a StoreError.
+            source.check()
+        return proof
+
+    def _proof_source(self, size: int | None) -> _ProofSource:
+        if size is None:
+            # Read the head: the proof's left and right ranges are subtrees of
+            # its frontier, so only the siblings below the fork need a read.
+            head = self.head()
+            return _ProofSource(self, head.size, checked=True, frontier=head.frontier)
+        if size < 0:
+            raise StoreError(f"size {size} is outside the ledger")
+        return _ProofSource(self, size, checked=False, frontier=None)
 
     def checkpoint(self, size: int) -> StoredCheckpoint | None:
         row = self.connection.execute(
@@ -412,6 +447,103 @@ class LedgerReader:
             select(ledger_checkpoints).order_by(ledger_checkpoints.c.size.desc()).limit(1)
         ).first()
         return _stored_checkpoint(row)
+
+
+class _ProofSource:
+    """NodeSource for one proof at ``size``.
+
+    Unless ``size`` came from the head just read (``checked``), the first
+    fetch also checks ``size <= current size`` in the same statement.  Nodes
+    of a given ``frontier`` (the perfect subtrees covering [0, head size),
+    complete and therefore immutable) are served without a read.
+    """
+
+    __slots__ = ("reader", "size", "checked", "known")
+
+    def __init__(self, reader: LedgerReader, size: int, checked: bool, frontier: Frontier | None):
+        self.reader = reader
+        self.size = size
+        self.checked = checked
+        self.known: dict[NodeId, bytes] = {}
+        if frontier is not None:
+            self.known = dict(zip(perfect_subtrees(0, frontier.size), frontier.hashes))
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        known = self.known
+        missing = [node for node in ids if node not in known]
+        if missing or not self.checked:
+            fetched = self.reader._fetch(missing, None if self.checked else self.size)
+            self.checked = True
+            if not known:
+                return fetched
+            known = {**known, **dict(zip(missing, fetched))}
+        return [known[node] for node in ids]
+
+    def check(self) -> None:
+        if not self.checked:
+            self.reader._check_size(self.size)
+            self.checked = True
+
+
+# One statement per (dialect, shape).  PostgreSQL gets arrays, so its text is
+# constant (psycopg prepares it server-side after a few uses; no re-planning);
+# SQLite joins a VALUES list to the primary keys (one index probe per node;
+# a row-value IN list would scan) and caches the text per list length.
+_SQLITE_BATCH = 256
+
+_ENTRIES, _NODES, _HEAD = ledger_entries.fullname, ledger_nodes.fullname, ledger_head.fullname
+
+# The head's size as a row (level -1) of the node query: the size check rides along.
+_HEAD_SIZE_SQL = (
+    "SELECT -1 AS level, size AS idx, CAST(NULL AS {blob}) AS hash"
+    f" FROM {_HEAD} WHERE id = {_HEAD_ID}"
+)
+
+_PG_NODES_SQL = (
+    f"SELECT 0 AS level, seq AS idx, leaf_hash AS hash FROM {_ENTRIES}"
+    " WHERE seq = ANY(CAST(:seqs AS BIGINT[]))"
+    " UNION ALL SELECT n.level, n.idx, n.hash"
+    " FROM unnest(CAST(:levels AS SMALLINT[]), CAST(:idxs AS BIGINT[])) AS q(level, idx)"
+    f" JOIN {_NODES} n ON n.level = q.level AND n.idx = q.idx"
+)
+_PG_NODES = text(_PG_NODES_SQL)
+_PG_NODES_AND_SIZE = text(_HEAD_SIZE_SQL.format(blob="BYTEA") + " UNION ALL " + _PG_NODES_SQL)
+_SQLITE_SIZE = text(_HEAD_SIZE_SQL.format(blob="BLOB"))
+
+
+@lru_cache(maxsize=2 * _SQLITE_BATCH + 2)
+def _sqlite_nodes(count: int, with_size: bool) -> TextClause:
+    values = ", ".join(f"(:l{i}, :i{i})" for i in range(count))
+    return text(
+        f"WITH q(level, idx) AS (VALUES {values}) "
+        + (_HEAD_SIZE_SQL.format(blob="BLOB") + " UNION ALL " if with_size else "")
+        + f"SELECT 0, e.seq, e.leaf_hash FROM q JOIN {_ENTRIES} e"
+        " ON q.level = 0 AND e.seq = q.idx"
+        f" UNION ALL SELECT n.level, n.idx, n.hash FROM q JOIN {_NODES} n"
+        " ON n.level = q.level AND n.idx = q.idx"
+    )
+
+
+def _nodes_statement(dialect: str, ids: Sequence[NodeId], with_size: bool) -> tuple[TextClause, dict]:
+    if dialect == "postgresql":
+        seqs, levels, idxs = [], [], []
+        for level, index in ids:
+            if level == 0:
+                seqs.append(index)
+            else:
+                levels.append(level)
+                idxs.append(index)
+        params = {"seqs": seqs, "levels": levels, "idxs": idxs}
+        return (_PG_NODES_AND_SIZE if with_size else _PG_NODES), params
+    if dialect != "sqlite":  # pragma: no cover - only PostgreSQL and SQLite are supported
+        raise StoreError(f"the ledger supports PostgreSQL and SQLite, not {dialect}")
+    if not ids:  # (only asked for with_size)
+        return _SQLITE_SIZE, {}
+    params = {}
+    for i, (level, index) in enumerate(ids):
+        params[f"l{i}"] = level
+        params[f"i{i}"] = index
+    return _sqlite_nodes(len(ids), with_size), params
 
 
 def _stored_checkpoint(row) -> StoredCheckpoint | None:

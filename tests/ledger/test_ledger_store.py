@@ -8,7 +8,7 @@ import pytest
 from pymerkle import InmemoryTree as PyMerkleTree
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 
-from consentry.ledger.errors import EntryError, StoreError
+from consentry.ledger.errors import EntryError, ProofError, StoreError
 from consentry.ledger.hashing import EMPTY_ROOT, ZERO_HASH, chain_hash, leaf_hash
 from consentry.ledger.merkle import verify_consistency, verify_inclusion
 from consentry.ledger.store import (
@@ -243,3 +243,80 @@ def test_writer_is_stale_after_savepoint_rollback(db):
             fresh.append(sample_entry(1))
     with db.engine.connect() as conn:
         assert replay(LedgerReader(conn).export(), strict=True).size == 2
+
+
+def test_proofs_at_current_size_use_the_frontier(db):
+    """size=None takes the left/right ranges from the head's frontier: same bytes."""
+    from consentry.ledger.store import LedgerReader as Reader
+
+    appended = []
+    rng = random.Random(3)
+    for n in (1, 2, 3, 4, 5, 7, 8, 13, 16, 31, 32, 33, 64, 100):
+        appended += append_many(db.engine, n - len(appended), per_txn=50, start=len(appended))
+        with db.engine.connect() as conn:
+            reader = Reader(conn)
+            root = reader.root()
+            for index in sorted({0, n - 1, n // 2, rng.randrange(n)}):
+                proof = reader.inclusion_proof(index)
+                assert proof == reader.inclusion_proof(index, n)
+                verify_inclusion(appended[index].leaf_hash, index, n, proof, root)
+            for old in sorted({0, 1, n - 1, n, max(1, n // 2), rng.randint(0, n)}):
+                proof = reader.consistency_proof(old)
+                assert proof == reader.consistency_proof(old, n)
+                verify_consistency(old, n, reader.root(old), root, proof)
+
+
+def test_proof_size_checks(db):
+    with db.engine.connect() as conn:
+        reader = LedgerReader(conn)  # empty ledger, no head row yet
+        assert reader.consistency_proof(0) == reader.consistency_proof(0, 0) == []
+        with pytest.raises(StoreError):
+            reader.consistency_proof(0, 1)
+        with pytest.raises(StoreError):
+            reader.inclusion_proof(0, 1)
+        with pytest.raises(ProofError):
+            reader.inclusion_proof(0)
+    append_many(db.engine, 10, per_txn=10)
+    with db.engine.connect() as conn:
+        reader = LedgerReader(conn)
+        for call in (
+            lambda: reader.inclusion_proof(0, 11),
+            lambda: reader.inclusion_proof(10, 11),  # every node exists, the size does not
+            lambda: reader.inclusion_proof(20, 11),  # the size is reported first
+            lambda: reader.inclusion_proof(0, -1),
+            lambda: reader.consistency_proof(3, 11),
+            lambda: reader.consistency_proof(11, 11),
+            lambda: reader.consistency_proof(12, 11),
+            lambda: reader.consistency_proof(0, 11),
+            lambda: reader.consistency_proof(1, -1),
+        ):
+            with pytest.raises(StoreError):
+                call()
+        for call in (
+            lambda: reader.inclusion_proof(10, 10),
+            lambda: reader.inclusion_proof(-1, 10),
+            lambda: reader.consistency_proof(5, 4),
+            lambda: reader.consistency_proof(-1, 4),
+        ):
+            with pytest.raises(ProofError):
+                call()
+        assert reader.consistency_proof(10, 10) == []
+
+
+def test_get_nodes_many_and_missing(db):
+    from consentry.ledger.merkle import InMemoryTree
+    from consentry.ledger.store import ledger_nodes
+
+    appended = append_many(db.engine, 200, per_txn=200)
+    memory = InMemoryTree([a.leaf_hash for a in appended])
+    ids = [(level, index) for level in range(8) for index in range(200 >> level)]
+    ids = ids + ids[::-1]  # more than one SQLite batch, with repeats, in any order
+    with db.engine.connect() as conn:
+        assert LedgerReader(conn).get_nodes(ids) == memory.get_nodes(ids)
+        assert LedgerReader(conn).get_nodes([]) == []
+    with db.engine.begin() as conn:
+        conn.execute(ledger_nodes.delete().where(ledger_nodes.c.level == 3, ledger_nodes.c.idx == 5))
+    with db.engine.connect() as conn:
+        with pytest.raises(StoreError, match="missing"):
+            LedgerReader(conn).inclusion_proof(33, 200)  # (3, 5) is its level-3 sibling
+        LedgerReader(conn).inclusion_proof(0, 200)
