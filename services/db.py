@@ -10,6 +10,7 @@ the same ordering.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from consentry.services import idempotency
 from consentry.services.errors import Unavailable
 
+WRITER_WAIT_S = 30
+
 
 class Database:
     def __init__(self, url: str) -> None:
@@ -29,16 +32,31 @@ class Database:
         # Readers on SQLite use deferred transactions so they never wait for the writer lock.
         self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer. Queueing this process's writers on a lock keeps them in order;
+        # left to SQLite's busy handler they poll with growing sleeps (seconds of tail latency).
+        self._writer_turn = threading.Lock() if self.is_sqlite else None
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception."""
-        with _translate_db_errors(), self._write() as session:
+        with self._turn(), _translate_db_errors(), self._write() as session:
             with session.begin():
                 idempotency.claim(session)
                 yield session
             idempotency.committed(session)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._writer_turn is None:
+            yield
+            return
+        if not self._writer_turn.acquire(timeout=WRITER_WAIT_S):
+            raise Unavailable("the database is busy; nothing was changed or disclosed")
+        try:
+            yield
+        finally:
+            self._writer_turn.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
