@@ -1,7 +1,8 @@
 # METADATA
 # title: Consentry record-access decision
 # description: |
-#   One decision per (subject, purpose, record). Default deny. The contract of `input` and of
+#   One decision per (subject, purpose, record): whether to disclose it (action "read", these
+#   rules) or whether the patient may erase it (action "erase", erasure.rego). Default deny. The contract of `input` and of
 #   `decision` is in docs/policy.md; static data (vocabulary, labels, duties, emergency set,
 #   obligations) is mounted at data.consentry.<file stem> from policy/data/*.json.
 #
@@ -17,7 +18,11 @@ _roles := data.consentry.duties.roles
 _emergency := data.consentry.emergency
 
 # decision is always defined: a complete rule built from rules that each have a default.
-decision := {
+# Action "erase" is decided by erasure.rego; everything else by the read rules below (which deny
+# an unknown action).
+decision := _erasure_decision if {
+	input.action == "erase"
+} else := {
 	"allow": allow,
 	"reasons": reasons,
 	"obligations": obligations,

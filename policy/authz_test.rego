@@ -115,3 +115,35 @@ test_batch_keeps_order if {
 	ds := authz.decisions with input as {"batch": [_input, {}, _emergency]}
 	[d.allow | some d in ds] == [true, false, true]
 }
+
+test_shared_batch_keeps_order_and_shares_consents if {
+	shared := object.remove(_input, ["resource"])
+	resources := [_input.resource, object.union(_input.resource, {"category": "mental-health"}), object.union(_input.resource, {"category": "imaging"})]
+	ds := authz.decisions with input as object.union(shared, {"resources": resources})
+	[d.allow | some d in ds] == [true, false, false]
+	ds[0].consent_ids == ["c1"]
+}
+
+_erase := {
+	"subject": {"kind": "patient"},
+	"action": "erase",
+	"resource": object.union(_input.resource, {"category": "substance-use"}),
+	"now": _now,
+}
+
+test_patient_erases_a_sensitive_record if {
+	d := authz.decision with input as _erase
+	d.allow == true
+	d.consent_ids == []
+	d.reasons == ["the patient may erase records of category substance-use"]
+}
+
+test_patient_may_not_erase_a_retained_record if {
+	d := authz.decision with input as object.union(_erase, {"resource": {"category": "discharge-summary"}})
+	d.allow == false
+	contains(d.reasons[0], "only the holder can erase it")
+}
+
+test_erase_is_not_a_read if {
+	not authz.allow with input as object.union(_input, {"action": "erase"})
+}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,6 +23,8 @@ __all__ = [
     "PolicyEngine",
     "PolicyError",
     "UNAVAILABLE",
+    "batch_document",
+    "expand_batch",
 ]
 
 UNAVAILABLE = "policy engine unavailable"
@@ -110,14 +113,43 @@ class PolicyEngine(Protocol):
 
     def decide(self, inputs: Sequence[Mapping[str, Any]]) -> list[Decision]: ...
 
+    def decide_batch(self, shared: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> list[Decision]:
+        """One decision per resource, every other input field shared (docs/policy.md, Batches).
+
+        Must answer exactly what ``decide(expand_batch(shared, resources))`` answers.
+        """
+        ...
+
+
+# Keys the shared batch shape reserves: a shared part carrying one of them is a caller bug.
+_RESERVED = frozenset({"batch", "resource", "resources"})
+
+
+def batch_document(shared: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The shared batch input: ``{**shared, "resources": [...]}``."""
+    clash = _RESERVED.intersection(shared)
+    if clash:
+        raise ValueError(f"the shared part of a batch may not hold {sorted(clash)}")
+    return {**shared, "resources": list(resources)}
+
+
+def expand_batch(shared: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The per-record inputs a shared batch stands for, in order."""
+    batch_document(shared, ())  # same validation
+    return [{**shared, "resource": r} for r in resources]
+
 
 class FailClosed:
-    """Runs an engine in worker threads with a deadline per batch; every failure is a deny.
+    """Runs an engine with a deadline per batch; every failure is a deny.
 
-    A timed-out evaluation cannot be cancelled: its worker stays busy until the engine returns
-    and the result is discarded. Regorus holds the GIL while it evaluates, so a deadline may be
-    noticed only when the evaluation ends; the answer is still a deny. With all workers busy a
-    new batch waits in the queue and, past its deadline, is denied too.
+    An engine that evaluates in-process holding the GIL (regorus: ``holds_gil = True``) runs on
+    the caller's thread and its answer is discarded, as a deny, when it took longer than the
+    deadline. A worker thread could not cut it short either (it holds the GIL until it returns),
+    and the two thread switches of a hand-off cost ~50-200 us per decision, a large share of the
+    1 ms budget. Any other engine (OPA: HTTP, releases the GIL) runs in worker threads: a
+    timed-out evaluation cannot be cancelled, its worker stays busy until the engine returns and
+    the result is discarded; with all workers busy a new batch waits in the queue and, past its
+    deadline, is denied too.
     """
 
     def __init__(self, engine: PolicyEngine, timeout_s: float = 0.25, workers: int = 4) -> None:
@@ -125,6 +157,7 @@ class FailClosed:
             raise ValueError("timeout_s must be positive")
         self._engine = engine
         self._timeout_s = timeout_s
+        self._inline = getattr(engine, "holds_gil", False) is True
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="consentry-policy")
         self._closed = threading.Event()
 
@@ -140,18 +173,39 @@ class FailClosed:
         inputs = list(inputs)
         if not inputs:
             return []
+        return self._run(self._engine.decide, (inputs,), len(inputs))
+
+    def decide_batch(self, shared: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> list[Decision]:
+        """One decision per resource with the rest of the input shared; engines without
+        ``decide_batch`` get the expanded per-record inputs. Same deadline and fail-closed rules."""
+        resources = list(resources)
+        if not resources:
+            return []
+        batch = getattr(self._engine, "decide_batch", None)
+        if batch is None:
+            return self._run(lambda: self._engine.decide(expand_batch(shared, resources)), (), len(resources))
+        return self._run(batch, (shared, resources), len(resources))
+
+    def _run(self, call, args: tuple, expected: int) -> list[Decision]:  # type: ignore[no-untyped-def]
+        late = f"{UNAVAILABLE}: no decision within {self._timeout_s * 1000:.0f} ms"
         try:
-            future = self._pool.submit(self._engine.decide, inputs)
-            decisions = future.result(timeout=self._timeout_s)
-            _check_batch(decisions, len(inputs))
+            if self._inline:
+                start = time.monotonic()
+                decisions = call(*args)
+                if time.monotonic() - start > self._timeout_s:
+                    return _deny_all(expected, late)
+            else:
+                future = self._pool.submit(call, *args)
+                decisions = future.result(timeout=self._timeout_s)
+            _check_batch(decisions, expected)
             return decisions
         except concurrent.futures.TimeoutError:
             future.cancel()
-            return _deny_all(len(inputs), f"{UNAVAILABLE}: no decision within {self._timeout_s * 1000:.0f} ms")
+            return _deny_all(expected, late)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
-            return _deny_all(len(inputs), f"{UNAVAILABLE}: {type(exc).__name__}: {_short(str(exc))}")
+            return _deny_all(expected, f"{UNAVAILABLE}: {type(exc).__name__}: {_short(str(exc))}")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

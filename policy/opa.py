@@ -1,6 +1,7 @@
 """Decisions from an OPA server (the production sidecar) through ``opa-python-client``.
 
-One POST per batch: ``/v1/data/consentry/authz/decisions`` with ``{"input": {"batch": [...]}}``.
+One POST per batch: ``/v1/data/consentry/authz/decisions`` with ``{"input": {"batch": [...]}}``
+(``decide``) or the shared shape ``{"input": {..., "resources": [...]}}`` (``decide_batch``).
 An undefined result (``{}``: OPA has no such rule, or the policy was never loaded) raises, and
 FailClosed turns that into a deny.
 
@@ -21,7 +22,7 @@ from opa_client import OpaClient
 from opa_client.errors import PolicyNotFoundError
 
 from .bundle import DATA_ROOT, PACKAGE, Bundle, load_bundle
-from .engine import Decision, MalformedDecision, PolicyError
+from .engine import Decision, MalformedDecision, PolicyError, batch_document
 
 DEFAULT_URL = "http://127.0.0.1:8181"
 _REVISION_PATH = f"{DATA_ROOT}/revision"
@@ -69,7 +70,13 @@ class OpaEngine:
         return self._revision
 
     def decide(self, inputs: Sequence[Mapping[str, Any]]) -> list[Decision]:
-        answer = self._client().query_rule({"batch": list(inputs)}, PACKAGE, "decisions")
+        return self._decisions({"batch": list(inputs)})
+
+    def decide_batch(self, shared: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> list[Decision]:
+        return self._decisions(batch_document(shared, resources))
+
+    def _decisions(self, document: Mapping[str, Any]) -> list[Decision]:
+        answer = self._client().query_rule(document, PACKAGE, "decisions")
         if not isinstance(answer, dict) or "result" not in answer:
             raise PolicyError(f"OPA returned no result for {PACKAGE}.decisions (undefined)")
         results = answer["result"]

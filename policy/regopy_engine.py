@@ -17,7 +17,7 @@ from typing import Any
 import regopy
 
 from .bundle import PACKAGE, Bundle, load_bundle
-from .engine import Decision, PolicyError
+from .engine import Decision, PolicyError, expand_batch
 
 _QUERY = f"x := data.{PACKAGE}.decision"
 _SKIPPED_MODULES = frozenset({"batch.rego"})
@@ -43,6 +43,9 @@ class RegopyEngine:
                 raise PolicyError("regopy query failed")
             decisions.append(Decision.from_result(json.loads(output.binding("x").json())))
         return decisions
+
+    def decide_batch(self, shared: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> list[Decision]:
+        return self.decide(expand_batch(shared, resources))
 
     def _compiled(self) -> tuple[regopy.Interpreter, regopy.Bundle]:
         pair = getattr(self._local, "pair", None)

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.ledger.store import Appended
+from consentry.policy.engine import UNAVAILABLE
 from consentry.services import at_rest
 from consentry.services.app import App
 from consentry.services.consent import acting_for, policy_consent
-from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied
+from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from consentry.services.models import Consent, Institution, Person, PrincipalKey, Record
 from consentry.services.obligations import apply_obligations, keyed_pseudonym
 from consentry.services.principals import Principal, current_principal
@@ -112,25 +113,30 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             records = _candidates(s, request)
             now_ns = time.time_ns()
             consents = [policy_consent(c, now_ns) for c in _consents_for(s, request.patient_id, principal.name)]
-            inputs = [self._policy_input(principal, request, r, consents, now_ns) for r in records]
-            decisions = self.app.policy.decide(inputs) if inputs else []
+            # One query for the fetch; the consents, subject and purpose are sent once for all records.
+            shared = self._policy_shared(principal, request, consents, now_ns)
+            decisions = self.app.policy.decide_batch(shared, [self._policy_resource(r) for r in records])
             responses = [self._decide(s, principal, request, r, d, key) for r, d in zip(records, decisions)]
         # Only after the disclosures and their ledger entries have committed does anything leave.
         yield from responses
 
-    def _policy_input(self, principal: Principal, request, record: Record, consents: list, now_ns: int) -> dict:
+    # A record's policy input is the shared part plus "resource" (docs/policy.md); a fetch sends
+    # the shared batch shape, {**shared, "resources": [...]}, so the consents are encoded once.
+    def _policy_shared(self, principal: Principal, request, consents: list, now_ns: int) -> dict:
         return {
             "subject": {"org": principal.name, "role": principal.role, "practitioner": principal.practitioner},
             "action": "read",
             "purpose": request.purpose,
             "emergency": {"declared": request.emergency.declared, "reason": request.emergency.justification},
-            "resource": {
-                "patient": self.app.trail.pseudonym(record.patient_id), "record": record.record_id,
-                "category": record.category, "labels": list(record.labels), "holder": record.holder,
-                "effective": record.effective_ns,
-            },
             "consents": consents,
             "now": now_ns,
+        }
+
+    def _policy_resource(self, record: Record) -> dict:
+        return {
+            "patient": self.app.trail.pseudonym(record.patient_id), "record": record.record_id,
+            "category": record.category, "labels": list(record.labels), "holder": record.holder,
+            "effective": record.effective_ns,
         }
 
     def _decide(self, s: Session, principal: Principal, request, record: Record, decision, key: PrincipalKey):
@@ -140,7 +146,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             emergency=request.emergency.declared, policy_revision=self.app.policy.revision,
         )
         if record.erased_ns is not None:
-            reasons = ["the record was erased at the holder's request"]
+            reasons = ["the record was erased"]
             entry = self._ledger_access(s, principal, False, reasons, **common)
             return pb.FetchRecordsResponse(ledger_seq=entry.seq, ledger_entry=entry.entry_bytes, withheld=pb.WithheldRecord(
                 record_id=record.record_id, category=record.category, reasons=reasons, erased=True))
@@ -181,23 +187,53 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     # -- erase --------------------------------------------------------------------------------
 
     def EraseRecord(self, request, context):
+        """The holder erases its own record; the patient, or a proxy with the manage-consents
+        scope, erases one where the policy allows (action "erase", data/erasure.json)."""
         principal = current_principal()
-        principal.require("org")
+        principal.require("org", "patient")
         v = Violations()
         v.uuid("record_id", request.record_id)
         v.text("reason", request.reason, required=True)
         v.raise_if_any()
         with self.app.db.write() as s:
+            # The ledger writer first, as in a fetch: concurrent erasures of one record serialise,
+            # so exactly one of them erases and ledgers.
+            self.app.trail.writer(s)
             row = s.get(Record, request.record_id)
-            if row is None or row.holder != principal.name:
-                raise NotFound("this institution holds no record with this id")
+            if principal.kind == "org":
+                if row is None or row.holder != principal.name:
+                    raise NotFound("this institution holds no record with this id")
+                by, ledgered = "holder", {}
+            else:
+                if row is None:
+                    raise NotFound("no record with this id")
+                acting_for(s, row.patient_id, "manage-consents")  # the patient or their proxy, else refused
+                by = "patient" if principal.name == row.patient_id else "proxy"
             if row.erased_ns is not None:
                 raise FailedPrecondition("the record is already erased")
+            if by != "holder":
+                ledgered = self._erasure_decision(principal, row, by)
             row.ciphertext, row.wrapped_key, row.erased_ns = None, None, time.time_ns()
             seq = self.app.trail.append(s, "record.erased", principal.id, patient_id=row.patient_id,
-                                        record=row.record_id, category=row.category, role=principal.role,
-                                        practitioner=principal.practitioner)
+                                        record=row.record_id, category=row.category, erased_by=by,
+                                        on_behalf_of="patient" if by == "proxy" else None,
+                                        role=principal.role or None, practitioner=principal.practitioner or None,
+                                        **ledgered)
             return pb.EraseRecordResponse(record=metadata_pb(row), ledger_seq=seq)
+
+    def _erasure_decision(self, principal: Principal, row: Record, by: str) -> dict:
+        """Asks the policy whether `by` ("patient" or "proxy") may erase `row`; raises unless it may."""
+        [decision] = self.app.policy.decide([{
+            "subject": {"kind": by},
+            "action": "erase",
+            "resource": self._policy_resource(row),
+            "now": time.time_ns(),
+        }])
+        if not decision.allow:
+            if any(r.startswith(UNAVAILABLE) for r in decision.reasons):
+                raise Unavailable("the policy engine could not decide; nothing was erased")
+            raise PermissionDenied("the policy does not let you erase this record", decision.reasons)
+        return {"policy_revision": self.app.policy.revision, "reasons": list(decision.reasons)}
 
 
 def _validate_fetch(request) -> None:

@@ -161,3 +161,36 @@ def test_policy_package_does_not_import_services():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.startswith(("consentry.services", "services")) for n in names), path
+
+
+class _InlineStub(_Stub):
+    holds_gil = True
+
+    def decide(self, inputs):
+        self.thread = threading.current_thread()
+        return self.behaviour(inputs)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        lambda inputs: 1 / 0,
+        lambda inputs: (_ for _ in ()).throw(_Panic("pyo3 panic")),
+        lambda inputs: (time.sleep(0.2), _allow_all(inputs))[1],
+        lambda inputs: _allow_all(inputs)[:1],
+    ],
+    ids=["exception", "base-exception", "late", "short-batch"],
+)
+def test_fail_closed_inline_denies_every_failure(behaviour):
+    """An engine that holds the GIL runs on the caller's thread; a late answer is still a deny."""
+    engine = FailClosed(_InlineStub(behaviour), timeout_s=0.1)
+    decisions = engine.decide([{}, {}])
+    assert [d.allow for d in decisions] == [False, False]
+    assert decisions[0].reasons[0].startswith(UNAVAILABLE + ": ")
+
+
+def test_fail_closed_runs_gil_holding_engines_inline():
+    stub = _InlineStub(_allow_all)
+    assert [d.allow for d in FailClosed(stub, timeout_s=1).decide([{}])] == [True]
+    assert stub.thread is threading.current_thread()
+    assert RegorusEngine.holds_gil is True

@@ -49,6 +49,17 @@ def test_every_table_case_in_one_batch(opa):
     assert posts == [("/v1/data/consentry/authz/decisions", {"input": {"batch": [c[1] for c in CASES]}})]
 
 
+def test_shared_batch_is_one_post(opa):
+    engine = load_engine("opa", opa_url=opa.url, timeout_s=2.0)
+    base = next(c[1] for c in CASES if c[0].startswith("consent:"))
+    shared = {k: v for k, v in base.items() if k != "resource"}
+    resources = [{**base["resource"], "category": cat} for cat in ("lab", "mental-health", "imaging")]
+    decisions = engine.decide_batch(shared, resources)
+    assert decisions == engine.decide([{**shared, "resource": r} for r in resources])
+    posts = [body for method, _, body in opa.requests if method == "POST"]
+    assert posts[0] == {"input": {**shared, "resources": resources}}
+
+
 def test_revision_read_back_without_upload(opa):
     uploaded = OpaEngine(opa.url, upload=True)
     assert OpaEngine(opa.url, upload=False).revision == uploaded.revision == load_bundle().revision

@@ -12,7 +12,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_cases import ENGINE_NAMES, load_cases, make_engine
-from test_rego_unit import _EXPLAINED, _FAST
+from test_rego_unit import _EXPLAINED, _FAST, plain_read_violation
 
 from consentry.policy.embedded import RegorusEngine
 
@@ -27,7 +27,7 @@ _json = st.recursive(
 )
 _paths = st.sampled_from([
     ("action",), ("purpose",), ("now",), ("subject",), ("subject", "org"), ("subject", "role"),
-    ("emergency",), ("emergency", "declared"), ("emergency", "reason"), ("resource",),
+    ("subject", "kind"), ("emergency",), ("emergency", "declared"), ("emergency", "reason"), ("resource",),
     ("resource", "category"), ("resource", "labels"), ("resource", "effective"), ("consents",),
     ("consents", 0), ("consents", 0, "categories"), ("consents", 0, "purposes"), ("consents", 0, "excepted"),
     ("consents", 0, "valid_from"), ("consents", 0, "valid_until"), ("consents", 0, "data_from"),
@@ -63,3 +63,5 @@ def test_damaged_inputs_get_a_decision_and_engines_agree(case, path, value):
     fast = json.loads(_RAW.eval_rule_as_json(_FAST))
     explained = json.loads(_RAW.eval_query_as_json(_EXPLAINED))["result"][0]["expressions"][0]["value"]
     assert sorted(map(repr, fast)) == sorted(map(repr, explained))
+    # The deny fast path never hides a hard denial.
+    assert plain_read_violation(_RAW, damaged) is None

@@ -6,6 +6,8 @@ A disagreement between engines fails: that is how an engine bug such as rego-cpp
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from consentry.policy.engine import Decision
@@ -51,3 +53,40 @@ def test_engines_agree(all_engines):
 
 def _brief(d: Decision) -> str:
     return f"allow={d.allow} reasons={list(d.reasons)} ids={list(d.consent_ids)}"
+
+
+def _shared_groups():
+    """Table cases grouped by everything but their resource: each group is one shared batch."""
+    groups: dict[str, tuple[dict, list]] = {}
+    for name, inputs, _ in CASES:
+        if not isinstance(inputs.get("resource"), dict) or {"batch", "resources"} & set(inputs):
+            continue
+        shared = {k: v for k, v in inputs.items() if k != "resource"}
+        key = json.dumps(shared, sort_keys=True)
+        groups.setdefault(key, (shared, []))[1].append((name, inputs))
+    return list(groups.values())
+
+
+def test_shared_batch_matches_single_decisions(engine):
+    """The shared batch shape ({..., "resources": [...]}) answers what per-record inputs answer."""
+    groups = _shared_groups()
+    assert any(len(members) > 3 for _, members in groups)
+    for shared, members in groups:
+        got = engine.decide_batch(shared, [inputs["resource"] for _, inputs in members])
+        assert len(got) == len(members)
+        for (name, inputs), decision in zip(members, got):
+            assert decision == engine.decide([inputs])[0], name
+
+
+def test_fail_closed_shared_batch(engine):
+    from consentry.policy.engine import FailClosed
+
+    guarded = FailClosed(engine, timeout_s=5)
+    shared, members = max(_shared_groups(), key=lambda g: len(g[1]))
+    resources = [inputs["resource"] for _, inputs in members]
+    assert guarded.decide_batch(shared, resources) == engine.decide([inputs for _, inputs in members])
+    assert guarded.decide_batch(shared, []) == []
+    # A shared part that claims a per-record key is a caller bug: every record is denied.
+    denied = guarded.decide_batch({**shared, "resource": resources[0]}, resources)
+    assert len(denied) == len(resources) and not any(d.allow for d in denied)
+    assert all(d.reasons[0].startswith("policy engine unavailable") for d in denied)

@@ -66,3 +66,26 @@ def test_fast_path_agrees_with_explanations(engine):
         fast = json.loads(engine.eval_rule_as_json(_FAST))
         explained = json.loads(engine.eval_query_as_json(_EXPLAINED))["result"][0]["expressions"][0]["value"]
         assert sorted(fast) == sorted(explained), name
+
+
+def plain_read_violation(engine, inputs) -> str | None:
+    """The deny fast path (_plain_read) must never hide a hard denial (a non-empty _deny)."""
+    engine.set_input_json(json.dumps(inputs))
+    plain = json.loads(engine.eval_rule_as_json("data.consentry.authz._plain_read"))
+    denials = json.loads(engine.eval_rule_as_json("data.consentry.authz._deny"))
+    if plain is True and denials:
+        return f"_plain_read holds but _deny = {denials}"
+    return None
+
+
+def test_deny_fast_path_never_hides_a_denial(engine):
+    from policy_cases import load_cases
+
+    cases = list(load_cases())
+    assert any(plain_read_violation(engine, c[1]) is None for c in cases)
+    taken = 0
+    for name, inputs, _ in cases:
+        assert plain_read_violation(engine, inputs) is None, name
+        engine.set_input_json(json.dumps(inputs))
+        taken += json.loads(engine.eval_rule_as_json("data.consentry.authz._plain_read")) is True
+    assert taken > 20  # the fast path is actually exercised by the tables
