@@ -10,7 +10,7 @@ from consentry.ledger.checkpoint import NoteSigner
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.store import LedgerReader, StoredCheckpoint, cut_checkpoint, ledger_entries
 from consentry.services.app import App
-from consentry.services.consent import acting_for
+from consentry.services.acting_for import READ_HISTORY, acting_for
 from consentry.services.errors import FailedPrecondition, InvalidArgument, NotFound
 from consentry.services.models import LedgerSubject
 from consentry.services.principals import current_principal
@@ -64,7 +64,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         size = request.page_size or 100
         with self.app.db.read() as s:
             if principal.kind == "patient":
-                acting_for(s, request.patient_id, "read-history")
+                acting_for(s, request.patient_id, READ_HISTORY)
                 seqs = s.scalars(select(LedgerSubject.seq).where(
                     LedgerSubject.pseudonym == self.app.trail.pseudonym(request.patient_id),
                     LedgerSubject.seq >= request.start).order_by(LedgerSubject.seq).limit(size + 1)).all()

@@ -7,8 +7,6 @@ pseudonyms; no clinical content is ever passed in here.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import event
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.ledger.store import Appended, LedgerWriter
+from consentry.services.clock import now_rfc3339
 from consentry.services.models import LedgerSubject
 
 _WRITER = "consentry.ledger_writer"
@@ -66,7 +65,7 @@ class AuditTrail:
         **fields: Any,
     ) -> Appended:
         """Like ``append``, but returns the appended entry with its exact canonical bytes."""
-        entry: dict[str, Any] = {"kind": kind, "time": _now_rfc3339(), "actor": self.actor(actor)}
+        entry: dict[str, Any] = {"kind": kind, "time": now_rfc3339(), "actor": self.actor(actor)}
         pseudonym = self.pseudonym(patient_id) if patient_id else None
         if pseudonym:
             entry["patient"] = pseudonym
@@ -75,9 +74,3 @@ class AuditTrail:
         if pseudonym:
             session.add(LedgerSubject(pseudonym=pseudonym, seq=appended.seq, kind=kind))
         return appended
-
-
-def _now_rfc3339() -> str:
-    now = time.time_ns()
-    stamp = datetime.fromtimestamp(now // 1_000_000_000, tz=timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{now % 1_000_000_000 // 1000:06d}Z"

@@ -43,7 +43,6 @@ def init(data_dir: Path | None = DataDir) -> None:
 def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to listen on"),
           data_dir: Path | None = DataDir) -> None:
     """Run the gRPC server (creating the data directory on first use)."""
-    from consentry.services.server import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(data_dir)
@@ -61,7 +60,6 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
 def demo(target: str | None = typer.Option(None, help="HOST:PORT of a running server; default: start one"),
          data_dir: Path | None = DataDir) -> None:
     """Play the post-discharge story over gRPC; exit non-zero if any step misbehaves."""
-    from consentry.services.demo import run_story
 
     if target is None:
         with tempfile.TemporaryDirectory(prefix="consentry-demo-") as tmp:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
@@ -14,168 +13,31 @@ from sqlalchemy.orm import Session
 
 from consentry.ledger.store import ledger_entries
 from consentry.services.app import App
-from consentry.services.audit_trail import AuditTrail
-from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied
+from consentry.services.acting_for import MANAGE_CONSENTS, PATIENT_ONLY, READ_HISTORY, acting_for, proxy_active
+from consentry.services.consent_model import (
+    consent_pb, effective_status, expire_lapsed, narrower_violations, parse_terms, terms_of, terms_pb,
+)
+from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.models import AccessRequest, Consent, Institution, LedgerSubject, Person, Proxy
 from consentry.services.principals import Principal, current_principal
-from consentry.services.validation import (
-    BROAD_CATEGORY, SENSITIVE_CATEGORIES, Violations, timestamp_ns, to_timestamp,
-)
-from consentry.v1 import common_pb2
+from consentry.services.validation import Violations, timestamp_ns, to_timestamp
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
-# The ledger's actor for what the service records on no one's behalf (a consent lapsing).
-SERVICE_ACTOR = "service"
-# No proxy holds this scope: only the patient in person may name or remove proxies.
-PATIENT_ONLY = "patient-only"
 DAY_NS = 86_400 * 1_000_000_000
-_KINDS = {pb.CONSENT_KIND_TREATMENT: "treatment", pb.CONSENT_KIND_RESEARCH: "research"}
-_KIND_PB = {v: k for k, v in _KINDS.items()}
-_STATUS_PB = {
-    "active": pb.CONSENT_STATUS_ACTIVE, "revoked": pb.CONSENT_STATUS_REVOKED,
-    "expired": pb.CONSENT_STATUS_EXPIRED, "superseded": pb.CONSENT_STATUS_SUPERSEDED,
-}
 _REQUEST_STATUS_PB = {
     "pending": pb.ACCESS_REQUEST_STATUS_PENDING, "approved": pb.ACCESS_REQUEST_STATUS_APPROVED,
     "declined": pb.ACCESS_REQUEST_STATUS_DECLINED, "expired": pb.ACCESS_REQUEST_STATUS_EXPIRED,
 }
-_SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: "manage-consents", pb.PROXY_SCOPE_READ_HISTORY: "read-history"}
+_SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY}
 _SCOPE_PB = {v: k for k, v in _SCOPES.items()}
-
-
-# -- terms ------------------------------------------------------------------------------------
-
-def parse_terms(v: Violations, field: str, terms: pb.ConsentTerms) -> dict:
-    """Validated consent terms as a plain dict (the stored and policy-facing form)."""
-    kind = _KINDS.get(terms.kind or pb.CONSENT_KIND_TREATMENT)
-    v.check(kind is not None, f"{field}.kind", "must be CONSENT_KIND_TREATMENT or CONSENT_KIND_RESEARCH")
-    categories = list(terms.categories)
-    v.categories(f"{field}.categories", [c for c in categories if c != BROAD_CATEGORY], required=not categories)
-    v.purposes(f"{field}.purposes", terms.purposes, required=True)
-    v.categories(f"{field}.excepted_categories", terms.excepted_categories)
-    data = _period(v, f"{field}.data_period", terms.data_period if terms.HasField("data_period") else None)
-    valid = _period(v, f"{field}.validity", terms.validity if terms.HasField("validity") else None)
-    return {
-        "kind": kind, "categories": sorted(set(categories)), "purposes": sorted(set(terms.purposes)),
-        "excepted": sorted(set(terms.excepted_categories)),
-        "data_from_ns": data[0], "data_until_ns": data[1], "valid_from_ns": valid[0], "valid_until_ns": valid[1],
-    }
-
-
-def _period(v: Violations, field: str, period: common_pb2.Period | None) -> tuple[int | None, int | None]:
-    if period is None:
-        return None, None
-    start = timestamp_ns(period.start) if period.HasField("start") else None
-    end = timestamp_ns(period.end) if period.HasField("end") else None
-    v.check(start is None or end is None or start < end, f"{field}.end", "must be after start")
-    return start, end
-
-
-def narrower_violations(v: Violations, field: str, old: dict, new: dict) -> None:
-    """Narrowing may only take away: each list a subset, periods within, exceptions may grow.
-
-    A broad consent ("*") covers every non-sensitive category and no sensitive one, so it may be
-    narrowed to named non-sensitive categories, never to a sensitive one it did not name."""
-    covered = set(old["categories"])
-    if BROAD_CATEGORY in covered:
-        covered |= {c for c in new["categories"] if c not in SENSITIVE_CATEGORIES}
-    v.check(set(new["categories"]) <= covered, f"{field}.categories",
-            "must be a subset of the current categories (a broad consent never covers a sensitive category)")
-    v.check(set(new["purposes"]) <= set(old["purposes"]), f"{field}.purposes", "must be a subset of the current purposes")
-    v.check(set(new["excepted"]) >= set(old["excepted"]), f"{field}.excepted_categories",
-            "must keep every current exception")
-    v.check(new["kind"] == old["kind"], f"{field}.kind", "must stay the same")
-    for lo, hi, name in (("data_from_ns", "data_until_ns", "data_period"), ("valid_from_ns", "valid_until_ns", "validity")):
-        v.check(old[lo] is None or (new[lo] is not None and new[lo] >= old[lo]), f"{field}.{name}.start",
-                "must not start earlier than the current period")
-        v.check(old[hi] is None or (new[hi] is not None and new[hi] <= old[hi]), f"{field}.{name}.end",
-                "must not end later than the current period")
-
-
-def terms_of(row: Consent) -> dict:
-    return {
-        "kind": row.kind, "categories": list(row.categories), "purposes": list(row.purposes),
-        "excepted": list(row.excepted), "data_from_ns": row.data_from_ns, "data_until_ns": row.data_until_ns,
-        "valid_from_ns": row.valid_from_ns, "valid_until_ns": row.valid_until_ns,
-    }
-
-
-def effective_status(row: Consent, now_ns: int) -> str:
-    if row.status == "active" and row.valid_until_ns is not None and row.valid_until_ns <= now_ns:
-        return "expired"
-    return row.status
-
-
-def expire_lapsed(s: Session, trail: AuditTrail, patient_id: str, now_ns: int | None = None) -> list[Consent]:
-    """Marks the patient's consents whose validity has ended as expired, and ledgers each one
-    ("consent.expired") the first time a write transaction observes it; returns them.
-
-    Only for a write transaction: reads never write, they report expiry through
-    `effective_status`. Decisions never wait for this: a lapsed consent is refused by the policy
-    whether or not it was marked. The ledger tail lock is taken before the lapsed rows are re-read,
-    so two concurrent callers cannot both ledger one expiry; nothing is locked if nothing lapsed.
-    """
-    now = now_ns if now_ns is not None else time.time_ns()
-    lapsed = select(Consent).where(Consent.patient_id == patient_id, Consent.status == "active",
-                                   Consent.valid_until_ns.is_not(None), Consent.valid_until_ns <= now)
-    if s.execute(lapsed.with_only_columns(Consent.consent_id).limit(1)).first() is None:
-        return []
-    trail.writer(s)
-    rows = list(s.scalars(lapsed.order_by(Consent.consent_id, Consent.version)
-                          .execution_options(populate_existing=True)))
-    for row in rows:
-        row.status = "expired"
-        trail.append(s, "consent.expired", SERVICE_ACTOR, patient_id=patient_id, consent=row.consent_id,
-                     version=row.version, grantee="org:" + row.grantee, valid_until=rfc3339(row.valid_until_ns))
-    return rows
-
-
-def rfc3339(ns: int) -> str:
-    """Epoch nanoseconds as an RFC 3339 instant in UTC, exactly: fraction digits only as needed."""
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    d = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
-    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
-    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}{fraction}Z"
-
-
-def policy_consent(row: Consent, now_ns: int) -> dict:
-    """A consent as the policy's input contract describes it."""
-    return {
-        "id": row.consent_id, "version": row.version, "grantee": row.grantee, "kind": row.kind,
-        "categories": list(row.categories), "purposes": list(row.purposes), "excepted": list(row.excepted),
-        "data_from": row.data_from_ns, "data_until": row.data_until_ns,
-        "valid_from": row.valid_from_ns, "valid_until": row.valid_until_ns,
-        "status": effective_status(row, now_ns),
-    }
-
-
-def _terms_pb(t: dict) -> pb.ConsentTerms:
-    return pb.ConsentTerms(
-        kind=_KIND_PB[t["kind"]], categories=t["categories"], purposes=t["purposes"],
-        excepted_categories=t["excepted"],
-        data_period=common_pb2.Period(start=to_timestamp(t["data_from_ns"]), end=to_timestamp(t["data_until_ns"])),
-        validity=common_pb2.Period(start=to_timestamp(t["valid_from_ns"]), end=to_timestamp(t["valid_until_ns"])),
-    )
-
-
-def consent_pb(row: Consent, now_ns: int | None = None) -> pb.Consent:
-    t = _terms_pb(terms_of(row))
-    return pb.Consent(
-        consent_id=row.consent_id, version=row.version, patient_id=row.patient_id, grantee=row.grantee,
-        kind=t.kind, categories=t.categories, purposes=t.purposes, data_period=t.data_period,
-        validity=t.validity, excepted_categories=t.excepted_categories,
-        status=_STATUS_PB[effective_status(row, now_ns or time.time_ns())], created_by=row.created_by,
-        create_time=to_timestamp(row.created_ns), revoke_time=to_timestamp(row.revoked_ns),
-        revoke_reason=row.revoke_reason or "",
-    )
 
 
 def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
     status = "expired" if row.status == "pending" and row.expire_ns <= now_ns else row.status
     return pb.AccessRequest(
         request_id=row.request_id, patient_id=row.patient_id, requester=row.requester,
-        terms=_terms_pb(row.terms), reason=row.reason, status=_REQUEST_STATUS_PB[status],
+        terms=terms_pb(row.terms), reason=row.reason, status=_REQUEST_STATUS_PB[status],
         create_time=to_timestamp(row.created_ns), expire_time=to_timestamp(row.expire_ns),
         decide_time=to_timestamp(row.decided_ns), decline_reason=row.decline_reason or "",
         consent_id=row.consent_id or "",
@@ -186,28 +48,8 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
     return pb.Proxy(
         patient_id=row.patient_id, proxy_id=row.proxy_id, scopes=[_SCOPE_PB[s] for s in row.scopes],
         relationship=row.relationship, create_time=to_timestamp(row.created_ns),
-        expire_time=to_timestamp(row.expire_ns), active=_proxy_active(row, now_ns),
+        expire_time=to_timestamp(row.expire_ns), active=proxy_active(row, now_ns),
     )
-
-
-def _proxy_active(row: Proxy, now_ns: int) -> bool:
-    return row.removed_ns is None and (row.expire_ns is None or row.expire_ns > now_ns)
-
-
-# -- who may act for a patient ----------------------------------------------------------------
-
-def acting_for(s: Session, patient_id: str, scope: str) -> Principal:
-    """The caller, if it is the patient or an active proxy of the patient with `scope`."""
-    principal = current_principal()
-    principal.require("patient")
-    if s.get(Person, patient_id) is None:
-        raise NotFound("no patient with this id is enrolled")
-    if principal.name == patient_id:
-        return principal
-    proxy = s.get(Proxy, (patient_id, principal.name))
-    if proxy is None or not _proxy_active(proxy, time.time_ns()) or scope not in proxy.scopes:
-        raise PermissionDenied("you may not act for this patient", [f"no active proxy with scope {scope}"])
-    return principal
 
 
 def _latest(s: Session, consent_id: str) -> Consent:
@@ -222,7 +64,7 @@ def _may_read_consent(s: Session, row: Consent) -> None:
     principal = current_principal()
     if principal.kind == "org" and principal.name == row.grantee:
         return
-    acting_for(s, row.patient_id, "manage-consents")
+    acting_for(s, row.patient_id, MANAGE_CONSENTS)
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
@@ -257,7 +99,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     def _grant(self, patient_id: str, grantee: str, terms: dict, **ledgered) -> pb.Consent:
         with self.app.db.write() as s:
-            actor = acting_for(s, patient_id, "manage-consents")
+            actor = acting_for(s, patient_id, MANAGE_CONSENTS)
             expire_lapsed(s, self.app.trail, patient_id)
             if s.get(Institution, grantee) is None:
                 raise NotFound("no institution with this id is registered")
@@ -272,7 +114,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         v.raise_if_any()
         with self.app.db.write() as s:
             old = _latest(s, request.consent_id)
-            actor = acting_for(s, old.patient_id, "manage-consents")
+            actor = acting_for(s, old.patient_id, MANAGE_CONSENTS)
             expire_lapsed(s, self.app.trail, old.patient_id)
             if effective_status(old, time.time_ns()) != "active":
                 raise FailedPrecondition("only an active consent can be narrowed")
@@ -291,7 +133,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         v.raise_if_any()
         with self.app.db.write() as s:
             row = _latest(s, request.consent_id)
-            actor = acting_for(s, row.patient_id, "manage-consents")
+            actor = acting_for(s, row.patient_id, MANAGE_CONSENTS)
             expire_lapsed(s, self.app.trail, row.patient_id)
             if row.status != "active":
                 raise FailedPrecondition(f"the consent is already {row.status}")
@@ -325,7 +167,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             if principal.kind == "org":
                 query = query.where(Consent.grantee == principal.name)
             else:
-                acting_for(s, request.patient_id, "manage-consents")
+                acting_for(s, request.patient_id, MANAGE_CONSENTS)
             if not request.include_inactive:
                 query = query.where(Consent.status == "active")
             rows = s.scalars(query.order_by(Consent.consent_id, Consent.version)).all()
@@ -385,7 +227,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             raise NotFound("no access request with this id")
         principal = current_principal()
         if not (principal.kind == "org" and principal.name == row.requester):
-            acting_for(s, row.patient_id, "manage-consents")
+            acting_for(s, row.patient_id, MANAGE_CONSENTS)
         return row
 
     def GetAccessRequest(self, request, context):
@@ -410,7 +252,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                 if request.patient_id:
                     query = query.where(AccessRequest.patient_id == request.patient_id)
             else:
-                acting_for(s, request.patient_id, "manage-consents")
+                acting_for(s, request.patient_id, MANAGE_CONSENTS)
                 query = query.where(AccessRequest.patient_id == request.patient_id)
             if request.page_token:
                 query = query.where(AccessRequest.request_id > request.page_token)
@@ -425,7 +267,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         row = s.get(AccessRequest, request_id)
         if row is None:
             raise NotFound("no access request with this id")
-        actor = acting_for(s, row.patient_id, "manage-consents")
+        actor = acting_for(s, row.patient_id, MANAGE_CONSENTS)
         expire_lapsed(s, self.app.trail, row.patient_id)
         if row.status != "pending":
             raise FailedPrecondition(f"the request is already {row.status}")
@@ -528,7 +370,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         size = request.page_size or 100
         after = int(request.page_token or -1)
         with self.app.db.read() as s:
-            acting_for(s, request.patient_id, "read-history")
+            acting_for(s, request.patient_id, READ_HISTORY)
             pseudonym = self.app.trail.pseudonym(request.patient_id)
             seqs = s.scalars(select(LedgerSubject.seq).where(
                 LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,

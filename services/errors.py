@@ -17,10 +17,17 @@ class ConsentryError(Exception):
     """Base of every error a caller can see."""
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    # Whose data the refused call was about, when the request names it only indirectly (a
+    # record or consent id). Ledgered as a pseudonym so the patient sees the attempt; never shown.
+    patient_id: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def about(self, patient_id: str) -> "ConsentryError":
+        self.patient_id = patient_id
+        return self
 
     def details(self) -> list[any_pb2.Any]:
         return []

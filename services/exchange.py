@@ -15,7 +15,8 @@ from consentry.ledger.store import Appended
 from consentry.policy.engine import UNAVAILABLE
 from consentry.services import at_rest
 from consentry.services.app import App
-from consentry.services.consent import acting_for, policy_consent
+from consentry.services.acting_for import MANAGE_CONSENTS, READ_HISTORY, acting_for
+from consentry.services.consent_model import expire_lapsed, policy_consent
 from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from consentry.services.models import Consent, Institution, Person, PrincipalKey, Record
 from consentry.services.obligations import apply_obligations, keyed_pseudonym
@@ -92,7 +93,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             if principal.kind == "org":
                 query = query.where(Record.holder == principal.name)
             else:
-                acting_for(s, request.patient_id, "read-history")
+                acting_for(s, request.patient_id, READ_HISTORY)
             rows = s.scalars(query.order_by(Record.record_id).limit(size + 1)).all()
         token = rows[size - 1].record_id if len(rows) > size else ""
         return pb.ListRecordsResponse(records=[metadata_pb(r) for r in rows[:size]], next_page_token=token)
@@ -112,6 +113,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             key = _current_encryption_key(s, principal.name)
             records = _candidates(s, request)
             now_ns = time.time_ns()
+            expire_lapsed(s, self.app.trail, request.patient_id, now_ns)  # ledgers a lapse once
             consents = [policy_consent(c, now_ns) for c in _consents_for(s, request.patient_id, principal.name)]
             # One query for the fetch; the consents, subject and purpose are sent once for all records.
             shared = self._policy_shared(principal, request, consents, now_ns)
@@ -207,7 +209,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             else:
                 if row is None:
                     raise NotFound("no record with this id")
-                acting_for(s, row.patient_id, "manage-consents")  # the patient or their proxy, else refused
+                acting_for(s, row.patient_id, MANAGE_CONSENTS)  # the patient or their proxy, else refused
                 by = "patient" if principal.name == row.patient_id else "proxy"
             if row.erased_ns is not None:
                 raise FailedPrecondition("the record is already erased")
@@ -232,7 +234,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         if not decision.allow:
             if any(r.startswith(UNAVAILABLE) for r in decision.reasons):
                 raise Unavailable("the policy engine could not decide; nothing was erased")
-            raise PermissionDenied("the policy does not let you erase this record", decision.reasons)
+            raise PermissionDenied("the policy does not let you erase this record", decision.reasons).about(row.patient_id)
         return {"policy_revision": self.app.policy.revision, "reasons": list(decision.reasons)}
 
 

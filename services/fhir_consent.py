@@ -41,7 +41,8 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 
-from consentry.services.consent import effective_status, rfc3339
+from consentry.services.clock import rfc3339
+from consentry.services.consent_model import effective_status
 from consentry.services.models import Consent
 from consentry.services.validation import (
     BROAD_CATEGORY, CATEGORIES, INSTITUTION_ID, PERSON_ID, PURPOSES, Violations,

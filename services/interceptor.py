@@ -136,7 +136,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
     def _refuse(self, method, principal, request, error, context) -> None:  # type: ignore[no-untyped-def]
         """Ledgers the refusal (best effort: the error itself is never hidden) and aborts."""
         actor = principal.id if principal else str(getattr(error, "claimed_principal", "anonymous"))[:140]
-        patient = getattr(request, "patient_id", "") or None
+        patient = error.patient_id or getattr(request, "patient_id", "") or None
         try:
             with self._db.write() as session:
                 self._trail.append(

@@ -6,7 +6,7 @@ backend and are what the policy input uses.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from consentry.ledger.store import metadata as ledger_metadata

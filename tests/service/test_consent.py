@@ -134,3 +134,16 @@ def test_a_proxy_cannot_name_more_proxies(harness, trio):
             patient_id=patient.id, proxy_id=stranger.id, relationship="friend",
             scopes=[consent_pb2.PROXY_SCOPE_MANAGE_CONSENTS]))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_refused_attempt_on_a_consent_shows_in_the_patients_ledger(harness, trio):
+    _, doctor, patient = trio
+    consent = grant(patient, doctor, ["lab"])
+    stranger = harness.patient()
+    with pytest.raises(grpc.RpcError) as err:
+        stranger.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    [refusal] = [e for e in harness.entries() if e["kind"] == "call.refused" and e["method"].endswith("/RevokeConsent")
+                 and e["actor"] == "patient:" + harness.app.trail.pseudonym(stranger.id)]
+    assert refusal["patient"] == harness.app.trail.pseudonym(patient.id)
+    assert patient.id not in str(refusal)
