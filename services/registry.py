@@ -135,14 +135,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         v.person_id("patient_id", request.patient_id)
         v.key32("identity_public_key", request.identity_public_key)
         v.raise_if_any()
-        with self.app.db.write() as s:
-            if s.get(Person, request.patient_id) is not None:
-                raise AlreadyExists("this patient is already enrolled")
-            s.add(Person(patient_id=request.patient_id, created_ns=time.time_ns()))
-            key = add_key(s, "patient:" + request.patient_id, "identity", request.identity_public_key)
-            self.app.trail.append(s, "patient.enrolled", current_principal().id,
-                                  patient_id=request.patient_id, key_id=key.key_id)
-            return pb.EnrollPatientResponse(patient_id=request.patient_id, key_id=key.key_id)
+        key_id = self._enroll(Person(patient_id=request.patient_id, created_ns=time.time_ns()), request.patient_id,
+                              "patient:" + request.patient_id, request.identity_public_key,
+                              "this patient is already enrolled", "patient.enrolled", patient_id=request.patient_id)
+        return pb.EnrollPatientResponse(patient_id=request.patient_id, key_id=key_id)
 
     def EnrollAuditor(self, request, context):
         current_principal().require("operator")
@@ -150,14 +146,21 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         v.institution_id("auditor_id", request.auditor_id)
         v.key32("identity_public_key", request.identity_public_key)
         v.raise_if_any()
+        principal = "auditor:" + request.auditor_id
+        key_id = self._enroll(Auditor(auditor_id=request.auditor_id, created_ns=time.time_ns()), request.auditor_id,
+                              principal, request.identity_public_key, "an auditor with this id is already enrolled",
+                              "auditor.enrolled", auditor=principal)
+        return pb.EnrollAuditorResponse(auditor_id=request.auditor_id, key_id=key_id)
+
+    def _enroll(self, row, row_id: str, principal: str, public_key: bytes, exists: str, event: str, **ledgered) -> str:  # type: ignore[no-untyped-def]
+        """Enrols a person or an auditor with their identity key; returns the key id."""
         with self.app.db.write() as s:
-            if s.get(Auditor, request.auditor_id) is not None:
-                raise AlreadyExists("an auditor with this id is already enrolled")
-            s.add(Auditor(auditor_id=request.auditor_id, created_ns=time.time_ns()))
-            key = add_key(s, "auditor:" + request.auditor_id, "identity", request.identity_public_key)
-            self.app.trail.append(s, "auditor.enrolled", current_principal().id,
-                                  auditor="auditor:" + request.auditor_id, key_id=key.key_id)
-            return pb.EnrollAuditorResponse(auditor_id=request.auditor_id, key_id=key.key_id)
+            if s.get(type(row), row_id) is not None:
+                raise AlreadyExists(exists)
+            s.add(row)
+            key = add_key(s, principal, "identity", public_key)
+            self.app.trail.append(s, event, current_principal().id, key_id=key.key_id, **ledgered)
+            return key.key_id
 
     def GetServiceKeys(self, request, context):
         return pb.GetServiceKeysResponse(
