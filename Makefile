@@ -46,6 +46,7 @@ bench: venv
 	$(BIN)/python benchmarks/policy_bench.py $(if $(QUICK),--rounds 100,)
 	$(BIN)/python benchmarks/share_bench.py $(if $(QUICK),--quick,)
 	$(BIN)/python benchmarks/ledger_bench.py $(if $(QUICK),--quick,)
+	$(BIN)/python benchmarks/fetch_bench.py $(if $(QUICK),--seconds 3,)
 
 clean:
 	rm -rf $(VENV) node_modules
