@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 import regorus
 
 from .bundle import PACKAGE, Bundle, load_bundle
@@ -26,9 +27,10 @@ _DECISION = f"data.{PACKAGE}.decision"
 _DECISIONS = f"data.{PACKAGE}.decisions"
 
 
-# Compact separators: fewer bytes for regorus to parse; input documents are never cyclic. One
-# encoder for the module (json.dumps with options builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+def _encode(document: Mapping[str, Any]) -> str:
+    # orjson: compact output, and about 4x faster than json.dumps on a 100-consent input, which
+    # is a fifth of a decision's cost there.
+    return orjson.dumps(document).decode()
 
 # Per thread: bundle revision -> compiled Engine. Module-level so it outlives every RegorusEngine.
 _compiled = threading.local()
