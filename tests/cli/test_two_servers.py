@@ -1,0 +1,69 @@
+"""Two server processes on one PostgreSQL ledger: stories told through both at once leave one
+gap-free, verifiable chain."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from backends import pg_schema
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+CONSENTRY = [sys.executable, "-m", "consentry.services.cli"]
+pytestmark = pytest.mark.postgres
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(data, env, log) -> tuple[subprocess.Popen, str]:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    target = f"127.0.0.1:{port}"
+    with grpc.insecure_channel(target) as channel:
+        grpc.channel_ready_future(channel).result(timeout=60)
+        assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10).status == \
+            health_pb2.HealthCheckResponse.SERVING
+    return proc, target
+
+
+def test_two_servers_append_to_one_gap_free_chain(tmp_path):
+    with pg_schema("two") as (url, _schema):
+        env = {**os.environ, "CONSENTRY_DATABASE_URL": url}
+        data = tmp_path / "data"  # both replicas hold the same keys, as replicas of one service do
+        subprocess.run([*CONSENTRY, "init", "--data-dir", str(data)], check=True, capture_output=True, env=env)
+        procs = []
+        with open(tmp_path / "serve.log", "w") as log:
+            try:
+                for _ in range(2):  # one after the other: the first runs the migrations
+                    procs.append(_serve(data, env, log))
+                targets = [t for _, t in procs] * 2  # two stories through each server, all at once
+                with ThreadPoolExecutor(len(targets)) as pool:
+                    runs = list(pool.map(lambda t: subprocess.run(
+                        [*CONSENTRY, "demo", "--target", t, "--data-dir", str(data)],
+                        capture_output=True, text=True, env=env, timeout=300), targets))
+                for run in runs:
+                    assert run.returncode == 0, run.stdout + run.stderr
+                key = subprocess.run([*CONSENTRY, "audit", "key", "--data-dir", str(data)], check=True,
+                                     capture_output=True, text=True, env=env).stdout.strip()
+                for _, target in procs:  # each replica serves the same verified ledger
+                    verify = subprocess.run(
+                        [*CONSENTRY, "audit", "verify", "--target", target, "--data-dir", str(data), "--key", key,
+                         "--state", str(tmp_path / f"trusted-{target.rsplit(':', 1)[1]}.note")],
+                        capture_output=True, text=True, env=env, timeout=120)
+                    assert verify.returncode == 0, verify.stdout + verify.stderr
+                    size = int(verify.stdout.split("verified ")[1].split(" ")[0])
+                    assert size > 4 * 25  # every story's entries are in it
+            finally:
+                for proc, _ in procs:
+                    proc.terminate()
+                    proc.wait(timeout=30)
