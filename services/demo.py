@@ -8,6 +8,7 @@ that did not behave as they must (0 = all good).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -22,6 +23,17 @@ from consentry.ledger.verify import verify_log
 from consentry.services.client import Client
 from consentry.services.tokens import Caller
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
+
+
+_UUID = re.compile(r"([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def why(reasons, limit: int = 200) -> str:  # type: ignore[no-untyped-def]
+    """The reason a reader of this story cares about: the consent's, when there is one."""
+    reasons = list(reasons) or ["refused"]
+    chosen = next((r for r in reasons if "consent" in r), reasons[0])
+    chosen = _UUID.sub(r"\1", chosen)
+    return chosen if len(chosen) <= limit else chosen[: limit - 1] + "…"
 
 
 def _fhir(resource: dict) -> bytes:
@@ -147,15 +159,16 @@ class Story:
                    "exactly the discharge summary, medication list and lab results were shared")
         withheld = [r for r in got if not r.shared]
         self.check(len(withheld) == 1 and records[withheld[0].record_id] == "psychiatric note",
-                   "the psychiatric note was withheld: " + (withheld[0].reasons[0] if withheld else "?"))
+                   "the psychiatric note was withheld: " + (why(withheld[0].reasons) if withheld else "?"))
 
-        self.say("4. Dr Chen asks again, this time for a payment purpose the consent does not cover")
+        self.say("4. Dr Chen asks again for payment purposes: neither his duties nor the consent cover that")
         got = self.fetch(doctor, doctor_key, "HPAYMT")
-        self.check(got and not any(r.shared for r in got), "nothing shared: " + (got[0].reasons[0] if got else "?"))
+        self.check(got and not any(r.shared for r in got), "nothing shared: " + (why(got[0].reasons) if got else "?"))
 
         self.say("5. The research registry asks for research use, with no research consent")
         got = self.fetch(registry, registry_key, "HRESCH")
-        self.check(got and not any(r.shared for r in got), "nothing shared: " + (got[0].reasons[0] if got else "?"))
+        self.check(got and not any(r.shared for r in got),
+                   "nothing shared: " + why([reason for r in got for reason in r.reasons]))
 
         self.say("6. The patient revokes the consent; Dr Chen is refused from now on")
         revoked = patient.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(
@@ -163,15 +176,15 @@ class Story:
         self.check(revoked.consent.status == consent_pb2.CONSENT_STATUS_REVOKED, "consent revoked")
         got = self.fetch(doctor, doctor_key, "TREAT")
         self.check(got and not any(r.shared for r in got), "nothing shared after revocation: "
-                   + (got[0].reasons[0] if got else "?"))
+                   + (why(got[0].reasons) if got else "?"))
 
         self.say("7. The patient reads who accessed their data, and why")
         events = patient.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=ids["patient"])).events
         for e in events:
             outcome = "[green]shared[/green]  " if e.allowed else "[yellow]refused[/yellow] "
-            why = "" if e.allowed else f"  ({e.reasons[0] if e.reasons else 'refused'})"
-            self.console.print(f"    #{e.ledger_seq:<4} {outcome} {e.institution_id:<26} {e.purpose:<7} "
-                               f"{e.category or '-':<18}{why}")
+            reason = "" if e.allowed else why(e.reasons, 46)
+            self.console.print(f"    #{e.ledger_seq:<4} {outcome} {e.institution_id:<24} {e.purpose:<6} "
+                               f"{e.category or '-':<17} {reason}")
         self.check(sum(e.allowed for e in events) == 3 and sum(not e.allowed for e in events) >= 10,
                    f"{len(events)} decisions: 3 shared, {sum(not e.allowed for e in events)} refused")
 
