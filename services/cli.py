@@ -233,8 +233,10 @@ def _audit_client(target: str, data_dir: Path | None, identity: Path | None, pri
     if identity is not None:
         if not principal:
             raise typer.BadParameter("--identity needs --principal")
-        return Client(target, Caller(principal, keyfiles.load_signing_key(identity)))
-    return Client(target, Caller("operator", operator_key(_settings(data_dir))))
+        caller = Caller(principal, keyfiles.load_signing_key(identity))
+    else:
+        caller = Caller("operator", operator_key(_settings(data_dir)))
+    return Client(target, caller, root_certificates=cfg.client_root_certificates())
 
 
 def _start(settings: Settings, listen: str):  # type: ignore[no-untyped-def]

@@ -134,10 +134,13 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
 
 
 class Client:
-    def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
+                 root_certificates: bytes | None = None) -> None:
+        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext."""
         self.caller = caller
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target)
+        self._channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates))
+                         if root_certificates is not None else grpc.insecure_channel(target))
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
         self.consent = consent_pb2_grpc.ConsentServiceStub(channel)

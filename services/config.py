@@ -30,6 +30,9 @@ class Settings:
     ledger_origin: str = "consentry.local/ledger"
     checkpoint_every_entries: int = 1000
     checkpoint_every_seconds: float = 60.0
+    # PEM files; with both set the server listens with TLS only.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> "Settings":
@@ -43,10 +46,18 @@ class Settings:
             ledger_origin=env.get("CONSENTRY_LEDGER_ORIGIN", "consentry.local/ledger"),
             checkpoint_every_entries=int(env.get("CONSENTRY_CHECKPOINT_ENTRIES", "1000")),
             checkpoint_every_seconds=float(env.get("CONSENTRY_CHECKPOINT_SECONDS", "60")),
+            tls_cert=Path(env["CONSENTRY_TLS_CERT"]) if env.get("CONSENTRY_TLS_CERT") else None,
+            tls_key=Path(env["CONSENTRY_TLS_KEY"]) if env.get("CONSENTRY_TLS_KEY") else None,
         )
 
     def key_path(self, name: str) -> Path:
         return self.data_dir / name
+
+
+def client_root_certificates() -> bytes | None:
+    """The CA (PEM) a command-line client trusts for a TLS server: $CONSENTRY_TLS_CA, if set."""
+    path = os.environ.get("CONSENTRY_TLS_CA")
+    return Path(path).read_bytes() if path else None
 
 
 def sqlite_url(data_dir: Path) -> str:

@@ -21,6 +21,7 @@ from rich.console import Console
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
 from consentry.services.client import Client
+from consentry.services.config import client_root_certificates
 from consentry.services.tokens import Caller
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
 
@@ -76,7 +77,8 @@ class Story:
         self.ledger_key = ledger_key
         self.console = console or Console(highlight=False, width=120)
         self.failures = 0
-        self.operator = Client(target, Caller("operator", operator_key))
+        self.roots = client_root_certificates()  # TLS when $CONSENTRY_TLS_CA names the server's CA
+        self.operator = Client(target, Caller("operator", operator_key), root_certificates=self.roots)
         run = secrets.token_hex(3)  # lets the story run again against the same server
         self.ids = {"hospital": f"riverside-hospital-{run}", "doctor": f"dr-chen-practice-{run}",
                     "registry": f"heart-registry-{run}", "patient": f"patient-{run}", "auditor": f"ombudsman-{run}"}
@@ -99,14 +101,15 @@ class Story:
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=self.ids[key], display_name=name, kind=kind,
             identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
-        client = Client(self.target, Caller("org:" + self.ids[key], identity, role=role, practitioner=practitioner))
+        client = Client(self.target, Caller("org:" + self.ids[key], identity, role=role, practitioner=practitioner),
+                        root_certificates=self.roots)
         return client, encryption
 
     def _person(self, key: str, enroll) -> Client:  # type: ignore[no-untyped-def]
         identity = SigningKey.generate()
         enroll(self.ids[key], bytes(identity.verify_key))
         prefix = "patient:" if key == "patient" else "auditor:"
-        return Client(self.target, Caller(prefix + self.ids[key], identity))
+        return Client(self.target, Caller(prefix + self.ids[key], identity), root_certificates=self.roots)
 
     def fetch(self, client: Client, key: PrivateKey, purpose: str):
         return list(client.fetch(self.ids["patient"], purpose, recipient_key=key, service_key=self.service_key))

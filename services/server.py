@@ -48,11 +48,20 @@ class Server:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
-        self.port = self.grpc.add_insecure_port(listen)
+        self.port = self._listen(listen)
         if self.port == 0:
             raise OSError(f"cannot listen on {listen}")
         self._stop = threading.Event()
         self._cutter = threading.Thread(target=self._cut_checkpoints, name="checkpoint-cutter", daemon=True)
+
+    def _listen(self, listen: str) -> int:
+        settings = self.app.settings
+        if (settings.tls_cert is None) != (settings.tls_key is None):
+            raise ValueError("TLS needs both a certificate and a key (CONSENTRY_TLS_CERT, CONSENTRY_TLS_KEY)")
+        if settings.tls_cert is None:
+            return self.grpc.add_insecure_port(listen)
+        credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+        return self.grpc.add_secure_port(listen, credentials)
 
     def start(self) -> "Server":
         self.grpc.start()
