@@ -31,7 +31,7 @@ class Authenticator:
         principal = parse_principal(claimed)
         public_key = self._identity_key(principal.id, key_id)
         try:
-            claims = tokens.verify(token, public_key, method)
+            claims = tokens.verify(token, public_key, method, key_id)
         except tokens.TokenError as exc:
             raise _refused(str(exc), claimed) from exc
         if principal.kind == "org" and not (_staff_id(claims.role) and _staff_id(claims.practitioner)):
@@ -93,10 +93,3 @@ def _refused(message: str, claimed: str) -> Unauthenticated:
     error.claimed_principal = claimed  # ledgered (pseudonymised) with the refusal
     return error
 
-
-def known_principal(session, principal: str) -> bool:
-    """True when `principal` has at least one registered identity key."""
-    row = session.execute(
-        select(PrincipalKey.key_id).where(PrincipalKey.principal == principal).limit(1)
-    ).first()
-    return row is not None

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
+from consentry.services.audit_tool import stream_entries
 from consentry.services.client import Client
 from consentry.services.config import client_root_certificates
 from consentry.services.tokens import Caller
@@ -201,12 +202,8 @@ class Story:
 
     def _audit(self, auditor: Client) -> None:
         cp = auditor.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
-        entries, start = [], 0
-        while start < cp.tree_size:
-            page = auditor.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))
-            entries.extend(e.entry for e in page.entries)
-            start = page.next_start
-        verified = verify_log(entries[: cp.tree_size], cp.note, NoteVerifier.from_key(self.ledger_key))
+        entries = list(stream_entries(auditor, cp.tree_size))
+        verified = verify_log(entries, cp.note, NoteVerifier.from_key(self.ledger_key))
         self.check(verified.size == cp.tree_size, f"{cp.tree_size} entries: hash chain, Merkle root and "
                                                   f"checkpoint signature verified")
         text = b"\n".join(entries)

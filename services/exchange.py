@@ -148,14 +148,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             emergency=request.emergency.declared, policy_revision=self.app.policy.revision,
         )
         if record.erased_ns is not None:
-            reasons = ["the record was erased"]
-            entry = self._ledger_access(s, principal, False, reasons, **common)
-            return pb.FetchRecordsResponse(ledger_seq=entry.seq, ledger_entry=entry.entry_bytes, withheld=pb.WithheldRecord(
-                record_id=record.record_id, category=record.category, reasons=reasons, erased=True))
+            return self._withhold(s, principal, record, ["the record was erased"], common, erased=True)
         if not decision.allow:
-            entry = self._ledger_access(s, principal, False, list(decision.reasons), consents=list(decision.consent_ids), **common)
-            return pb.FetchRecordsResponse(ledger_seq=entry.seq, ledger_entry=entry.entry_bytes, withheld=pb.WithheldRecord(
-                record_id=record.record_id, category=record.category, reasons=list(decision.reasons)))
+            return self._withhold(s, principal, record, list(decision.reasons), common,
+                                  consents=list(decision.consent_ids))
         body = at_rest.open_record(record.record_id, at_rest.SealedRecord(record.ciphertext, record.wrapped_key, record.kek_id), self.app.kek)
         body, applied = apply_obligations(body, decision.obligations, pseudonym=self._research_pseudonym(principal.name),
                                           handled_elsewhere=LEDGERED_OBLIGATIONS)
@@ -177,6 +173,12 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             record=metadata_pb(record),
             package=pb.SharePackage(header=package.header, ciphertext=package.ciphertext,
                                     sealed_key=package.sealed_key, signature=package.signature)))
+
+    def _withhold(self, s: Session, principal: Principal, record: Record, reasons: list[str], common: dict,
+                  *, erased: bool = False, **ledgered) -> pb.FetchRecordsResponse:
+        entry = self._ledger_access(s, principal, False, reasons, **ledgered, **common)
+        return pb.FetchRecordsResponse(ledger_seq=entry.seq, ledger_entry=entry.entry_bytes, withheld=pb.WithheldRecord(
+            record_id=record.record_id, category=record.category, reasons=reasons, erased=erased))
 
     def _ledger_access(self, s: Session, principal: Principal, allowed: bool, reasons: list[str], **fields) -> Appended:
         return self.app.trail.append_entry(s, "access.decision", principal.id, allowed=allowed, reasons=reasons, **fields)

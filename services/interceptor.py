@@ -129,7 +129,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
     def _fail(self, method, principal, request, error, context) -> None:  # type: ignore[no-untyped-def]
         """Ends the call: our errors become their status, anything else an opaque INTERNAL."""
         if isinstance(error, ConsentryError):
-            self._refuse(method, principal, request, error, context)
+            self._refuse(method, principal, request, error, context)  # aborts the call
+            return
         log.error("internal error in %s", method, exc_info=error)
         context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
 

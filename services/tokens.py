@@ -89,8 +89,9 @@ def unverified_header(token: str) -> tuple[str, str]:
     return principal, key_id
 
 
-def verify(token: str, public_key: bytes, method: str, now: float | None = None) -> Claims:
-    """Checks signature, audience, lifetime and required claims; raises TokenError."""
+def verify(token: str, public_key: bytes, method: str, key_id: str, now: float | None = None) -> Claims:
+    """Checks signature, audience, lifetime and required claims against the key `key_id` names;
+    raises TokenError."""
     now = time.time() if now is None else now
     try:
         claims = jwt.decode(
@@ -121,7 +122,7 @@ def verify(token: str, public_key: bytes, method: str, now: float | None = None)
         jti=jti,
         issued_at=iat,
         expires_at=exp,
-        key_id=jwt.get_unverified_header(token)["kid"],
+        key_id=key_id,
         role=str(claims.get("role", "")),
         practitioner=str(claims.get("practitioner", "")),
     )

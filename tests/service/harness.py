@@ -45,6 +45,7 @@ class Harness:
     target: str
     operator: Client
     clients: list[Client] = field(default_factory=list)
+    _reader: Person | None = None  # the auditor `entries` reads with, enrolled once
 
     @classmethod
     def start(cls, data_dir: Path, database_url: str, **overrides) -> "Harness":
@@ -101,7 +102,9 @@ class Harness:
         """Every ledger entry, read as an auditor would."""
         import json
 
-        auditor = self.auditor()
+        if self._reader is None:
+            self._reader = self.auditor()
+        auditor = self._reader
         out, start = [], 0
         while True:
             page = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))

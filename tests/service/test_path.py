@@ -137,7 +137,7 @@ def test_a_bad_deposit_is_refused_with_the_field_and_writes_only_its_ledger_entr
     assert field in field_violations(err.value)
     assert harness.sql("SELECT count(*) FROM records")[0][0] == before_records
     entries = harness.entries()
-    # Exactly one new entry (the refusal), plus the auditor enrolment made to read the ledger.
+    # Exactly one refusal among the new entries.
     refusal = [e for e in entries[before_ledger:] if e["kind"] == "call.refused"]
     assert len(refusal) == 1 and refusal[0]["status"] == "INVALID_ARGUMENT"
     assert refusal[0]["method"].endswith("/PutRecord")
