@@ -33,10 +33,10 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_encrypt as xenc,
 )
 
-from consentry.services.at_rest import open_record, seal_record
-from consentry.services.kek import LocalKekProvider
-from consentry.services.obligations import apply_obligations, keyed_pseudonym
-from consentry.services.share import build_share, recipient_key_id
+from consentry.services.crypto.at_rest import open_record, seal_record
+from consentry.services.crypto.kek import LocalKekProvider
+from consentry.services.domain.obligations import apply_obligations, keyed_pseudonym
+from consentry.services.crypto.share import build_share, recipient_key_id
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

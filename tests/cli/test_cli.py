@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-CONSENTRY = [sys.executable, "-m", "consentry.services.cli"]
+CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 KEY_FILES = ["operator.key", "service-signing.key", "ledger-signing.key", "kek.key", "ledger-pseudonym.key"]
 
 

@@ -17,13 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from test_cli import _free_port
 
-from consentry.services.bootstrap import operator_key
-from consentry.services.client import Client
+from consentry.services.cli.bootstrap import operator_key
+from consentry.services.sdk.client import Client
 from consentry.services.config import Settings
-from consentry.services.tokens import Caller
+from consentry.services.identity.tokens import Caller
 from consentry.v1 import registry_pb2
 
-CONSENTRY = [sys.executable, "-m", "consentry.services.cli"]
+CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 
 
 def _self_signed(directory) -> tuple:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import pytest
 from backends import pg_schema
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-CONSENTRY = [sys.executable, "-m", "consentry.services.cli"]
+CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 pytestmark = pytest.mark.postgres
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import nacl.public
 import nacl.signing
 
-from consentry.services.share import SharePackage, build_share, recipient_key_id
+from consentry.services.crypto.share import SharePackage, build_share, recipient_key_id
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -7,22 +7,22 @@ import os
 
 import pytest
 
-from consentry.services.at_rest import SealedRecord, open_record, rewrap_record, seal_record
-from consentry.services.crypto_errors import (
+from consentry.services.crypto.at_rest import SealedRecord, open_record, rewrap_record, seal_record
+from consentry.services.crypto.errors import (
     DecryptionFailed,
     KeyFileError,
     MalformedPackage,
     UnknownKek,
     UnsupportedVersion,
 )
-from consentry.services.kek import (
+from consentry.services.crypto.kek import (
     FileKekProvider,
     KeyEncryptionKeyProvider,
     LocalKekProvider,
     needs_rewrap,
     wrapped_key_id,
 )
-from consentry.services.keyfiles import generate_secret
+from consentry.services.crypto.keyfiles import generate_secret
 
 BODY = b'{"resourceType":"Patient","id":"p1","name":[{"family":"Chalmers"}]}'
 

@@ -9,8 +9,8 @@ import nacl.public
 import nacl.signing
 import pytest
 
-from consentry.services.crypto_errors import KeyFileError
-from consentry.services.keyfiles import (
+from consentry.services.crypto.errors import KeyFileError
+from consentry.services.crypto.keyfiles import (
     encode_key_file,
     ensure_private_dir,
     generate_secret,

@@ -7,7 +7,7 @@ import json
 import pytest
 import rfc8785
 
-from consentry.services.obligations import (
+from consentry.services.domain.obligations import (
     ObligationError,
     UnknownObligation,
     apply_obligations,

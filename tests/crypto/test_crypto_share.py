@@ -15,7 +15,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consentry.services.crypto_errors import (
+from consentry.services.crypto.errors import (
     CryptoError,
     DecryptionFailed,
     MalformedPackage,
@@ -24,7 +24,7 @@ from consentry.services.crypto_errors import (
     WrongRecipient,
     WrongRecipientKey,
 )
-from consentry.services.share import (
+from consentry.services.crypto.share import (
     SharePackage,
     open_share,
     recipient_key_id,

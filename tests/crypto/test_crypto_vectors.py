@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from consentry.services.at_rest import seal_record
-from consentry.services.kek import LocalKekProvider
-from consentry.services.share import recipient_key_id
+from consentry.services.crypto.at_rest import seal_record
+from consentry.services.crypto.kek import LocalKekProvider
+from consentry.services.crypto.share import recipient_key_id
 
 from crypto_helpers import Institution, make_package
 

@@ -14,12 +14,12 @@ from nacl.signing import SigningKey
 from sqlalchemy import create_engine, text
 
 from consentry.services import config as cfg
-from consentry.services import keyfiles
-from consentry.services.bootstrap import build_app, init_data_dir, operator_key
-from consentry.services.client import Client
+from consentry.services.crypto import keyfiles
+from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
+from consentry.services.sdk.client import Client
 from consentry.services.config import Settings
-from consentry.services.server import Server
-from consentry.services.tokens import Caller
+from consentry.services.api.server import Server
+from consentry.services.identity.tokens import Caller
 from consentry.v1 import audit_pb2, consent_pb2, registry_pb2
 
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from nacl.signing import SigningKey
 
-from consentry.services.tokens import Caller
+from consentry.services.identity.tokens import Caller
 from consentry.v1 import registry_pb2, registry_pb2_grpc
 
 METHOD = "/consentry.v1.RegistryService/GetServiceKeys"

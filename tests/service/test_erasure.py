@@ -15,7 +15,7 @@ from harness import grant
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
-from consentry.services.demo import discharge_records
+from consentry.services.cli.demo import discharge_records
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR

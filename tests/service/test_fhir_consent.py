@@ -14,7 +14,7 @@ from harness import field_violations, grant
 from hypothesis import given, settings
 
 from consentry.services.errors import InvalidArgument
-from consentry.services.fhir_consent import from_fhir, parse_datetime, to_fhir
+from consentry.services.domain.fhir_consent import from_fhir, parse_datetime, to_fhir
 from consentry.v1 import common_pb2, consent_pb2
 
 DAY_S = 86_400
@@ -317,7 +317,7 @@ def test_from_fhir_refuses_any_damage_cleanly(data):
 
 
 def _valid_document() -> dict:
-    from consentry.services.models import Consent
+    from consentry.services.store.models import Consent
 
     return to_fhir(Consent(
         consent_id="c", version=1, patient_id="P1", grantee="org-abc", kind="treatment", categories=["*", "genetic"],

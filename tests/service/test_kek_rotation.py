@@ -8,11 +8,11 @@ import pytest
 from harness import Harness, grant
 
 from consentry.services import config as cfg
-from consentry.services import keyfiles
-from consentry.services.client import Client
-from consentry.services.demo import discharge_records
-from consentry.services.kek import kek_id_for, wrapped_key_id
-from consentry.services.kek_rotation import (
+from consentry.services.crypto import keyfiles
+from consentry.services.sdk.client import Client
+from consentry.services.cli.demo import discharge_records
+from consentry.services.crypto.kek import kek_id_for, wrapped_key_id
+from consentry.services.crypto.kek_rotation import (
     NEXT_KEK_FILE,
     DirectoryKekProvider,
     KekInUse,

@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from backends import BACKENDS, database
 
-from consentry.services.db import Database
-from consentry.services.models import Base
-from consentry.services.schema import upgrade
+from consentry.services.store.db import Database
+from consentry.services.store.models import Base
+from consentry.services.store.schema import upgrade
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from harness import field_violations, grant
 
-from consentry.services.demo import discharge_records
+from consentry.services.cli.demo import discharge_records
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR

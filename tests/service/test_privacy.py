@@ -22,9 +22,9 @@ from harness import grant
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
-from consentry.services.client import Client
-from consentry.services.demo import discharge_records
-from consentry.services.tokens import Caller
+from consentry.services.sdk.client import Client
+from consentry.services.cli.demo import discharge_records
+from consentry.services.identity.tokens import Caller
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 FRAGMENTS = ["pneumonia", "amoxicillin", "C reactive protein", "Liaison psychiatry", "three times daily",

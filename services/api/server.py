@@ -1,0 +1,91 @@
+"""The gRPC server: our four services behind the guard interceptor, plus the standard health
+and reflection services (so `grpcurl` works), and a background checkpoint cutter."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from consentry.ledger.checkpoint import CheckpointPolicy
+from consentry.services.api.app import App
+from consentry.services.api.audit import AuditServicer
+from consentry.services.identity.auth import Authenticator
+from consentry.services.api.consent import ConsentServicer
+from consentry.services.api.exchange import ExchangeServicer
+from consentry.services.api.interceptor import GuardInterceptor
+from consentry.services.api.registry import RegistryServicer
+from consentry.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc, exchange_pb2
+from consentry.v1 import exchange_pb2_grpc, registry_pb2, registry_pb2_grpc
+
+log = logging.getLogger("consentry.server")
+
+SERVICE_NAMES = [
+    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+    consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name,
+    exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+]
+
+
+class Server:
+    """A running Consentry server; `port` is the bound port (useful with port 0)."""
+
+    def __init__(self, app: App, signer, listen: str, workers: int = 16) -> None:
+        self.app = app
+        self.audit = AuditServicer(app, signer)
+        guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail)
+        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[guard],
+                                maximum_concurrent_rpcs=workers * 8)
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
+        consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
+        exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(app), self.grpc)
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(self.audit, self.grpc)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
+        self.port = self._listen(listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        self._stop = threading.Event()
+        self._cutter = threading.Thread(target=self._cut_checkpoints, name="checkpoint-cutter", daemon=True)
+
+    def _listen(self, listen: str) -> int:
+        settings = self.app.settings
+        if (settings.tls_cert is None) != (settings.tls_key is None):
+            raise ValueError("TLS needs both a certificate and a key (CONSENTRY_TLS_CERT, CONSENTRY_TLS_KEY)")
+        if settings.tls_cert is None:
+            return self.grpc.add_insecure_port(listen)
+        credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+        return self.grpc.add_secure_port(listen, credentials)
+
+    def start(self) -> "Server":
+        self.grpc.start()
+        for name in ["", *SERVICE_NAMES]:
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._cutter.start()
+        return self
+
+    def stop(self, grace: float = 2.0) -> None:
+        self._stop.set()
+        self.health.enter_graceful_shutdown()
+        self.grpc.stop(grace).wait()
+        self.app.db.dispose()
+
+    def wait(self) -> None:
+        self.grpc.wait_for_termination()
+
+    def _cut_checkpoints(self) -> None:
+        settings = self.app.settings
+        policy = CheckpointPolicy(every_entries=settings.checkpoint_every_entries,
+                                  every_seconds=settings.checkpoint_every_seconds)
+        interval = min(5.0, settings.checkpoint_every_seconds)
+        while not self._stop.wait(interval):
+            try:
+                self.audit.cut(policy)
+            except Exception:  # the next round retries; a missed cut loses nothing
+                log.exception("could not cut a checkpoint")

@@ -1,0 +1,95 @@
+"""Creating a data directory (`consentry init`) and assembling the running service from it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl.signing import SigningKey
+from sqlalchemy import select
+
+from consentry.ledger.checkpoint import NoteSigner
+from consentry.policy import load_engine
+from consentry.services import config as cfg
+from consentry.services.crypto import keyfiles
+from consentry.services.store import schema
+from consentry.services.api.app import App
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.config import Settings
+from consentry.services.store.db import Database
+from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.store.models import PrincipalKey
+from consentry.services.identity.tokens import identity_key_id
+
+_SIGNING_KEYS = (cfg.OPERATOR_KEY, cfg.SHARE_SIGNING_KEY, cfg.LEDGER_SIGNING_KEY)
+_SECRETS = (cfg.KEK_FILE, cfg.PSEUDONYM_KEY)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    data_dir: Path
+    created: list[str]
+    ledger_verifier_key: str
+
+
+def init_data_dir(settings: Settings) -> InitResult:
+    """Creates the data directory and every missing key (0600); never overwrites a key."""
+    keyfiles.ensure_private_dir(settings.data_dir)
+    created = []
+    for name in _SIGNING_KEYS:
+        if not settings.key_path(name).exists():
+            keyfiles.generate_signing_key(settings.key_path(name))
+            created.append(name)
+    for name in _SECRETS:
+        if not settings.key_path(name).exists():
+            keyfiles.generate_secret(settings.key_path(name))
+            created.append(name)
+    return InitResult(settings.data_dir, created, ledger_signer(settings).verifier.to_key())
+
+
+def ledger_signer(settings: Settings) -> NoteSigner:
+    seed = bytes(keyfiles.load_signing_key(settings.key_path(cfg.LEDGER_SIGNING_KEY)))
+    return NoteSigner(settings.ledger_origin, seed)
+
+
+def operator_key(settings: Settings) -> SigningKey:
+    return keyfiles.load_signing_key(settings.key_path(cfg.OPERATOR_KEY))
+
+
+def build_app(settings: Settings) -> tuple[App, NoteSigner]:
+    """Loads keys, migrates the database, registers the operator key, starts the policy engine."""
+    missing = [n for n in _SIGNING_KEYS + _SECRETS if not settings.key_path(n).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{settings.data_dir} lacks {', '.join(missing)}; run `consentry init --data-dir {settings.data_dir}`"
+        )
+    db = Database(settings.database_url)
+    schema.upgrade(db)
+    _register_operator(db, operator_key(settings))
+    signer = ledger_signer(settings)
+    app = App(
+        settings=settings,
+        db=db,
+        trail=AuditTrail(keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY))),
+        share_signer=keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)),
+        ledger_signer=SigningKey(signer.seed),
+        ledger_verifier_key=signer.verifier.to_key(),
+        # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
+        kek=DirectoryKekProvider(settings.data_dir),
+        policy=load_engine(settings.policy_engine, settings.opa_url),
+    )
+    return app, signer
+
+
+def _register_operator(db: Database, key: SigningKey) -> None:
+    """The operator's key comes from the data directory; make sure the registry knows it."""
+    public = bytes(key.verify_key)
+    key_id = identity_key_id(public)
+    with db.write() as s:
+        if s.get(PrincipalKey, key_id) is not None:
+            return
+        for old in s.scalars(select(PrincipalKey).where(PrincipalKey.principal == "operator")):
+            old.status = "retired"
+        s.add(PrincipalKey(key_id=key_id, principal="operator", key_type="identity", public_key=public,
+                           status="current", created_ns=time.time_ns()))

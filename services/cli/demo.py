@@ -1,0 +1,218 @@
+"""The post-discharge story, played over gRPC against a real server.
+
+A hospital discharges a patient; the record follows the patient to the family doctor, as far as
+the patient consented, and no further. Every step is checked; `run` returns the number of steps
+that did not behave as they must (0 = all good).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey, VerifyKey
+from rich.console import Console
+
+from consentry.ledger.checkpoint import NoteVerifier
+from consentry.ledger.verify import verify_log
+from consentry.services.cli.audit_tool import stream_entries
+from consentry.services.sdk.client import Client
+from consentry.services.config import client_root_certificates
+from consentry.services.identity.tokens import Caller
+from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
+
+
+_UUID = re.compile(r"([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def why(reasons, limit: int = 200) -> str:  # type: ignore[no-untyped-def]
+    """The reason a reader of this story cares about: the consent's, when there is one."""
+    reasons = list(reasons) or ["refused"]
+    chosen = next((r for r in reasons if "consent" in r), reasons[0])
+    chosen = _UUID.sub(r"\1", chosen)
+    return chosen if len(chosen) <= limit else chosen[: limit - 1] + "…"
+
+
+def _fhir(resource: dict) -> bytes:
+    return json.dumps(resource).encode()
+
+
+def discharge_records(patient: str) -> dict[str, bytes]:
+    """Four records a hospital writes at discharge (synthetic, no real person)."""
+    ref = {"reference": f"Patient/{patient}"}
+    return {
+        "discharge summary": _fhir({
+            "resourceType": "Composition", "status": "final", "subject": ref, "date": "2026-11-20",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary"}]},
+            "title": "Discharge summary: community-acquired pneumonia, recovered",
+        }),
+        "medication list": _fhir({
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": ref,
+            "authoredOn": "2026-11-20",
+            "medicationCodeableConcept": {"text": "amoxicillin 500 mg, three times daily for 5 days"},
+        }),
+        "lab results": _fhir({
+            "resourceType": "Observation", "status": "final", "subject": ref, "effectiveDateTime": "2026-11-19T08:30:00Z",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5", "display": "C reactive protein"}]},
+            "valueQuantity": {"value": 12, "unit": "mg/L"},
+        }),
+        "psychiatric note": _fhir({
+            "resourceType": "DocumentReference", "status": "current", "subject": ref, "date": "2026-11-18T15:00:00Z",
+            "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]},
+            "description": "Liaison psychiatry consult during admission",
+        }),
+    }
+
+
+class Story:
+    def __init__(self, target: str, operator_key: SigningKey, service_key: VerifyKey, ledger_key: str,
+                 console: Console | None = None) -> None:
+        self.target = target
+        self.service_key = service_key
+        self.ledger_key = ledger_key
+        self.console = console or Console(highlight=False, width=120)
+        self.failures = 0
+        self.roots = client_root_certificates()  # TLS when $CONSENTRY_TLS_CA names the server's CA
+        self.operator = Client(target, Caller("operator", operator_key), root_certificates=self.roots)
+        run = secrets.token_hex(3)  # lets the story run again against the same server
+        self.ids = {"hospital": f"riverside-hospital-{run}", "doctor": f"dr-chen-practice-{run}",
+                    "registry": f"heart-registry-{run}", "patient": f"patient-{run}", "auditor": f"ombudsman-{run}"}
+
+    # -- narration ------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.console.print(f"\n[bold]{text}[/bold]")
+
+    def check(self, ok: bool, text: str) -> None:
+        mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
+        self.console.print(f"  {mark} {text}")
+        if not ok:
+            self.failures += 1
+
+    # -- actors ---------------------------------------------------------------------------
+
+    def _institution(self, key: str, name: str, kind: int, role: str, practitioner: str):
+        identity, encryption = SigningKey.generate(), PrivateKey.generate()
+        self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
+            institution_id=self.ids[key], display_name=name, kind=kind,
+            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+        client = Client(self.target, Caller("org:" + self.ids[key], identity, role=role, practitioner=practitioner),
+                        root_certificates=self.roots)
+        return client, encryption
+
+    def _person(self, key: str, enroll) -> Client:  # type: ignore[no-untyped-def]
+        identity = SigningKey.generate()
+        enroll(self.ids[key], bytes(identity.verify_key))
+        prefix = "patient:" if key == "patient" else "auditor:"
+        return Client(self.target, Caller(prefix + self.ids[key], identity), root_certificates=self.roots)
+
+    def fetch(self, client: Client, key: PrivateKey, purpose: str):
+        return list(client.fetch(self.ids["patient"], purpose, recipient_key=key, service_key=self.service_key))
+
+    # -- the story ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        ids = self.ids
+        self.say("Setting up: the operator registers three institutions, a patient and an auditor")
+        hospital, _ = self._institution("hospital", "Riverside Hospital", registry_pb2.INSTITUTION_KIND_HOSPITAL,
+                                        "physician", "dr-okafor")
+        doctor, doctor_key = self._institution("doctor", "Dr Chen's family practice",
+                                               registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, "physician", "dr-chen")
+        registry, registry_key = self._institution("registry", "National heart registry",
+                                                   registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, "researcher", "r-osei")
+        patient = self._person("patient", lambda pid, pk: self.operator.registry.EnrollPatient(
+            registry_pb2.EnrollPatientRequest(patient_id=pid, identity_public_key=pk)))
+        auditor = self._person("auditor", lambda aid, pk: self.operator.registry.EnrollAuditor(
+            registry_pb2.EnrollAuditorRequest(auditor_id=aid, identity_public_key=pk)))
+        self.check(True, f"{ids['hospital']}, {ids['doctor']}, {ids['registry']}, a patient and an auditor")
+
+        self.say("1. The hospital deposits the discharge records (stored encrypted)")
+        records = {}
+        for title, body in discharge_records(ids["patient"]).items():
+            category = "mental-health" if title == "psychiatric note" else ""
+            reply = hospital.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+                patient_id=ids["patient"], fhir_json=body, category=category))
+            records[reply.record.record_id] = title
+            self.check(True, f"{title}: category {reply.record.category}, labels {list(reply.record.labels) or '-'}, "
+                             f"ledger #{reply.ledger_seq}")
+
+        self.say("2. The patient grants the family doctor treatment access to the non-sensitive records")
+        until = Timestamp()
+        until.FromDatetime(datetime.now(timezone.utc) + timedelta(days=90))
+        consent = patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
+            patient_id=ids["patient"], grantee=ids["doctor"], terms=consent_pb2.ConsentTerms(
+                kind=consent_pb2.CONSENT_KIND_TREATMENT, categories=["discharge-summary", "medication", "lab"],
+                purposes=["TREAT"], validity=common_pb2.Period(end=until)))).consent
+        self.check(consent.status == consent_pb2.CONSENT_STATUS_ACTIVE,
+                   f"consent {consent.consent_id[:8]}: discharge-summary, medication, lab for TREAT, 90 days")
+
+        self.say("3. Dr Chen fetches for treatment; each shared record is verified and decrypted")
+        got = self.fetch(doctor, doctor_key, "TREAT")
+        shared = {records[r.record_id] for r in got if r.shared}
+        for r in got:
+            if r.shared:
+                self.check(r.resource()["subject"]["reference"].endswith(ids["patient"]),
+                           f"{records[r.record_id]}: decrypted {len(r.body)} bytes, signed header for ledger #{r.ledger_seq}")
+        self.check(shared == {"discharge summary", "medication list", "lab results"},
+                   "exactly the discharge summary, medication list and lab results were shared")
+        withheld = [r for r in got if not r.shared]
+        self.check(len(withheld) == 1 and records[withheld[0].record_id] == "psychiatric note",
+                   "the psychiatric note was withheld: " + (why(withheld[0].reasons) if withheld else "?"))
+
+        self.say("4. Dr Chen asks again for payment purposes: neither his duties nor the consent cover that")
+        got = self.fetch(doctor, doctor_key, "HPAYMT")
+        self.check(got and not any(r.shared for r in got), "nothing shared: " + (why(got[0].reasons) if got else "?"))
+
+        self.say("5. The research registry asks for research use, with no research consent")
+        got = self.fetch(registry, registry_key, "HRESCH")
+        self.check(got and not any(r.shared for r in got),
+                   "nothing shared: " + why([reason for r in got for reason in r.reasons]))
+
+        self.say("6. The patient revokes the consent; Dr Chen is refused from now on")
+        revoked = patient.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(
+            consent_id=consent.consent_id, reason="changed family doctor"))
+        self.check(revoked.consent.status == consent_pb2.CONSENT_STATUS_REVOKED, "consent revoked")
+        got = self.fetch(doctor, doctor_key, "TREAT")
+        self.check(got and not any(r.shared for r in got), "nothing shared after revocation: "
+                   + (why(got[0].reasons) if got else "?"))
+
+        self.say("7. The patient reads who accessed their data, and why")
+        events = patient.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=ids["patient"])).events
+        for e in events:
+            outcome = "[green]shared[/green]  " if e.allowed else "[yellow]refused[/yellow] "
+            reason = "" if e.allowed else why(e.reasons, 46)
+            self.console.print(f"    #{e.ledger_seq:<4} {outcome} {e.institution_id:<24} {e.purpose:<6} "
+                               f"{e.category or '-':<17} {reason}")
+        self.check(sum(e.allowed for e in events) == 3 and sum(not e.allowed for e in events) >= 10,
+                   f"{len(events)} decisions: 3 shared, {sum(not e.allowed for e in events)} refused")
+
+        self.say("8. The auditor verifies the ledger offline against the ledger's public key")
+        self._audit(auditor)
+        for c in (hospital, doctor, registry, patient, auditor, self.operator):
+            c.close()
+        self.console.print("\n[bold green]The story behaved as it must.[/bold green]" if not self.failures
+                           else f"\n[bold red]{self.failures} step(s) did not behave as they must.[/bold red]")
+        return self.failures
+
+    def _audit(self, auditor: Client) -> None:
+        cp = auditor.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
+        entries = list(stream_entries(auditor, cp.tree_size))
+        verified = verify_log(entries, cp.note, NoteVerifier.from_key(self.ledger_key))
+        self.check(verified.size == cp.tree_size, f"{cp.tree_size} entries: hash chain, Merkle root and "
+                                                  f"checkpoint signature verified")
+        text = b"\n".join(entries)
+        self.check(self.ids["patient"].encode() not in text, "the ledger names the patient only by pseudonym")
+
+
+def run_story(target: str, operator_key: SigningKey, service_key: VerifyKey, ledger_key: str) -> int:
+    try:
+        return Story(target, operator_key, service_key, ledger_key).run()
+    except grpc.RpcError as exc:
+        Console().print(f"[red]a call failed: {exc.code().name}: {exc.details()}[/red]")
+        return 1

@@ -1,0 +1,90 @@
+"""Record bodies at rest: one random 256-bit data key per record, wrapped by the service's KEK.
+
+Sealed body, format version 1::
+
+    ciphertext = 0x01 | nonce: 24 | XChaCha20-Poly1305(body) + tag: 16
+    AAD        = b"consentry-record-v1\\x00" | UTF-8(record_id)
+
+    wrapped_key = kek.wrap(data_key, context = b"consentry-record-key-v1\\x00" | UTF-8(record_id))
+
+Both the body and its wrapped key are bound to the record id, so neither can be moved to another
+record row. Erasing a record = deleting its wrapped key (crypto-shredding): the ciphertext left in
+backups is then undecryptable, while the ledger keeps only hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nacl.exceptions
+import nacl.utils
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
+
+from .errors import DecryptionFailed, MalformedPackage, UnsupportedVersion
+from .kek import KeyEncryptionKeyProvider, rewrap, wrapped_key_id
+
+RECORD_VERSION = 1
+_BODY_DOMAIN = b"consentry-record-v1\x00"
+_KEY_DOMAIN = b"consentry-record-key-v1\x00"
+_NONCE = 24
+_TAG = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRecord:
+    ciphertext: bytes
+    wrapped_key: bytes
+    kek_id: str  # duplicated from wrapped_key for indexing ("which rows still need a rewrap?")
+
+    def __repr__(self) -> str:
+        return f"SealedRecord(kek_id={self.kek_id!r}, ciphertext=<{len(self.ciphertext)} bytes>)"
+
+
+def seal_record(record_id: str, body: bytes, kek: KeyEncryptionKeyProvider) -> SealedRecord:
+    rid = _rid(record_id)
+    data_key = nacl.utils.random(32)  # fresh per record: shredding one never touches another
+    nonce = nacl.utils.random(_NONCE)
+    ct = crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(body), _BODY_DOMAIN + rid, nonce, data_key)
+    wrapped = kek.wrap(data_key, _KEY_DOMAIN + rid)
+    return SealedRecord(bytes([RECORD_VERSION]) + nonce + ct, wrapped, wrapped_key_id(wrapped))
+
+
+def open_record(record_id: str, sealed: SealedRecord, kek: KeyEncryptionKeyProvider) -> bytes:
+    rid = _rid(record_id)
+    ct = sealed.ciphertext
+    if not ct:
+        raise MalformedPackage("empty record ciphertext")
+    if ct[0] != RECORD_VERSION:
+        raise UnsupportedVersion(f"record ciphertext version {ct[0]}")
+    if len(ct) < 1 + _NONCE + _TAG:
+        raise MalformedPackage("record ciphertext is truncated")
+    if wrapped_key_id(sealed.wrapped_key) != sealed.kek_id:
+        # The column and the wrapped key disagree: a storage bug or tampering; don't guess.
+        raise MalformedPackage("kek_id does not match the KEK named in the wrapped key")
+    data_key = kek.unwrap(sealed.wrapped_key, _KEY_DOMAIN + rid)
+    try:
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(
+            ct[1 + _NONCE :], _BODY_DOMAIN + rid, ct[1 : 1 + _NONCE], data_key
+        )
+    except nacl.exceptions.CryptoError:
+        raise DecryptionFailed(f"record {record_id!r}") from None
+
+
+def rewrap_record(
+    record_id: str,
+    sealed: SealedRecord,
+    old: KeyEncryptionKeyProvider,
+    new: KeyEncryptionKeyProvider,
+) -> SealedRecord:
+    """KEK rotation: rewrap the data key only; the (large) ciphertext is unchanged."""
+    wrapped = rewrap(sealed.wrapped_key, _KEY_DOMAIN + _rid(record_id), old, new)
+    return SealedRecord(sealed.ciphertext, wrapped, wrapped_key_id(wrapped))
+
+
+def _rid(record_id: str) -> bytes:
+    if not isinstance(record_id, str) or not record_id:
+        raise ValueError("record_id must be a non-empty string")
+    return record_id.encode("utf-8")

@@ -1,0 +1,161 @@
+"""FHIR R4 deposits: validation, the closed category mapping, sensitivity labels, clinical date.
+
+Only what is needed to file and govern a record is read from it; the body itself is stored
+encrypted and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from consentry.services.domain.validation import CATEGORIES, Violations
+
+MAX_BODY_BYTES = 1024 * 1024
+LABEL = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+
+# resourceType -> category; None means the holder must say (the type alone does not tell).
+CATEGORY_BY_TYPE: dict[str, str | None] = {
+    "Patient": "demographics",
+    "Encounter": "encounter",
+    "Composition": "discharge-summary",
+    "MedicationRequest": "medication",
+    "MedicationStatement": "medication",
+    "MedicationDispense": "medication",
+    "MedicationAdministration": "medication",
+    "AllergyIntolerance": "allergy",
+    "Immunization": "immunization",
+    "Procedure": "procedure",
+    "Condition": "condition",
+    "CarePlan": "care-plan",
+    "ImagingStudy": "imaging",
+    "DiagnosticReport": "lab",
+    "Observation": None,
+    "DocumentReference": None,
+    "Bundle": None,
+}
+# Observation.category codes (HL7 observation-category) that settle the category.
+OBSERVATION_CATEGORY = {"laboratory": "lab", "vital-signs": "vital-signs", "imaging": "imaging"}
+# Where a resource names its clinical date, in order of preference.
+DATE_FIELDS = ("effectiveDateTime", "occurrenceDateTime", "authoredOn", "issued", "date",
+               "recordedDate", "onsetDateTime", "performedDateTime")
+PERIOD_FIELDS = ("effectivePeriod", "period", "performedPeriod")
+
+
+@dataclass(frozen=True)
+class Deposit:
+    resource_type: str
+    category: str
+    labels: list[str]
+    effective_ns: int | None
+
+
+def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str) -> Deposit:
+    """Validates a deposit and derives its metadata; raises InvalidArgument naming the field."""
+    v = Violations()
+    if not v.check(0 < len(body) <= MAX_BODY_BYTES, "fhir_json", f"must be 1 byte to {MAX_BODY_BYTES} bytes"):
+        v.raise_if_any()
+    try:
+        resource = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        resource = None
+    if not v.check(isinstance(resource, dict), "fhir_json", "must be a JSON object (a FHIR R4 resource)"):
+        v.raise_if_any()
+    rtype = resource.get("resourceType")
+    if not v.check(rtype in CATEGORY_BY_TYPE, "fhir_json.resourceType",
+                   "must be one of " + ", ".join(sorted(CATEGORY_BY_TYPE))):
+        v.raise_if_any()
+    v.check(_names_patient(resource, patient_id), "fhir_json",
+            "must reference the patient named by patient_id (subject, patient or Patient.id)")
+    derived = _derived_category(resource)
+    if category:
+        v.check(category in CATEGORIES, "category", "must be a category from the vocabulary")
+        v.check(derived is None or derived == category, "category",
+                "must match the category this resource type determines, or be left empty")
+    else:
+        v.check(derived is not None, "category", "is required for this resource (its type does not determine one)")
+    all_labels = sorted(set(labels) | set(_security_labels(resource)))
+    for i, label in enumerate(labels):
+        v.check(bool(LABEL.match(label)), f"labels[{i}]", "must be a code of 1-32 letters, digits, '.', '_' or '-'")
+    v.raise_if_any()
+    return Deposit(rtype, category or derived, all_labels, _clinical_date(resource))
+
+
+def _resources(resource: dict) -> list[dict]:
+    if resource.get("resourceType") != "Bundle":
+        return [resource]
+    entries = resource.get("entry") if isinstance(resource.get("entry"), list) else []
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def _names_patient(resource: dict, patient_id: str) -> bool:
+    """Every resource that names a patient names this one, and at least one does."""
+    wanted = f"Patient/{patient_id}"
+    named = []
+    for res in _resources(resource):
+        if res.get("resourceType") == "Patient":
+            named.append(res.get("id") == patient_id)
+        for key in ("subject", "patient"):
+            ref = res.get(key)
+            if isinstance(ref, dict) and "reference" in ref:
+                named.append(ref.get("reference") == wanted)
+    return bool(named) and all(named)
+
+
+def _derived_category(resource: dict) -> str | None:
+    rtype = resource["resourceType"]
+    if rtype == "Observation":
+        for cat in resource.get("category") or []:
+            for coding in (cat.get("coding") or []) if isinstance(cat, dict) else []:
+                if isinstance(coding, dict) and coding.get("code") in OBSERVATION_CATEGORY:
+                    return OBSERVATION_CATEGORY[coding["code"]]
+        return None
+    if rtype == "Bundle":
+        first = _resources(resource)[:1]
+        if resource.get("type") == "document" and first and first[0].get("resourceType") == "Composition":
+            return "discharge-summary"
+        return None
+    return CATEGORY_BY_TYPE[rtype]
+
+
+def _security_labels(resource: dict) -> list[str]:
+    labels = []
+    for res in _resources(resource):
+        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+        for coding in meta.get("security") or []:
+            code = coding.get("code") if isinstance(coding, dict) else None
+            if isinstance(code, str) and LABEL.match(code):
+                labels.append(code)
+    return labels
+
+
+def _clinical_date(resource: dict) -> int | None:
+    res = _resources(resource)[0] if _resources(resource) else resource
+    for key in DATE_FIELDS:
+        if isinstance(res.get(key), str):
+            return fhir_datetime_ns(res[key])
+    for key in PERIOD_FIELDS:
+        period = res.get(key)
+        if isinstance(period, dict) and isinstance(period.get("start"), str):
+            return fhir_datetime_ns(period["start"])
+    return None
+
+
+def fhir_datetime_ns(value: str) -> int | None:
+    """A FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or full) as epoch ns; None if unreadable."""
+    text = value.strip()
+    for fmt, size in (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10)):
+        if len(text) == size:
+            try:
+                return int(datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+            except ValueError:
+                return None
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return int(stamp.timestamp() * 1_000_000) * 1000

@@ -1,0 +1,95 @@
+"""Authentication of every call: the token names a registered key, is signed by it, is for
+this method, is fresh, and has not been used before."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from consentry.services.identity import tokens
+from consentry.services.store.db import Database
+from consentry.services.errors import Unauthenticated
+from consentry.services.store.models import PrincipalKey, TokenUse
+from consentry.services.identity.principals import Principal, parse_principal
+
+_PRUNE_EVERY = 500
+
+
+class Authenticator:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._calls = 0
+
+    def authenticate(self, metadata: tuple, method: str) -> Principal:
+        token = _bearer(metadata)
+        try:
+            claimed, key_id = tokens.unverified_header(token)
+        except tokens.TokenError as exc:
+            raise Unauthenticated(str(exc)) from exc
+        principal = parse_principal(claimed)
+        public_key = self._identity_key(principal.id, key_id)
+        try:
+            claims = tokens.verify(token, public_key, method, key_id)
+        except tokens.TokenError as exc:
+            raise _refused(str(exc), claimed) from exc
+        if principal.kind == "org" and not (_staff_id(claims.role) and _staff_id(claims.practitioner)):
+            raise _refused("an institution's token must name the acting staff role and practitioner id", claimed)
+        self._consume(claims)
+        return Principal(principal.id, role=claims.role, practitioner=claims.practitioner)
+
+    def _identity_key(self, principal: str, key_id: str) -> bytes:
+        with self._db.read() as session:
+            key = session.get(PrincipalKey, key_id)
+        if key is None or key.principal != principal or key.key_type != "identity":
+            raise _refused("the token's key is not registered for its principal", self._ledgerable(principal))
+        if key.status == "revoked":
+            raise _refused("the token's key has been revoked", principal)
+        return key.public_key
+
+    def _ledgerable(self, claimed: str) -> str:
+        """The claimed issuer as the refusal's ledger entry may name it.
+
+        Nothing about this claim is proven, so an unregistered name is attacker-chosen text (or a
+        patient id typed where an institution id belongs) and must not be written verbatim into a
+        ledger that can never be erased. Registered principals are named (someone tried to act as
+        them); patients always, as the trail pseudonymises them; anything else only by its kind.
+        """
+        kind = claimed.split(":", 1)[0]
+        if kind == "patient" or claimed == "operator":
+            return claimed
+        with self._db.read() as session:
+            known = session.scalars(select(PrincipalKey.key_id).where(
+                PrincipalKey.principal == claimed, PrincipalKey.key_type == "identity").limit(1)).first()
+        return claimed if known is not None else f"{kind}:(unregistered)"
+
+    def _consume(self, claims: tokens.Claims) -> None:
+        """Records the token id; a second use of the same id is a replay."""
+        expires_ns = (claims.expires_at + tokens.CLOCK_SKEW_S) * 1_000_000_000
+        try:
+            with self._db.write() as session:
+                session.add(TokenUse(principal=claims.principal, jti=claims.jti, expires_ns=expires_ns))
+                self._calls += 1
+                if self._calls % _PRUNE_EVERY == 0:
+                    session.execute(delete(TokenUse).where(TokenUse.expires_ns < time.time_ns()))
+        except IntegrityError as exc:
+            raise _refused("the token has already been used (replay)", claims.principal) from exc
+
+
+def _bearer(metadata: tuple) -> str:
+    for key, value in metadata or ():
+        if key == tokens.METADATA_KEY and isinstance(value, str) and value.startswith("Bearer "):
+            return value[len("Bearer "):]
+    raise Unauthenticated("the call carries no 'authorization: Bearer <token>' metadata")
+
+
+def _staff_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and value.replace("-", "").replace("_", "").replace(".", "").isalnum()
+
+
+def _refused(message: str, claimed: str) -> Unauthenticated:
+    error = Unauthenticated(message)
+    error.claimed_principal = claimed  # ledgered (pseudonymised) with the refusal
+    return error
+

@@ -1,0 +1,76 @@
+"""The service's one door into the ledger.
+
+Every event is appended inside the caller's write transaction, so it commits together with the
+state change it records, or not at all (no audit, no access). Patients appear only as keyed
+pseudonyms; no clinical content is ever passed in here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from consentry.ledger.pseudonym import patient_pseudonym
+from consentry.ledger.store import Appended, LedgerWriter
+from consentry.services.clock import now_rfc3339
+from consentry.services.store.models import LedgerSubject
+
+_WRITER = "consentry.ledger_writer"
+
+
+class AuditTrail:
+    def __init__(self, pseudonym_key: bytes) -> None:
+        self.pseudonym_key = pseudonym_key
+
+    def pseudonym(self, patient_id: str) -> str:
+        return patient_pseudonym(self.pseudonym_key, patient_id)
+
+    def actor(self, principal_id: str) -> str:
+        """A principal as the ledger names it: patients by pseudonym, everyone else as is."""
+        if principal_id.startswith("patient:"):
+            return "patient:" + self.pseudonym(principal_id.split(":", 1)[1])
+        return principal_id
+
+    def writer(self, session: Session) -> LedgerWriter:
+        """The transaction's ledger writer; taking it locks the ledger tail until commit."""
+        writer = session.info.get(_WRITER)
+        if writer is None:
+            writer = LedgerWriter.lock(session.connection())
+            session.info[_WRITER] = writer
+            # Entries are buffered by the writer; they reach the database with the commit.
+            event.listen(session, "before_commit", lambda _s: writer.flush(), once=True)
+        return writer
+
+    def append(
+        self,
+        session: Session,
+        kind: str,
+        actor: str,
+        *,
+        patient_id: str | None = None,
+        **fields: Any,
+    ) -> int:
+        """Appends one entry and returns its sequence number (final once the caller commits)."""
+        return self.append_entry(session, kind, actor, patient_id=patient_id, **fields).seq
+
+    def append_entry(
+        self,
+        session: Session,
+        kind: str,
+        actor: str,
+        *,
+        patient_id: str | None = None,
+        **fields: Any,
+    ) -> Appended:
+        """Like ``append``, but returns the appended entry with its exact canonical bytes."""
+        entry: dict[str, Any] = {"kind": kind, "time": now_rfc3339(), "actor": self.actor(actor)}
+        pseudonym = self.pseudonym(patient_id) if patient_id else None
+        if pseudonym:
+            entry["patient"] = pseudonym
+        entry.update({k: v for k, v in fields.items() if v is not None})
+        appended = self.writer(session).append(entry)
+        if pseudonym:
+            session.add(LedgerSubject(pseudonym=pseudonym, seq=appended.seq, kind=kind))
+        return appended

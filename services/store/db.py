@@ -1,0 +1,100 @@
+"""Database engines and transactions.
+
+Every state change happens in a *write* transaction, and its ledger entry is appended in that
+same transaction, so either both commit or neither does. On SQLite a write transaction starts
+with BEGIN IMMEDIATE, which takes the database's single writer lock up front: two writers never
+deadlock upgrading a read lock, and a fetch that re-reads consents inside its write transaction
+is strictly ordered against a concurrent revoke. On PostgreSQL the ledger's head row lock gives
+the same ordering.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from consentry.services.store import idempotency
+from consentry.services.errors import Unavailable
+
+WRITER_WAIT_S = 30
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = _make_engine(url, immediate=True)
+        # Readers on SQLite use deferred transactions so they never wait for the writer lock.
+        self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
+        self._write = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer. Queueing this process's writers on a lock keeps them in order;
+        # left to SQLite's busy handler they poll with growing sleeps (seconds of tail latency).
+        self._writer_turn = threading.Lock() if self.is_sqlite else None
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back on any exception."""
+        with self._turn(), _translate_db_errors(), self._write() as session:
+            with session.begin():
+                idempotency.claim(session)
+                yield session
+            idempotency.committed(session)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._writer_turn is None:
+            yield
+            return
+        if not self._writer_turn.acquire(timeout=WRITER_WAIT_S):
+            raise Unavailable("the database is busy; nothing was changed or disclosed")
+        try:
+            yield
+        finally:
+            self._writer_turn.release()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with _translate_db_errors(), self._read() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+@contextmanager
+def _translate_db_errors() -> Iterator[None]:
+    # A database that cannot do its part fails the call closed, as UNAVAILABLE.
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise Unavailable("the database is unavailable; nothing was changed or disclosed") from exc
+
+
+def _make_engine(url: str, *, immediate: bool) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
