@@ -25,13 +25,7 @@ from sqlalchemy import create_engine, text
 
 from consentry.ledger.hashing import ZERO_HASH
 from consentry.ledger.merkle import fold_right
-from consentry.ledger.store import (
-    LEDGER_TABLES,
-    LedgerReader,
-    LedgerWriter,
-    configure_sqlite_writes,
-    metadata,
-)
+from consentry.ledger.db import LedgerReader, LedgerWriter, configure_sqlite, create_tables
 from consentry.ledger.verify import replay
 
 PG_URL = os.environ.get("CONSENTRY_TEST_PG_URL")
@@ -56,7 +50,7 @@ def entry(i: int, worker: int = 0) -> dict:
 def make_engine(kind: str, where: str):
     if kind == "sqlite":
         engine = create_engine(f"sqlite:///{where}")
-        configure_sqlite_writes(engine)  # WAL, BEGIN IMMEDIATE, synchronous=FULL (default)
+        configure_sqlite(engine, immediate=True)  # as the service's write engine
         return engine
     return create_engine(PG_URL, connect_args={"options": f"-csearch_path={where}"})
 
@@ -74,7 +68,7 @@ class Database:
             with create_engine(PG_URL).begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA "{self.where}"'))
         self.engine = make_engine(kind, self.where)
-        metadata.create_all(self.engine, tables=LEDGER_TABLES)
+        create_tables(self.engine)
 
     def close(self):
         self.engine.dispose()
@@ -343,7 +337,7 @@ class KeptDatabase(Database):
             with create_engine(PG_URL).begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.where}"'))
         self.engine = make_engine(kind, self.where)
-        metadata.create_all(self.engine, tables=LEDGER_TABLES)
+        create_tables(self.engine)
 
     def close(self):
         self.engine.dispose()

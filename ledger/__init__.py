@@ -1,8 +1,11 @@
 """Consentry audit ledger: canonical entries, hash chain, RFC 9162 Merkle tree,
-C2SP signed checkpoints, database storage and an offline verifier.
+C2SP signed checkpoints and an offline verifier.
 
-A standalone library: it imports nothing from ``consentry.services`` or grpc.
-The format is specified in ``docs/ledger.md``.
+A standalone library: it imports nothing from ``consentry.services`` or grpc,
+and this package (everything but ``consentry.ledger.db``) not SQLAlchemy
+either, so an auditor can verify an export without the server's
+dependencies.  Database storage is ``consentry.ledger.db``.  The format and
+this API are described in ``docs/ledger.md``.
 """
 
 from .canonical import canonical_json
@@ -36,14 +39,50 @@ from .errors import (
 from .hashing import EMPTY_ROOT, ZERO_HASH, chain_hash, leaf_hash, node_hash
 from .merkle import verify_consistency, verify_inclusion
 from .pseudonym import patient_pseudonym
-from .store import (
-    Appended,
-    LedgerReader,
-    LedgerWriter,
-    configure_sqlite_writes,
-    cut_checkpoint,
-    metadata,
-)
-from .verify import check_consistency, replay, verify_log
+from .verify import Replay, check_consistency, read_jsonl, replay, verify_log
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    # entries
+    "canonical_json",
+    "patient_pseudonym",
+    # hashes
+    "EMPTY_ROOT",
+    "ZERO_HASH",
+    "chain_hash",
+    "leaf_hash",
+    "node_hash",
+    # proofs
+    "verify_consistency",
+    "verify_inclusion",
+    # checkpoints and signed notes
+    "Checkpoint",
+    "CheckpointPolicy",
+    "NoteSigner",
+    "NoteVerifier",
+    "open_note",
+    "parse_checkpoint",
+    "sign_checkpoint",
+    "sign_note",
+    "verify_checkpoint",
+    # verifying a log
+    "Replay",
+    "check_consistency",
+    "read_jsonl",
+    "replay",
+    "verify_log",
+    # errors
+    "LedgerError",
+    "CanonicalizationError",
+    "EntryError",
+    "ProofError",
+    "InclusionProofError",
+    "ConsistencyProofError",
+    "ChainError",
+    "RootMismatchError",
+    "CheckpointError",
+    "SignatureError",
+    "ConsistencyError",
+    "ForkError",
+    "RollbackError",
+    "StoreError",
+]

@@ -18,7 +18,7 @@
 Anything else (non-ASCII keys, tuples, ``str`` subclasses...) takes the
 reference path.  Floats are rejected everywhere: their decimal forms are a
 classic source of cross-implementation disagreement and the ledger never
-needs them.  ``tests/ledger/test_ledger_canonical.py`` checks byte equality
+needs them.  ``tests/ledger/test_canonical.py`` checks byte equality
 with hypothesis.
 """
 

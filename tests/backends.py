@@ -2,7 +2,8 @@
 
 SQLite always runs. PostgreSQL runs when CONSENTRY_TEST_PG_URL is set (CI sets it, and sets
 CONSENTRY_TEST_REQUIRE_PG=1 so that a missing server fails the run instead of skipping).
-Each PostgreSQL user of `database_url` gets its own schema, dropped afterwards.
+Each user of `database` or `engine` gets a fresh database: a file in its directory on SQLite,
+its own schema, dropped afterwards, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+
+from consentry.ledger.db import configure_sqlite
 
 PG_URL = os.environ.get("CONSENTRY_TEST_PG_URL")
 REQUIRE_PG = os.environ.get("CONSENTRY_TEST_REQUIRE_PG") == "1"
@@ -54,3 +57,22 @@ def database(kind: str, directory) -> Iterator[str]:  # type: ignore[no-untyped-
     else:
         with pg_schema("svc") as (url, _schema):
             yield url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine on `url`, with SQLite configured as the service configures its write engine."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine, immediate=True)
+    return engine
+
+
+@contextmanager
+def engine(kind: str, directory: str | os.PathLike[str]) -> Iterator[Engine]:
+    """A fresh, empty database of `kind`; yields an engine on it (see `make_engine`)."""
+    with database(kind, directory) as url:
+        made = make_engine(url)
+        try:
+            yield made
+        finally:
+            made.dispose()

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from consentry.ledger.checkpoint import NoteSigner
 from consentry.ledger.errors import LedgerError
-from consentry.ledger.store import LedgerReader, StoredCheckpoint, cut_checkpoint, ledger_entries
+from consentry.ledger.db import LedgerReader, StoredCheckpoint, cut_checkpoint
 from consentry.services.api.app import App
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for
 from consentry.services.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -68,10 +68,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                 seqs = s.scalars(select(LedgerSubject.seq).where(
                     LedgerSubject.pseudonym == self.app.trail.pseudonym(request.patient_id),
                     LedgerSubject.seq >= request.start).order_by(LedgerSubject.seq).limit(size + 1)).all()
-                rows = s.execute(select(ledger_entries.c.seq, ledger_entries.c.entry)
-                                 .where(ledger_entries.c.seq.in_(seqs[:size])).order_by(ledger_entries.c.seq)).all()
-                reader_size = LedgerReader(s.connection()).size()
-                next_start = seqs[size] if len(seqs) > size else reader_size
+                reader = LedgerReader(s.connection())
+                rows = [(e.seq, e.entry) for e in reader.entries_at(seqs[:size])]
+                next_start = seqs[size] if len(seqs) > size else reader.size()
             else:
                 principal.require("auditor", "operator")
                 reader = LedgerReader(s.connection())

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.ledger.store import ledger_entries
+from consentry.ledger.db import LedgerReader
 from consentry.services.api.app import App
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, PATIENT_ONLY, READ_HISTORY, acting_for, proxy_active
 from consentry.services.domain.consents import (
@@ -376,9 +376,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                 LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,
                 LedgerSubject.kind.in_(("access.decision", "call.refused")),
             ).order_by(LedgerSubject.seq).limit(size + 1)).all()
-            rows = s.execute(select(ledger_entries.c.seq, ledger_entries.c.entry)
-                             .where(ledger_entries.c.seq.in_(seqs[:size])).order_by(ledger_entries.c.seq)).all()
-        events = [_access_event(seq, json.loads(entry)) for seq, entry in rows]
+            rows = LedgerReader(s.connection()).entries_at(seqs[:size])
+        events = [_access_event(e.seq, json.loads(e.entry)) for e in rows]
         token = str(seqs[size - 1]) if len(seqs) > size else ""
         return pb.GetAccessHistoryResponse(events=events, next_page_token=token)
 

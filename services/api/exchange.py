@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.ledger.store import Appended
+from consentry.ledger.db import Appended
 from consentry.policy.engine import UNAVAILABLE
 from consentry.services.crypto import at_rest
 from consentry.services.api.app import App

@@ -1,4 +1,4 @@
-"""The service's tables (SQLAlchemy 2). The ledger's own tables live in consentry.ledger.store.
+"""The service's tables (SQLAlchemy 2). The ledger's own tables live in consentry.ledger.db.
 
 Times are integers: nanoseconds since the Unix epoch, UTC. They compare exactly on every
 backend and are what the policy input uses.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from consentry.ledger.store import metadata as ledger_metadata
+from consentry.ledger.db import metadata as ledger_metadata
 
 
 class Base(DeclarativeBase):

@@ -17,20 +17,16 @@ def sample_entry(i: int) -> dict:
     }
 
 
-def append_worker(kind: str, url: str, schema: str | None, worker: int, count: int, start_at: float) -> int:
+def append_worker(url: str, worker: int, count: int, start_at: float) -> int:
     """Runs in a separate process: append ``count`` entries in small random batches."""
     import random
     import time
 
-    from sqlalchemy import create_engine
+    from backends import make_engine
 
-    from consentry.ledger.store import LedgerWriter, configure_sqlite_writes
+    from consentry.ledger.db import LedgerWriter
 
-    if kind == "postgresql":
-        engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    else:
-        engine = create_engine(f"sqlite:///{url}")
-        configure_sqlite_writes(engine)
+    engine = make_engine(url)
     rng = random.Random(worker)
     with engine.connect():  # connect first, then start together
         pass
@@ -46,3 +42,17 @@ def append_worker(kind: str, url: str, schema: str | None, worker: int, count: i
                 done += 1
     engine.dispose()
     return done
+
+
+def append_many(engine, count: int, per_txn: int = 1, start: int = 0) -> list:
+    """Append ``sample_entry(start ..)`` ``count`` times, ``per_txn`` to a transaction."""
+    from consentry.ledger.db import LedgerWriter
+
+    out = []
+    i = start
+    while i < start + count:
+        with engine.begin() as conn, LedgerWriter.lock(conn) as writer:
+            for _ in range(min(per_txn, start + count - i)):
+                out.append(writer.append(sample_entry(i)))
+                i += 1
+    return out

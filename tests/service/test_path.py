@@ -11,7 +11,7 @@ import pytest
 from harness import field_violations, grant
 
 from consentry.services.cli.demo import discharge_records
-from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
+from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
 
@@ -118,6 +118,25 @@ def test_patient_reads_who_accessed_their_data(harness, story):
     with pytest.raises(grpc.RpcError) as err:
         other.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_patient_pages_through_exactly_their_own_ledger_entries(harness, story):
+    hospital, patient, doctor, records = story
+    everything = harness.entries()  # (first: reading enrolls an auditor, which is ledgered)
+    pages, start = [], 0
+    while True:
+        page = patient.client.audit.ListEntries(
+            audit_pb2.ListEntriesRequest(patient_id=patient.id, start=start, page_size=2))
+        if not page.entries:
+            break
+        assert len(page.entries) <= 2 and page.next_start > page.entries[-1].seq
+        pages.append(page)
+        start = page.next_start
+    mine = [(e.seq, json.loads(e.entry)) for page in pages for e in page.entries]
+    assert len(mine) >= len(records) and pages[-1].next_start == len(everything)
+    [pseudonym] = {entry["patient"] for _seq, entry in mine}
+    assert [seq for seq, _entry in mine] == [e["seq"] for e in everything if e.get("patient") == pseudonym]
+    assert all(entry == everything[seq] for seq, entry in mine)
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,6 @@ from consentry.ledger.checkpoint import (
 from consentry.ledger.errors import CheckpointError, SignatureError
 from published import VECTORS, signed_note_signer_key
 from consentry.ledger.hashing import EMPTY_ROOT
-from consentry.ledger.store import LedgerReader, LedgerWriter, cut_checkpoint
 
 VEC = VECTORS / "signed-note"
 
@@ -98,29 +96,3 @@ def test_policy(now):
     assert not policy.due(60, 50, now - timedelta(seconds=10), now)
     assert policy.due(60, 50, now - timedelta(seconds=61), now)
     assert policy.due(150, 50, now, now)
-
-
-def test_cut_checkpoint_stores_and_never_resigns(db, signer, now):
-    origin = "consentry.test/ledger"
-    policy = CheckpointPolicy(every_entries=10, every_seconds=60)
-    with db.engine.begin() as conn, LedgerWriter.lock(conn) as writer:
-        for i in range(5):
-            writer.append({"kind": "k", "n": i})
-    with db.engine.begin() as conn:
-        first = cut_checkpoint(conn, signer, origin, now, policy)
-    assert first.size == 5
-    cp = verify_checkpoint(first.note, signer.verifier, origin)
-    assert cp.root == first.root
-    with db.engine.begin() as conn:
-        assert LedgerReader(conn).root(5) == cp.root
-        again = cut_checkpoint(conn, signer, origin, now + timedelta(hours=1))
-    assert again == first  # no growth: the stored one comes back, unsigned anew
-    with db.engine.begin() as conn, LedgerWriter.lock(conn) as writer:
-        writer.append({"kind": "k", "n": 5})
-    with db.engine.begin() as conn:
-        assert cut_checkpoint(conn, signer, origin, now + timedelta(seconds=1), policy) == first
-        later = cut_checkpoint(conn, signer, origin, now + timedelta(seconds=61), policy)
-    assert later.size == 6 and later.time == now + timedelta(seconds=61)
-    with db.engine.connect() as conn:
-        assert LedgerReader(conn).latest_checkpoint() == later
-        assert LedgerReader(conn).checkpoint(5) == first

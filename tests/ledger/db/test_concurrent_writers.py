@@ -9,24 +9,24 @@ import time
 from ledger_testlib import append_worker
 
 from consentry.ledger.merkle import verify_inclusion
-from consentry.ledger.store import LedgerReader
+from consentry.ledger.db import LedgerReader
 from consentry.ledger.verify import replay
 
 WORKERS = 3
 PER_WORKER = 300
 
 
-def test_concurrent_writer_processes(db):
-    url = db.url
+def test_concurrent_writer_processes(engine):
+    url = engine.url.render_as_string(hide_password=False)
     start_at = time.time() + 3  # spawn start-up takes ~1 s per process
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(WORKERS) as pool:
         results = pool.starmap(
-            append_worker, [(db.kind, url, db.schema, w, PER_WORKER, start_at) for w in range(WORKERS)]
+            append_worker, [(url, w, PER_WORKER, start_at) for w in range(WORKERS)]
         )
     assert results == [PER_WORKER] * WORKERS
     total = WORKERS * PER_WORKER
-    with db.engine.connect() as conn:
+    with engine.connect() as conn:
         reader = LedgerReader(conn)
         assert reader.size() == total
         entries = list(reader.export())
@@ -46,4 +46,4 @@ def test_concurrent_writer_processes(db):
         # writers interleaved (the lock was actually contended); SQLite's busy
         # handler sleeps, so there the lock holder tends to keep winning
         switches = sum(1 for a, b in zip(parsed, parsed[1:]) if a["worker"] != b["worker"])
-        assert switches >= (WORKERS if db.kind == "postgresql" else WORKERS - 1)
+        assert switches >= (WORKERS if engine.dialect.name == "postgresql" else WORKERS - 1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -11,7 +9,6 @@ from hypothesis import strategies as st
 
 from consentry.ledger.canonical import MAX_SAFE_INT, canonical_json
 from consentry.ledger.errors import CanonicalizationError
-from consentry.ledger.pseudonym import patient_pseudonym
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # no lone surrogates
 ascii_keys = st.text(st.characters(max_codepoint=127), max_size=8)
@@ -49,15 +46,3 @@ def test_edge_cases_match_rfc8785(value):
 def test_refused(value):
     with pytest.raises(CanonicalizationError):
         canonical_json(value)
-
-
-def test_pseudonym_is_keyed_and_stable():
-    key = bytes(range(32))
-    p = patient_pseudonym(key, "NHS-123")
-    assert p == patient_pseudonym(key, "NHS-123") and len(p) == 64
-    assert p != patient_pseudonym(bytes(32), "NHS-123")
-    assert p != patient_pseudonym(key, "NHS-124")
-    assert p != hmac.new(key, b"NHS-123", "sha256").hexdigest()  # domain separated
-    assert "NHS-123" not in p
-    with pytest.raises(ValueError):
-        patient_pseudonym(b"short", "NHS-123")
