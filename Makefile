@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# The server extra, the tests and the stub generator: everything demo, test and proto need.
+# setuptools notes on every editable install of a package-dir layout that it goes through an
+# import hook; that note asks nothing of us, so it is filtered (and only it).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[server,test,dev]'
 	touch $(STAMP)
 
 demo: venv

@@ -29,6 +29,9 @@ from pathlib import Path
 from consentry.policy import load_engine
 from consentry.policy.embedded import RegorusEngine
 
+# The test-only engines live with the tests: rego-cpp (regopy_engine) and the fake OPA.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "policy"))
+
 NOW = 1_800_000_000_000_000_000
 
 
@@ -97,11 +100,10 @@ def engines(with_opa: bool):
              "regorus+FC shared": _shared(guarded.decide_batch),
              "regorus loop": _RegorusLoop().decide}
     if importlib.util.find_spec("regopy"):
-        from consentry.policy.regopy_engine import RegopyEngine
+        from regopy_engine import RegopyEngine
 
         found["regopy"] = RegopyEngine().decide
     if with_opa:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "policy"))
         from fake_opa import FakeOpa
 
         server = FakeOpa().__enter__()

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from consentry.ledger.checkpoint import NoteSigner
 from consentry.policy import load_engine
 from consentry.services import config as cfg
+from consentry.services.api.app import App
+from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.crypto import keyfiles
 from consentry.services.store import schema
-from consentry.services.api.app import App
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.config import Settings
 from consentry.services.store.db import Database
@@ -46,15 +47,6 @@ def init_data_dir(settings: Settings) -> InitResult:
             keyfiles.generate_secret(settings.key_path(name))
             created.append(name)
     return InitResult(settings.data_dir, created, ledger_signer(settings).verifier.to_key())
-
-
-def ledger_signer(settings: Settings) -> NoteSigner:
-    seed = bytes(keyfiles.load_signing_key(settings.key_path(cfg.LEDGER_SIGNING_KEY)))
-    return NoteSigner(settings.ledger_origin, seed)
-
-
-def operator_key(settings: Settings) -> SigningKey:
-    return keyfiles.load_signing_key(settings.key_path(cfg.OPERATOR_KEY))
 
 
 def build_app(settings: Settings) -> tuple[App, NoteSigner]:

@@ -1,8 +1,11 @@
-"""The post-discharge story, played over gRPC against a real server.
+"""`consentry demo`: the post-discharge story, played over gRPC against a real server.
 
 A hospital discharges a patient; the record follows the patient to the family doctor, as far as
 the patient consented, and no further. Every step is checked; `run` returns the number of steps
 that did not behave as they must (0 = all good).
+
+Against a running server (`--target`) this is a client command; without one it starts a server,
+which needs the server install.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import grpc
+import typer
 from google.protobuf.timestamp_pb2 import Timestamp
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
@@ -20,11 +26,39 @@ from rich.console import Console
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
-from consentry.services.cli.audit_tool import stream_entries
-from consentry.services.sdk.client import Client
-from consentry.services.config import client_root_certificates
+from consentry.services.cli.audit import stream_entries
+from consentry.services.cli.common import DataDir, require_server, settings
+from consentry.services.cli.datadir import ledger_signer, operator_key, share_verify_key
+from consentry.services.cli.server import start
+from consentry.services.config import Settings, client_root_certificates
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
+
+
+def demo(target: str | None = typer.Option(None, help="HOST:PORT of a running server; default: start one"),
+         data_dir: Path | None = DataDir) -> None:
+    """Play the post-discharge story over gRPC; exit non-zero if any step misbehaves."""
+    if target is None:
+        require_server("demo")
+        from consentry.services.cli.bootstrap import init_data_dir
+
+        with tempfile.TemporaryDirectory(prefix="consentry-demo-") as tmp:
+            config = settings(Path(tmp))
+            init_data_dir(config)
+            server = start(config, "127.0.0.1:0")
+            typer.echo(f"started a server on 127.0.0.1:{server.port} with a temporary data directory")
+            try:
+                failures = _play(f"127.0.0.1:{server.port}", config)
+            finally:
+                server.stop()
+    else:
+        failures = _play(target, settings(data_dir))
+    raise typer.Exit(1 if failures else 0)
+
+
+def _play(target: str, config: Settings) -> int:
+    return run_story(target, operator_key(config), share_verify_key(config), ledger_signer(config).verifier.to_key())
 
 
 _UUID = re.compile(r"([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from test_cli import _free_port
 
-from consentry.services.cli.bootstrap import operator_key
+from consentry.services.cli.datadir import operator_key
 from consentry.services.sdk.client import Client
 from consentry.services.config import Settings
 from consentry.services.identity.tokens import Caller

@@ -1,4 +1,4 @@
-"""Load the decision tables in policy/tables/*.json as (id, input, expect) cases.
+"""Load the decision tables in tests/policy/tables/*.json as (id, input, expect) cases.
 
 Table format: {"description", "base_input", "consent_defaults", "cases": [{"name", "input",
 "expect"}]}. A case's input is deep-merged over base_input (objects merge, everything else
@@ -17,10 +17,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from consentry.policy.bundle import POLICY_DIR
 from consentry.policy.engine import Decision
 
-TABLES = POLICY_DIR / "tables"
+TABLES = Path(__file__).resolve().parent / "tables"
 
 # Every engine that loads here: regorus always, regopy (test-only) when installed.
 ENGINE_NAMES = ["regorus"] + (["regopy"] if importlib.util.find_spec("regopy") else [])
@@ -31,7 +30,7 @@ def make_engine(name: str):
         from consentry.policy.embedded import RegorusEngine
 
         return RegorusEngine()
-    from consentry.policy.regopy_engine import RegopyEngine
+    from regopy_engine import RegopyEngine
 
     return RegopyEngine()
 

@@ -132,7 +132,7 @@ def test_revision_is_documented_hash():
 
 def test_revision_changes_with_data_and_ignores_tests(tmp_path):
     copy = tmp_path / "policy"
-    shutil.copytree(POLICY_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "tables"))
+    shutil.copytree(POLICY_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     before = load_bundle(copy).revision
     (copy / "authz_test.rego").write_text("package consentry.authz_test\n")
     assert load_bundle(copy).revision == before

@@ -1,5 +1,7 @@
 """Runs every test_* rule of policy/*_test.rego on the embedded engine (regorus).
 
+The Rego tests live beside the policy in the source tree; they are not in the wheel.
+
 The Rego tests mock `input` with `with input as`; regopy mishandles `with`
 (notes/policy-engines.md), so they run on regorus only. The decision tables run on every engine.
 """
@@ -8,18 +10,20 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import regorus
 
-from consentry.policy.bundle import POLICY_DIR, load_bundle
+from consentry.policy.bundle import load_bundle
 
+REGO_TESTS = Path(__file__).resolve().parents[2] / "policy"
 _TEST_RULE = re.compile(r"^(test_\w+)\s+if\b", re.MULTILINE)
 
 
 def _test_rules() -> list[tuple[str, str]]:
     found = []
-    for path in sorted(POLICY_DIR.glob("*_test.rego")):
+    for path in sorted(REGO_TESTS.glob("*_test.rego")):
         package = re.search(r"^package\s+([\w.]+)", path.read_text(), re.MULTILINE).group(1)
         found += [(f"data.{package}.{name}", path.name) for name in _TEST_RULE.findall(path.read_text())]
     return found
@@ -34,7 +38,7 @@ def engine() -> regorus.Engine:
     engine = regorus.Engine()
     for name, source in bundle.modules:
         engine.add_policy(name, source)
-    for path in sorted(POLICY_DIR.glob("*_test.rego")):
+    for path in sorted(REGO_TESTS.glob("*_test.rego")):
         engine.add_policy_from_file(str(path))
     engine.add_data_json(json.dumps(bundle.data_document()))
     return engine

@@ -1,4 +1,4 @@
-"""A second in-process engine, rego-cpp via ``regopy``: for cross-checking only.
+"""A second in-process engine, rego-cpp via ``regopy``: a test-only cross-check (not shipped).
 
 Not offered by ``load_engine``: rego-cpp is experimental (notes/policy-engines.md lists a
 fail-open ``every``, broken ``with``, crashes on some error outputs). The decision tables run on
@@ -16,8 +16,8 @@ from typing import Any
 
 import regopy
 
-from .bundle import PACKAGE, Bundle, load_bundle
-from .engine import Decision, PolicyError, expand_batch
+from consentry.policy.bundle import PACKAGE, Bundle, load_bundle
+from consentry.policy.engine import Decision, PolicyError, expand_batch
 
 _QUERY = f"x := data.{PACKAGE}.decision"
 _SKIPPED_MODULES = frozenset({"batch.rego"})

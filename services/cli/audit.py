@@ -1,0 +1,153 @@
+"""`consentry audit`: the ledger's verifier key, an export of it, and its offline verification.
+
+Verification trusts nothing the server says: it recomputes the hash chain and the Merkle root
+from the entries, checks the checkpoint's signature against the ledger key the auditor holds,
+and checks that the log still extends the last checkpoint this auditor verified (kept in a
+local state file), so a rollback or a fork is caught.
+
+Client commands: an auditor runs them with `pip install consentry`, without the server extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+
+from consentry.ledger.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
+from consentry.ledger.errors import LedgerError
+from consentry.ledger.verify import read_jsonl, verify_log
+from consentry.services import config as cfg
+from consentry.services.cli.common import DataDir, settings
+from consentry.services.cli.datadir import ledger_signer, operator_key
+from consentry.services.crypto import keyfiles
+from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
+from consentry.v1 import audit_pb2
+
+CHECKPOINT_FILE = "checkpoint.note"
+ENTRIES_FILE = "entries.jsonl"
+PAGE = 1000
+PROGRESS_FROM = 20_000  # show a progress bar on runs at least this long
+
+app = typer.Typer(help="Work with the audit ledger.", no_args_is_help=True)
+
+Target = typer.Option(None, "--target", help="HOST:PORT of a running server")
+Identity = typer.Option(None, "--identity", help="Key file of an auditor (default: the operator key in --data-dir)")
+Principal = typer.Option(None, "--principal", help="The identity's principal, e.g. auditor:ombudsman")
+
+
+@app.command("key")
+def audit_key(data_dir: Path | None = DataDir) -> None:
+    """Print the ledger's checkpoint verifier key (signed-note verifier key format)."""
+    typer.echo(ledger_signer(settings(data_dir)).verifier.to_key())
+
+
+@app.command("export")
+def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write checkpoint.note and entries.jsonl"),
+                 target: str = typer.Option(cfg.DEFAULT_LISTEN, "--target", help="HOST:PORT of a running server"),
+                 data_dir: Path | None = DataDir, identity: Path | None = Identity,
+                 principal: str | None = Principal) -> None:
+    """Export the latest checkpoint and every entry it covers (JSON Lines)."""
+    with _client(target, data_dir, identity, principal) as client:
+        size = export(client, out)
+    typer.echo(f"exported {size} entries and their checkpoint to {out}")
+
+
+@app.command("verify")
+def audit_verify(source: Path | None = typer.Argument(None, help="An export directory (or use --target)"),
+                 key: str = typer.Option(..., "--key", help="The ledger verifier key (consentry audit key)"),
+                 target: str | None = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
+                 principal: str | None = Principal,
+                 state: Path | None = typer.Option(None, "--state", help="Where the last trusted checkpoint is kept")) -> None:
+    """Recompute chain and root, check the signature and consistency with the last trusted checkpoint."""
+    if (source is None) == (target is None):
+        raise typer.BadParameter("give an export directory or --target, not both")
+    state = state or default_state_file(key)
+    try:
+        if source is not None:
+            checkpoint = verify_export(source, key, state)
+        else:
+            with _client(target, data_dir, identity, principal) as client:
+                checkpoint = verify_live(client, key, state)
+    except LedgerError as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature and "
+               f"consistency with the last trusted checkpoint ({state})")
+
+
+def _client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None) -> Client:
+    if identity is not None:
+        if not principal:
+            raise typer.BadParameter("--identity needs --principal")
+        caller = Caller(principal, keyfiles.load_signing_key(identity))
+    else:
+        caller = Caller("operator", operator_key(settings(data_dir)))
+    return Client(target, caller, root_certificates=cfg.client_root_certificates())
+
+
+# -- export and verification ----------------------------------------------------------------
+
+def latest_checkpoint(client: Client) -> audit_pb2.Checkpoint:
+    return client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest()).checkpoint
+
+
+def stream_entries(client: Client, size: int) -> Iterator[bytes]:
+    """Entries 0..size-1, paged, with a progress bar on long runs."""
+    with Progress(disable=size < PROGRESS_FROM, transient=True) as progress:
+        task = progress.add_task("reading entries", total=size)
+        start = 0
+        while start < size:
+            page = client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=PAGE))
+            if not page.entries:
+                return
+            for e in page.entries[: size - start]:
+                yield e.entry
+            progress.advance(task, len(page.entries))
+            start = page.next_start
+
+
+def export(client: Client, out: Path) -> int:
+    """Writes the latest checkpoint and every entry it covers; returns the tree size."""
+    checkpoint = latest_checkpoint(client)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ENTRIES_FILE, "wb") as fh:
+        for entry in stream_entries(client, checkpoint.tree_size):
+            fh.write(entry + b"\n")
+    (out / CHECKPOINT_FILE).write_text(checkpoint.note)
+    return checkpoint.tree_size
+
+
+def verify_export(directory: Path, key: str, state: Path) -> Checkpoint:
+    note = (directory / CHECKPOINT_FILE).read_text()
+    return _verify(read_jsonl(directory / ENTRIES_FILE), note, key, state)
+
+
+def verify_live(client: Client, key: str, state: Path) -> Checkpoint:
+    checkpoint = latest_checkpoint(client)
+    return _verify(stream_entries(client, checkpoint.tree_size), checkpoint.note, key, state)
+
+
+def default_state_file(key: str) -> Path:
+    home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return home / "consentry" / f"trusted-{hashlib.sha256(key.encode()).hexdigest()[:16]}.note"
+
+
+def _verify(entries, note: str, key: str, state: Path) -> Checkpoint:  # type: ignore[no-untyped-def]
+    verifier = NoteVerifier.from_key(key)
+    trusted = verify_checkpoint(state.read_text(), verifier) if state.exists() else None
+    checkpoint = verify_log(entries, note, verifier, trusted=trusted)
+    _remember(state, note)
+    return checkpoint
+
+
+def _remember(state: Path, note: str) -> None:
+    state.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state.with_suffix(".tmp")
+    tmp.write_text(note)
+    os.replace(tmp, state)

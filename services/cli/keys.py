@@ -1,0 +1,124 @@
+"""`consentry keys`: rotate, rewrap and retire the key-encryption key (KEK).
+
+Server commands: they work on the database, so each checks for the server install first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from consentry.services import config as cfg
+from consentry.services.cli.common import DataDir, require_server, settings
+from consentry.services.config import Settings
+from consentry.services.crypto import keyfiles
+
+if TYPE_CHECKING:
+    from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+    from consentry.services.store.audit_trail import AuditTrail
+    from consentry.services.store.db import Database
+
+app = typer.Typer(help="Service keys: rotate and retire the key-encryption key (KEK).", no_args_is_help=True)
+
+BatchSize = typer.Option(200, "--batch-size", min=1, help="Records rewrapped per write transaction")
+
+
+@app.command("rotate-kek")
+def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> None:
+    """Make a new KEK current (old one kept as kek-<id>.key) and rewrap every record's data key.
+
+    Online: batches are small write transactions; a running server on the same data directory
+    and database picks the new KEK up by itself. Resumable: if a previous run was interrupted, this
+    finishes it (no new KEK is made while records still wait for the last one).
+    """
+    config, db, trail, kek = _key_job("keys rotate-kek", data_dir)
+    from consentry.services.crypto.kek_rotation import NEXT_KEK_FILE, pending, promote_new_kek
+
+    try:
+        unfinished = pending(db, kek.key_id)
+        if config.key_path(NEXT_KEK_FILE).exists() or not unfinished:
+            promotion = promote_new_kek(config.data_dir)
+            typer.echo(f"new current KEK {promotion.new_kek}; {promotion.old_kek} kept as "
+                       f"{config.data_dir / ('kek-' + promotion.old_kek + '.key')} until retired")
+        else:
+            typer.echo(f"finishing an unfinished rotation to {kek.key_id} "
+                       f"({sum(unfinished.values())} record(s) still under {', '.join(sorted(unfinished))})")
+        _rewrap(db, kek, trail, batch_size)
+    finally:
+        db.dispose()
+
+
+@app.command("rewrap")
+def rewrap(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> None:
+    """Only the database job: move every record still under an older KEK to the current one."""
+    _config, db, trail, kek = _key_job("keys rewrap", data_dir)
+    try:
+        _rewrap(db, kek, trail, batch_size)
+    finally:
+        db.dispose()
+
+
+@app.command("status")
+def status(data_dir: Path | None = DataDir) -> None:
+    """The current KEK, the retired KEK files, and how many live records each KEK wraps."""
+    config, db, _trail, kek = _key_job("keys status", data_dir)
+    from consentry.services.crypto.kek_rotation import retired_kek_files, usage_by_kek
+
+    try:
+        usage = usage_by_kek(db)
+        typer.echo(f"current  {kek.key_id}  {usage.get(kek.key_id, 0)} record(s)")
+        for kid, path in retired_kek_files(config.data_dir).items():
+            typer.echo(f"retired  {kid}  {usage.get(kid, 0)} record(s)  {path}")
+        for kid in sorted(set(usage) - {kek.key_id} - set(retired_kek_files(config.data_dir))):
+            typer.echo(f"MISSING  {kid}  {usage[kid]} record(s) use a KEK with no key file here", err=True)
+    finally:
+        db.dispose()
+
+
+@app.command("retire-kek")
+def retire_kek(data_dir: Path | None = DataDir,
+               kek_id: list[str] | None = typer.Option(None, "--kek-id",
+                                                       help="Retire only this KEK (repeatable)")) -> None:
+    """Delete retired KEK files — only if no live record's data key is wrapped by them."""
+    config, db, trail, _kek = _key_job("keys retire-kek", data_dir)
+    from consentry.services.crypto.kek_rotation import KekInUse, retire_keks
+
+    try:
+        retired = retire_keks(config.data_dir, db, trail, kek_id or None)
+    except (KekInUse, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    typer.echo(f"retired {', '.join(retired)}" if retired else "no retired KEK files to remove")
+
+
+def _key_job(command: str, data_dir: Path | None) -> tuple[Settings, Database, AuditTrail, DirectoryKekProvider]:
+    """What a KEK job needs: settings, the database, the ledger trail and the KEK files."""
+    require_server(command)
+    from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+    from consentry.services.store import schema
+    from consentry.services.store.audit_trail import AuditTrail
+    from consentry.services.store.db import Database
+
+    config = settings(data_dir)
+    if not config.key_path(cfg.KEK_FILE).exists():
+        raise typer.BadParameter(f"{config.data_dir} has no {cfg.KEK_FILE}; run `consentry init` first",
+                                 param_hint="--data-dir")
+    db = Database(config.database_url)
+    schema.upgrade(db)
+    trail = AuditTrail(keyfiles.load_secret(config.key_path(cfg.PSEUDONYM_KEY)))
+    return config, db, trail, DirectoryKekProvider(config.data_dir)
+
+
+def _rewrap(db: Database, kek: DirectoryKekProvider, trail: AuditTrail, batch_size: int) -> None:
+    from consentry.services.crypto.kek_rotation import rewrap_all
+
+    report = rewrap_all(db, kek, trail, batch_size=batch_size)
+    typer.echo(f"rewrapped {report.rewrapped} record key(s) to {report.kek} in {report.batches} batch(es)")
+    if not report.finished:
+        typer.echo(f"{report.remaining} record(s) still use an older KEK; run the command again", err=True)
+        raise typer.Exit(1)
+    typer.echo("every live record now uses the current KEK; `consentry keys retire-kek` removes the old files")

@@ -1,0 +1,60 @@
+"""`consentry init` and `consentry serve`: the data directory and the gRPC server on it.
+
+Server commands: each checks for the server install before it imports any of the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from consentry.services import config as cfg
+from consentry.services.cli.common import DataDir, require_server, settings
+from consentry.services.config import Settings
+
+if TYPE_CHECKING:
+    from consentry.services.api.server import Server
+
+
+def init(data_dir: Path | None = DataDir) -> None:
+    """Create the data directory with the operator key and the service keys (0600)."""
+    require_server("init")
+    from consentry.services.cli.bootstrap import init_data_dir
+
+    result = init_data_dir(settings(data_dir))
+    for name in result.created:
+        typer.echo(f"created {result.data_dir / name}")
+    if not result.created:
+        typer.echo(f"{result.data_dir} already has every key; nothing changed")
+    typer.echo(f"ledger verifier key: {result.ledger_verifier_key}")
+
+
+def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to listen on"),
+          data_dir: Path | None = DataDir) -> None:
+    """Run the gRPC server (creating the data directory on first use)."""
+    require_server("serve")
+    from consentry.services.cli.bootstrap import init_data_dir
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = settings(data_dir)
+    init_data_dir(config)
+    server = start(config, listen)
+    typer.echo(f"consentry serving on {listen.rsplit(':', 1)[0]}:{server.port} (data: {config.data_dir})")
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def start(config: Settings, listen: str) -> Server:
+    """A started server on an existing data directory (the caller has called require_server)."""
+    from consentry.services.api.server import Server
+    from consentry.services.cli.bootstrap import build_app
+
+    app, signer = build_app(config)
+    return Server(app, signer, listen).start()

@@ -1,0 +1,114 @@
+"""`pip install consentry` without the server extra: what an auditor or a partner institution has.
+
+Each command runs the real `consentry` CLI in a subprocess where importing any server-only
+package fails, as it does where `consentry[server]` was never installed: the audit commands and
+the SDK work there, and the server commands say in one line what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from test_cli import run, served  # noqa: F401  (the fixture: a server with every extra)
+
+# The top-level modules of what only `consentry[server]` installs.
+SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "regorus", "opa_client", "orjson", "grpc_health",
+               "grpc_reflection")
+HINT = "pip install 'consentry[server]'"
+
+# Loaded by Python at start-up from PYTHONPATH; the finder runs before every other one.
+SITECUSTOMIZE = f"""
+import sys
+
+
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {SERVER_ONLY!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+
+def _client_only_env(directory: Path) -> dict[str, str]:
+    (directory / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")]))}
+
+
+def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+
+
+def _ledger_needs_sqlalchemy() -> bool:
+    with tempfile.TemporaryDirectory() as directory:
+        return _python("import consentry.ledger.verify", _client_only_env(Path(directory))).returncode != 0
+
+
+# The ledger package still imports its SQLAlchemy store on import (ledger/__init__.py); the ledger
+# library work makes the verifier importable without it. Until then these tests cannot pass.
+_LEDGER_WAITS = pytest.mark.xfail(_ledger_needs_sqlalchemy(), reason="consentry.ledger imports SQLAlchemy on import",
+                                  strict=True)
+
+
+@pytest.fixture
+def client_only(tmp_path) -> dict[str, str]:
+    directory = tmp_path / "client-only"
+    directory.mkdir()
+    return _client_only_env(directory)
+
+
+def test_the_server_packages_are_refused_and_the_client_ones_are_not(client_only):
+    for name in SERVER_ONLY:
+        refused = _python(f"import {name}", client_only)
+        assert refused.returncode == 1 and f"No module named '{name}'" in refused.stderr, name
+    assert _python("import grpc, nacl, jwt, rfc8785, typer, rich", client_only).returncode == 0
+
+
+@_LEDGER_WAITS
+def test_the_sdk_imports(client_only):
+    result = _python("from consentry.services.sdk.client import Client; import consentry.ledger.verify",
+                     client_only)
+    assert result.returncode == 0, result.stderr
+
+
+@_LEDGER_WAITS
+def test_demo_target_audit_export_and_verify_run_and_catch_tampering(served, tmp_path, client_only):
+    target, data, _ = served
+    told = run("demo", "--target", target, "--data-dir", str(data), env=client_only)
+    assert told.returncode == 0, told.stdout + told.stderr
+    key = run("audit", "key", "--data-dir", str(data), env=client_only)
+    assert key.returncode == 0 and key.stdout.startswith("consentry.local/ledger+"), key.stderr
+    export = tmp_path / "export"
+    exported = run("audit", "export", "--target", target, "--data-dir", str(data), "--out", str(export),
+                   env=client_only)
+    assert exported.returncode == 0, exported.stderr
+    verified = run("audit", "verify", str(export), "--key", key.stdout.strip(), "--state",
+                   str(tmp_path / "trusted.note"), env=client_only)
+    assert verified.returncode == 0 and verified.stdout.startswith("verified "), verified.stderr
+
+    lines = (export / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b'"kind":"', b'"kind":"x', 1)
+    (export / "entries.jsonl").write_bytes(b"".join(lines))
+    tampered = run("audit", "verify", str(export), "--key", key.stdout.strip(), "--state",
+                   str(tmp_path / "fresh.note"), env=client_only)
+    assert tampered.returncode == 1 and "entry 3 " in tampered.stderr, tampered.stderr
+
+
+@_LEDGER_WAITS
+@pytest.mark.parametrize("command", [["serve"], ["init"], ["demo"], ["keys", "status"], ["keys", "rotate-kek"]])
+def test_server_commands_say_in_one_line_what_to_install(command, tmp_path, client_only):
+    data = tmp_path / "data"
+    result = run(*command, "--data-dir", str(data), env=client_only)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr  # one line, no traceback
+    assert result.stderr.startswith(f"consentry {' '.join(command)} needs the server install")
+    assert result.stderr.strip().endswith(HINT)
+    assert not data.exists()  # stopped before doing anything
