@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,16 +46,6 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           env={**os.environ, **env})
 
 
-def _ledger_needs_sqlalchemy() -> bool:
-    with tempfile.TemporaryDirectory() as directory:
-        return _python("import consentry.ledger.verify", _client_only_env(Path(directory))).returncode != 0
-
-
-# The ledger package still imports its SQLAlchemy store on import (ledger/__init__.py); the ledger
-# library work makes the verifier importable without it. Until then these tests cannot pass.
-_LEDGER_WAITS = pytest.mark.xfail(_ledger_needs_sqlalchemy(), reason="consentry.ledger imports SQLAlchemy on import",
-                                  strict=True)
-
 
 @pytest.fixture
 def client_only(tmp_path) -> dict[str, str]:
@@ -72,14 +61,12 @@ def test_the_server_packages_are_refused_and_the_client_ones_are_not(client_only
     assert _python("import grpc, nacl, jwt, rfc8785, typer, rich", client_only).returncode == 0
 
 
-@_LEDGER_WAITS
 def test_the_sdk_imports(client_only):
     result = _python("from consentry.services.sdk.client import Client; import consentry.ledger.verify",
                      client_only)
     assert result.returncode == 0, result.stderr
 
 
-@_LEDGER_WAITS
 def test_demo_target_audit_export_and_verify_run_and_catch_tampering(served, tmp_path, client_only):
     target, data, _ = served
     told = run("demo", "--target", target, "--data-dir", str(data), env=client_only)
@@ -102,7 +89,6 @@ def test_demo_target_audit_export_and_verify_run_and_catch_tampering(served, tmp
     assert tampered.returncode == 1 and "entry 3 " in tampered.stderr, tampered.stderr
 
 
-@_LEDGER_WAITS
 @pytest.mark.parametrize("command", [["serve"], ["init"], ["demo"], ["keys", "status"], ["keys", "rotate-kek"]])
 def test_server_commands_say_in_one_line_what_to_install(command, tmp_path, client_only):
     data = tmp_path / "data"
