@@ -1,8 +1,9 @@
 """Idempotent writes: a retried call carrying the same idempotency key never writes twice.
 
 The key is claimed inside the call's write transaction, so "the write committed" and "the key
-is taken" are one fact. The response is stored just after; if the process dies in between, a
-retry gets FAILED_PRECONDITION instead of a second write.
+is taken" are one fact; the API layer registers `claim` and `committed` to run around every
+write transaction (`Database.on_write`). The response is stored just after; if the process dies
+in between, a retry gets FAILED_PRECONDITION instead of a second write.
 """
 
 from __future__ import annotations
