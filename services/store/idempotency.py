@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import time
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
+from consentry.services import clock
 from consentry.services.errors import FailedPrecondition
 from consentry.services.store.models import IdempotentCall
 
@@ -59,7 +59,7 @@ def claim(session: Session) -> None:
                 idempotency_key=call.key,
                 request_hash=call.request_hash,
                 response=b"",
-                created_ns=time.time_ns(),
+                created_ns=clock.now_ns(),
             )
         )
         session.info["consentry.idempotency_claim"] = call
