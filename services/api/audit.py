@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
+import grpc
 from sqlalchemy import select
 
 from consentry.ledger.checkpoint import NoteSigner
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.db import LedgerReader, StoredCheckpoint, cut_checkpoint
+from consentry.services import clock
 from consentry.services.api.app import App
+from consentry.services.domain.audit_requests import (
+    validate_consistency_proof, validate_inclusion_proof, validate_list_entries,
+)
+from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for
-from consentry.services.errors import FailedPrecondition, InvalidArgument, NotFound
-from consentry.services.store.models import LedgerSubject
 from consentry.services.identity.principals import current_principal
-from consentry.services.domain.validation import Violations
+from consentry.services.store.models import LedgerSubject
 from consentry.v1 import audit_pb2 as pb
 from consentry.v1 import audit_pb2_grpc
-
-MAX_PAGE = 1000
 
 
 def checkpoint_pb(cp: StoredCheckpoint) -> pb.Checkpoint:
@@ -36,9 +36,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         """Signs a checkpoint of everything committed so far, unless nothing changed."""
         with self.app.db.write() as s:
             return cut_checkpoint(s.connection(), self.signer, self.app.settings.ledger_origin,
-                                  datetime.now(timezone.utc), policy)
+                                  clock.now_utc(), policy)
 
-    def GetCheckpoint(self, request, context):
+    def GetCheckpoint(self, request: pb.GetCheckpointRequest,
+                      context: grpc.ServicerContext) -> pb.GetCheckpointResponse:
         if request.refresh:
             # Institutions may ask too: they need a checkpoint covering their own fetch to prove
             # a disclosure (Client.verify_disclosure). cut() signs only when the ledger grew, so
@@ -54,14 +55,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             raise FailedPrecondition("the ledger is empty; there is no checkpoint yet")
         return pb.GetCheckpointResponse(checkpoint=checkpoint_pb(cp))
 
-    def ListEntries(self, request, context):
+    def ListEntries(self, request: pb.ListEntriesRequest, context: grpc.ServicerContext) -> pb.ListEntriesResponse:
         principal = current_principal()
-        v = Violations()
-        v.page_size("page_size", request.page_size, MAX_PAGE)
-        if principal.kind == "patient":
-            v.person_id("patient_id", request.patient_id)
-        v.raise_if_any()
-        size = request.page_size or 100
+        size = validate_list_entries(request, principal)
         with self.app.db.read() as s:
             if principal.kind == "patient":
                 acting_for(s, request.patient_id, READ_HISTORY)
@@ -78,28 +74,22 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                 next_start = rows[-1][0] + 1 if rows else max(request.start, reader.size())
         return pb.ListEntriesResponse(entries=[pb.LedgerEntry(seq=q, entry=e) for q, e in rows], next_start=next_start)
 
-    def GetInclusionProof(self, request, context):
+    def GetInclusionProof(self, request: pb.GetInclusionProofRequest,
+                          context: grpc.ServicerContext) -> pb.GetInclusionProofResponse:
         with self.app.db.read() as s:
             reader = LedgerReader(s.connection())
-            size = request.tree_size or reader.size()
-            _check_range(request.seq < size <= reader.size(), "seq", "must be below tree_size, which must not exceed the ledger size")
+            size = validate_inclusion_proof(request, reader.size())
             hashes = _proof(lambda: reader.inclusion_proof(request.seq, size))
             leaf = reader.entries(request.seq, 1)[0].leaf_hash
         return pb.GetInclusionProofResponse(seq=request.seq, tree_size=size, leaf_hash=leaf, hashes=hashes)
 
-    def GetConsistencyProof(self, request, context):
+    def GetConsistencyProof(self, request: pb.GetConsistencyProofRequest,
+                            context: grpc.ServicerContext) -> pb.GetConsistencyProofResponse:
         with self.app.db.read() as s:
             reader = LedgerReader(s.connection())
-            new = request.new_size or reader.size()
-            _check_range(0 < request.old_size <= new <= reader.size(), "old_size",
-                         "must satisfy 0 < old_size <= new_size <= ledger size")
+            new = validate_consistency_proof(request, reader.size())
             hashes = _proof(lambda: reader.consistency_proof(request.old_size, new))
         return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=new, hashes=hashes)
-
-
-def _check_range(ok: bool, field: str, why: str) -> None:
-    if not ok:
-        raise InvalidArgument([(field, why)])
 
 
 def _proof(build):

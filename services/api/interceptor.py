@@ -14,10 +14,6 @@ import grpc
 from google.protobuf import message_factory
 from sqlalchemy.exc import IntegrityError
 
-from consentry.services.store import idempotency
-from consentry.services.store.audit_trail import AuditTrail
-from consentry.services.identity.auth import Authenticator
-from consentry.services.store.db import Database
 from consentry.services.errors import (
     ConsentryError,
     FailedPrecondition,
@@ -25,7 +21,11 @@ from consentry.services.errors import (
     PermissionDenied,
     to_status,
 )
+from consentry.services.identity.auth import Authenticator
 from consentry.services.identity.principals import Principal, acting_as
+from consentry.services.store import idempotency
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.db import Database, WriteHook
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 log = logging.getLogger("consentry.calls")
@@ -46,6 +46,8 @@ def _response_types() -> dict[str, type]:
 class GuardInterceptor(grpc.ServerInterceptor):
     def __init__(self, db: Database, authenticator: Authenticator, trail: AuditTrail) -> None:
         self._db = db
+        # A call's first write claims its idempotency key inside that write's own transaction.
+        db.on_write(WriteHook(begin=idempotency.claim, committed=idempotency.committed))
         self._auth = authenticator
         self._trail = trail
         self._response_types = _response_types()

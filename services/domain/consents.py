@@ -3,17 +3,15 @@ the forms it takes on the wire (protobuf) and in the policy input."""
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.services.store.audit_trail import AuditTrail
-from consentry.services.clock import rfc3339
-from consentry.services.store.models import Consent
+from consentry.services import clock
 from consentry.services.domain.validation import (
     BROAD_CATEGORY, SENSITIVE_CATEGORIES, Violations, timestamp_ns, to_timestamp,
 )
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.models import Consent
 from consentry.v1 import common_pb2
 from consentry.v1 import consent_pb2 as pb
 
@@ -97,7 +95,7 @@ def expire_lapsed(s: Session, trail: AuditTrail, patient_id: str, now_ns: int | 
     whether or not it was marked. The ledger tail lock is taken before the lapsed rows are re-read,
     so two concurrent callers cannot both ledger one expiry; nothing is locked if nothing lapsed.
     """
-    now = now_ns if now_ns is not None else time.time_ns()
+    now = now_ns if now_ns is not None else clock.now_ns()
     lapsed = select(Consent).where(Consent.patient_id == patient_id, Consent.status == "active",
                                    Consent.valid_until_ns.is_not(None), Consent.valid_until_ns <= now)
     if s.execute(lapsed.with_only_columns(Consent.consent_id).limit(1)).first() is None:
@@ -108,7 +106,8 @@ def expire_lapsed(s: Session, trail: AuditTrail, patient_id: str, now_ns: int | 
     for row in rows:
         row.status = "expired"
         trail.append(s, "consent.expired", SERVICE_ACTOR, patient_id=patient_id, consent=row.consent_id,
-                     version=row.version, grantee="org:" + row.grantee, valid_until=rfc3339(row.valid_until_ns))
+                     version=row.version, grantee="org:" + row.grantee,
+                     valid_until=clock.rfc3339(row.valid_until_ns))
     return rows
 
 
@@ -138,7 +137,7 @@ def consent_pb(row: Consent, now_ns: int | None = None) -> pb.Consent:
         consent_id=row.consent_id, version=row.version, patient_id=row.patient_id, grantee=row.grantee,
         kind=t.kind, categories=t.categories, purposes=t.purposes, data_period=t.data_period,
         validity=t.validity, excepted_categories=t.excepted_categories,
-        status=_STATUS_PB[effective_status(row, now_ns or time.time_ns())], created_by=row.created_by,
+        status=_STATUS_PB[effective_status(row, now_ns or clock.now_ns())], created_by=row.created_by,
         create_time=to_timestamp(row.created_ns), revoke_time=to_timestamp(row.revoked_ns),
         revoke_reason=row.revoke_reason or "",
     )

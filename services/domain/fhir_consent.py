@@ -38,15 +38,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import datetime, timedelta, timezone
 
+from consentry.services import clock
 from consentry.services.clock import rfc3339
 from consentry.services.domain.consents import effective_status
-from consentry.services.store.models import Consent
 from consentry.services.domain.validation import (
     BROAD_CATEGORY, CATEGORIES, INSTITUTION_ID, PERSON_ID, PURPOSES, Violations,
 )
+from consentry.services.store.models import Consent
 
 MAX_JSON_CHARS = 64 * 1024
 SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
@@ -89,7 +89,7 @@ def to_fhir(row: Consent, now_ns: int | None = None) -> dict:
     provision.update(_period_json("dataPeriod", row.data_from_ns, row.data_until_ns))
     if row.excepted:
         provision["provision"] = [{"type": "deny", "class": [_coding(CATEGORY, c) for c in sorted(row.excepted)]}]
-    status = effective_status(row, now_ns if now_ns is not None else time.time_ns())
+    status = effective_status(row, now_ns if now_ns is not None else clock.now_ns())
     return {
         "resourceType": "Consent",
         "id": row.consent_id,

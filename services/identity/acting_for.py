@@ -3,13 +3,12 @@ scope the action needs, while the proxy is in force."""
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy.orm import Session
 
+from consentry.services import clock
 from consentry.services.errors import NotFound, PermissionDenied
-from consentry.services.store.models import Person, Proxy
 from consentry.services.identity.principals import Principal, current_principal
+from consentry.services.store.models import Person, Proxy
 
 MANAGE_CONSENTS = "manage-consents"
 READ_HISTORY = "read-history"
@@ -33,7 +32,7 @@ def acting_for(s: Session, patient_id: str, scope: str) -> Principal:
     if principal.name == patient_id:
         return principal
     proxy = s.get(Proxy, (patient_id, principal.name))
-    if proxy is None or not proxy_active(proxy, time.time_ns()) or scope not in proxy.scopes:
+    if proxy is None or not proxy_active(proxy, clock.now_ns()) or scope not in proxy.scopes:
         raise PermissionDenied("you may not act for this patient",
                                [f"no active proxy with scope {scope}"]).about(patient_id)
     return principal

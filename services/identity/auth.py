@@ -3,16 +3,15 @@ this method, is fresh, and has not been used before."""
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from consentry.services.identity import tokens
-from consentry.services.store.db import Database
+from consentry.services import clock
 from consentry.services.errors import Unauthenticated
-from consentry.services.store.models import PrincipalKey, TokenUse
+from consentry.services.identity import tokens
 from consentry.services.identity.principals import Principal, parse_principal
+from consentry.services.store.db import Database
+from consentry.services.store.models import PrincipalKey, TokenUse
 
 _PRUNE_EVERY = 500
 
@@ -72,7 +71,7 @@ class Authenticator:
                 session.add(TokenUse(principal=claims.principal, jti=claims.jti, expires_ns=expires_ns))
                 self._calls += 1
                 if self._calls % _PRUNE_EVERY == 0:
-                    session.execute(delete(TokenUse).where(TokenUse.expires_ns < time.time_ns()))
+                    session.execute(delete(TokenUse).where(TokenUse.expires_ns < clock.now_ns()))
         except IntegrityError as exc:
             raise _refused("the token has already been used (replay)", claims.principal) from exc
 

@@ -11,18 +11,34 @@ the same ordering.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentry.ledger.db import configure_sqlite
-from consentry.services.store import idempotency
 from consentry.services.errors import Unavailable
 
 WRITER_WAIT_S = 30
+
+
+def _nothing(_session: Session) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class WriteHook:
+    """Calls around every write transaction, for a feature that must share the transaction
+    (idempotency claims a call's key in it) without the database knowing the feature.
+
+    `begin` runs inside the transaction before the caller's work, so whatever it adds commits or
+    rolls back with that work; `committed` runs once the transaction has committed."""
+
+    begin: Callable[[Session], None] = _nothing
+    committed: Callable[[Session], None] = _nothing
 
 
 class Database:
@@ -37,15 +53,23 @@ class Database:
         # left to SQLite's busy handler they poll with growing sleeps (seconds of tail latency).
         self._writer_turn = threading.Lock() if self.is_sqlite else None
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write_hooks: list[WriteHook] = []
+
+    def on_write(self, hook: WriteHook) -> None:
+        """Runs `hook` around every later write transaction; registering it again changes nothing."""
+        if hook not in self._write_hooks:
+            self._write_hooks.append(hook)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception."""
         with self._turn(), _translate_db_errors(), self._write() as session:
             with session.begin():
-                idempotency.claim(session)
+                for hook in self._write_hooks:
+                    hook.begin(session)
                 yield session
-            idempotency.committed(session)
+            for hook in self._write_hooks:
+                hook.committed(session)
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

@@ -1,20 +1,21 @@
 """Idempotent writes: a retried call carrying the same idempotency key never writes twice.
 
 The key is claimed inside the call's write transaction, so "the write committed" and "the key
-is taken" are one fact. The response is stored just after; if the process dies in between, a
-retry gets FAILED_PRECONDITION instead of a second write.
+is taken" are one fact; the API layer registers `claim` and `committed` to run around every
+write transaction (`Database.on_write`). The response is stored just after; if the process dies
+in between, a retry gets FAILED_PRECONDITION instead of a second write.
 """
 
 from __future__ import annotations
 
 import contextvars
 import hashlib
-import time
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
+from consentry.services import clock
 from consentry.services.errors import FailedPrecondition
 from consentry.services.store.models import IdempotentCall
 
@@ -58,7 +59,7 @@ def claim(session: Session) -> None:
                 idempotency_key=call.key,
                 request_hash=call.request_hash,
                 response=b"",
-                created_ns=time.time_ns(),
+                created_ns=clock.now_ns(),
             )
         )
         session.info["consentry.idempotency_claim"] = call

@@ -147,3 +147,12 @@ def test_a_refused_attempt_on_a_consent_shows_in_the_patients_ledger(harness, tr
                  and e["actor"] == "patient:" + harness.app.trail.pseudonym(stranger.id)]
     assert refusal["patient"] == harness.app.trail.pseudonym(patient.id)
     assert patient.id not in str(refusal)
+
+
+def test_an_access_history_page_token_must_come_from_a_page(harness):
+    patient = harness.patient()
+    with pytest.raises(grpc.RpcError) as err:
+        patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+            patient_id=patient.id, page_token="next"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(err.value) == {"page_token": "must be a token from an earlier page"}

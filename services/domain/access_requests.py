@@ -1,0 +1,102 @@
+"""An institution asks for consent; the patient (or a proxy) approves, possibly narrower, or
+declines; a pending request expires. Every step is ledgered in the caller's write transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consentry.services import clock
+from consentry.services.domain.consent_changes import insert_consent, ledger_consent, ledger_for_patient
+from consentry.services.domain.consents import expire_lapsed, narrower_violations
+from consentry.services.domain.validation import Violations
+from consentry.services.errors import FailedPrecondition, NotFound
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, acting_for
+from consentry.services.identity.principals import Principal, current_principal
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.models import AccessRequest, Consent, Person
+
+
+def status_of(row: AccessRequest, now_ns: int) -> str:
+    """The request's status at `now_ns`: a pending request past its expiry reads as expired."""
+    return "expired" if row.status == "pending" and row.expire_ns <= now_ns else row.status
+
+
+def request_access(s: Session, trail: AuditTrail, requester: Principal, patient_id: str, terms: dict,
+                   reason: str, now_ns: int, expire_ns: int) -> AccessRequest:
+    if s.get(Person, patient_id) is None:
+        raise NotFound("no patient with this id is enrolled")
+    row = AccessRequest(request_id=str(uuid.uuid4()), patient_id=patient_id, requester=requester.name,
+                        terms=terms, reason=reason, status="pending", created_ns=now_ns, expire_ns=expire_ns)
+    s.add(row)
+    trail.append(s, "consent.requested", requester.id, patient_id=patient_id, request=row.request_id,
+                 categories=terms["categories"], purposes=terms["purposes"],
+                 role=requester.role, practitioner=requester.practitioner)
+    return row
+
+
+def readable_request(s: Session, request_id: str) -> AccessRequest:
+    """The request, for its requester, the patient or a proxy with the manage-consents scope."""
+    row = s.get(AccessRequest, request_id)
+    if row is None:
+        raise NotFound("no access request with this id")
+    principal = current_principal()
+    if not (principal.kind == "org" and principal.name == row.requester):
+        acting_for(s, row.patient_id, MANAGE_CONSENTS)
+    return row
+
+
+def visible_requests(s: Session, principal: Principal, patient_id: str, after: str) -> list[AccessRequest]:
+    """The requests after the token that the caller may see, in id order: an institution its own
+    (for one patient if named), the patient or a proxy the patient's."""
+    query = select(AccessRequest)
+    if principal.kind == "org":
+        query = query.where(AccessRequest.requester == principal.name)
+        if patient_id:
+            query = query.where(AccessRequest.patient_id == patient_id)
+    else:
+        acting_for(s, patient_id, MANAGE_CONSENTS)
+        query = query.where(AccessRequest.patient_id == patient_id)
+    if after:
+        query = query.where(AccessRequest.request_id > after)
+    return list(s.scalars(query.order_by(AccessRequest.request_id)))
+
+
+def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) -> tuple[AccessRequest, Consent]:
+    """Grants the requested terms, or the narrower `terms`; returns the request and the consent."""
+    row, actor = _pending(s, trail, request_id)
+    if terms is None:
+        terms = dict(row.terms)
+    else:
+        v = Violations()
+        narrower_violations(v, "terms", row.terms, terms)
+        v.raise_if_any()
+    consent = insert_consent(s, actor, row.patient_id, row.requester, terms)
+    row.status, row.decided_ns, row.consent_id = "approved", clock.now_ns(), consent.consent_id
+    ledger_for_patient(s, trail, "consent.request.approved", actor, row.patient_id, request=row.request_id,
+                       consent=consent.consent_id)
+    ledger_consent(s, trail, "consent.granted", actor, consent)
+    return row, consent
+
+
+def decline(s: Session, trail: AuditTrail, request_id: str, reason: str) -> AccessRequest:
+    row, actor = _pending(s, trail, request_id)
+    row.status, row.decided_ns, row.decline_reason = "declined", clock.now_ns(), reason or None
+    ledger_for_patient(s, trail, "consent.request.declined", actor, row.patient_id, request=row.request_id)
+    return row
+
+
+def _pending(s: Session, trail: AuditTrail, request_id: str) -> tuple[AccessRequest, Principal]:
+    """The still pending request and who answers it for the patient."""
+    row = s.get(AccessRequest, request_id)
+    if row is None:
+        raise NotFound("no access request with this id")
+    actor = acting_for(s, row.patient_id, MANAGE_CONSENTS)
+    expire_lapsed(s, trail, row.patient_id)
+    if row.status != "pending":
+        raise FailedPrecondition(f"the request is already {row.status}")
+    if row.expire_ns <= clock.now_ns():
+        raise FailedPrecondition("the request has expired")
+    return row, actor

@@ -1,0 +1,44 @@
+"""Validation of AuditService requests, apart from the handlers.
+
+A proof's sizes can only be checked against the ledger's size, so those functions take it; each
+raises InvalidArgument naming the field and what was wanted, and returns the sizes to use.
+"""
+
+from __future__ import annotations
+
+from consentry.services.domain.validation import Violations
+from consentry.services.identity.principals import Principal
+from consentry.v1 import audit_pb2 as pb
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+def validate_list_entries(request: pb.ListEntriesRequest, principal: Principal) -> int:
+    """The page size. A patient reads only entries about a patient they may act for, so names one."""
+    v = Violations()
+    v.page_size("page_size", request.page_size, MAX_PAGE)
+    if principal.kind == "patient":
+        v.person_id("patient_id", request.patient_id)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_inclusion_proof(request: pb.GetInclusionProofRequest, ledger_size: int) -> int:
+    """The tree size to prove inclusion in (by default the whole ledger)."""
+    size = request.tree_size or ledger_size
+    v = Violations()
+    v.check(request.seq < size <= ledger_size, "seq",
+            "must be below tree_size, which must not exceed the ledger size")
+    v.raise_if_any()
+    return size
+
+
+def validate_consistency_proof(request: pb.GetConsistencyProofRequest, ledger_size: int) -> int:
+    """The newer tree size (by default the whole ledger)."""
+    new = request.new_size or ledger_size
+    v = Violations()
+    v.check(0 < request.old_size <= new <= ledger_size, "old_size",
+            "must satisfy 0 < old_size <= new_size <= ledger size")
+    v.raise_if_any()
+    return new

@@ -1,0 +1,136 @@
+"""Giving, narrowing and revoking consent, and reading it back; every change ledgered in the
+caller's write transaction.
+
+A change is made by the patient or a proxy with the manage-consents scope (`acting_for`); a
+consent is read by them or by its grantee. Lapsed consents are marked expired first, so a change
+never starts from a consent that has already ended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consentry.services import clock
+from consentry.services.domain.consents import effective_status, expire_lapsed, narrower_violations, terms_of
+from consentry.services.domain.validation import Violations
+from consentry.services.errors import FailedPrecondition, NotFound
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, acting_for
+from consentry.services.identity.principals import Principal, current_principal
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.models import Consent, Institution
+
+
+def ledger_for_patient(s: Session, trail: AuditTrail, kind: str, actor: Principal, patient_id: str,
+                       **fields: Any) -> int:
+    """Appends an event about the patient's consents, marked when a proxy acted on their behalf."""
+    on_behalf = None if actor.name == patient_id else "patient"
+    return trail.append(s, kind, actor.id, patient_id=patient_id, on_behalf_of=on_behalf, **fields)
+
+
+def insert_consent(s: Session, actor: Principal, patient_id: str, grantee: str, terms: dict,
+                   consent_id: str | None = None, version: int = 1) -> Consent:
+    row = Consent(consent_id=consent_id or str(uuid.uuid4()), version=version, patient_id=patient_id,
+                  grantee=grantee, status="active", created_by=actor.id, created_ns=clock.now_ns(), **terms)
+    s.add(row)
+    return row
+
+
+def ledger_consent(s: Session, trail: AuditTrail, kind: str, actor: Principal, row: Consent, **extra: Any) -> int:
+    return ledger_for_patient(s, trail, kind, actor, row.patient_id, consent=row.consent_id, version=row.version,
+                              grantee="org:" + row.grantee, consent_kind=row.kind, categories=list(row.categories),
+                              purposes=list(row.purposes), excepted=list(row.excepted), **extra)
+
+
+def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: dict, **ledgered: Any) -> Consent:
+    actor = acting_for(s, patient_id, MANAGE_CONSENTS)
+    expire_lapsed(s, trail, patient_id)
+    if s.get(Institution, grantee) is None:
+        raise NotFound("no institution with this id is registered")
+    row = insert_consent(s, actor, patient_id, grantee, terms)
+    ledger_consent(s, trail, "consent.granted", actor, row, **ledgered)
+    return row
+
+
+def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Consent:
+    """Supersedes the active consent with a new version whose terms only take away."""
+    old = latest(s, consent_id)
+    actor = acting_for(s, old.patient_id, MANAGE_CONSENTS)
+    expire_lapsed(s, trail, old.patient_id)
+    if effective_status(old, clock.now_ns()) != "active":
+        raise FailedPrecondition("only an active consent can be narrowed")
+    v = Violations()
+    narrower_violations(v, "terms", terms_of(old), terms)
+    v.raise_if_any()
+    old.status = "superseded"
+    row = insert_consent(s, actor, old.patient_id, old.grantee, terms, old.consent_id, old.version + 1)
+    ledger_consent(s, trail, "consent.narrowed", actor, row)
+    return row
+
+
+def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Consent:
+    row = latest(s, consent_id)
+    actor = acting_for(s, row.patient_id, MANAGE_CONSENTS)
+    expire_lapsed(s, trail, row.patient_id)
+    if row.status != "active":
+        raise FailedPrecondition(f"the consent is already {row.status}")
+    row.status, row.revoked_ns, row.revoke_reason = "revoked", clock.now_ns(), reason or None
+    ledger_for_patient(s, trail, "consent.revoked", actor, row.patient_id, consent=row.consent_id,
+                       version=row.version, grantee="org:" + row.grantee)
+    return row
+
+
+def latest(s: Session, consent_id: str) -> Consent:
+    row = s.scalars(select(Consent).where(Consent.consent_id == consent_id)
+                    .order_by(Consent.version.desc()).limit(1)).first()
+    if row is None:
+        raise NotFound("no consent with this id")
+    return row
+
+
+def readable_latest(s: Session, consent_id: str) -> Consent:
+    row = latest(s, consent_id)
+    may_read(s, row)
+    return row
+
+
+def readable_versions(s: Session, consent_id: str) -> list[Consent]:
+    """Every version of the consent, oldest first."""
+    rows = list(s.scalars(select(Consent).where(Consent.consent_id == consent_id).order_by(Consent.version)))
+    if not rows:
+        raise NotFound("no consent with this id")
+    may_read(s, rows[-1])
+    return rows
+
+
+def may_read(s: Session, row: Consent) -> None:
+    """Its grantee, the patient and a proxy with the manage-consents scope may read a consent."""
+    principal = current_principal()
+    if principal.kind == "org" and principal.name == row.grantee:
+        return
+    acting_for(s, row.patient_id, MANAGE_CONSENTS)
+
+
+def consents_page(s: Session, patient_id: str, include_inactive: bool, size: int, after: str,
+                  now_ns: int) -> tuple[list[Consent], str]:
+    """One page of the patient's consents (every version, with `include_inactive`) as the caller
+    may see them, and the next page's token ("" on the last page)."""
+    query = select(Consent).where(Consent.patient_id == patient_id)
+    principal = current_principal()
+    if principal.kind == "org":
+        query = query.where(Consent.grantee == principal.name)
+    else:
+        acting_for(s, patient_id, MANAGE_CONSENTS)
+    if not include_inactive:
+        query = query.where(Consent.status == "active")
+    rows = [r for r in s.scalars(query.order_by(Consent.consent_id, Consent.version))
+            if _page_key(r) > after and (include_inactive or effective_status(r, now_ns) == "active")]
+    page = rows[:size]
+    return page, _page_key(page[-1]) if len(rows) > size else ""
+
+
+def _page_key(row: Consent) -> str:
+    return f"{row.consent_id}:{row.version:09d}"

@@ -1,0 +1,163 @@
+"""Validation of ConsentService requests, apart from the handlers.
+
+Each function checks one request before anything is read or written, raises InvalidArgument
+naming every offending field and what was wanted, and returns what the handler goes on with
+(validated terms, a page size, an expiry). Checks that need stored state (narrowing against the
+current terms) happen in the domain operation, inside its transaction.
+"""
+
+from __future__ import annotations
+
+from consentry.services.domain.consents import parse_terms
+from consentry.services.domain.validation import Violations, timestamp_ns
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY
+from consentry.services.identity.principals import Principal
+from consentry.v1 import consent_pb2 as pb
+
+DAY_NS = 86_400 * 1_000_000_000
+DEFAULT_PAGE = 100
+# How long an access request stays pending: by default, and at most.
+REQUEST_LIFETIME_NS = 14 * DAY_NS
+MAX_REQUEST_LIFETIME_NS = 90 * DAY_NS
+SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY}
+
+# -- consents ------------------------------------------------------------------------------------
+
+
+def validate_grant_consent(request: pb.GrantConsentRequest) -> dict:
+    """The consent's terms."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.institution_id("grantee", request.grantee)
+    terms = parse_terms(v, "terms", request.terms)
+    v.raise_if_any()
+    return terms
+
+
+def validate_narrow_consent(request: pb.NarrowConsentRequest) -> dict:
+    """The narrower terms (whether they are narrower is checked against the stored consent)."""
+    v = Violations()
+    v.uuid("consent_id", request.consent_id)
+    terms = parse_terms(v, "terms", request.terms)
+    v.raise_if_any()
+    return terms
+
+
+def validate_revoke_consent(request: pb.RevokeConsentRequest) -> None:
+    v = Violations()
+    v.uuid("consent_id", request.consent_id)
+    v.text("reason", request.reason)
+    v.raise_if_any()
+
+
+def validate_consent_lookup(request: pb.GetConsentRequest | pb.ExportConsentRequest) -> None:
+    v = Violations()
+    v.uuid("consent_id", request.consent_id)
+    v.raise_if_any()
+
+
+def validate_list_consents(request: pb.ListConsentsRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.page_size("page_size", request.page_size)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+# -- access requests -----------------------------------------------------------------------------
+
+
+def validate_request_access(request: pb.RequestAccessRequest, now_ns: int) -> tuple[dict, int]:
+    """The requested terms and when the request expires (by default in 14 days)."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    terms = parse_terms(v, "terms", request.terms)
+    v.text("reason", request.reason, required=True)
+    expire = timestamp_ns(request.expire_time) if request.HasField("expire_time") else now_ns + REQUEST_LIFETIME_NS
+    v.check(expire is not None and now_ns < expire <= now_ns + MAX_REQUEST_LIFETIME_NS, "expire_time",
+            "must be in the future and at most 90 days away")
+    v.raise_if_any()
+    assert expire is not None  # checked above
+    return terms, expire
+
+
+def validate_request_lookup(request: pb.GetAccessRequestRequest) -> None:
+    v = Violations()
+    v.uuid("request_id", request.request_id)
+    v.raise_if_any()
+
+
+def validate_list_access_requests(request: pb.ListAccessRequestsRequest, principal: Principal) -> int:
+    """The page size. An institution lists its own requests, optionally for one patient; anyone
+    else must name the patient."""
+    v = Violations()
+    if principal.kind != "org" or request.patient_id:
+        v.person_id("patient_id", request.patient_id)
+    v.page_size("page_size", request.page_size)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_approve_access_request(request: pb.ApproveAccessRequestRequest) -> dict | None:
+    """The terms the patient approves, or None to approve the requested terms as they are."""
+    v = Violations()
+    v.uuid("request_id", request.request_id)
+    terms = parse_terms(v, "terms", request.terms) if request.HasField("terms") else None
+    v.raise_if_any()
+    return terms
+
+
+def validate_decline_access_request(request: pb.DeclineAccessRequestRequest) -> None:
+    v = Violations()
+    v.uuid("request_id", request.request_id)
+    v.text("reason", request.reason)
+    v.raise_if_any()
+
+
+# -- proxies -------------------------------------------------------------------------------------
+
+
+def validate_add_proxy(request: pb.AddProxyRequest, now_ns: int) -> tuple[list[str], int | None]:
+    """The proxy's scopes (sorted names) and when the proxy ends (None: until removed)."""
+    v = Violations()
+    _patient_and_proxy(v, request)
+    v.check(request.proxy_id != request.patient_id, "proxy_id", "must name someone other than the patient")
+    v.check(bool(request.scopes) and all(sc in SCOPES for sc in request.scopes), "scopes",
+            "must name at least one of PROXY_SCOPE_MANAGE_CONSENTS, PROXY_SCOPE_READ_HISTORY")
+    v.text("relationship", request.relationship, required=True, limit=64)
+    expire = timestamp_ns(request.expire_time) if request.HasField("expire_time") else None
+    v.check(expire is None or expire > now_ns, "expire_time", "must be in the future")
+    v.raise_if_any()
+    return sorted({SCOPES[sc] for sc in request.scopes}), expire
+
+
+def validate_remove_proxy(request: pb.RemoveProxyRequest) -> None:
+    v = Violations()
+    _patient_and_proxy(v, request)
+    v.raise_if_any()
+
+
+def validate_list_proxies(request: pb.ListProxiesRequest) -> None:
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.raise_if_any()
+
+
+def _patient_and_proxy(v: Violations, request: pb.AddProxyRequest | pb.RemoveProxyRequest) -> None:
+    v.person_id("patient_id", request.patient_id)
+    v.person_id("proxy_id", request.proxy_id)
+
+
+# -- access history ------------------------------------------------------------------------------
+
+
+def validate_get_access_history(request: pb.GetAccessHistoryRequest) -> tuple[int, int]:
+    """The page size, and the ledger seq the page starts after (-1: from the beginning)."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.page_size("page_size", request.page_size)
+    v.check(request.page_token == "" or request.page_token.isdigit(), "page_token",
+            "must be a token from an earlier page")
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE, int(request.page_token or -1)

@@ -1,0 +1,84 @@
+"""Records as holders deposit them: sealed at rest, filed with their ledger entry, listed by page."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consentry.services import clock
+from consentry.services.crypto import at_rest
+from consentry.services.crypto.kek import KeyEncryptionKeyProvider
+from consentry.services.domain.records import Deposit
+from consentry.services.errors import NotFound, PermissionDenied
+from consentry.services.identity.acting_for import READ_HISTORY, acting_for
+from consentry.services.identity.principals import Principal
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.models import Institution, Person, Record
+from consentry.v1 import registry_pb2
+
+# Institutions that hold and deposit records. Payers and registries only receive.
+HOLDER_KINDS = {
+    registry_pb2.INSTITUTION_KIND_HOSPITAL, registry_pb2.INSTITUTION_KIND_CLINIC,
+    registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, registry_pb2.INSTITUTION_KIND_LABORATORY,
+}
+
+
+@dataclass(frozen=True)
+class SealedDeposit:
+    """A validated deposit whose body is sealed at rest, ready to be filed."""
+
+    record_id: str
+    patient_id: str
+    deposit: Deposit
+    content_hash: str
+    sealed: at_rest.SealedRecord
+
+
+def seal_deposit(patient_id: str, body: bytes, deposit: Deposit, kek: KeyEncryptionKeyProvider) -> SealedDeposit:
+    """Seals the body under a fresh record id; done before the write transaction, which it
+    does not need, so the database's writer waits for no cryptography."""
+    record_id = str(uuid.uuid4())
+    return SealedDeposit(record_id, patient_id, deposit, hashlib.sha256(body).hexdigest(),
+                         at_rest.seal_record(record_id, body, kek))
+
+
+def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDeposit) -> tuple[Record, int]:
+    """Files the record for its holder and ledgers the deposit; returns the row and its entry's seq."""
+    institution = s.get(Institution, holder.name)
+    if institution is None or institution.kind not in HOLDER_KINDS:
+        raise PermissionDenied("only hospitals, clinics, family doctors and laboratories deposit records")
+    if s.get(Person, new.patient_id) is None:
+        raise NotFound("no patient with this id is enrolled")
+    deposit = new.deposit
+    row = Record(
+        record_id=new.record_id, patient_id=new.patient_id, holder=holder.name,
+        resource_type=deposit.resource_type, category=deposit.category, labels=deposit.labels,
+        effective_ns=deposit.effective_ns, created_ns=clock.now_ns(), content_hash=new.content_hash,
+        ciphertext=new.sealed.ciphertext, wrapped_key=new.sealed.wrapped_key, kek_id=new.sealed.kek_id,
+    )
+    s.add(row)
+    seq = trail.append(
+        s, "record.deposited", holder.id, patient_id=new.patient_id, record=new.record_id,
+        category=deposit.category, labels=deposit.labels, role=holder.role, practitioner=holder.practitioner,
+    )
+    return row, seq
+
+
+def records_page(s: Session, principal: Principal, patient_id: str, size: int,
+                 after: str) -> tuple[list[Record], str]:
+    """One page of a patient's records and the next page's token ("" on the last page).
+
+    An institution sees the records it holds; the patient, or a proxy who may read the history,
+    sees all of them."""
+    query = select(Record).where(Record.patient_id == patient_id, Record.record_id > after)
+    if principal.kind == "org":
+        query = query.where(Record.holder == principal.name)
+    else:
+        acting_for(s, patient_id, READ_HISTORY)
+    rows = s.scalars(query.order_by(Record.record_id).limit(size + 1)).all()
+    token = rows[size - 1].record_id if len(rows) > size else ""
+    return list(rows[:size]), token

@@ -1,0 +1,142 @@
+"""A fetch's decisions: the candidate records, one batch policy query for all of them, and per
+record either a share sealed to the recipient or a withheld reason, each with its ledger entry.
+
+`Disclosure.fetch` runs inside the caller's one write transaction, and nothing it returns may
+leave before that transaction commits: an entry that did not commit must not have been disclosed
+(no audit, no access).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.signing import SigningKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consentry.policy.engine import Decision, PolicyEngine
+from consentry.services import clock
+from consentry.services.crypto import at_rest
+from consentry.services.crypto.kek import KeyEncryptionKeyProvider
+from consentry.services.crypto.share import SharePackage, build_share
+from consentry.services.domain import policy_input
+from consentry.services.domain.consents import expire_lapsed, policy_consent
+from consentry.services.domain.obligations import Pseudonym, apply_obligations, keyed_pseudonym
+from consentry.services.domain.record_requests import Fetch
+from consentry.services.errors import FailedPrecondition, NotFound
+from consentry.services.identity.principals import Principal
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.models import Consent, Person, PrincipalKey, Record
+
+# Obligations the service fulfils around the body rather than in it: they go into the ledger.
+LEDGERED_OBLIGATIONS = ("notify_patient", "review")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One record's decision as ledgered: shared (with its package) or withheld (with reasons)."""
+
+    record: Record
+    ledger_seq: int
+    ledger_entry: bytes
+    package: SharePackage | None = None
+    reasons: tuple[str, ...] = ()
+    erased: bool = False
+
+
+class Disclosure:
+    def __init__(self, trail: AuditTrail, policy: PolicyEngine, kek: KeyEncryptionKeyProvider,
+                 signer: SigningKey) -> None:
+        self.trail = trail
+        self.policy = policy
+        self.kek = kek
+        self.signer = signer
+
+    def fetch(self, s: Session, principal: Principal, fetch: Fetch) -> list[Outcome]:
+        """Decides every candidate record of the fetch and ledgers each decision, in `s`."""
+        # Taking the ledger writer first orders this fetch after every consent change that
+        # committed before it: a revoke that returned is always seen.
+        self.trail.writer(s)
+        if s.get(Person, fetch.patient_id) is None:
+            raise NotFound("no patient with this id is enrolled")
+        key = _current_encryption_key(s, principal.name)
+        records = _candidates(s, fetch)
+        now_ns = clock.now_ns()
+        expire_lapsed(s, self.trail, fetch.patient_id, now_ns)  # ledgers a lapse once
+        consents = [policy_consent(c, now_ns) for c in _consents_for(s, fetch.patient_id, principal.name)]
+        # One query for the fetch; the consents, subject and purpose are sent once for all records.
+        shared = policy_input.read_shared(principal, fetch, consents, now_ns)
+        decisions = self.policy.decide_batch(shared, [policy_input.resource(self.trail, r) for r in records])
+        return [self._decide(s, principal, fetch, r, d, key) for r, d in zip(records, decisions)]
+
+    def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
+                key: PrincipalKey) -> Outcome:
+        common = dict(
+            patient_id=record.patient_id, record=record.record_id, category=record.category,
+            purpose=fetch.purpose, role=principal.role, practitioner=principal.practitioner,
+            emergency=fetch.emergency, policy_revision=self.policy.revision,
+        )
+        if record.erased_ns is not None:
+            return self._withhold(s, principal, record, ["the record was erased"], common, erased=True)
+        if not decision.allow:
+            return self._withhold(s, principal, record, list(decision.reasons), common,
+                                  consents=list(decision.consent_ids))
+        sealed = at_rest.SealedRecord(record.ciphertext, record.wrapped_key, record.kek_id)
+        body = at_rest.open_record(record.record_id, sealed, self.kek)
+        body, applied = apply_obligations(body, decision.obligations,
+                                          pseudonym=self._research_pseudonym(principal.name),
+                                          handled_elsewhere=LEDGERED_OBLIGATIONS)
+        seq = self.trail.writer(s).next_seq
+        package = build_share(
+            body, record_id=record.record_id, recipient=principal.name, recipient_key_id=key.key_id,
+            recipient_public_key=key.public_key, purpose=fetch.purpose, ledger_seq=seq, obligations=applied,
+            signer=self.signer, now=clock.now_utc(),
+        )
+        ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]
+        entry = self.trail.append_entry(
+            s, "access.decision", principal.id, allowed=True, reasons=list(decision.reasons),
+            consents=list(decision.consent_ids),
+            obligations=sorted(applied + ledgered), recipient_key=key.key_id,
+            header_hash=package.header_hash, ciphertext_hash=package.ciphertext_hash, **common,
+        )
+        if entry.seq != seq:  # the header names the entry that proves it; they must agree
+            raise RuntimeError("ledger sequence moved under an open writer")
+        return Outcome(record, seq, entry.entry_bytes, package=package)
+
+    def _withhold(self, s: Session, principal: Principal, record: Record, reasons: list[str], common: dict,
+                  *, erased: bool = False, **ledgered: Any) -> Outcome:
+        entry = self.trail.append_entry(s, "access.decision", principal.id, allowed=False, reasons=reasons,
+                                        **ledgered, **common)
+        return Outcome(record, entry.seq, entry.entry_bytes, reasons=tuple(reasons), erased=erased)
+
+    def _research_pseudonym(self, recipient: str) -> Pseudonym:
+        # Stable for one recipient, unlinkable across recipients.
+        key = hmac.new(self.trail.pseudonym_key, b"research:" + recipient.encode(), hashlib.sha256).digest()
+        return keyed_pseudonym(key)
+
+
+def _current_encryption_key(s: Session, institution_id: str) -> PrincipalKey:
+    key = s.scalars(select(PrincipalKey).where(
+        PrincipalKey.principal == "org:" + institution_id, PrincipalKey.key_type == "encryption",
+        PrincipalKey.status == "current")).first()
+    if key is None:
+        raise FailedPrecondition("the institution has no current encryption key; register one before fetching")
+    return key
+
+
+def _candidates(s: Session, fetch: Fetch) -> list[Record]:
+    query = select(Record).where(Record.patient_id == fetch.patient_id)
+    if fetch.categories:
+        query = query.where(Record.category.in_(list(fetch.categories)))
+    if fetch.record_ids:
+        query = query.where(Record.record_id.in_(list(fetch.record_ids)))
+    return list(s.scalars(query.order_by(Record.created_ns, Record.record_id)))
+
+
+def _consents_for(s: Session, patient_id: str, grantee: str) -> list[Consent]:
+    # Superseded versions are history, never a basis for a decision.
+    return list(s.scalars(select(Consent).where(
+        Consent.patient_id == patient_id, Consent.grantee == grantee, Consent.status != "superseded")))

@@ -1,0 +1,66 @@
+"""Validation of ExchangeService requests, apart from the handlers.
+
+Each function checks one request before anything is read or written, raises InvalidArgument
+naming every offending field and what was wanted, and returns what the handler goes on with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consentry.services.domain.records import Deposit, read_deposit
+from consentry.services.domain.validation import Violations
+from consentry.v1 import exchange_pb2 as pb
+
+DEFAULT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """A validated FetchRecords request: whose records, why, and which of them."""
+
+    patient_id: str
+    purpose: str
+    categories: tuple[str, ...]
+    record_ids: tuple[str, ...]
+    emergency: bool
+    justification: str
+
+
+def validate_put_record(request: pb.PutRecordRequest) -> Deposit:
+    """The deposit's metadata, derived from its FHIR body."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.raise_if_any()
+    return read_deposit(request.patient_id, request.fhir_json, list(request.labels), request.category)
+
+
+def validate_list_records(request: pb.ListRecordsRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.page_size("page_size", request.page_size)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_fetch_records(request: pb.FetchRecordsRequest) -> Fetch:
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.purpose("purpose", request.purpose)
+    v.categories("categories", request.categories)
+    for i, record_id in enumerate(request.record_ids):
+        v.uuid(f"record_ids[{i}]", record_id)
+    if request.emergency.declared:
+        v.text("emergency.justification", request.emergency.justification, required=True)
+        v.check(request.purpose == "ETREAT", "purpose", "must be ETREAT when an emergency is declared")
+    v.raise_if_any()
+    return Fetch(request.patient_id, request.purpose, tuple(request.categories), tuple(request.record_ids),
+                 request.emergency.declared, request.emergency.justification)
+
+
+def validate_erase_record(request: pb.EraseRecordRequest) -> None:
+    v = Violations()
+    v.uuid("record_id", request.record_id)
+    v.text("reason", request.reason, required=True)
+    v.raise_if_any()

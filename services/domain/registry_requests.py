@@ -1,0 +1,70 @@
+"""Validation of RegistryService requests, apart from the handlers.
+
+Each function checks one request before anything is read or written, raises InvalidArgument
+naming every offending field and what was wanted, and returns what the handler goes on with.
+"""
+
+from __future__ import annotations
+
+from consentry.services.domain.validation import Violations
+from consentry.v1 import registry_pb2 as pb
+
+DEFAULT_PAGE = 100
+KEY_TYPES = {pb.KEY_TYPE_IDENTITY: "identity", pb.KEY_TYPE_ENCRYPTION: "encryption"}
+
+
+def validate_register_institution(request: pb.RegisterInstitutionRequest) -> None:
+    v = Violations()
+    v.institution_id("institution_id", request.institution_id)
+    v.text("display_name", request.display_name, required=True, limit=200)
+    v.check(request.kind in pb.InstitutionKind.values() and request.kind != 0, "kind", "must be set")
+    v.key32("identity_public_key", request.identity_public_key)
+    v.key32("encryption_public_key", request.encryption_public_key)
+    v.raise_if_any()
+
+
+def validate_institution_id(institution_id: str) -> None:
+    """For every request that names one institution (a lookup, its keys)."""
+    v = Violations()
+    v.institution_id("institution_id", institution_id)
+    v.raise_if_any()
+
+
+def validate_list_institutions(request: pb.ListInstitutionsRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.page_size("page_size", request.page_size)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_rotate_institution_key(request: pb.RotateInstitutionKeyRequest) -> str:
+    """The new key's type ("identity" or "encryption"); the institution id is checked first,
+    with the caller's right to manage its keys."""
+    v = Violations()
+    v.check(request.type in KEY_TYPES, "type", "must be KEY_TYPE_IDENTITY or KEY_TYPE_ENCRYPTION")
+    v.key32("public_key", request.public_key)
+    v.raise_if_any()
+    return KEY_TYPES[request.type]
+
+
+def validate_revoke_institution_key(request: pb.RevokeInstitutionKeyRequest) -> None:
+    """The institution id is checked first, with the caller's right to manage its keys."""
+    v = Violations()
+    v.text("key_id", request.key_id, required=True, limit=80)
+    v.text("reason", request.reason, required=True)
+    v.raise_if_any()
+
+
+def validate_enroll_patient(request: pb.EnrollPatientRequest) -> None:
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.key32("identity_public_key", request.identity_public_key)
+    v.raise_if_any()
+
+
+def validate_enroll_auditor(request: pb.EnrollAuditorRequest) -> None:
+    v = Violations()
+    v.institution_id("auditor_id", request.auditor_id)
+    v.key32("identity_public_key", request.identity_public_key)
+    v.raise_if_any()
