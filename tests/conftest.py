@@ -1,1 +1,30 @@
-"""Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends`."""
+"""Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends`, and
+reports the suites a run left out once, at the end, with how to run them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+# What a newcomer types to run a suite this machine skipped, keyed by the skip reason's start.
+HOW_TO_RUN = {
+    "CONSENTRY_TEST_PG_URL is not set":
+        "CONSENTRY_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test",
+    "the signed-note signer key":
+        "put the published signer key at ../shared/vectors/signed-note/signer-key.txt "
+        "or set CONSENTRY_SIGNED_NOTE_SIGNER_KEY",
+}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        _path, _line, reason = report.longrepr  # type: ignore[misc]
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if not reasons:
+        return
+    terminalreporter.section("not run here")
+    for reason, count in reasons.most_common():
+        how = next((h for start, h in HOW_TO_RUN.items() if reason.startswith(start)), None)
+        terminalreporter.write_line(f"{count} tests: {reason}" + (f" -> {how}" if how else ""))

@@ -36,7 +36,7 @@ def test_break_the_glass_shares_the_emergency_set_and_flags_it(harness):
     assert event.emergency and event.allowed and {"notify_patient", "review"} <= set(event.obligations)
     without_reason = list(er.client.fetch(patient.id, "ETREAT", recipient_key=er.encryption,
                                           service_key=harness.service_key))
-    assert not any(r.shared for r in without_reason)
+    assert {r.record_id: r.shared for r in without_reason} == {allergy: False, note: False}
 
 
 def test_research_needs_a_research_consent_and_gets_pseudonymised_data(harness):
@@ -44,8 +44,9 @@ def test_research_needs_a_research_consent_and_gets_pseudonymised_data(harness):
     registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher")
     lab = deposit(hospital, patient, LAB)
     treatment = grant(patient, registry, ["lab"], purposes=("HRESCH",))
-    assert not any(r.shared for r in registry.client.fetch(patient.id, "HRESCH", recipient_key=registry.encryption,
-                                                           service_key=harness.service_key))
+    [refused] = registry.client.fetch(patient.id, "HRESCH", recipient_key=registry.encryption,
+                                      service_key=harness.service_key)
+    assert refused.record_id == lab and not refused.shared
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=treatment.consent_id))
     grant(patient, registry, ["lab"], purposes=("HRESCH",), kind=consent_pb2.CONSENT_KIND_RESEARCH)
     [item] = registry.client.fetch(patient.id, "HRESCH", recipient_key=registry.encryption,

@@ -21,24 +21,32 @@ def test_no_record_is_released_after_revoke_returns(harness):
         hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
     consent = grant(patient, doctor, ["lab"])
     results: list[tuple[float, int]] = []  # (start time, records shared)
-    stop = threading.Event()
-    lock = threading.Lock()
+    revoked_at = float("inf")
+    progress = threading.Condition()
 
     def fetch_loop() -> None:
-        while not stop.is_set():
+        while not done():
             started = time.monotonic()
             got = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key)
-            with lock:
+            with progress:
                 results.append((started, sum(r.shared for r in got)))
+                progress.notify_all()
+
+    def fetches(after: float) -> int:
+        return sum(1 for started, _ in results if started > after)
+
+    def done() -> bool:
+        with progress:
+            return fetches(revoked_at) >= 2 * FETCHERS
 
     threads = [threading.Thread(target=fetch_loop) for _ in range(FETCHERS)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    with progress:  # revoke while fetches are under way, after some have finished
+        assert progress.wait_for(lambda: len(results) >= FETCHERS, timeout=60)
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    revoked_at = time.monotonic()
-    time.sleep(0.5)
-    stop.set()
+    with progress:
+        revoked_at = time.monotonic()
     for t in threads:
         t.join()
 

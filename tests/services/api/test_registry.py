@@ -8,6 +8,7 @@ from harness import field_violations, grant
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
+from consentry.services.crypto.errors import WrongRecipientKey
 from consentry.v1 import exchange_pb2, registry_pb2
 
 
@@ -68,7 +69,7 @@ def test_rotating_the_encryption_key_seals_new_shares_to_the_new_key(harness):
         institution_id=doctor.id, type=registry_pb2.KEY_TYPE_ENCRYPTION, public_key=bytes(new_key.public_key)))
     [item] = doctor.client.fetch(patient.id, "TREAT", recipient_key=new_key, service_key=harness.service_key)
     assert item.body == body
-    with pytest.raises(Exception):  # the old private key no longer opens new shares
+    with pytest.raises(WrongRecipientKey):  # the old private key no longer opens new shares
         list(doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key))
 
 
