@@ -38,8 +38,10 @@ proto-check: proto
 	git diff --exit-code -- gen/
 	test -z "$$(git status --porcelain -- gen/)"
 
-lint: node_modules/.bin/buf
+lint: venv node_modules/.bin/buf
 	node_modules/.bin/buf lint
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 node_modules/.bin/buf:
 	npm install --no-audit --no-fund --silent

@@ -23,9 +23,9 @@ from pathlib import Path
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
-from harness import Harness, grant  # noqa: E402  (the same real server the tests use)
+from harness import Harness, grant
 
-from consentry.v1 import exchange_pb2  # noqa: E402
+from consentry.v1 import exchange_pb2
 
 PAYLOAD = os.urandom(4096)
 

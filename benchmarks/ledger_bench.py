@@ -23,9 +23,9 @@ from hashlib import sha256
 
 from sqlalchemy import create_engine, text
 
+from consentry.ledger.db import LedgerReader, LedgerWriter, configure_sqlite, create_tables
 from consentry.ledger.hashing import ZERO_HASH
 from consentry.ledger.merkle import fold_right
-from consentry.ledger.db import LedgerReader, LedgerWriter, configure_sqlite, create_tables
 from consentry.ledger.verify import replay
 
 PG_URL = os.environ.get("CONSENTRY_TEST_PG_URL")

@@ -30,13 +30,15 @@ import nacl.utils
 import rfc8785
 from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_decrypt as xdec,
+)
+from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_encrypt as xenc,
 )
 
 from consentry.services.crypto.at_rest import open_record, seal_record
 from consentry.services.crypto.kek import LocalKekProvider
-from consentry.services.domain.obligations import apply_obligations, keyed_pseudonym
 from consentry.services.crypto.share import build_share, recipient_key_id
+from consentry.services.domain.obligations import apply_obligations, keyed_pseudonym
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -152,7 +152,7 @@ class Frontier:
     so storage can keep it for later proofs.
     """
 
-    __slots__ = ("size", "hashes")
+    __slots__ = ("hashes", "size")
 
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
         if len(hashes) != bin(size).count("1"):

@@ -19,9 +19,9 @@ Parsing otherwise happens only to explain a failure.
 from __future__ import annotations
 
 import argparse
-from binascii import hexlify
 import json
 import sys
+from binascii import hexlify
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256

@@ -16,13 +16,13 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "OBLIGATION_KEYS",
+    "UNAVAILABLE",
     "Decision",
     "FailClosed",
     "MalformedDecision",
-    "OBLIGATION_KEYS",
     "PolicyEngine",
     "PolicyError",
-    "UNAVAILABLE",
     "batch_document",
     "expand_batch",
 ]
@@ -204,7 +204,7 @@ class FailClosed:
             return _deny_all(expected, late)
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
+        except BaseException as exc:
             return _deny_all(expected, f"{UNAVAILABLE}: {type(exc).__name__}: {_short(str(exc))}")
 
     def close(self) -> None:

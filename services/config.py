@@ -35,7 +35,7 @@ class Settings:
     tls_key: Path | None = None
 
     @classmethod
-    def load(cls, data_dir: Path | None = None) -> "Settings":
+    def load(cls, data_dir: Path | None = None) -> Settings:
         data_dir = (data_dir or default_data_dir()).resolve()
         env = os.environ
         return cls(

@@ -25,7 +25,7 @@ class ConsentryError(Exception):
         super().__init__(message)
         self.message = message
 
-    def about(self, patient_id: str) -> "ConsentryError":
+    def about(self, patient_id: str) -> ConsentryError:
         self.patient_id = patient_id
         return self
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
@@ -47,6 +47,6 @@ def cut_checkpoint(
     insert_ignoring_conflicts(
         connection,
         ledger_checkpoints,
-        {"size": head.size, "root": root, "note": note, "time": now.astimezone(timezone.utc)},
+        {"size": head.size, "root": root, "note": note, "time": now.astimezone(UTC)},
     )
     return reader.checkpoint(head.size)

@@ -7,7 +7,7 @@ primary-key reads, fetched in one statement (see ``sql.py``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
@@ -196,7 +196,7 @@ class _ProofSource:
     complete and therefore immutable) are served without a read.
     """
 
-    __slots__ = ("reader", "size", "checked", "known")
+    __slots__ = ("checked", "known", "reader", "size")
 
     def __init__(
         self, reader: LedgerReader, size: int, checked: bool, frontier: Frontier | None
@@ -230,5 +230,5 @@ def _stored_checkpoint(row: Any) -> StoredCheckpoint | None:
         return None
     time = row.time
     if time.tzinfo is None:  # SQLite keeps no zone; we always store UTC
-        time = time.replace(tzinfo=timezone.utc)
+        time = time.replace(tzinfo=UTC)
     return StoredCheckpoint(row.size, row.root, row.note, time)

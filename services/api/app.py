@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from nacl.signing import SigningKey
 
 from consentry.policy.engine import PolicyEngine
-from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.config import Settings
-from consentry.services.store.db import Database
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.db import Database
 
 
 @dataclass

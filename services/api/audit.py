@@ -6,12 +6,14 @@ import grpc
 from sqlalchemy import select
 
 from consentry.ledger.checkpoint import NoteSigner
-from consentry.ledger.errors import LedgerError
 from consentry.ledger.db import LedgerReader, StoredCheckpoint, cut_checkpoint
+from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.domain.audit_requests import (
-    validate_consistency_proof, validate_inclusion_proof, validate_list_entries,
+    validate_consistency_proof,
+    validate_inclusion_proof,
+    validate_list_entries,
 )
 from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for

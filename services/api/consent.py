@@ -14,10 +14,21 @@ from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.domain import access_requests, consent_changes, fhir_consent, proxies
 from consentry.services.domain.consent_requests import (
-    SCOPES, validate_add_proxy, validate_approve_access_request, validate_consent_lookup,
-    validate_decline_access_request, validate_get_access_history, validate_grant_consent,
-    validate_list_access_requests, validate_list_consents, validate_list_proxies, validate_narrow_consent,
-    validate_remove_proxy, validate_request_access, validate_request_lookup, validate_revoke_consent,
+    SCOPES,
+    validate_add_proxy,
+    validate_approve_access_request,
+    validate_consent_lookup,
+    validate_decline_access_request,
+    validate_get_access_history,
+    validate_grant_consent,
+    validate_list_access_requests,
+    validate_list_consents,
+    validate_list_proxies,
+    validate_narrow_consent,
+    validate_remove_proxy,
+    validate_request_access,
+    validate_request_lookup,
+    validate_revoke_consent,
 )
 from consentry.services.domain.consents import consent_pb, terms_pb
 from consentry.services.domain.validation import to_timestamp

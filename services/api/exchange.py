@@ -10,7 +10,10 @@ from consentry.services.api.app import App
 from consentry.services.domain import deposits, erasure
 from consentry.services.domain.disclosure import Disclosure, Outcome
 from consentry.services.domain.record_requests import (
-    validate_erase_record, validate_fetch_records, validate_list_records, validate_put_record,
+    validate_erase_record,
+    validate_fetch_records,
+    validate_list_records,
+    validate_put_record,
 )
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import current_principal

@@ -8,8 +8,13 @@ from sqlalchemy.orm import Session
 from consentry.services.api.app import App
 from consentry.services.domain import enrolment
 from consentry.services.domain.registry_requests import (
-    validate_enroll_auditor, validate_enroll_patient, validate_institution_id, validate_list_institutions,
-    validate_register_institution, validate_revoke_institution_key, validate_rotate_institution_key,
+    validate_enroll_auditor,
+    validate_enroll_patient,
+    validate_institution_id,
+    validate_list_institutions,
+    validate_register_institution,
+    validate_revoke_institution_key,
+    validate_rotate_institution_key,
 )
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal

@@ -14,13 +14,21 @@ from grpc_reflection.v1alpha import reflection
 from consentry.ledger.checkpoint import CheckpointPolicy
 from consentry.services.api.app import App
 from consentry.services.api.audit import AuditServicer
-from consentry.services.identity.auth import Authenticator
 from consentry.services.api.consent import ConsentServicer
 from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
-from consentry.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc, exchange_pb2
-from consentry.v1 import exchange_pb2_grpc, registry_pb2, registry_pb2_grpc
+from consentry.services.identity.auth import Authenticator
+from consentry.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    consent_pb2,
+    consent_pb2_grpc,
+    exchange_pb2,
+    exchange_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
 
 log = logging.getLogger("consentry.server")
 
@@ -63,7 +71,7 @@ class Server:
         credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
         return self.grpc.add_secure_port(listen, credentials)
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.grpc.start()
         for name in ["", *SERVICE_NAMES]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)

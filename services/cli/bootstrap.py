@@ -14,14 +14,14 @@ from consentry.policy import load_engine
 from consentry.services import config as cfg
 from consentry.services.api.app import App
 from consentry.services.cli.datadir import ledger_signer, operator_key
+from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
+from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store import schema
 from consentry.services.store.audit_trail import AuditTrail
-from consentry.services.config import Settings
 from consentry.services.store.db import Database
-from consentry.services.crypto.kek_rotation import DirectoryKekProvider
 from consentry.services.store.models import PrincipalKey
-from consentry.services.identity.tokens import identity_key_id
 
 _SIGNING_KEYS = (cfg.OPERATOR_KEY, cfg.SHARE_SIGNING_KEY, cfg.LEDGER_SIGNING_KEY)
 _SECRETS = (cfg.KEK_FILE, cfg.PSEUDONYM_KEY)

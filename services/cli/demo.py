@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -178,7 +178,7 @@ class Story:
 
         self.say("2. The patient grants the family doctor treatment access to the non-sensitive records")
         until = Timestamp()
-        until.FromDatetime(datetime.now(timezone.utc) + timedelta(days=90))
+        until.FromDatetime(datetime.now(UTC) + timedelta(days=90))
         consent = patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
             patient_id=ids["patient"], grantee=ids["doctor"], terms=consent_pb2.ConsentTerms(
                 kind=consent_pb2.CONSENT_KIND_TREATMENT, categories=["discharge-summary", "medication", "lab"],

@@ -40,13 +40,12 @@ from pathlib import Path
 
 from sqlalchemy import and_, func, or_, select, update
 
-from consentry.services.crypto import at_rest
-from consentry.services.crypto import keyfiles
-from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.config import KEK_FILE
+from consentry.services.crypto import at_rest, keyfiles
 from consentry.services.crypto.errors import KeyFileError
-from consentry.services.store.db import Database
 from consentry.services.crypto.kek import LocalKekProvider, kek_id_for, needs_rewrap, wrapped_key_id
+from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.db import Database
 from consentry.services.store.models import Record
 
 log = logging.getLogger("consentry.kek")

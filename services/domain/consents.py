@@ -8,7 +8,11 @@ from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.domain.validation import (
-    BROAD_CATEGORY, SENSITIVE_CATEGORIES, Violations, timestamp_ns, to_timestamp,
+    BROAD_CATEGORY,
+    SENSITIVE_CATEGORIES,
+    Violations,
+    timestamp_ns,
+    to_timestamp,
 )
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Consent

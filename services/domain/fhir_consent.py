@@ -38,13 +38,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from consentry.services import clock
 from consentry.services.clock import rfc3339
 from consentry.services.domain.consents import effective_status
 from consentry.services.domain.validation import (
-    BROAD_CATEGORY, CATEGORIES, INSTITUTION_ID, PERSON_ID, PURPOSES, Violations,
+    BROAD_CATEGORY,
+    CATEGORIES,
+    INSTITUTION_ID,
+    PERSON_ID,
+    PURPOSES,
+    Violations,
 )
 from consentry.services.store.models import Consent
 
@@ -282,7 +287,7 @@ def parse_datetime(text: str, *, end: bool = False) -> int | None:
     year, month, day, hh, mm, ss, frac, zone = m.groups()
     try:
         if hh is None:
-            start = datetime(int(year), int(month or 1), int(day or 1), tzinfo=timezone.utc)
+            start = datetime(int(year), int(month or 1), int(day or 1), tzinfo=UTC)
             if not end:
                 stamp = start
             elif day:
@@ -292,7 +297,7 @@ def parse_datetime(text: str, *, end: bool = False) -> int | None:
             else:
                 stamp = start.replace(year=start.year + 1)
             return _epoch_ns(stamp, 0)
-        tz = timezone.utc if zone == "Z" else timezone(
+        tz = UTC if zone == "Z" else timezone(
             (-1 if zone[0] == "-" else 1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
         stamp = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), tzinfo=tz)
     except (ValueError, OverflowError):
@@ -301,5 +306,5 @@ def parse_datetime(text: str, *, end: bool = False) -> int | None:
 
 
 def _epoch_ns(stamp: datetime, nanos: int) -> int:
-    delta = stamp - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = stamp - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000 + nanos

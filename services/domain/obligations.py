@@ -111,7 +111,7 @@ def _normalise(obligations: Mapping[str, Any] | Iterable[str], handled: Collecti
     if isinstance(obligations, str):
         raise ObligationError("obligations must be a mapping or a list of names, not a string")
     if not isinstance(obligations, Mapping):
-        obligations = {name: True for name in obligations}
+        obligations = dict.fromkeys(obligations, True)
     wanted: dict[str, Any] = {}
     for name, value in obligations.items():
         if name in handled:

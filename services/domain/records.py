@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from consentry.services.domain.validation import CATEGORIES, Violations
 
@@ -149,7 +149,7 @@ def fhir_datetime_ns(value: str) -> int | None:
     for fmt, size in (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10)):
         if len(text) == size:
             try:
-                return int(datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+                return int(datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
             except ValueError:
                 return None
     try:
@@ -157,5 +157,5 @@ def fhir_datetime_ns(value: str) -> int | None:
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     return int(stamp.timestamp() * 1_000_000) * 1000

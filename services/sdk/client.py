@@ -73,7 +73,7 @@ class FetchedRecord:
     # What a disclosure proof needs: the ledger entry's exact bytes and the package as received.
     ledger_entry: bytes = field(default=b"", repr=False)
     package: SharePackage | None = field(default=None, repr=False)
-    proof: "DisclosureProof | None" = None  # set by fetch(prove=True)
+    proof: DisclosureProof | None = None  # set by fetch(prove=True)
 
     @property
     def shared(self) -> bool:
@@ -150,7 +150,7 @@ class Client:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.ledger.db import Appended, LedgerWriter
+from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.services.clock import now_rfc3339
 from consentry.services.store.models import LedgerSubject
 

@@ -29,7 +29,7 @@ class IdempotentCallKey:
     claimed: bool = False
 
     @classmethod
-    def of(cls, principal: str, method: str, request: Message) -> "IdempotentCallKey | None":
+    def of(cls, principal: str, method: str, request: Message) -> IdempotentCallKey | None:
         key = getattr(request, "idempotency_key", "")
         if not key:
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,4 +16,4 @@ def signer():
 
 @pytest.fixture
 def now():
-    return datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

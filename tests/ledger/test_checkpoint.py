@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from published import VECTORS, signed_note_signer_key
 
 from consentry.ledger.checkpoint import (
     CheckpointPolicy,
@@ -18,7 +19,6 @@ from consentry.ledger.checkpoint import (
     verify_checkpoint,
 )
 from consentry.ledger.errors import CheckpointError, SignatureError
-from published import VECTORS, signed_note_signer_key
 from consentry.ledger.hashing import EMPTY_ROOT
 
 VEC = VECTORS / "signed-note"

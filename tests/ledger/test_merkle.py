@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+from published import VECTORS as PUBLISHED
 from pymerkle import InmemoryTree as PyMerkleTree
 
 from consentry.ledger.errors import ConsistencyProofError, InclusionProofError, ProofError
@@ -19,7 +20,6 @@ from consentry.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from published import VECTORS as PUBLISHED
 
 VECTORS = PUBLISHED / "merkle"
 INCLUSION = sorted(VECTORS.glob("inclusion/*/*.json"))
@@ -129,7 +129,7 @@ def test_inclusion_and_consistency_round_trip_exhaustive_small():
         root = memory.root(size)
         for index in range(size):
             verify_inclusion(leaves[index], index, size, inclusion_proof(index, size, memory), root)
-        for old in range(0, size + 1):
+        for old in range(size + 1):
             proof = consistency_proof(old, size, memory)
             verify_consistency(old, size, memory.root(old), root, proof)
 

@@ -39,11 +39,11 @@ def _damage(doc: dict, path: tuple, value) -> dict:
     doc = copy.deepcopy(doc)
     node = doc
     for key in path[:-1]:
-        if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if (isinstance(node, dict) and key in node) or (isinstance(node, list) and isinstance(key, int) and key < len(node)):
             node = node[key]
         else:
             return doc
-    if isinstance(node, dict) or isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node):
+    if isinstance(node, dict) or (isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node)):
         node[path[-1]] = value
     return doc
 

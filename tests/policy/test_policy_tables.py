@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from policy_cases import ENGINE_NAMES, load_cases, mismatches
 
 from consentry.policy.engine import Decision
-
-from policy_cases import ENGINE_NAMES, load_cases, mismatches
 
 CASES = list(load_cases())
 IDS = [c[0] for c in CASES]

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from harness import Harness
-
 from backends import BACKENDS, database
+from harness import Harness
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -14,12 +14,12 @@ from nacl.signing import SigningKey
 from sqlalchemy import create_engine, text
 
 from consentry.services import config as cfg
-from consentry.services.crypto import keyfiles
-from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
-from consentry.services.sdk.client import Client
-from consentry.services.config import Settings
 from consentry.services.api.server import Server
+from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
+from consentry.services.config import Settings
+from consentry.services.crypto import keyfiles
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, consent_pb2, registry_pb2
 
 
@@ -48,7 +48,7 @@ class Harness:
     _reader: Person | None = None  # the auditor `entries` reads with, enrolled once
 
     @classmethod
-    def start(cls, data_dir: Path, database_url: str, **overrides) -> "Harness":
+    def start(cls, data_dir: Path, database_url: str, **overrides) -> Harness:
         settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)
         init_data_dir(settings)
         app, signer = build_app(settings)

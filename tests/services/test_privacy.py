@@ -18,12 +18,11 @@ import jwt
 import pytest
 from grpc_status import rpc_status
 from harness import grant
-from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
-from consentry.services.sdk.client import Client
 from consentry.services.cli.demo import discharge_records
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 FRAGMENTS = ["pneumonia", "amoxicillin", "C reactive protein", "Liaison psychiatry", "three times daily",
@@ -82,7 +81,7 @@ def play_story(harness, errors: ErrorLog) -> dict:
     consent = grant(patient, doctor, ["discharge-summary", "medication", "lab"])
     got = _fetch(doctor, patient.id, "TREAT", harness, prove=True, ledger_key=harness.app.ledger_verifier_key)
     assert sum(r.shared for r in got) == 3  # the story really disclosed plaintext to the recipient
-    assert any("pneumonia".encode() in r.body for r in got if r.shared)
+    assert any(b"pneumonia" in r.body for r in got if r.shared)
     everything = set(ids.values())
     assert _withheld(_fetch(doctor, patient.id, "HPAYMT", harness)) == everything  # denied purpose
     assert _withheld(_fetch(registry, patient.id, "HRESCH", harness)) == everything  # no research consent

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from backends import BACKENDS, engine as backend_engine
+from backends import BACKENDS
+from backends import engine as backend_engine
 
 from consentry.ledger.db import create_tables
 

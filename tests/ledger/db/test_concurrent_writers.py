@@ -8,8 +8,8 @@ import time
 
 from ledger_testlib import append_worker
 
-from consentry.ledger.merkle import verify_inclusion
 from consentry.ledger.db import LedgerReader
+from consentry.ledger.merkle import verify_inclusion
 from consentry.ledger.verify import replay
 
 WORKERS = 3

@@ -8,6 +8,8 @@ from sqlalchemy import delete, insert, select, update
 
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
+from consentry.ledger.db import LedgerReader, LedgerWriter, cut_checkpoint
+from consentry.ledger.db.tables import ledger_entries, ledger_head, ledger_nodes
 from consentry.ledger.errors import (
     ChainError,
     ForkError,
@@ -15,8 +17,6 @@ from consentry.ledger.errors import (
     RootMismatchError,
 )
 from consentry.ledger.hashing import chain_hash, leaf_hash
-from consentry.ledger.db import LedgerReader, LedgerWriter, cut_checkpoint
-from consentry.ledger.db.tables import ledger_entries, ledger_head, ledger_nodes
 from consentry.ledger.verify import check_consistency, verify_log
 
 ORIGIN = "consentry.test/ledger"

@@ -48,18 +48,16 @@ def test_next_seq_is_known_before_append(engine):
 def test_failure_inside_transaction_leaves_neither(engine):
     consents = _business_table(engine)
     append_many(engine, 2)
-    with pytest.raises(RuntimeError):
-        with engine.begin() as conn:
-            conn.execute(insert(consents).values(id=1))  # the state change
-            with LedgerWriter.lock(conn) as writer:
-                writer.append(sample_entry(99))
-            raise RuntimeError("crash after append, before commit")
-    with pytest.raises(RuntimeError):
-        with engine.begin() as conn:
-            conn.execute(insert(consents).values(id=2))
-            with LedgerWriter.lock(conn) as writer:
-                writer.append(sample_entry(99))
-                raise RuntimeError("crash between append and flush")
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(insert(consents).values(id=1))  # the state change
+        with LedgerWriter.lock(conn) as writer:
+            writer.append(sample_entry(99))
+        raise RuntimeError("crash after append, before commit")
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(insert(consents).values(id=2))
+        with LedgerWriter.lock(conn) as writer:
+            writer.append(sample_entry(99))
+            raise RuntimeError("crash between append and flush")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
         assert LedgerReader(conn).size() == 2
@@ -70,16 +68,14 @@ def test_failure_inside_transaction_leaves_neither(engine):
 
 def test_failed_append_rolls_back_state_change(engine):
     consents = _business_table(engine)
-    with pytest.raises(EntryError):
-        with engine.begin() as conn:
-            conn.execute(insert(consents).values(id=1))
-            with LedgerWriter.lock(conn) as writer:
-                writer.append({"kind": "x", "seq": 5})  # the ledger owns seq
-    with pytest.raises(CanonicalizationError):
-        with engine.begin() as conn:
-            conn.execute(insert(consents).values(id=1))
-            with LedgerWriter.lock(conn) as writer:
-                writer.append({"kind": "x", "amount": 1.5})  # floats refused
+    with pytest.raises(EntryError), engine.begin() as conn:
+        conn.execute(insert(consents).values(id=1))
+        with LedgerWriter.lock(conn) as writer:
+            writer.append({"kind": "x", "seq": 5})  # the ledger owns seq
+    with pytest.raises(CanonicalizationError), engine.begin() as conn:
+        conn.execute(insert(consents).values(id=1))
+        with LedgerWriter.lock(conn) as writer:
+            writer.append({"kind": "x", "amount": 1.5})  # floats refused
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
         assert LedgerReader(conn).size() == 0
@@ -87,11 +83,10 @@ def test_failed_append_rolls_back_state_change(engine):
 
 def test_forgotten_flush_cannot_commit(engine):
     consents = _business_table(engine)
-    with pytest.raises(EntryError):
-        with engine.begin() as conn:
-            conn.execute(insert(consents).values(id=1))
-            writer = LedgerWriter.lock(conn)
-            writer.append(sample_entry(0))
+    with pytest.raises(EntryError), engine.begin() as conn:
+        conn.execute(insert(consents).values(id=1))
+        writer = LedgerWriter.lock(conn)
+        writer.append(sample_entry(0))
             # no flush, no context manager: commit must refuse
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
@@ -117,9 +112,8 @@ def test_orm_session_connection(engine):
 
 
 def test_nested_seq_or_prev_keys_refused(engine):
-    with pytest.raises(EntryError):
-        with engine.begin() as conn, LedgerWriter.lock(conn) as writer:
-            writer.append({"kind": "x", "details": {"seq": 1}})
+    with pytest.raises(EntryError), engine.begin() as conn, LedgerWriter.lock(conn) as writer:
+        writer.append({"kind": "x", "details": {"seq": 1}})
     with engine.connect() as conn:
         assert LedgerReader(conn).size() == 0
 
@@ -138,11 +132,10 @@ def test_lock_needs_transaction(engine):
 
 
 def test_second_lock_with_unflushed_writer_refused(engine):
-    with pytest.raises(EntryError):
-        with engine.begin() as conn:
-            first = LedgerWriter.lock(conn)
-            first.append(sample_entry(0))
-            LedgerWriter.lock(conn)
+    with pytest.raises(EntryError), engine.begin() as conn:
+        first = LedgerWriter.lock(conn)
+        first.append(sample_entry(0))
+        LedgerWriter.lock(conn)
     with engine.begin() as conn:  # after a flush a second lock is fine
         with LedgerWriter.lock(conn) as w:
             w.append(sample_entry(0))

@@ -9,11 +9,11 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 from test_cli import run, served  # noqa: F401  (the fixture)
 
-from consentry.services.crypto import keyfiles
-from consentry.services.sdk.client import Client
 from consentry.services.cli.demo import discharge_records
+from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek_rotation import promote_new_kek, retired_kek_files
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
 

@@ -18,9 +18,9 @@ from cryptography.x509.oid import NameOID
 from test_cli import _free_port
 
 from consentry.services.cli.datadir import operator_key
-from consentry.services.sdk.client import Client
 from consentry.services.config import Settings
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
 from consentry.v1 import registry_pb2
 
 CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
@@ -30,7 +30,7 @@ def _self_signed(directory) -> tuple:  # type: ignore[no-untyped-def]
     """A throwaway CA-less certificate for 127.0.0.1, made at test time (no key in the repo)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "consentry test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
             .not_valid_after(now + datetime.timedelta(hours=1))

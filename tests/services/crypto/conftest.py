@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import nacl.signing
 import pytest
-
 from crypto_helpers import Institution
 
 

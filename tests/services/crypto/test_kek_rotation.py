@@ -8,9 +8,8 @@ import pytest
 from harness import Harness, grant
 
 from consentry.services import config as cfg
-from consentry.services.crypto import keyfiles
-from consentry.services.sdk.client import Client
 from consentry.services.cli.demo import discharge_records
+from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek import kek_id_for, wrapped_key_id
 from consentry.services.crypto.kek_rotation import (
     NEXT_KEK_FILE,
@@ -24,7 +23,7 @@ from consentry.services.crypto.kek_rotation import (
     rewrap_batch,
     usage_by_kek,
 )
-from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
+from consentry.v1 import exchange_pb2, registry_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
 CATEGORIES = ["discharge-summary", "medication", "lab"]

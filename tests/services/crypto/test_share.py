@@ -12,6 +12,7 @@ import nacl.public
 import nacl.signing
 import pytest
 import rfc8785
+from crypto_helpers import Institution, make_package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +31,6 @@ from consentry.services.crypto.share import (
     recipient_key_id,
     signature_message,
 )
-
-from crypto_helpers import NOW, Institution, make_package
 
 PARTS = ("header", "ciphertext", "sealed_key", "signature")
 SECRET_BODY = b'{"resourceType":"Observation","note":"SECRET-MARKER-123"}'

@@ -23,6 +23,7 @@ import nacl.public
 import nacl.signing
 import pytest
 import rfc8785
+from crypto_helpers import Institution, make_package
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -30,8 +31,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from consentry.services.crypto.at_rest import seal_record
 from consentry.services.crypto.kek import LocalKekProvider
 from consentry.services.crypto.share import recipient_key_id
-
-from crypto_helpers import Institution, make_package
 
 VECTORS = Path(__file__).parent / "vectors"
 

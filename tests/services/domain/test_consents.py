@@ -18,7 +18,12 @@ import hypothesis.strategies as st
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
-    Bundle, RuleBasedStateMachine, initialize, multiple, rule, run_state_machine_as_test,
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    multiple,
+    rule,
+    run_state_machine_as_test,
 )
 
 from consentry.policy.bundle import POLICY_DIR

@@ -13,8 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from harness import field_violations, grant
 from hypothesis import given, settings
 
-from consentry.services.errors import InvalidArgument
 from consentry.services.domain.fhir_consent import from_fhir, parse_datetime, to_fhir
+from consentry.services.errors import InvalidArgument
 from consentry.v1 import common_pb2, consent_pb2
 
 DAY_S = 86_400

@@ -11,9 +11,9 @@ from harness import grant
 
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteSigner
-from consentry.services.sdk.client import DisclosureNotProven, FetchedRecord
 from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto.share import SharePackage
+from consentry.services.sdk.client import DisclosureNotProven, FetchedRecord
 from consentry.v1 import audit_pb2, exchange_pb2, registry_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
