@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 
@@ -54,6 +55,11 @@ class Unauthenticated(ConsentryError):
 
     code = grpc.StatusCode.UNAUTHENTICATED
 
+    def __init__(self, message: str, claimed_principal: str | None = None) -> None:
+        super().__init__(message)
+        # Whom the token claimed to be, in a form the ledger may name: ledgered with the refusal, never shown.
+        self.claimed_principal = claimed_principal
+
 
 class PermissionDenied(ConsentryError):
     """The caller is known but may not do this; `reasons` say why."""
@@ -94,7 +100,7 @@ class Unavailable(ConsentryError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
-def _packed(message) -> any_pb2.Any:  # type: ignore[no-untyped-def]
+def _packed(message: Message) -> any_pb2.Any:
     detail = any_pb2.Any()
     detail.Pack(message)
     return detail

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from sqlalchemy import select
 
-from consentry.ledger.checkpoint import NoteSigner
+from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
 from consentry.ledger.db import LedgerReader, StoredCheckpoint, cut_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
@@ -34,7 +36,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self.app = app
         self.signer = signer
 
-    def cut(self, policy=None) -> StoredCheckpoint | None:
+    def cut(self, policy: CheckpointPolicy | None = None) -> StoredCheckpoint | None:
         """Signs a checkpoint of everything committed so far, unless nothing changed."""
         with self.app.db.write() as s:
             return cut_checkpoint(s.connection(), self.signer, self.app.settings.ledger_origin,
@@ -94,7 +96,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=new, hashes=hashes)
 
 
-def _proof(build):
+def _proof(build: Callable[[], list[bytes]]) -> list[bytes]:
     try:
         return build()
     except LedgerError as exc:

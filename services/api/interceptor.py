@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import grpc
 from google.protobuf import message_factory
+from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
 from consentry.services.errors import (
@@ -19,6 +21,7 @@ from consentry.services.errors import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
+    Unauthenticated,
     to_status,
 )
 from consentry.services.identity.auth import Authenticator
@@ -32,9 +35,13 @@ log = logging.getLogger("consentry.calls")
 
 API_PREFIX = "/consentry.v1."
 
+# A handler as the generated servicers define one: (request, context) -> response(s).
+Behaviour = Callable[[Message, grpc.ServicerContext], Message]
+StreamBehaviour = Callable[[Message, grpc.ServicerContext], Iterator[Message]]
 
-def _response_types() -> dict[str, type]:
-    types = {}
+
+def _response_types() -> dict[str, type[Message]]:
+    types: dict[str, type[Message]] = {}
     for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             for method in service.methods:
@@ -52,7 +59,11 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._trail = trail
         self._response_types = _response_types()
 
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(API_PREFIX):
@@ -71,8 +82,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
             )
         raise RuntimeError(f"{method}: only unary and server-streaming calls are served")
 
-    def _unary(self, behaviour: Callable, method: str) -> Callable:
-        def guarded(request, context):  # type: ignore[no-untyped-def]
+    def _unary(self, behaviour: Behaviour, method: str) -> Behaviour:
+        def guarded(request: Message, context: grpc.ServicerContext) -> Message:
             principal: Principal | None = None
             try:
                 principal = self._auth.authenticate(context.invocation_metadata(), method)
@@ -83,8 +94,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
 
         return guarded
 
-    def _stream(self, behaviour: Callable, method: str) -> Callable:
-        def guarded(request, context) -> Iterator:  # type: ignore[no-untyped-def]
+    def _stream(self, behaviour: StreamBehaviour, method: str) -> StreamBehaviour:
+        def guarded(request: Message, context: grpc.ServicerContext) -> Iterator[Message]:
             principal: Principal | None = None
             try:
                 principal = self._auth.authenticate(context.invocation_metadata(), method)
@@ -100,7 +111,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
 
         return guarded
 
-    def _idempotent(self, behaviour, method, principal, request, context):  # type: ignore[no-untyped-def]
+    def _idempotent(self, behaviour: Behaviour, method: str, principal: Principal, request: Message,
+                    context: grpc.ServicerContext) -> Message:
         call = idempotency.IdempotentCallKey.of(principal.id, method, request)
         if call is None:
             return behaviour(request, context)
@@ -128,17 +140,19 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 idempotency.remember(session, call, response)
         return response
 
-    def _fail(self, method, principal, request, error, context) -> None:  # type: ignore[no-untyped-def]
+    def _fail(self, method: str, principal: Principal | None, request: Message, error: Exception,
+              context: grpc.ServicerContext) -> NoReturn:
         """Ends the call: our errors become their status, anything else an opaque INTERNAL."""
         if isinstance(error, ConsentryError):
-            self._refuse(method, principal, request, error, context)  # aborts the call
-            return
+            self._refuse(method, principal, request, error, context)
         log.error("internal error in %s", method, exc_info=error)
         context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
+        raise AssertionError("unreachable: abort ends the call by raising")
 
-    def _refuse(self, method, principal, request, error, context) -> None:  # type: ignore[no-untyped-def]
+    def _refuse(self, method: str, principal: Principal | None, request: Message, error: ConsentryError,
+                context: grpc.ServicerContext) -> NoReturn:
         """Ledgers the refusal (best effort: the error itself is never hidden) and aborts."""
-        actor = principal.id if principal else str(getattr(error, "claimed_principal", "anonymous"))[:140]
+        actor = principal.id if principal else _claimed(error)
         patient = error.patient_id or getattr(request, "patient_id", "") or None
         try:
             with self._db.write() as session:
@@ -157,6 +171,14 @@ class GuardInterceptor(grpc.ServerInterceptor):
             log.exception("could not ledger a refused call to %s", method)
         log.info("refused %s: %s", method, error.code.name)
         context.abort_with_status(to_status(error))
+        raise AssertionError("unreachable: abort_with_status ends the call by raising")
+
+
+def _claimed(error: ConsentryError) -> str:
+    """Who an unauthenticated caller claimed to be, as far as the ledger may name them."""
+    if isinstance(error, Unauthenticated) and error.claimed_principal is not None:
+        return error.claimed_principal[:140]
+    return "anonymous"
 
 
 def _reasons(error: ConsentryError) -> list[str]:

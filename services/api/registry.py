@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
 from sqlalchemy.orm import Session
 
@@ -109,8 +111,10 @@ def _key_manager(institution_id: str) -> Principal:
 
 def _institution(s: Session, institution_id: str) -> pb.Institution:
     inst, keys = enrolment.institution_keys(s, institution_id)
+    # The column holds the enum's number, which registration checked is an InstitutionKind.
+    kind = cast(pb.InstitutionKind, inst.kind)
     return pb.Institution(
-        institution_id=inst.institution_id, display_name=inst.display_name, kind=inst.kind,
+        institution_id=inst.institution_id, display_name=inst.display_name, kind=kind,
         create_time=to_timestamp(inst.created_ns),
         keys=[_key_pb(k) for k in keys],
     )

@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from consentry.ledger.checkpoint import CheckpointPolicy
+from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
 from consentry.services.api.app import App
 from consentry.services.api.audit import AuditServicer
 from consentry.services.api.consent import ConsentServicer
@@ -43,7 +43,7 @@ SERVICE_NAMES = [
 class Server:
     """A running Consentry server; `port` is the bound port (useful with port 0)."""
 
-    def __init__(self, app: App, signer, listen: str, workers: int = 16) -> None:
+    def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16) -> None:
         self.app = app
         self.audit = AuditServicer(app, signer)
         guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail)
@@ -63,12 +63,12 @@ class Server:
         self._cutter = threading.Thread(target=self._cut_checkpoints, name="checkpoint-cutter", daemon=True)
 
     def _listen(self, listen: str) -> int:
-        settings = self.app.settings
-        if (settings.tls_cert is None) != (settings.tls_key is None):
-            raise ValueError("TLS needs both a certificate and a key (CONSENTRY_TLS_CERT, CONSENTRY_TLS_KEY)")
-        if settings.tls_cert is None:
+        cert, key = self.app.settings.tls_cert, self.app.settings.tls_key
+        if cert is None and key is None:
             return self.grpc.add_insecure_port(listen)
-        credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+        if cert is None or key is None:
+            raise ValueError("TLS needs both a certificate and a key (CONSENTRY_TLS_CERT, CONSENTRY_TLS_KEY)")
+        credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
         return self.grpc.add_secure_port(listen, credentials)
 
     def start(self) -> Server:

@@ -65,11 +65,13 @@ def narrower_violations(v: Violations, field: str, old: dict, new: dict) -> None
         covered |= {c for c in new["categories"] if c not in SENSITIVE_CATEGORIES}
     v.check(set(new["categories"]) <= covered, f"{field}.categories",
             "must be a subset of the current categories (a broad consent never covers a sensitive category)")
-    v.check(set(new["purposes"]) <= set(old["purposes"]), f"{field}.purposes", "must be a subset of the current purposes")
+    v.check(set(new["purposes"]) <= set(old["purposes"]), f"{field}.purposes",
+            "must be a subset of the current purposes")
     v.check(set(new["excepted"]) >= set(old["excepted"]), f"{field}.excepted_categories",
             "must keep every current exception")
     v.check(new["kind"] == old["kind"], f"{field}.kind", "must stay the same")
-    for lo, hi, name in (("data_from_ns", "data_until_ns", "data_period"), ("valid_from_ns", "valid_until_ns", "validity")):
+    periods = (("data_from_ns", "data_until_ns", "data_period"), ("valid_from_ns", "valid_until_ns", "validity"))
+    for lo, hi, name in periods:
         v.check(old[lo] is None or (new[lo] is not None and new[lo] >= old[lo]), f"{field}.{name}.start",
                 "must not start earlier than the current period")
         v.check(old[hi] is None or (new[hi] is not None and new[hi] <= old[hi]), f"{field}.{name}.end",
@@ -108,6 +110,7 @@ def expire_lapsed(s: Session, trail: AuditTrail, patient_id: str, now_ns: int | 
     rows = list(s.scalars(lapsed.order_by(Consent.consent_id, Consent.version)
                           .execution_options(populate_existing=True)))
     for row in rows:
+        assert row.valid_until_ns is not None  # the query selected only rows whose validity ended
         row.status = "expired"
         trail.append(s, "consent.expired", SERVICE_ACTOR, patient_id=patient_id, consent=row.consent_id,
                      version=row.version, grantee="org:" + row.grantee,

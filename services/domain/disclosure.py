@@ -70,22 +70,21 @@ class Disclosure:
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, consents, now_ns)
         decisions = self.policy.decide_batch(shared, [policy_input.resource(self.trail, r) for r in records])
-        return [self._decide(s, principal, fetch, r, d, key) for r, d in zip(records, decisions)]
+        return [self._decide(s, principal, fetch, r, d, key) for r, d in zip(records, decisions, strict=True)]
 
     def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
                 key: PrincipalKey) -> Outcome:
-        common = dict(
-            patient_id=record.patient_id, record=record.record_id, category=record.category,
-            purpose=fetch.purpose, role=principal.role, practitioner=principal.practitioner,
-            emergency=fetch.emergency, policy_revision=self.policy.revision,
-        )
+        common: dict[str, Any] = {
+            "patient_id": record.patient_id, "record": record.record_id, "category": record.category,
+            "purpose": fetch.purpose, "role": principal.role, "practitioner": principal.practitioner,
+            "emergency": fetch.emergency, "policy_revision": self.policy.revision,
+        }
         if record.erased_ns is not None:
             return self._withhold(s, principal, record, ["the record was erased"], common, erased=True)
         if not decision.allow:
             return self._withhold(s, principal, record, list(decision.reasons), common,
                                   consents=list(decision.consent_ids))
-        sealed = at_rest.SealedRecord(record.ciphertext, record.wrapped_key, record.kek_id)
-        body = at_rest.open_record(record.record_id, sealed, self.kek)
+        body = at_rest.open_record(record.record_id, _sealed(record), self.kek)
         body, applied = apply_obligations(body, decision.obligations,
                                           pseudonym=self._research_pseudonym(principal.name),
                                           handled_elsewhere=LEDGERED_OBLIGATIONS)
@@ -106,7 +105,7 @@ class Disclosure:
             raise RuntimeError("ledger sequence moved under an open writer")
         return Outcome(record, seq, entry.entry_bytes, package=package)
 
-    def _withhold(self, s: Session, principal: Principal, record: Record, reasons: list[str], common: dict,
+    def _withhold(self, s: Session, principal: Principal, record: Record, reasons: list[str], common: dict[str, Any],
                   *, erased: bool = False, **ledgered: Any) -> Outcome:
         entry = self.trail.append_entry(s, "access.decision", principal.id, allowed=False, reasons=reasons,
                                         **ledgered, **common)
@@ -116,6 +115,13 @@ class Disclosure:
         # Stable for one recipient, unlinkable across recipients.
         key = hmac.new(self.trail.pseudonym_key, b"research:" + recipient.encode(), hashlib.sha256).digest()
         return keyed_pseudonym(key)
+
+
+def _sealed(record: Record) -> at_rest.SealedRecord:
+    """The record's body as stored; only erasure (which the caller has ruled out) destroys it."""
+    if record.ciphertext is None or record.wrapped_key is None or record.kek_id is None:
+        raise RuntimeError("a record that was not erased has no sealed body")
+    return at_rest.SealedRecord(record.ciphertext, record.wrapped_key, record.kek_id)
 
 
 def _current_encryption_key(s: Session, institution_id: str) -> PrincipalKey:

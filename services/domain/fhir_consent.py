@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Set
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from consentry.services import clock
 from consentry.services.clock import rfc3339
@@ -126,15 +128,14 @@ def _period_json(name: str, start: int | None, end: int | None) -> dict:
 
 def parse_json(text: str) -> dict:
     """The request's fhir_json as a JSON object; raises InvalidArgument("fhir_json") otherwise."""
-    v = Violations()
-    doc = None
-    if v.check(0 < len(text) <= MAX_JSON_CHARS, "fhir_json", f"must be 1 to {MAX_JSON_CHARS} characters of JSON"):
-        try:
-            doc = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            doc = None
-        v.check(isinstance(doc, dict), "fhir_json", "must be a JSON object (a FHIR R4 Consent resource)")
-    v.raise_if_any()
+    if not 0 < len(text) <= MAX_JSON_CHARS:
+        Violations().refuse("fhir_json", f"must be 1 to {MAX_JSON_CHARS} characters of JSON")
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        Violations().refuse("fhir_json", "must be a JSON object (a FHIR R4 Consent resource)")
     return doc
 
 
@@ -152,25 +153,31 @@ def from_fhir(doc: dict) -> tuple[str, str, dict]:
               "must be \"active\": only an active consent can be imported as a grant")
     scope = r.concept("fhir_json.scope", doc.get("scope"), SCOPE, set(_KIND_BY_SCOPE))
     categories = doc.get("category")
-    if r.v.check(isinstance(categories, list) and categories != [], "fhir_json.category",
-                 f"must be a list of codings of LOINC {CONSENT_DOCUMENT}"):
-        for i, c in enumerate(categories):
-            r.concept(f"fhir_json.category[{i}]", c, LOINC, {CONSENT_DOCUMENT})
+    if not isinstance(categories, list) or not categories:
+        r.v.add("fhir_json.category", f"must be a list of codings of LOINC {CONSENT_DOCUMENT}")
+        categories = []
+    for i, c in enumerate(categories):
+        r.concept(f"fhir_json.category[{i}]", c, LOINC, {CONSENT_DOCUMENT})
     r.concept("fhir_json.policyRule", doc.get("policyRule"), ACT_CODE, {"OPTIN"})
     patient_id = r.patient("fhir_json.patient", doc.get("patient"))
     grantee, terms = r.provision("fhir_json.provision", doc.get("provision"))
     r.v.raise_if_any()
+    # Each reader returns None only where it recorded a violation, and those were raised.
+    assert scope is not None and patient_id is not None and grantee is not None
     terms["kind"] = _KIND_BY_SCOPE[scope]
     return patient_id, grantee, terms
 
 
 class _Reader:
-    """Checks one element at a time, collecting violations; each check returns what it read."""
+    """Checks one element at a time, collecting violations; each check returns what it read.
+
+    Values are parsed JSON (hence `Any`), each checked before it is used."""
 
     def __init__(self) -> None:
         self.v = Violations()
 
-    def obj(self, path: str, value, allowed: set[str], ignored: set[str] = frozenset(), required: bool = True) -> bool:
+    def obj(self, path: str, value: Any, allowed: Set[str], ignored: Set[str] = frozenset(),
+            required: bool = True) -> bool:
         if value is None and not required:
             return False
         if not self.v.check(isinstance(value, dict), path, "must be a JSON object"):
@@ -179,15 +186,15 @@ class _Reader:
             self.v.add(f"{path}.{key}", _UNSUPPORTED)
         return True
 
-    def items(self, path: str, value, *, required: bool) -> list:
+    def items(self, path: str, value: Any, *, required: bool) -> list[Any]:
         if value is None and not required:
             return []
-        if not self.v.check(isinstance(value, list) and (value or not required), path,
+        if not self.v.check(isinstance(value, list) and (bool(value) or not required), path,
                             "must be a non-empty list" if required else "must be a list"):
             return []
         return value
 
-    def coding(self, path: str, value, system: str, codes: set[str]) -> str | None:
+    def coding(self, path: str, value: Any, system: str, codes: set[str]) -> str | None:
         if not self.obj(path, value, _CODING):
             return None
         code = value.get("code")
@@ -195,14 +202,14 @@ class _Reader:
         self.v.check(ok, path, f"must be a code of {system}: " + ", ".join(sorted(codes)))
         return code if ok else None
 
-    def codings(self, path: str, value, system: str, codes: set[str], what: str) -> list[str]:
-        found = [self.coding(f"{path}[{i}]", c, system, codes)
-                 for i, c in enumerate(self.items(path, value, required=True))]
-        found = [c for c in found if c is not None]
+    def codings(self, path: str, value: Any, system: str, codes: set[str], what: str) -> list[str]:
+        read = [self.coding(f"{path}[{i}]", c, system, codes)
+                for i, c in enumerate(self.items(path, value, required=True))]
+        found = [c for c in read if c is not None]
         self.v.check(len(set(found)) == len(found), path, f"must not repeat a {what}")
         return found
 
-    def concept(self, path: str, value, system: str, codes: set[str]) -> str | None:
+    def concept(self, path: str, value: Any, system: str, codes: set[str]) -> str | None:
         """A CodeableConcept holding exactly one coding, from `codes`."""
         if not self.obj(path, value, {"coding", "text"}):
             return None
@@ -211,7 +218,7 @@ class _Reader:
             return None
         return self.coding(f"{path}.coding[0]", found[0], system, codes) if found else None
 
-    def patient(self, path: str, value) -> str | None:
+    def patient(self, path: str, value: Any) -> str | None:
         if not self.obj(path, value, {"reference", "display", "type"}):
             return None
         ref = value.get("reference")
@@ -219,7 +226,7 @@ class _Reader:
         self.v.check(ok, f"{path}.reference", "must be \"Patient/<patient id>\"")
         return ref[len("Patient/"):] if ok else None
 
-    def period(self, path: str, value) -> tuple[int | None, int | None]:
+    def period(self, path: str, value: Any) -> tuple[int | None, int | None]:
         if not self.obj(path, value, {"start", "end"}, required=False):
             return None, None
         start = self.instant(f"{path}.start", value.get("start"), end=False)
@@ -227,14 +234,14 @@ class _Reader:
         self.v.check(start is None or end is None or start < end, f"{path}.end", "must be after start")
         return start, end
 
-    def instant(self, path: str, value, *, end: bool) -> int | None:
+    def instant(self, path: str, value: Any, *, end: bool) -> int | None:
         if value is None:
             return None
         ns = parse_datetime(value, end=end) if isinstance(value, str) else None
         self.v.check(ns is not None, path, "must be a FHIR dateTime (a date, or a time with a time zone)")
         return ns
 
-    def actor(self, path: str, value) -> str | None:
+    def actor(self, path: str, value: Any) -> str | None:
         if not self.obj(path, value, {"role", "reference"}):
             return None
         self.concept(f"{path}.role", value.get("role"), PARTICIPATION, {"IRCP"})
@@ -250,7 +257,7 @@ class _Reader:
                      f"must be {{system {INSTITUTION}, value <registered institution id>}}")
         return value if ok else None
 
-    def provision(self, path: str, value) -> tuple[str | None, dict]:
+    def provision(self, path: str, value: Any) -> tuple[str | None, dict]:
         if not self.obj(path, value, _PROVISION):
             return None, {}
         self.v.check(value.get("type") == "permit", f"{path}.type", "must be \"permit\"")

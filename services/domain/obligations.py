@@ -27,7 +27,8 @@ can still identify someone and needs ``redact``, or a deny):
 - every reference to a Patient (``reference`` "Patient/<id>", relative or absolute, in any
   resource, Bundle entry ``fullUrl``/``request.url``/``response.location``) -> "Patient/<pseudonym>";
   such references, and every ``subject``/``patient``/``beneficiary``, lose ``display`` and
-  ``identifier`` (a reference left empty gets the data-absent-reason extension "masked"). A conditional reference ("Patient?identifier=...") cannot be mapped: raises.
+  ``identifier`` (a reference left empty gets the data-absent-reason extension "masked"). A
+  conditional reference ("Patient?identifier=...") cannot be mapped: raises.
 - Attachments lose ``data`` and ``url`` (opaque documents may show the patient's identity).
 - Primitive-extension companions (``_birthDate`` etc.) go with their element.
 """

@@ -55,18 +55,17 @@ class Deposit:
 def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str) -> Deposit:
     """Validates a deposit and derives its metadata; raises InvalidArgument naming the field."""
     v = Violations()
-    if not v.check(0 < len(body) <= MAX_BODY_BYTES, "fhir_json", f"must be 1 byte to {MAX_BODY_BYTES} bytes"):
-        v.raise_if_any()
+    if not 0 < len(body) <= MAX_BODY_BYTES:
+        v.refuse("fhir_json", f"must be 1 byte to {MAX_BODY_BYTES} bytes")
     try:
         resource = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         resource = None
-    if not v.check(isinstance(resource, dict), "fhir_json", "must be a JSON object (a FHIR R4 resource)"):
-        v.raise_if_any()
+    if not isinstance(resource, dict):
+        v.refuse("fhir_json", "must be a JSON object (a FHIR R4 resource)")
     rtype = resource.get("resourceType")
-    if not v.check(rtype in CATEGORY_BY_TYPE, "fhir_json.resourceType",
-                   "must be one of " + ", ".join(sorted(CATEGORY_BY_TYPE))):
-        v.raise_if_any()
+    if rtype not in CATEGORY_BY_TYPE:
+        v.refuse("fhir_json.resourceType", "must be one of " + ", ".join(sorted(CATEGORY_BY_TYPE)))
     v.check(_names_patient(resource, patient_id), "fhir_json",
             "must reference the patient named by patient_id (subject, patient or Patient.id)")
     derived = _derived_category(resource)
@@ -80,13 +79,17 @@ def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str)
     for i, label in enumerate(labels):
         v.check(bool(LABEL.match(label)), f"labels[{i}]", "must be a code of 1-32 letters, digits, '.', '_' or '-'")
     v.raise_if_any()
-    return Deposit(rtype, category or derived, all_labels, _clinical_date(resource))
+    filed_as = category or derived
+    assert filed_as is not None  # neither given nor derived is a violation, raised above
+    return Deposit(rtype, filed_as, all_labels, _clinical_date(resource))
 
 
 def _resources(resource: dict) -> list[dict]:
     if resource.get("resourceType") != "Bundle":
         return [resource]
-    entries = resource.get("entry") if isinstance(resource.get("entry"), list) else []
+    entries = resource.get("entry")
+    if not isinstance(entries, list):
+        return []
     return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
@@ -123,8 +126,9 @@ def _derived_category(resource: dict) -> str | None:
 def _security_labels(resource: dict) -> list[str]:
     labels = []
     for res in _resources(resource):
-        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
-        for coding in meta.get("security") or []:
+        meta = res.get("meta")
+        security = meta.get("security") if isinstance(meta, dict) else None
+        for coding in security or []:
             code = coding.get("code") if isinstance(coding, dict) else None
             if isinstance(code, str) and LABEL.match(code):
                 labels.append(code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import NoReturn
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -44,6 +45,12 @@ class Violations:
     def raise_if_any(self) -> None:
         if self._found:
             raise InvalidArgument(self._found)
+
+    def refuse(self, field: str, why: str) -> NoReturn:
+        """Adds this violation and raises every one found: for a problem after which nothing
+        else in the request can be checked."""
+        self.add(field, why)
+        raise InvalidArgument(self._found)
 
     # -- field checks ---------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ def acting_for(s: Session, patient_id: str, scope: str) -> Principal:
     try:
         principal.require("patient")
     except PermissionDenied as denied:
-        raise denied.about(patient_id)
+        denied.about(patient_id)  # the refusal is ledgered as about this patient
+        raise
     if s.get(Person, patient_id) is None:
         raise NotFound("no patient with this id is enrolled")
     if principal.name == patient_id:

@@ -3,6 +3,8 @@ this method, is fresh, and has not been used before."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +16,8 @@ from consentry.services.store.db import Database
 from consentry.services.store.models import PrincipalKey, TokenUse
 
 _PRUNE_EVERY = 500
+# A call's metadata as gRPC hands it over: (key, value) pairs, binary values for "-bin" keys.
+Metadata = Iterable[tuple[str, str | bytes]]
 
 
 class Authenticator:
@@ -21,7 +25,7 @@ class Authenticator:
         self._db = db
         self._calls = 0
 
-    def authenticate(self, metadata: tuple, method: str) -> Principal:
+    def authenticate(self, metadata: Metadata, method: str) -> Principal:
         token = _bearer(metadata)
         try:
             claimed, key_id = tokens.unverified_header(token)
@@ -32,9 +36,9 @@ class Authenticator:
         try:
             claims = tokens.verify(token, public_key, method, key_id)
         except tokens.TokenError as exc:
-            raise _refused(str(exc), claimed) from exc
+            raise Unauthenticated(str(exc), claimed) from exc
         if principal.kind == "org" and not (_staff_id(claims.role) and _staff_id(claims.practitioner)):
-            raise _refused("an institution's token must name the acting staff role and practitioner id", claimed)
+            raise Unauthenticated("an institution's token must name the acting staff role and practitioner id", claimed)
         self._consume(claims)
         return Principal(principal.id, role=claims.role, practitioner=claims.practitioner)
 
@@ -42,9 +46,9 @@ class Authenticator:
         with self._db.read() as session:
             key = session.get(PrincipalKey, key_id)
         if key is None or key.principal != principal or key.key_type != "identity":
-            raise _refused("the token's key is not registered for its principal", self._ledgerable(principal))
+            raise Unauthenticated("the token's key is not registered for its principal", self._ledgerable(principal))
         if key.status == "revoked":
-            raise _refused("the token's key has been revoked", principal)
+            raise Unauthenticated("the token's key has been revoked", principal)
         return key.public_key
 
     def _ledgerable(self, claimed: str) -> str:
@@ -73,10 +77,10 @@ class Authenticator:
                 if self._calls % _PRUNE_EVERY == 0:
                     session.execute(delete(TokenUse).where(TokenUse.expires_ns < clock.now_ns()))
         except IntegrityError as exc:
-            raise _refused("the token has already been used (replay)", claims.principal) from exc
+            raise Unauthenticated("the token has already been used (replay)", claims.principal) from exc
 
 
-def _bearer(metadata: tuple) -> str:
+def _bearer(metadata: Metadata) -> str:
     for key, value in metadata or ():
         if key == tokens.METADATA_KEY and isinstance(value, str) and value.startswith("Bearer "):
             return value[len("Bearer "):]
@@ -85,10 +89,3 @@ def _bearer(metadata: tuple) -> str:
 
 def _staff_id(value: str) -> bool:
     return 0 < len(value) <= 64 and value.replace("-", "").replace("_", "").replace(".", "").isalnum()
-
-
-def _refused(message: str, claimed: str) -> Unauthenticated:
-    error = Unauthenticated(message)
-    error.claimed_principal = claimed  # ledgered (pseudonymised) with the refusal
-    return error
-

@@ -40,11 +40,11 @@ class IdempotentCallKey:
 _current: contextvars.ContextVar[IdempotentCallKey | None] = contextvars.ContextVar("idem", default=None)
 
 
-def bind(call: IdempotentCallKey | None) -> contextvars.Token:
+def bind(call: IdempotentCallKey | None) -> contextvars.Token[IdempotentCallKey | None]:
     return _current.set(call)
 
 
-def unbind(token: contextvars.Token) -> None:
+def unbind(token: contextvars.Token[IdempotentCallKey | None]) -> None:
     _current.reset(token)
 
 

@@ -1,7 +1,7 @@
-"""Alembic environment: migrations run programmatically by `consentry` (see services/schema.py)."""
+"""Alembic environment: migrations run programmatically by `consentry` (see services/store/schema.py)."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from consentry.services.store.models import Base
 
@@ -14,12 +14,15 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no sqlalchemy.url: run the migrations through services/store/schema.py, which sets it")
+    engine = create_engine(url)
     with engine.begin() as conn:
         _run(conn)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
