@@ -17,12 +17,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 
 import grpc
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "services"))
 from harness import Harness, grant
 
 from consentry.v1 import exchange_pb2
@@ -40,7 +41,7 @@ def _echo_server() -> tuple[grpc.Server, str]:
     return server, f"127.0.0.1:{port}"
 
 
-def _run(threads: int, seconds: float, call) -> list[float]:  # type: ignore[no-untyped-def]
+def _run(threads: int, seconds: float, call: Callable[[], object]) -> list[float]:
     latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -104,7 +105,8 @@ def main() -> None:
     fetch_rate = len(fetch_lat) / args.seconds
     print(f"{'':28}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     print(f"{'bare gRPC echo (4 KiB)':28}{echo_rate:>10.0f}{_pct(echo_lat, 50):>9.2f}{_pct(echo_lat, 99):>9.2f}")
-    print(f"{f'fetch ({args.records} records, SQLite)':28}{fetch_rate:>10.0f}{_pct(fetch_lat, 50):>9.2f}{_pct(fetch_lat, 99):>9.2f}")
+    fetch_name = f"fetch ({args.records} records, SQLite)"
+    print(f"{fetch_name:28}{fetch_rate:>10.0f}{_pct(fetch_lat, 50):>9.2f}{_pct(fetch_lat, 99):>9.2f}")
     print(f"records shared/s: {fetch_rate * args.records:.0f}; fetch rate / echo rate: {fetch_rate / echo_rate:.3f}; "
           f"records/s / echo rate: {fetch_rate * args.records / echo_rate:.2f}")
     print(f"load average at end: {os.getloadavg()[0]:.2f} ({args.threads} client threads, {args.seconds:.0f} s each)")

@@ -269,7 +269,7 @@ def bench_proofs_cold(db: Database, cases) -> dict[str, tuple[float, float]] | N
     incl, cons = [], []
     with db.engine.connect() as conn:
         reader = LedgerReader(conn)
-        for index, size, old in cases[:WARMUP]:
+        for index, size, _old in cases[:WARMUP]:
             reader.inclusion_proof(index, size)
         conn.commit()
         for index, size, old in cases:
@@ -295,7 +295,7 @@ def build_pymerkle(entries: list[bytes]):
 
 def bench_pymerkle(tree, cases) -> dict[str, tuple[float, float]]:
     incl, cons = [], []
-    for index, size, old in cases[:WARMUP]:
+    for index, size, _old in cases[:WARMUP]:
         tree.prove_inclusion(index + 1, size)
     for index, size, old in cases:
         t0 = time.perf_counter()
@@ -308,7 +308,8 @@ def bench_pymerkle(tree, cases) -> dict[str, tuple[float, float]]:
 
 
 def loadavg() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def proof_database(kind: str, n: int, keep: bool) -> tuple[Database, bool]:

@@ -40,7 +40,8 @@ def make_input(n_consents: int, record: int = 0, all_match: bool = False) -> dic
     categories, or with all_match every one of them covering the record (the worst case)."""
     consents = [
         {
-            "id": f"c{i}", "grantee": "clinic-7", "categories": ["lab"] if all_match else ["imaging", "procedure"], "purposes": ["TREAT"],
+            "id": f"c{i}", "grantee": "clinic-7", "categories": ["lab"] if all_match else ["imaging", "procedure"],
+            "purposes": ["TREAT"],
             "data_from": None, "data_until": None, "valid_from": NOW - 10**15, "valid_until": NOW + 10**15,
             "excepted": ["mental-health"], "status": "active" if i % 3 or all_match else "revoked", "kind": "treatment",
         }
@@ -157,7 +158,8 @@ def main() -> None:
         print("the budgeted row (regorus+FailClosed, one record per query) was not run")
         return
     verdict = "within" if worst <= 1000 else "OVER"
-    print(f"embedded (load_engine) single-decision p99, worst over 1/10/100 consents: {worst:.0f} us -> {verdict} the 1 ms budget")
+    print(f"embedded (load_engine) single-decision p99, worst over 1/10/100 consents: {worst:.0f} us "
+          f"-> {verdict} the 1 ms budget")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def consistency_proof(old_size: int, new_size: int, source: NodeSource) -> list[
     level = (old_size & -old_size).bit_length() - 1
     index = (old_size - 1) >> level
     siblings, right, left = _plan(index, level, new_size)
-    before = siblings if index == 0 else [(level, index)] + siblings
+    before = siblings if index == 0 else [(level, index), *siblings]
     hashes = source.get_nodes(before + right + left)
     return _assemble(hashes, len(before), len(right))
 

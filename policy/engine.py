@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -186,7 +186,7 @@ class FailClosed:
             return self._run(lambda: self._engine.decide(expand_batch(shared, resources)), (), len(resources))
         return self._run(batch, (shared, resources), len(resources))
 
-    def _run(self, call, args: tuple, expected: int) -> list[Decision]:  # type: ignore[no-untyped-def]
+    def _run(self, call: Callable[..., object], args: tuple[object, ...], expected: int) -> list[Decision]:
         late = f"{UNAVAILABLE}: no decision within {self._timeout_s * 1000:.0f} ms"
         try:
             if self._inline:
@@ -197,8 +197,7 @@ class FailClosed:
             else:
                 future = self._pool.submit(call, *args)
                 decisions = future.result(timeout=self._timeout_s)
-            _check_batch(decisions, expected)
-            return decisions
+            return _check_batch(decisions, expected)
         except concurrent.futures.TimeoutError:
             future.cancel()
             return _deny_all(expected, late)
@@ -211,11 +210,13 @@ class FailClosed:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _check_batch(decisions: Any, expected: int) -> None:
+def _check_batch(decisions: object, expected: int) -> list[Decision]:
+    """``decisions`` as what an engine promised, or MalformedDecision."""
     if not isinstance(decisions, list) or len(decisions) != expected:
         raise MalformedDecision(f"expected {expected} decisions, got {_short(decisions)}")
     if not all(isinstance(d, Decision) for d in decisions):
         raise MalformedDecision("engine returned something other than Decision objects")
+    return decisions
 
 
 def _deny_all(n: int, reason: str) -> list[Decision]:

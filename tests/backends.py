@@ -50,7 +50,7 @@ def pg_schema(prefix: str = "t") -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def database(kind: str, directory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def database(kind: str, directory: str | os.PathLike[str]) -> Iterator[str]:
     """A fresh, empty database of `kind`; yields its URL."""
     if kind == "sqlite":
         yield f"sqlite:///{directory}/consentry.db"

@@ -20,7 +20,7 @@ HOW_TO_RUN = {
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     reasons: Counter[str] = Counter()
     for report in terminalreporter.stats.get("skipped", []):
-        _path, _line, reason = report.longrepr  # type: ignore[misc]
+        _path, _line, reason = report.longrepr
         reasons[reason.removeprefix("Skipped: ")] += 1
     if not reasons:
         return

@@ -206,7 +206,7 @@ class _ProofSource:
         self.checked = checked
         self.known: dict[NodeId, bytes] = {}
         if frontier is not None:
-            self.known = dict(zip(perfect_subtrees(0, frontier.size), frontier.hashes))
+            self.known = dict(zip(perfect_subtrees(0, frontier.size), frontier.hashes, strict=True))
 
     def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
         known = self.known
@@ -216,7 +216,7 @@ class _ProofSource:
             self.checked = True
             if not known:
                 return fetched
-            known = {**known, **dict(zip(missing, fetched))}
+            known = {**known, **dict(zip(missing, fetched, strict=True))}
         return [known[node] for node in ids]
 
     def check(self) -> None:

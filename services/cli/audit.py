@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import typer
@@ -63,7 +63,8 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
                  key: str = typer.Option(..., "--key", help="The ledger verifier key (consentry audit key)"),
                  target: str | None = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
                  principal: str | None = Principal,
-                 state: Path | None = typer.Option(None, "--state", help="Where the last trusted checkpoint is kept")) -> None:
+                 state: Path | None = typer.Option(None, "--state",
+                                                   help="Where the last trusted checkpoint is kept")) -> None:
     """Recompute chain and root, check the signature and consistency with the last trusted checkpoint."""
     if (source is None) == (target is None):
         raise typer.BadParameter("give an export directory or --target, not both")
@@ -72,6 +73,7 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
         if source is not None:
             checkpoint = verify_export(source, key, state)
         else:
+            assert target is not None  # exactly one of the two, checked above
             with _client(target, data_dir, identity, principal) as client:
                 checkpoint = verify_live(client, key, state)
     except LedgerError as exc:
@@ -138,7 +140,7 @@ def default_state_file(key: str) -> Path:
     return home / "consentry" / f"trusted-{hashlib.sha256(key.encode()).hexdigest()[:16]}.note"
 
 
-def _verify(entries, note: str, key: str, state: Path) -> Checkpoint:  # type: ignore[no-untyped-def]
+def _verify(entries: Iterable[bytes], note: str, key: str, state: Path) -> Checkpoint:
     verifier = NoteVerifier.from_key(key)
     trusted = verify_checkpoint(state.read_text(), verifier) if state.exists() else None
     checkpoint = verify_log(entries, note, verifier, trusted=trusted)

@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import tempfile
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from consentry.services.cli.datadir import ledger_signer, operator_key, share_ve
 from consentry.services.cli.server import start
 from consentry.services.config import Settings, client_root_certificates
 from consentry.services.identity.tokens import Caller
-from consentry.services.sdk.client import Client
+from consentry.services.sdk.client import Client, FetchedRecord
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 
@@ -64,7 +65,7 @@ def _play(target: str, config: Settings) -> int:
 _UUID = re.compile(r"([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def why(reasons, limit: int = 200) -> str:  # type: ignore[no-untyped-def]
+def why(reasons: Iterable[str], limit: int = 200) -> str:
     """The reason a reader of this story cares about: the consent's, when there is one."""
     reasons = list(reasons) or ["refused"]
     chosen = next((r for r in reasons if "consent" in r), reasons[0])
@@ -91,8 +92,10 @@ def discharge_records(patient: str) -> dict[str, bytes]:
             "medicationCodeableConcept": {"text": "amoxicillin 500 mg, three times daily for 5 days"},
         }),
         "lab results": _fhir({
-            "resourceType": "Observation", "status": "final", "subject": ref, "effectiveDateTime": "2026-11-19T08:30:00Z",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "resourceType": "Observation", "status": "final", "subject": ref,
+            "effectiveDateTime": "2026-11-19T08:30:00Z",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "laboratory"}]}],
             "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5", "display": "C reactive protein"}]},
             "valueQuantity": {"value": 12, "unit": "mg/L"},
         }),
@@ -131,7 +134,8 @@ class Story:
 
     # -- actors ---------------------------------------------------------------------------
 
-    def _institution(self, key: str, name: str, kind: int, role: str, practitioner: str):
+    def _institution(self, key: str, name: str, kind: registry_pb2.InstitutionKind, role: str,
+                     practitioner: str) -> tuple[Client, PrivateKey]:
         identity, encryption = SigningKey.generate(), PrivateKey.generate()
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=self.ids[key], display_name=name, kind=kind,
@@ -140,13 +144,13 @@ class Story:
                         root_certificates=self.roots)
         return client, encryption
 
-    def _person(self, key: str, enroll) -> Client:  # type: ignore[no-untyped-def]
+    def _person(self, key: str, enroll: Callable[[str, bytes], object]) -> Client:
         identity = SigningKey.generate()
         enroll(self.ids[key], bytes(identity.verify_key))
         prefix = "patient:" if key == "patient" else "auditor:"
         return Client(self.target, Caller(prefix + self.ids[key], identity), root_certificates=self.roots)
 
-    def fetch(self, client: Client, key: PrivateKey, purpose: str):
+    def fetch(self, client: Client, key: PrivateKey, purpose: str) -> list[FetchedRecord]:
         return list(client.fetch(self.ids["patient"], purpose, recipient_key=key, service_key=self.service_key))
 
     # -- the story ------------------------------------------------------------------------
@@ -159,7 +163,8 @@ class Story:
         doctor, doctor_key = self._institution("doctor", "Dr Chen's family practice",
                                                registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, "physician", "dr-chen")
         registry, registry_key = self._institution("registry", "National heart registry",
-                                                   registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, "researcher", "r-osei")
+                                                   registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY,
+                                                   "researcher", "r-osei")
         patient = self._person("patient", lambda pid, pk: self.operator.registry.EnrollPatient(
             registry_pb2.EnrollPatientRequest(patient_id=pid, identity_public_key=pk)))
         auditor = self._person("auditor", lambda aid, pk: self.operator.registry.EnrollAuditor(
@@ -190,9 +195,10 @@ class Story:
         got = self.fetch(doctor, doctor_key, "TREAT")
         shared = {records[r.record_id] for r in got if r.shared}
         for r in got:
-            if r.shared:
+            if r.body is not None:
                 self.check(r.resource()["subject"]["reference"].endswith(ids["patient"]),
-                           f"{records[r.record_id]}: decrypted {len(r.body)} bytes, signed header for ledger #{r.ledger_seq}")
+                           f"{records[r.record_id]}: decrypted {len(r.body)} bytes, "
+                           f"signed header for ledger #{r.ledger_seq}")
         self.check(shared == {"discharge summary", "medication list", "lab results"},
                    "exactly the discharge summary, medication list and lab results were shared")
         withheld = [r for r in got if not r.shared]
@@ -201,11 +207,12 @@ class Story:
 
         self.say("4. Dr Chen asks again for payment purposes: neither his duties nor the consent cover that")
         got = self.fetch(doctor, doctor_key, "HPAYMT")
-        self.check(got and not any(r.shared for r in got), "nothing shared: " + (why(got[0].reasons) if got else "?"))
+        self.check(bool(got) and not any(r.shared for r in got),
+                   "nothing shared: " + (why(got[0].reasons) if got else "?"))
 
         self.say("5. The research registry asks for research use, with no research consent")
         got = self.fetch(registry, registry_key, "HRESCH")
-        self.check(got and not any(r.shared for r in got),
+        self.check(bool(got) and not any(r.shared for r in got),
                    "nothing shared: " + why([reason for r in got for reason in r.reasons]))
 
         self.say("6. The patient revokes the consent; Dr Chen is refused from now on")
@@ -213,7 +220,7 @@ class Story:
             consent_id=consent.consent_id, reason="changed family doctor"))
         self.check(revoked.consent.status == consent_pb2.CONSENT_STATUS_REVOKED, "consent revoked")
         got = self.fetch(doctor, doctor_key, "TREAT")
-        self.check(got and not any(r.shared for r in got), "nothing shared after revocation: "
+        self.check(bool(got) and not any(r.shared for r in got), "nothing shared after revocation: "
                    + (why(got[0].reasons) if got else "?"))
 
         self.say("7. The patient reads who accessed their data, and why")

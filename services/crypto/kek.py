@@ -47,7 +47,10 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")  # printable, no separator
 class KeyEncryptionKeyProvider(Protocol):
     """Wraps and unwraps 32-byte data keys; ``context`` is authenticated (bind it to the record)."""
 
-    key_id: str  # the KEK that ``wrap`` uses now
+    @property
+    def key_id(self) -> str:
+        """The KEK that ``wrap`` uses now."""
+        ...
 
     def wrap(self, data_key: bytes, context: bytes) -> bytes: ...
 

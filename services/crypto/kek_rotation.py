@@ -37,13 +37,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 
 from consentry.services.config import KEK_FILE
 from consentry.services.crypto import at_rest, keyfiles
 from consentry.services.crypto.errors import KeyFileError
-from consentry.services.crypto.kek import LocalKekProvider, kek_id_for, needs_rewrap, wrapped_key_id
+from consentry.services.crypto.kek import (
+    KeyEncryptionKeyProvider,
+    LocalKekProvider,
+    kek_id_for,
+    needs_rewrap,
+    wrapped_key_id,
+)
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 from consentry.services.store.models import Record
@@ -133,10 +140,10 @@ class DirectoryKekProvider:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self._lock = threading.Lock()
-        self._stamp: tuple | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._provider = self._load()
 
-    def _signature(self) -> tuple:
+    def _signature(self) -> tuple[int, int, int]:
         st = os.stat(self.data_dir / KEK_FILE)
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -185,7 +192,7 @@ class DirectoryKekProvider:
 # --- the database job -------------------------------------------------------------------------
 
 
-def _live_not_current(current: str):  # type: ignore[no-untyped-def]
+def _live_not_current(current: str) -> ColumnElement[bool]:
     return and_(Record.wrapped_key.is_not(None), or_(Record.kek_id.is_(None), Record.kek_id != current))
 
 
@@ -208,7 +215,8 @@ class BatchResult:
         return self.last_record_id is None
 
 
-def rewrap_batch(db: Database, kek, *, after: str = "", batch_size: int = DEFAULT_BATCH) -> BatchResult:
+def rewrap_batch(db: Database, kek: KeyEncryptionKeyProvider, *, after: str = "",
+                 batch_size: int = DEFAULT_BATCH) -> BatchResult:
     """Rewraps up to ``batch_size`` records (by record id, after ``after``) in ONE write transaction.
 
     Reads and writes only ``wrapped_key`` and ``kek_id``; bodies are untouched.
@@ -223,18 +231,20 @@ def rewrap_batch(db: Database, kek, *, after: str = "", batch_size: int = DEFAUL
             .where(Record.record_id > after, _live_not_current(current))
             .order_by(Record.record_id).limit(batch_size)
         ).all()
-        for record_id, wrapped, kek_id in rows:
-            wrapped = bytes(wrapped)
+        for record_id, column, kek_id in rows:
+            assert column is not None  # the query selects live records only
+            wrapped = bytes(column)
             if not needs_rewrap(wrapped, kek):
                 skipped += 1  # the column lags the key; open_record would refuse this row: fix it
                 s.execute(update(Record).where(Record.record_id == record_id, Record.wrapped_key == wrapped)
                           .values(kek_id=wrapped_key_id(wrapped)))
                 continue
             sealed = at_rest.rewrap_record(record_id, at_rest.SealedRecord(b"", wrapped, kek_id or ""), kek, kek)
-            done = s.execute(
+            # An UPDATE's result is a CursorResult; Session.execute is annotated with the base class.
+            done = cast(CursorResult[Any], s.execute(
                 update(Record).where(Record.record_id == record_id, Record.wrapped_key == wrapped)
                 .values(wrapped_key=sealed.wrapped_key, kek_id=sealed.kek_id)
-            ).rowcount
+            )).rowcount
             if done == 1:
                 rewrapped += 1
             else:
@@ -262,7 +272,7 @@ def pending(db: Database, current: str) -> dict[str, int]:
 
 def rewrap_all(
     db: Database,
-    kek,
+    kek: KeyEncryptionKeyProvider,
     trail: AuditTrail,
     *,
     actor: str = "operator",

@@ -142,7 +142,7 @@ def write_key_file(path: str | os.PathLike[str], kind: str, raw: bytes) -> Path:
         except OSError as e:
             raise KeyFileError(f"cannot create {final}: {e.strerror}") from None
     finally:
-        _unlink_quietly(tmp)
+        tmp.unlink(missing_ok=True)
     _fsync_dir(final.parent)
     return final
 
@@ -188,13 +188,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _fsync_dir(directory: Path) -> None:

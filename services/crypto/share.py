@@ -284,17 +284,25 @@ def _check_header(header: dict[str, Any], error: type[Exception] = ValueError) -
     if obl != sorted(set(obl)):
         raise error("header field 'obligations' must be sorted and without duplicates")
     # Regexes and the datetime constructor, not strptime/uuid.UUID: this runs on every share.
-    m = _TIME_RE.fullmatch(header["time"])
-    try:
-        datetime(*map(int, m.groups())) if m else None  # also rejects month 13, Feb 30, ...
-    except ValueError:
-        m = None
-    if not m:
+    if not _is_utc_time(header["time"]):
         raise error("header field 'time' must look like 2026-11-25T12:00:00Z")
     if not _UUID_RE.fullmatch(header["share_id"]):
         raise error("header field 'share_id' must be a lowercase hyphenated UUID")
     if not _KEY_ID_RE.fullmatch(header["recipient_key_id"]):
         raise error("header field 'recipient_key_id' must be 16 lowercase hex characters")
+
+
+def _is_utc_time(text: str) -> bool:
+    """True for ``2026-11-25T12:00:00Z`` naming a real second (not month 13, Feb 30, ...)."""
+    m = _TIME_RE.fullmatch(text)
+    if m is None:
+        return False
+    year, month, day, hour, minute, second = map(int, m.groups())
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_lengths(pkg: SharePackage) -> None:

@@ -17,8 +17,9 @@ import collections
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from nacl.public import PrivateKey
@@ -40,6 +41,10 @@ class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadat
     pass
 
 
+# What grpc hands an interceptor: the call itself, taking call details and the request message.
+_Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
+
+
 class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds `authorization: Bearer <token>` bound to the method being called."""
 
@@ -52,10 +57,12 @@ class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         return _Details(details.method, details.timeout, metadata, details.credentials,
                         details.wait_for_ready, details.compression)
 
-    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_unary(self, continuation: _Continuation, details: grpc.ClientCallDetails,
+                              request: Any) -> Any:
         return continuation(self._with_token(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_stream(self, continuation: _Continuation, details: grpc.ClientCallDetails,
+                               request: Any) -> Any:
         return continuation(self._with_token(details), request)
 
 
@@ -153,7 +160,7 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def fetch(
@@ -190,6 +197,7 @@ class Client:
             return
         # Read the whole stream first: every entry was committed before the first response left,
         # so one checkpoint (refreshed at most once) covers them all.
+        assert ledger_key  # checked on entry, before the request was sent
         fetched = list(stream)
         checkpoint = None
         for item in fetched:
@@ -198,7 +206,8 @@ class Client:
             yield dataclasses.replace(item, proof=proof)
 
     @staticmethod
-    def _open(item, recipient: str, recipient_key: PrivateKey, service_key: VerifyKey) -> FetchedRecord:  # type: ignore[no-untyped-def]
+    def _open(item: exchange_pb2.FetchRecordsResponse, recipient: str, recipient_key: PrivateKey,
+              service_key: VerifyKey) -> FetchedRecord:
         if item.HasField("withheld"):
             w = item.withheld
             return FetchedRecord(w.record_id, w.category, item.ledger_seq, reasons=tuple(w.reasons), erased=w.erased,
@@ -243,7 +252,8 @@ class Client:
     def _checkpoint_covering(self, seq: int, verifier: NoteVerifier, origin: str | None) -> tuple[str, int, bytes]:
         for refresh in (False, True):
             try:
-                reply = self.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=refresh), timeout=self.timeout_s)
+                request = audit_pb2.GetCheckpointRequest(refresh=refresh)
+                reply = self.audit.GetCheckpoint(request, timeout=self.timeout_s)
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and not refresh:
                     continue  # no checkpoint at all yet

@@ -145,7 +145,7 @@ def test_proofs_are_logarithmic_and_reject_neighbours():
     with pytest.raises(InclusionProofError):
         verify_inclusion(leaves[500], 500, 1000, proof[:-1], root)
     with pytest.raises(InclusionProofError):
-        verify_inclusion(leaves[500], 500, 1000, proof + [proof[0]], root)
+        verify_inclusion(leaves[500], 500, 1000, [*proof, proof[0]], root)
     cproof = consistency_proof(300, 1000, memory)
     with pytest.raises(ConsistencyProofError):
         verify_consistency(300, 1000, memory.root(299), root, cproof)

@@ -17,5 +17,5 @@ def test_pseudonym_is_keyed_and_stable():
     assert p != patient_pseudonym(key, "NHS-124")
     assert p != hmac.new(key, b"NHS-123", "sha256").hexdigest()  # domain separated
     assert "NHS-123" not in p
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least"):
         patient_pseudonym(b"short", "NHS-123")

@@ -39,22 +39,22 @@ def test_nested_seq_prev_is_refused_in_strict_mode():
     entries, _ = build(3)
     prev = replay(entries[:2]).chain_hash.hex()
     nested = canonical_json({"a": {"seq": 2, "prev": prev}, "kind": "x", "prev": prev, "seq": 2})
-    replay(entries[:2] + [nested])  # fast mode reads the last (top-level) occurrence
+    replay([*entries[:2], nested])  # fast mode reads the last (top-level) occurrence
     with pytest.raises(ChainError) as info:
-        replay(entries[:2] + [nested], strict=True)
+        replay([*entries[:2], nested], strict=True)
     assert info.value.seq == 2
     misleading = canonical_json({"kind": "x", "prev": prev, "seq": 2, "z": {"seq": 7}})
     with pytest.raises(ChainError) as info:
-        replay(entries[:2] + [misleading])
+        replay([*entries[:2], misleading])
     assert info.value.seq == 2
 
 
 def test_strict_mode_refuses_non_canonical_bytes():
     entries, _ = build(2)
     spaced = entries[1].replace(b'"kind":', b'"kind": ')
-    replay(entries[:1] + [spaced])  # fast mode: still a consistent chain of bytes
+    replay([*entries[:1], spaced])  # fast mode: still a consistent chain of bytes
     with pytest.raises(ChainError) as info:
-        replay(entries[:1] + [spaced], strict=True)
+        replay([*entries[:1], spaced], strict=True)
     assert info.value.seq == 1
 
 
@@ -65,7 +65,7 @@ def test_garbage_and_first_entry_prev():
     assert info.value.seq == 0
     bad_first = entries[0].replace(b'"prev":"0', b'"prev":"1')
     with pytest.raises(ChainError) as info:
-        replay([bad_first] + entries[1:])
+        replay([bad_first, *entries[1:]])
     assert info.value.seq == 0
     assert "entry 0" in info.value.explain()
 

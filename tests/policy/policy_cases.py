@@ -66,9 +66,9 @@ def mismatches(decision: Decision, expect: Mapping[str, Any]) -> list[str]:
         problems.append("a deny without reasons")
     if "reasons" in expect and list(decision.reasons) != expect["reasons"]:
         problems.append(f"reasons {list(decision.reasons)} != {expect['reasons']}")
-    for fragment in expect.get("reasons_include", ()):
-        if not any(fragment in r for r in decision.reasons):
-            problems.append(f"no reason contains {fragment!r}: {list(decision.reasons)}")
+    problems.extend(f"no reason contains {fragment!r}: {list(decision.reasons)}"
+                    for fragment in expect.get("reasons_include", ())
+                    if not any(fragment in r for r in decision.reasons))
     for key, value in expect.get("obligations", {}).items():
         got = decision.obligations.get(key)
         if (list(got) if isinstance(got, tuple) else got) != value:

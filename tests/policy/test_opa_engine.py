@@ -44,7 +44,7 @@ def test_upload_request_shapes(opa):
 def test_every_table_case_in_one_batch(opa):
     engine = load_engine("opa", opa_url=opa.url, timeout_s=2.0)
     decisions = engine.decide([c[1] for c in CASES])
-    assert [mismatches(d, c[2]) for d, c in zip(decisions, CASES)] == [[]] * len(CASES)
+    assert [mismatches(d, c[2]) for d, c in zip(decisions, CASES, strict=True)] == [[]] * len(CASES)
     posts = [(path, body) for method, path, body in opa.requests if method == "POST"]
     assert posts == [("/v1/data/consentry/authz/decisions", {"input": {"batch": [c[1] for c in CASES]}})]
 
@@ -95,5 +95,5 @@ def test_unreachable_server_denies(opa):
 
 
 def test_bad_url_is_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="OPA url must be http"):
         OpaEngine("ftp://example.invalid")

@@ -21,7 +21,8 @@ ENGINES = {name: make_engine(name) for name in ENGINE_NAMES}
 _RAW = RegorusEngine()._engine()  # module-level, used from the test thread only
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(max_size=8) | st.sampled_from(["*", "lab", "TREAT", "active", "R"]),
+    st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(max_size=8)
+    | st.sampled_from(["*", "lab", "TREAT", "active", "R"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )
@@ -39,7 +40,9 @@ def _damage(doc: dict, path: tuple, value) -> dict:
     doc = copy.deepcopy(doc)
     node = doc
     for key in path[:-1]:
-        if (isinstance(node, dict) and key in node) or (isinstance(node, list) and isinstance(key, int) and key < len(node)):
+        in_dict = isinstance(node, dict) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and key < len(node)
+        if in_dict or in_list:
             node = node[key]
         else:
             return doc

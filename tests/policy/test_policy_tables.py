@@ -31,7 +31,7 @@ def test_batch_matches_single_decisions(engine):
     """One query over all cases returns, in order, what one query per case returns."""
     batch = engine.decide([c[1] for c in CASES])
     assert len(batch) == len(CASES)
-    for (name, inputs, _), got in zip(CASES, batch):
+    for (name, inputs, _), got in zip(CASES, batch, strict=True):
         assert got == engine.decide([inputs])[0], name
 
 
@@ -73,7 +73,7 @@ def test_shared_batch_matches_single_decisions(engine):
     for shared, members in groups:
         got = engine.decide_batch(shared, [inputs["resource"] for _, inputs in members])
         assert len(got) == len(members)
-        for (name, inputs), decision in zip(members, got):
+        for (name, inputs), decision in zip(members, got, strict=True):
             assert decision == engine.decide([inputs])[0], name
 
 

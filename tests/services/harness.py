@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nacl.public import PrivateKey
-from nacl.signing import SigningKey
-from sqlalchemy import create_engine, text
+from nacl.signing import SigningKey, VerifyKey
+from sqlalchemy import Row, create_engine, text
 
 from consentry.services import config as cfg
+from consentry.services.api.app import App
 from consentry.services.api.server import Server
 from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
 from consentry.services.config import Settings
@@ -62,11 +65,11 @@ class Harness:
         self.server.stop(0)
 
     @property
-    def app(self):  # type: ignore[no-untyped-def]
+    def app(self) -> App:
         return self.server.app
 
     @property
-    def service_key(self):  # type: ignore[no-untyped-def]
+    def service_key(self) -> VerifyKey:
         return keyfiles.load_signing_key(self.settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
 
     def client(self, caller: Caller) -> Client:
@@ -74,7 +77,7 @@ class Harness:
         self.clients.append(c)
         return c
 
-    def org(self, kind: int = registry_pb2.INSTITUTION_KIND_HOSPITAL, role: str = "physician",
+    def org(self, kind: registry_pb2.InstitutionKind = registry_pb2.INSTITUTION_KIND_HOSPITAL, role: str = "physician",
             practitioner: str = "dr-test", prefix: str = "org") -> Org:
         org_id = f"{prefix}-{secrets.token_hex(4)}"
         identity, encryption = SigningKey.generate(), PrivateKey.generate()
@@ -105,7 +108,8 @@ class Harness:
         if self._reader is None:
             self._reader = self.auditor()
         auditor = self._reader
-        out, start = [], 0
+        out: list[dict] = []
+        start = 0
         while True:
             page = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))
             out.extend(json.loads(e.entry) for e in page.entries)
@@ -113,7 +117,7 @@ class Harness:
                 return out
             start = page.next_start
 
-    def sql(self, statement: str, **params):  # type: ignore[no-untyped-def]
+    def sql(self, statement: str, **params: object) -> Sequence[Row[Any]] | None:
         """Direct database access, as an attacker with the database (or a test) would have."""
         engine = create_engine(self.settings.database_url)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import time
@@ -45,5 +46,5 @@ def test_concurrent_writer_processes(engine):
             verify_inclusion(stored[i].leaf_hash, i, total, reader.inclusion_proof(i), result.root)
         # writers interleaved (the lock was actually contended); SQLite's busy
         # handler sleeps, so there the lock holder tends to keep winning
-        switches = sum(1 for a, b in zip(parsed, parsed[1:]) if a["worker"] != b["worker"])
+        switches = sum(1 for a, b in itertools.pairwise(parsed) if a["worker"] != b["worker"])
         assert switches >= (WORKERS if engine.dialect.name == "postgresql" else WORKERS - 1)

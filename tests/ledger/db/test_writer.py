@@ -21,6 +21,42 @@ def _business_table(engine):
     return table
 
 
+def _state_change_with(engine, table, ledger_work) -> None:
+    """One caller transaction: insert a row into ``table``, then ``ledger_work(conn)``."""
+    with engine.begin() as conn:
+        conn.execute(insert(table).values(id=1))
+        ledger_work(conn)
+
+
+def _append(entry):
+    def work(conn):
+        with LedgerWriter.lock(conn) as writer:
+            writer.append(entry)
+
+    return work
+
+
+def _crash_after_append(conn):
+    with LedgerWriter.lock(conn) as writer:
+        writer.append(sample_entry(99))
+    raise RuntimeError("crash after append, before commit")
+
+
+def _crash_between_append_and_flush(conn):
+    with LedgerWriter.lock(conn) as writer:
+        writer.append(sample_entry(99))
+        raise RuntimeError("crash between append and flush")
+
+
+def _append_without_flush(conn):
+    LedgerWriter.lock(conn).append(sample_entry(0))  # no flush, no context manager: commit must refuse
+
+
+def _lock_twice(conn):
+    LedgerWriter.lock(conn).append(sample_entry(0))
+    LedgerWriter.lock(conn)
+
+
 def test_append_fills_seq_prev_and_chain(engine):
     appended = append_many(engine, 5, per_txn=2)
     chain = ZERO_HASH
@@ -48,16 +84,10 @@ def test_next_seq_is_known_before_append(engine):
 def test_failure_inside_transaction_leaves_neither(engine):
     consents = _business_table(engine)
     append_many(engine, 2)
-    with pytest.raises(RuntimeError), engine.begin() as conn:
-        conn.execute(insert(consents).values(id=1))  # the state change
-        with LedgerWriter.lock(conn) as writer:
-            writer.append(sample_entry(99))
-        raise RuntimeError("crash after append, before commit")
-    with pytest.raises(RuntimeError), engine.begin() as conn:
-        conn.execute(insert(consents).values(id=2))
-        with LedgerWriter.lock(conn) as writer:
-            writer.append(sample_entry(99))
-            raise RuntimeError("crash between append and flush")
+    with pytest.raises(RuntimeError, match="crash after append"):
+        _state_change_with(engine, consents, _crash_after_append)
+    with pytest.raises(RuntimeError, match="crash between append and flush"):
+        _state_change_with(engine, consents, _crash_between_append_and_flush)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
         assert LedgerReader(conn).size() == 2
@@ -68,14 +98,10 @@ def test_failure_inside_transaction_leaves_neither(engine):
 
 def test_failed_append_rolls_back_state_change(engine):
     consents = _business_table(engine)
-    with pytest.raises(EntryError), engine.begin() as conn:
-        conn.execute(insert(consents).values(id=1))
-        with LedgerWriter.lock(conn) as writer:
-            writer.append({"kind": "x", "seq": 5})  # the ledger owns seq
-    with pytest.raises(CanonicalizationError), engine.begin() as conn:
-        conn.execute(insert(consents).values(id=1))
-        with LedgerWriter.lock(conn) as writer:
-            writer.append({"kind": "x", "amount": 1.5})  # floats refused
+    with pytest.raises(EntryError, match="set by the ledger"):
+        _state_change_with(engine, consents, _append({"kind": "x", "seq": 5}))
+    with pytest.raises(CanonicalizationError, match="floats"):
+        _state_change_with(engine, consents, _append({"kind": "x", "amount": 1.5}))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
         assert LedgerReader(conn).size() == 0
@@ -83,11 +109,8 @@ def test_failed_append_rolls_back_state_change(engine):
 
 def test_forgotten_flush_cannot_commit(engine):
     consents = _business_table(engine)
-    with pytest.raises(EntryError), engine.begin() as conn:
-        conn.execute(insert(consents).values(id=1))
-        writer = LedgerWriter.lock(conn)
-        writer.append(sample_entry(0))
-            # no flush, no context manager: commit must refuse
+    with pytest.raises(EntryError, match="committed with unflushed ledger entries"):
+        _state_change_with(engine, consents, _append_without_flush)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
     # explicit flush works, and the same connection keeps working after
@@ -132,10 +155,8 @@ def test_lock_needs_transaction(engine):
 
 
 def test_second_lock_with_unflushed_writer_refused(engine):
-    with pytest.raises(EntryError), engine.begin() as conn:
-        first = LedgerWriter.lock(conn)
-        first.append(sample_entry(0))
-        LedgerWriter.lock(conn)
+    with pytest.raises(EntryError, match="flush the transaction's first LedgerWriter"), engine.begin() as conn:
+        _lock_twice(conn)
     with engine.begin() as conn:  # after a flush a second lock is fine
         with LedgerWriter.lock(conn) as w:
             w.append(sample_entry(0))

@@ -15,7 +15,8 @@ LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"
 @pytest.fixture
 def trio(harness):
     hospital, doctor, patient = harness.org(), harness.org(), harness.patient()
-    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id,
+                                                                     fhir_json=LAB % patient.id.encode()))
     return hospital, doctor, patient
 
 
@@ -49,7 +50,8 @@ def test_narrowing_supersedes_and_keeps_history(harness, trio):
     _, doctor, patient = trio
     consent = grant(patient, doctor, ["lab", "medication"], purposes=("TREAT",))
     narrowed = patient.client.consent.NarrowConsent(consent_pb2.NarrowConsentRequest(
-        consent_id=consent.consent_id, terms=consent_pb2.ConsentTerms(categories=["medication"], purposes=["TREAT"]))).consent
+        consent_id=consent.consent_id,
+        terms=consent_pb2.ConsentTerms(categories=["medication"], purposes=["TREAT"]))).consent
     assert narrowed.version == 2 and list(narrowed.categories) == ["medication"]
     got = patient.client.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=consent.consent_id))
     assert [h.status for h in got.history] == [consent_pb2.CONSENT_STATUS_SUPERSEDED, consent_pb2.CONSENT_STATUS_ACTIVE]
@@ -96,7 +98,8 @@ def test_access_request_declined(harness, trio):
         terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))).request
     patient.client.consent.DeclineAccessRequest(consent_pb2.DeclineAccessRequestRequest(
         request_id=asked.request_id, reason="no"))
-    seen = doctor.client.consent.GetAccessRequest(consent_pb2.GetAccessRequestRequest(request_id=asked.request_id)).request
+    seen = doctor.client.consent.GetAccessRequest(
+        consent_pb2.GetAccessRequestRequest(request_id=asked.request_id)).request
     assert seen.status == consent_pb2.ACCESS_REQUEST_STATUS_DECLINED and seen.decline_reason == "no"
     with pytest.raises(grpc.RpcError) as err:
         patient.client.consent.ApproveAccessRequest(consent_pb2.ApproveAccessRequestRequest(request_id=asked.request_id))

@@ -50,7 +50,7 @@ def test_consented_records_are_shared_and_sensitive_ones_withheld(harness, story
         patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     shared = {records[r.record_id][0]: r for r in got if r.shared}
     assert set(shared) == {"discharge summary", "medication list", "lab results"}
-    for title, item in shared.items():
+    for item in shared.values():
         assert item.body == records[item.record_id][1]  # the holder's bytes, exactly
         assert item.header["recipient"] == doctor.id and item.header["purpose"] == "TREAT"
     [withheld] = [r for r in got if not r.shared]
@@ -87,7 +87,8 @@ def test_wrong_purpose_research_and_revocation_are_refused(harness, story):
     registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher")
     assert withheld_ids(fetch(harness, registry, patient, "HRESCH")) == set(records)
     assert any(r.shared for r in fetch(harness, doctor, patient))
-    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id, reason="moved"))
+    patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id,
+                                                                          reason="moved"))
     after = fetch(harness, doctor, patient)
     assert withheld_ids(after) == set(records)
     assert any("revoked" in reason for r in after for reason in r.reasons)
@@ -192,14 +193,16 @@ def test_an_idempotent_retry_deposits_once(harness, story):
     with pytest.raises(grpc.RpcError) as err:
         hospital.client.exchange.PutRecord(changed)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=first.record.record_id, reason="test copy"))
+    hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=first.record.record_id,
+                                                                         reason="test copy"))
 
 
 def test_an_erased_record_is_reported_erased_and_its_key_is_gone(harness, story):
     hospital, patient, doctor, records = story
     body = discharge_records(patient.id)["medication list"]
     put = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body))
-    hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=put.record.record_id, reason="entered in error"))
+    hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=put.record.record_id,
+                                                                         reason="entered in error"))
     [(ciphertext, wrapped)] = harness.sql("SELECT ciphertext, wrapped_key FROM records WHERE record_id = :r",
                                           r=put.record.record_id)
     assert ciphertext is None and wrapped is None

@@ -17,17 +17,20 @@ LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"
 
 def test_no_ledger_no_access(harness):
     hospital, doctor, patient = harness.org(), harness.org(), harness.patient()
-    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id,
+                                                                     fhir_json=LAB % patient.id.encode()))
     consent = grant(patient, doctor, ["lab"])
     harness.sql("ALTER TABLE ledger_entries RENAME TO ledger_entries_away")
     try:
         with pytest.raises(grpc.RpcError) as err:
-            list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT")))
+            list(doctor.client.exchange.FetchRecords(
+                exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT")))
         assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
         assert "disclosed" in err.value.details()
     finally:
         harness.sql("ALTER TABLE ledger_entries_away RENAME TO ledger_entries")
-    decisions = [e for e in harness.entries() if e["kind"] == "access.decision" and e.get("consents") == [consent.consent_id]]
+    decisions = [e for e in harness.entries()
+                 if e["kind"] == "access.decision" and e.get("consents") == [consent.consent_id]]
     assert decisions == []  # the failed fetch left no trace and no disclosure
     # The ledger is whole: the next fetch works and the chain verifies end to end.
     [item] = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key)

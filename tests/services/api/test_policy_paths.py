@@ -11,7 +11,8 @@ from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
 ALLERGY = {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/{pid}"},
            "code": {"text": "penicillin"}, "recordedDate": "2026-10-01"}
-LAB = {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/{pid}", "display": "Ana Ruiz"},
+LAB = {"resourceType": "Observation", "status": "final",
+       "subject": {"reference": "Patient/{pid}", "display": "Ana Ruiz"},
        "category": [{"coding": [{"code": "laboratory"}]}], "effectiveDateTime": "2026-11-19",
        "identifier": [{"system": "urn:mrn", "value": "MRN-{pid}"}], "valueQuantity": {"value": 12, "unit": "mg/L"}}
 

@@ -91,13 +91,15 @@ def test_an_institution_manages_only_its_own_keys(harness):
     a, b = harness.org(), harness.org()
     with pytest.raises(grpc.RpcError) as err:
         a.client.registry.RotateInstitutionKey(registry_pb2.RotateInstitutionKeyRequest(
-            institution_id=b.id, type=registry_pb2.KEY_TYPE_ENCRYPTION, public_key=bytes(PrivateKey.generate().public_key)))
+            institution_id=b.id, type=registry_pb2.KEY_TYPE_ENCRYPTION,
+            public_key=bytes(PrivateKey.generate().public_key)))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_key_events_are_ledgered(harness):
     org = harness.org()
     org.client.registry.RotateInstitutionKey(registry_pb2.RotateInstitutionKeyRequest(
-        institution_id=org.id, type=registry_pb2.KEY_TYPE_ENCRYPTION, public_key=bytes(PrivateKey.generate().public_key)))
+        institution_id=org.id, type=registry_pb2.KEY_TYPE_ENCRYPTION,
+        public_key=bytes(PrivateKey.generate().public_key)))
     kinds = [(e["kind"], e.get("institution")) for e in harness.entries()]
     assert ("institution.registered", "org:" + org.id) in kinds and ("key.rotated", "org:" + org.id) in kinds

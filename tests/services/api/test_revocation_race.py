@@ -18,7 +18,8 @@ FETCHERS = 4
 def test_no_record_is_released_after_revoke_returns(harness):
     hospital, doctor, patient = harness.org(), harness.org(), harness.patient()
     for _ in range(3):
-        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id,
+                                                                         fhir_json=LAB % patient.id.encode()))
     consent = grant(patient, doctor, ["lab"])
     results: list[tuple[float, int]] = []  # (start time, records shared)
     revoked_at = float("inf")
@@ -27,7 +28,8 @@ def test_no_record_is_released_after_revoke_returns(harness):
     def fetch_loop() -> None:
         while not done():
             started = time.monotonic()
-            got = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key)
+            got = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
+                                      service_key=harness.service_key)
             with progress:
                 results.append((started, sum(r.shared for r in got)))
                 progress.notify_all()

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
-import subprocess
-import sys
 
-import grpc
-import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from cli_helpers import run
 
-CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 KEY_FILES = ["operator.key", "service-signing.key", "ledger-signing.key", "kek.key", "ledger-pseudonym.key"]
-
-
-def run(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([*CONSENTRY, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
 
 
 def test_init_creates_private_keys_and_prints_the_ledger_key(tmp_path):
@@ -47,32 +35,6 @@ def test_demo_on_embedded_defaults_tells_the_whole_story():
     assert result.returncode == 0, result.stdout + result.stderr
     for step in ("psychiatric note was withheld", "nothing shared after revocation", "checkpoint signature verified"):
         assert step in result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def served(tmp_path):
-    data = tmp_path / "data"
-    port = _free_port()
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    target = f"127.0.0.1:{port}"
-    try:
-        with grpc.insecure_channel(target) as channel:
-            grpc.channel_ready_future(channel).result(timeout=60)
-            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
-            assert status.status == health_pb2.HealthCheckResponse.SERVING
-        yield target, data, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def test_demo_against_a_running_server_twice(served):

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cli import run, served  # noqa: F401  (the fixture: a server with every extra)
+from cli_helpers import run
 
 # The top-level modules of what only `consentry[server]` installs.
 SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "regorus", "opa_client", "orjson", "grpc_health",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import stat
 
+from cli_helpers import run
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
-from test_cli import run, served  # noqa: F401  (the fixture)
 
 from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto import keyfiles

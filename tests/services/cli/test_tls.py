@@ -7,15 +7,15 @@ import datetime
 import ipaddress
 import os
 import subprocess
-import sys
+from pathlib import Path
 
 import grpc
 import pytest
+from cli_helpers import CONSENTRY, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from test_cli import _free_port
 
 from consentry.services.cli.datadir import operator_key
 from consentry.services.config import Settings
@@ -23,10 +23,8 @@ from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import registry_pb2
 
-CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 
-
-def _self_signed(directory) -> tuple:  # type: ignore[no-untyped-def]
+def _self_signed(directory: Path) -> tuple[Path, Path]:
     """A throwaway CA-less certificate for 127.0.0.1, made at test time (no key in the repo)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "consentry test")])
@@ -49,7 +47,7 @@ def _self_signed(directory) -> tuple:  # type: ignore[no-untyped-def]
 def tls_server(tmp_path):
     cert, key = _self_signed(tmp_path)
     data = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CONSENTRY_TLS_CERT": str(cert), "CONSENTRY_TLS_KEY": str(key)}
     with open(tmp_path / "serve.log", "w") as log:
         proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],

@@ -4,36 +4,14 @@ gap-free, verifiable chain."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
 import pytest
 from backends import pg_schema
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from cli_helpers import CONSENTRY, serve
 
-CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 pytestmark = pytest.mark.postgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(data, env, log) -> tuple[subprocess.Popen, str]:  # type: ignore[no-untyped-def]
-    port = _free_port()
-    proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    target = f"127.0.0.1:{port}"
-    with grpc.insecure_channel(target) as channel:
-        grpc.channel_ready_future(channel).result(timeout=60)
-        assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10).status == \
-            health_pb2.HealthCheckResponse.SERVING
-    return proc, target
 
 
 def test_two_servers_append_to_one_gap_free_chain(tmp_path):
@@ -44,8 +22,10 @@ def test_two_servers_append_to_one_gap_free_chain(tmp_path):
         procs = []
         with open(tmp_path / "serve.log", "w") as log:
             try:
-                for _ in range(2):  # one after the other: the first runs the migrations
-                    procs.append(_serve(data, env, log))
+                # One after the other: the first runs the migrations. Each is kept as soon as it
+                # serves, so the finally below stops it even if the next one fails to start.
+                for _ in range(2):
+                    procs.append(serve(data, log, env))  # noqa: PERF401
                 targets = [t for _, t in procs] * 2  # two stories through each server, all at once
                 with ThreadPoolExecutor(len(targets)) as pool:
                     runs = list(pool.map(lambda t: subprocess.run(

@@ -23,17 +23,17 @@ class Institution:
 def make_package(
     service: nacl.signing.SigningKey, to: Institution, body: bytes = b'{"resourceType":"Basic"}', **kw
 ) -> SharePackage:
-    args = dict(
-        record_id="rec-42",
-        recipient=to.name,
-        recipient_key_id=to.key_id,
-        recipient_public_key=to.public,
-        purpose="TREAT",
-        ledger_seq=17,
-        obligations=["redact"],
-        signer=service,
-        now=NOW,
-    )
+    args = {
+        "record_id": "rec-42",
+        "recipient": to.name,
+        "recipient_key_id": to.key_id,
+        "recipient_public_key": to.public,
+        "purpose": "TREAT",
+        "ledger_seq": 17,
+        "obligations": ["redact"],
+        "signer": service,
+        "now": NOW,
+    }
     args.update(kw)
     return build_share(body, **args)
 

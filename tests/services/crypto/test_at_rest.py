@@ -156,9 +156,9 @@ def test_crypto_shredding(kek):
 
 
 def test_provider_refuses_bad_keys():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be 32 bytes"):
         LocalKekProvider(b"short")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="all-zero"):
         LocalKekProvider(bytes(32))
     with pytest.raises(UnknownKek):
         LocalKekProvider.from_mapping({"a": os.urandom(32)}, "b")

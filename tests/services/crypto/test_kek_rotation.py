@@ -164,7 +164,7 @@ def test_retiring_a_kek_still_in_use_is_refused_then_allowed(harness):
     with pytest.raises(KekInUse):  # retiring "everything" refuses as a whole, deleting nothing
         retire_keks(data, harness.app.db, harness.app.trail)
     assert (data / f"kek-{old_id}.key").exists()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is the current KEK"):
         retire_keks(data, harness.app.db, harness.app.trail, [new_id])
 
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail, batch_size=50).finished

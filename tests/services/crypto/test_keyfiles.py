@@ -26,7 +26,7 @@ def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-@pytest.mark.parametrize("gen,load,cls", [
+@pytest.mark.parametrize(("gen", "load", "cls"), [
     (generate_signing_key, load_signing_key, nacl.signing.SigningKey),
     (generate_x25519_key, load_x25519_key, nacl.public.PrivateKey),
     (generate_secret, load_secret, bytes),
@@ -123,6 +123,6 @@ def test_malformed_files_are_refused(tmp_path, data):
 def test_private_dir(tmp_path):
     d = ensure_private_dir(tmp_path / "data")
     assert _mode(d) == 0o700
-    os.chmod(d, 0o777)
+    os.chmod(d, 0o777)  # noqa: S103  (the permissive mode is what the check must refuse)
     with pytest.raises(KeyFileError):
         ensure_private_dir(d)

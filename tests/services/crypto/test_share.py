@@ -115,20 +115,20 @@ def test_recipient_key_id_is_the_documented_derivation():
     pk = bytes(range(32))
     expected = hashlib.sha256(b"consentry-x25519-v1" + pk).digest()[:8].hex()
     assert recipient_key_id(pk) == expected and len(expected) == 16
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="32 bytes"):
         recipient_key_id(pk[:31])
 
 
 def test_build_refuses_inconsistent_inputs(service_key, inst_a, inst_b):
-    with pytest.raises(ValueError):  # key id of B, public key of A
+    with pytest.raises(ValueError, match="does not match"):  # key id of B, public key of A
         make_package(service_key, inst_a, recipient_key_id=inst_b.key_id)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         make_package(service_key, inst_a, now=datetime(2026, 11, 25, 12, 0, 0))  # naive
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'ledger_seq' must be an integer"):
         make_package(service_key, inst_a, ledger_seq=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'ledger_seq' must be an integer"):
         make_package(service_key, inst_a, ledger_seq=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'purpose' must be a non-empty string"):
         make_package(service_key, inst_a, purpose="")
     with pytest.raises(TypeError):
         make_package(service_key, inst_a, obligations="redact")
@@ -214,7 +214,7 @@ def test_random_mutations_are_rejected(service_key, inst_a, small_pkg, data):
         _open(dataclasses.replace(small_pkg, **{part: bytes(raw)}), service_key, inst_a)
 
 
-@pytest.mark.parametrize("field,value", [("recipient", "org:clinic-b"), ("purpose", "HRESCH"),
+@pytest.mark.parametrize(("field", "value"), [("recipient", "org:clinic-b"), ("purpose", "HRESCH"),
                                          ("ledger_seq", 18), ("record_id", "rec-43")])
 def test_tampered_header_fields_are_rejected(service_key, inst_a, field, value):
     pkg = make_package(service_key, inst_a)

@@ -218,7 +218,7 @@ def test_import_refuses_what_it_cannot_honour(harness, pair, detailed, case):
     assert [e["kind"] for e in new_entries(harness, before)] == ["call.refused"]
 
 
-@pytest.mark.parametrize("text, field", [
+@pytest.mark.parametrize(("text", "field"), [
     ("{not json", "fhir_json"),
     ("[]", "fhir_json"),
     ("", "fhir_json"),
@@ -312,8 +312,8 @@ def test_from_fhir_refuses_any_damage_cleanly(data):
     parent[path[-1]] = data.draw(_json)
     try:
         from_fhir(doc)
-    except InvalidArgument as err:
-        assert err.violations and all(field.startswith("fhir_json") for field, _ in err.violations)
+    except InvalidArgument as err:  # a grant is as good an outcome: the damage may be harmless
+        assert err.violations and all(field.startswith("fhir_json") for field, _ in err.violations)  # noqa: PT017
 
 
 def _valid_document() -> dict:

@@ -140,7 +140,7 @@ def test_bundle_every_entry_is_pseudonymised_consistently():
 def test_pseudonyms_are_keyed_and_stable():
     assert PSEUDO("a") == PSEUDO("a") != PSEUDO("b")
     assert keyed_pseudonym(b"j" * 32)("a") != PSEUDO("a")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 32 bytes"):
         keyed_pseudonym(b"short")
 
 

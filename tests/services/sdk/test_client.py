@@ -145,8 +145,8 @@ def _self_signed(reply):
     return audit_pb2.GetCheckpointResponse(checkpoint=audit_pb2.Checkpoint(note=note, tree_size=int(size)))
 
 
-@pytest.mark.parametrize("tamper", [dict(proof=_flip_hash), dict(proof=_drop_hash),
-                                    dict(checkpoint=_edit_note), dict(checkpoint=_self_signed)],
+@pytest.mark.parametrize("tamper", [{"proof": _flip_hash}, {"proof": _drop_hash},
+                                    {"checkpoint": _edit_note}, {"checkpoint": _self_signed}],
                          ids=["proof-node-flipped", "proof-truncated", "checkpoint-edited", "checkpoint-forged"])
 def test_a_tampered_proof_or_checkpoint_is_rejected(harness, story, tamper, monkeypatch):
     hospital, patient, doctor = story
@@ -165,5 +165,5 @@ def test_a_wrong_ledger_key_or_origin_is_rejected(harness, story):
         doctor.client.verify_disclosure(item, other)
     with pytest.raises(DisclosureNotProven):
         doctor.client.verify_disclosure(item, harness.app.ledger_verifier_key, origin="example.org/other-log")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="prove=True needs ledger_key"):
         fetch(harness, doctor, patient, prove=True)  # no pinned key, no proof
