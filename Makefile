@@ -41,6 +41,9 @@ proto-check: proto
 lint: venv node_modules/.bin/buf
 	node_modules/.bin/buf lint
 	$(BIN)/ruff check .
+	mkdir -p build/typecheck/consentry
+	for d in services ledger policy; do ln -sfn ../../../$$d build/typecheck/consentry/$$d; done
+	ln -sfn ../../../gen/consentry/v1 build/typecheck/consentry/v1
 	$(BIN)/mypy
 
 node_modules/.bin/buf:
