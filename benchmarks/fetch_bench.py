@@ -23,7 +23,7 @@ from pathlib import Path
 
 import grpc
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "services"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from harness import Harness, grant
 
 from consentry.v1 import exchange_pb2

@@ -1,11 +1,14 @@
-"""Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends`, and
-reports the suites a run left out once, at the end, with how to run them."""
+"""Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends` and
+`harness`; serves the `harness` fixture (a real server per backend); and reports the suites a run
+left out once, at the end, with how to run them."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
+from backends import BACKENDS, database
+from harness import Harness
 
 # What a newcomer types to run a suite this machine skipped, keyed by the skip reason's start.
 HOW_TO_RUN = {
@@ -28,3 +31,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for reason, count in reasons.most_common():
         how = next((h for start, h in HOW_TO_RUN.items() if reason.startswith(start)), None)
         terminalreporter.write_line(f"{count} tests: {reason}" + (f" -> {how}" if how else ""))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def harness(request, tmp_path_factory):
+    """One server per backend per test module; tests make their own principals."""
+    directory = tmp_path_factory.mktemp("consentry")
+    with database(request.param, directory) as url:
+        h = Harness.start(directory / "data", url)
+        h.backend = request.param
+        try:
+            yield h
+        finally:
+            h.stop()
