@@ -84,6 +84,8 @@ class Harness:
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=org_id, display_name=org_id, kind=kind,
             identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+        self.operator.registry.RegisterPractitioner(registry_pb2.RegisterPractitionerRequest(
+            institution_id=org_id, practitioner_id=practitioner, roles=[role]))
         return Org(org_id, self.client(Caller("org:" + org_id, identity, role=role, practitioner=practitioner)),
                    identity, encryption)
 

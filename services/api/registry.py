@@ -1,4 +1,5 @@
-"""RegistryService: institutions and their keys, patients, auditors, the service's own keys."""
+"""RegistryService: institutions, their keys and practitioners, patients, auditors, the service's
+own keys."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import grpc
 from sqlalchemy.orm import Session
 
 from consentry.services.api.app import App
-from consentry.services.domain import enrolment
+from consentry.services.domain import enrolment, practitioners
 from consentry.services.domain.registry_requests import (
     validate_enroll_auditor,
     validate_enroll_patient,
     validate_institution_id,
     validate_list_institutions,
+    validate_list_practitioners,
     validate_register_institution,
+    validate_register_practitioner,
+    validate_remove_practitioner,
     validate_revoke_institution_key,
     validate_rotate_institution_key,
 )
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal
-from consentry.services.store.models import PrincipalKey
+from consentry.services.store.models import Practitioner, PrincipalKey
 from consentry.v1 import registry_pb2 as pb
 from consentry.v1 import registry_pb2_grpc
 
@@ -71,6 +75,32 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             enrolment.revoke_key(s, self.app.trail, manager, request.institution_id, request.key_id, request.reason)
             return pb.RevokeInstitutionKeyResponse(institution=_institution(s, request.institution_id))
 
+    def RegisterPractitioner(self, request: pb.RegisterPractitionerRequest,
+                             context: grpc.ServicerContext) -> pb.RegisterPractitionerResponse:
+        manager = _staff_manager(request.institution_id)
+        roles = validate_register_practitioner(request)
+        with self.app.db.write() as s:
+            row = practitioners.register(s, self.app.trail, manager, request.institution_id,
+                                         request.practitioner_id, roles)
+            return pb.RegisterPractitionerResponse(practitioner=_practitioner(row))
+
+    def RemovePractitioner(self, request: pb.RemovePractitionerRequest,
+                           context: grpc.ServicerContext) -> pb.RemovePractitionerResponse:
+        manager = _staff_manager(request.institution_id)
+        validate_remove_practitioner(request)
+        with self.app.db.write() as s:
+            row = practitioners.remove(s, self.app.trail, manager, request.institution_id, request.practitioner_id)
+            return pb.RemovePractitionerResponse(practitioner=_practitioner(row))
+
+    def ListPractitioners(self, request: pb.ListPractitionersRequest,
+                          context: grpc.ServicerContext) -> pb.ListPractitionersResponse:
+        _staff_manager(request.institution_id)
+        size = validate_list_practitioners(request)
+        with self.app.db.read() as s:
+            rows, token = practitioners.practitioners_page(s, request.institution_id, size, request.page_token)
+            return pb.ListPractitionersResponse(practitioners=[_practitioner(r) for r in rows],
+                                                next_page_token=token)
+
     def EnrollPatient(self, request: pb.EnrollPatientRequest,
                       context: grpc.ServicerContext) -> pb.EnrollPatientResponse:
         operator = current_principal()
@@ -107,6 +137,22 @@ def _key_manager(institution_id: str) -> Principal:
     validate_institution_id(institution_id)
     enrolment.require_key_manager(principal, institution_id)
     return principal
+
+
+def _staff_manager(institution_id: str) -> Principal:
+    """The caller, if it may manage the institution's practitioners: the operator or the institution."""
+    principal = current_principal()
+    principal.require("operator", "org")
+    validate_institution_id(institution_id)
+    practitioners.require_staff_manager(principal, institution_id)
+    return principal
+
+
+def _practitioner(row: Practitioner) -> pb.Practitioner:
+    return pb.Practitioner(
+        institution_id=row.institution_id, practitioner_id=row.practitioner_id, roles=list(row.roles),
+        register_time=to_timestamp(row.registered_ns), remove_time=to_timestamp(row.removed_ns),
+    )
 
 
 def _institution(s: Session, institution_id: str) -> pb.Institution:

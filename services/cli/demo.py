@@ -140,6 +140,8 @@ class Story:
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=self.ids[key], display_name=name, kind=kind,
             identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+        self.operator.registry.RegisterPractitioner(registry_pb2.RegisterPractitionerRequest(
+            institution_id=self.ids[key], practitioner_id=practitioner, roles=[role]))
         client = Client(self.target, Caller("org:" + self.ids[key], identity, role=role, practitioner=practitioner),
                         root_certificates=self.roots)
         return client, encryption

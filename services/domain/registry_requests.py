@@ -6,10 +6,16 @@ naming every offending field and what was wanted, and returns what the handler g
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from consentry.services.domain.validation import Violations
+from consentry.services.identity.staff import STAFF_ROLES
 from consentry.v1 import registry_pb2 as pb
 
 DEFAULT_PAGE = 100
+# The `practitioner` claim of an institution's tokens names one of these.
+PRACTITIONER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 KEY_TYPES = {pb.KEY_TYPE_IDENTITY: "identity", pb.KEY_TYPE_ENCRYPTION: "encryption"}
 
 
@@ -68,3 +74,46 @@ def validate_enroll_auditor(request: pb.EnrollAuditorRequest) -> None:
     v.institution_id("auditor_id", request.auditor_id)
     v.key32("identity_public_key", request.identity_public_key)
     v.raise_if_any()
+
+
+def validate_register_practitioner(request: pb.RegisterPractitionerRequest) -> tuple[str, ...]:
+    """The roles. The institution id is checked first, with the caller's right to manage its staff;
+    whether its kind can have each role is checked against the institution (practitioners.register)."""
+    v = Violations()
+    _practitioner_id(v, request.practitioner_id)
+    _roles(v, request.roles)
+    v.raise_if_any()
+    return tuple(request.roles)
+
+
+def validate_remove_practitioner(request: pb.RemovePractitionerRequest) -> None:
+    """The institution id is checked first, with the caller's right to manage its staff."""
+    v = Violations()
+    _practitioner_id(v, request.practitioner_id)
+    v.raise_if_any()
+
+
+def validate_list_practitioners(request: pb.ListPractitionersRequest) -> int:
+    """The page size; the institution id is checked first, with the caller's right to read it."""
+    v = Violations()
+    v.page_size("page_size", request.page_size)
+    v.check(not request.page_token or bool(PRACTITIONER_ID.fullmatch(request.page_token)), "page_token",
+            "must be a next_page_token of an earlier page")
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def _practitioner_id(v: Violations, value: str) -> None:
+    v.check(bool(PRACTITIONER_ID.fullmatch(value)), "practitioner_id",
+            "must be 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit")
+
+
+def _roles(v: Violations, roles: Sequence[str]) -> None:
+    if not roles:
+        v.add("roles", "must name at least one role")
+    elif len(roles) > len(STAFF_ROLES):
+        v.add("roles", f"must name at most {len(STAFF_ROLES)} roles")
+    else:
+        for i, role in enumerate(roles):
+            v.check(role in STAFF_ROLES, f"roles[{i}]", "must be a staff role: " + ", ".join(sorted(STAFF_ROLES)))
+        v.check(len(set(roles)) == len(roles), "roles", "must not repeat a role")

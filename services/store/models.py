@@ -24,6 +24,21 @@ class Institution(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
 
 
+class Practitioner(Base):
+    """A member of an institution's staff with the roles the institution registered for them.
+
+    An institution's call token names one practitioner and one role; authentication accepts it
+    only while the practitioner is registered here, not removed, and holds that role. A removed
+    practitioner keeps the row (removed_ns set) until registered again."""
+
+    __tablename__ = "practitioners"
+    institution_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    roles: Mapped[list] = mapped_column(JSON)
+    registered_ns: Mapped[int] = mapped_column(BigInteger)
+    removed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class Person(Base):
     """An enrolled patient (who may also be named as another patient's proxy)."""
 

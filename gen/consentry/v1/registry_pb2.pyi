@@ -197,6 +197,72 @@ class EnrollAuditorResponse(_message.Message):
     key_id: str
     def __init__(self, auditor_id: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
 
+class Practitioner(_message.Message):
+    __slots__ = ("institution_id", "practitioner_id", "roles", "register_time", "remove_time")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRACTITIONER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    practitioner_id: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    register_time: _timestamp_pb2.Timestamp
+    remove_time: _timestamp_pb2.Timestamp
+    def __init__(self, institution_id: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., remove_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RegisterPractitionerRequest(_message.Message):
+    __slots__ = ("institution_id", "practitioner_id", "roles", "idempotency_key")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRACTITIONER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    practitioner_id: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    idempotency_key: str
+    def __init__(self, institution_id: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RegisterPractitionerResponse(_message.Message):
+    __slots__ = ("practitioner",)
+    PRACTITIONER_FIELD_NUMBER: _ClassVar[int]
+    practitioner: Practitioner
+    def __init__(self, practitioner: _Optional[_Union[Practitioner, _Mapping]] = ...) -> None: ...
+
+class RemovePractitionerRequest(_message.Message):
+    __slots__ = ("institution_id", "practitioner_id", "idempotency_key")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRACTITIONER_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    practitioner_id: str
+    idempotency_key: str
+    def __init__(self, institution_id: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RemovePractitionerResponse(_message.Message):
+    __slots__ = ("practitioner",)
+    PRACTITIONER_FIELD_NUMBER: _ClassVar[int]
+    practitioner: Practitioner
+    def __init__(self, practitioner: _Optional[_Union[Practitioner, _Mapping]] = ...) -> None: ...
+
+class ListPractitionersRequest(_message.Message):
+    __slots__ = ("institution_id", "page_size", "page_token")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, institution_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPractitionersResponse(_message.Message):
+    __slots__ = ("practitioners", "next_page_token")
+    PRACTITIONERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    practitioners: _containers.RepeatedCompositeFieldContainer[Practitioner]
+    next_page_token: str
+    def __init__(self, practitioners: _Optional[_Iterable[_Union[Practitioner, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class GetServiceKeysRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

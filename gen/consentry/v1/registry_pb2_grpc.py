@@ -28,6 +28,7 @@ if _version_not_supported:
 class RegistryServiceStub:
     """RegistryService knows every principal and its keys. Only the operator registers institutions
     and enrols patients and auditors; anyone authenticated may read an institution's public keys.
+    An institution's staff are registered with their roles, by the operator or the institution.
     """
 
     def __init__(self, channel):
@@ -71,6 +72,21 @@ class RegistryServiceStub:
                 request_serializer=consentry_dot_v1_dot_registry__pb2.EnrollAuditorRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_registry__pb2.EnrollAuditorResponse.FromString,
                 _registered_method=True)
+        self.RegisterPractitioner = channel.unary_unary(
+                '/consentry.v1.RegistryService/RegisterPractitioner',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.RegisterPractitionerRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.RegisterPractitionerResponse.FromString,
+                _registered_method=True)
+        self.RemovePractitioner = channel.unary_unary(
+                '/consentry.v1.RegistryService/RemovePractitioner',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.RemovePractitionerRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.RemovePractitionerResponse.FromString,
+                _registered_method=True)
+        self.ListPractitioners = channel.unary_unary(
+                '/consentry.v1.RegistryService/ListPractitioners',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.ListPractitionersRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.ListPractitionersResponse.FromString,
+                _registered_method=True)
         self.GetServiceKeys = channel.unary_unary(
                 '/consentry.v1.RegistryService/GetServiceKeys',
                 request_serializer=consentry_dot_v1_dot_registry__pb2.GetServiceKeysRequest.SerializeToString,
@@ -81,6 +97,7 @@ class RegistryServiceStub:
 class RegistryServiceServicer:
     """RegistryService knows every principal and its keys. Only the operator registers institutions
     and enrols patients and auditors; anyone authenticated may read an institution's public keys.
+    An institution's staff are registered with their roles, by the operator or the institution.
     """
 
     def RegisterInstitution(self, request, context):
@@ -131,6 +148,34 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterPractitioner(self, request, context):
+        """Registers a member of an institution's staff with the roles they hold there, or replaces the
+        roles of one already registered (or removed). An institution's call token names one
+        registered practitioner and one of their roles, or it is refused (UNAUTHENTICATED). Callers:
+        the operator, or the institution itself. A role the institution's kind cannot have (an
+        insurer has no physicians) is INVALID_ARGUMENT on `roles[i]`: see docs/policy.md for the
+        roles of each kind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePractitioner(self, request, context):
+        """Removes a practitioner: their tokens are refused from the next call. An institution cannot
+        remove its last practitioner (it could not call again); the operator can.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPractitioners(self, request, context):
+        """The institution's registered practitioners (removed ones are not listed), by id. Callers:
+        the operator, or the institution itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetServiceKeys(self, request, context):
         """The service's public keys, to pin out of band: the share-signing key and the ledger's
         checkpoint verifier key.
@@ -177,6 +222,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=consentry_dot_v1_dot_registry__pb2.EnrollAuditorRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_registry__pb2.EnrollAuditorResponse.SerializeToString,
             ),
+            'RegisterPractitioner': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterPractitioner,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.RegisterPractitionerRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.RegisterPractitionerResponse.SerializeToString,
+            ),
+            'RemovePractitioner': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePractitioner,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.RemovePractitionerRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.RemovePractitionerResponse.SerializeToString,
+            ),
+            'ListPractitioners': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPractitioners,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.ListPractitionersRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.ListPractitionersResponse.SerializeToString,
+            ),
             'GetServiceKeys': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServiceKeys,
                     request_deserializer=consentry_dot_v1_dot_registry__pb2.GetServiceKeysRequest.FromString,
@@ -193,6 +253,7 @@ def add_RegistryServiceServicer_to_server(servicer, server):
 class RegistryService:
     """RegistryService knows every principal and its keys. Only the operator registers institutions
     and enrols patients and auditors; anyone authenticated may read an institution's public keys.
+    An institution's staff are registered with their roles, by the operator or the institution.
     """
 
     @staticmethod
@@ -374,6 +435,87 @@ class RegistryService:
             '/consentry.v1.RegistryService/EnrollAuditor',
             consentry_dot_v1_dot_registry__pb2.EnrollAuditorRequest.SerializeToString,
             consentry_dot_v1_dot_registry__pb2.EnrollAuditorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterPractitioner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/RegisterPractitioner',
+            consentry_dot_v1_dot_registry__pb2.RegisterPractitionerRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.RegisterPractitionerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePractitioner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/RemovePractitioner',
+            consentry_dot_v1_dot_registry__pb2.RemovePractitionerRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.RemovePractitionerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPractitioners(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/ListPractitioners',
+            consentry_dot_v1_dot_registry__pb2.ListPractitionersRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.ListPractitionersResponse.FromString,
             options,
             channel_credentials,
             insecure,

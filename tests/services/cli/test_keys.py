@@ -26,6 +26,8 @@ def _setup(target, data):
         operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=org, display_name=org, kind=kind, identity_public_key=bytes(identity.verify_key),
             encryption_public_key=bytes(enc.public_key)))
+        operator.registry.RegisterPractitioner(registry_pb2.RegisterPractitionerRequest(
+            institution_id=org, practitioner_id="dr-x", roles=["physician"]))
         keys[org] = (Client(target, Caller("org:" + org, identity, role="physician", practitioner="dr-x")), enc)
     patient_key = SigningKey.generate()
     operator.registry.EnrollPatient(registry_pb2.EnrollPatientRequest(
