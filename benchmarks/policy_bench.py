@@ -51,7 +51,7 @@ def make_input(n_consents: int, record: int = 0, all_match: bool = False) -> dic
                      "purposes": ["TREAT"], "data_from": None, "data_until": None, "valid_from": NOW - 10**15,
                      "valid_until": None, "excepted": [], "status": "active", "kind": "treatment"})
     return {
-        "subject": {"org": "clinic-7", "role": "physician", "practitioner": "prac-1"},
+        "subject": {"org": "clinic-7", "kind": "clinic", "role": "physician", "practitioner": "prac-1"},
         "action": "read", "purpose": "TREAT", "emergency": {"declared": False, "reason": ""},
         "resource": {"patient": "pat-1", "record": f"rec-{record}", "category": "lab", "labels": [],
                      "holder": "hosp-1", "effective": NOW - 10**14},

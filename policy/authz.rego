@@ -3,8 +3,8 @@
 # description: |
 #   One decision per (subject, purpose, record): whether to disclose it (action "read", these
 #   rules) or whether the patient may erase it (action "erase", erasure.rego). Default deny. The contract of `input` and of
-#   `decision` is in docs/policy.md; static data (vocabulary, labels, duties, emergency set,
-#   obligations) is mounted at data.consentry.<file stem> from policy/data/*.json.
+#   `decision` is in docs/policy.md; static data (vocabulary, labels, duties, institution kinds,
+#   emergency set, obligations) is mounted at data.consentry.<file stem> from policy/data/*.json.
 #
 #   Engine note: no `every` here. rego-cpp (regopy) evaluates `every x in xs { not ... }` as
 #   always true, which fails open; counting a comprehension is equally clear and correct on
@@ -14,6 +14,8 @@ package consentry.authz
 _vocab := data.consentry.vocabulary
 
 _roles := data.consentry.duties.roles
+
+_kinds := data.consentry.institutions.kinds
 
 _emergency := data.consentry.emergency
 
@@ -76,6 +78,7 @@ default break_glass := false
 break_glass if {
 	input.purpose == _emergency.purpose
 	_roles[input.subject.role].clinician == true
+	_kinds[input.subject.kind].delivers_care == true
 	_emergency_declared
 	_category in _emergency.categories
 	not sensitive

@@ -14,7 +14,7 @@ _consent := {
 }
 
 _input := {
-	"subject": {"org": "clinic-7", "role": "physician", "practitioner": "prac-1"},
+	"subject": {"org": "clinic-7", "kind": "clinic", "role": "physician", "practitioner": "prac-1"},
 	"action": "read",
 	"purpose": "TREAT",
 	"emergency": {"declared": false, "reason": ""},
@@ -103,8 +103,54 @@ test_break_the_glass_needs_a_clinician if {
 	not authz.allow with input as object.union(_emergency, {"subject": object.union(_input.subject, {"role": "admin-clerk"})})
 }
 
+_at(kind) := object.union(_emergency, {"subject": object.union(_input.subject, {"kind": kind})})
+
+test_break_the_glass_at_every_kind_that_delivers_care if {
+	authz.allow with input as _at("hospital")
+	authz.allow with input as _at("clinic")
+	authz.allow with input as _at("family-doctor")
+}
+
+test_an_insurer_claiming_a_physician_cannot_break_the_glass if {
+	d := authz.decision with input as _at("insurer")
+	d.allow == false
+	d.reasons == [
+		"an institution of kind insurer cannot have role physician",
+		"break-the-glass needs a care-delivering institution; kind insurer is not one",
+	]
+}
+
+test_a_laboratory_cannot_break_the_glass if {
+	d := authz.decision with input as _at("laboratory")
+	d.allow == false
+	"break-the-glass needs a care-delivering institution; kind laboratory is not one" in d.reasons
+}
+
+# Even if the data gave a laboratory a clinician, the care rule alone keeps the glass shut.
+test_break_the_glass_needs_care_even_for_a_role_the_kind_has if {
+	not authz.break_glass with input as _at("laboratory")
+		with data.consentry.institutions.kinds.laboratory as {"delivers_care": false, "roles": ["physician"]}
+	authz.break_glass with input as _at("laboratory")
+		with data.consentry.institutions.kinds.laboratory as {"delivers_care": true, "roles": ["physician"]}
+}
+
+test_a_role_the_kind_cannot_have_reads_nothing if {
+	inp := object.union(_input, {"subject": object.union(_input.subject, {"kind": "insurer"})})
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reasons == ["an institution of kind insurer cannot have role physician"]
+}
+
+test_an_unknown_or_missing_kind_reads_nothing if {
+	d := authz.decision with input as object.union(_input, {"subject": object.union(_input.subject, {"kind": "pharmacy"})})
+	d.reasons == ["institution kind pharmacy is not a known kind"]
+	d2 := authz.decision with input as json.remove(_input, ["subject/kind"])
+	d2.reasons == ["institution kind null is not a known kind"]
+}
+
 test_research_needs_research_consent if {
-	inp := object.union(_input, {"subject": object.union(_input.subject, {"role": "researcher"}), "purpose": "HRESCH"})
+	researcher := {"kind": "research-registry", "role": "researcher"}
+	inp := object.union(_input, {"subject": object.union(_input.subject, researcher), "purpose": "HRESCH"})
 	not authz.allow with input as object.union(inp, {"consents": [object.union(_consent, {"purposes": ["HRESCH"]})]})
 	d := authz.decision with input as object.union(inp, {"consents": [object.union(_consent, {"purposes": ["HRESCH"], "kind": "research"})]})
 	d.allow == true

@@ -1,8 +1,9 @@
 # METADATA
 # title: Hard denials
 # description: |
-#   Rules that deny whatever consents exist: malformed or unknown input, role duties, and the
-#   preconditions of an emergency. Each message names the field or rule that failed.
+#   Rules that deny whatever consents exist: malformed or unknown input, role duties, roles the
+#   institution's kind cannot have, and the preconditions of an emergency. Each message names
+#   the field or rule that failed.
 package consentry.authz
 
 # Hot path: a well-formed, non-emergency read that the role's duties allow passes one body of
@@ -22,6 +23,7 @@ _plain_read if {
 	category in data.consentry.vocabulary.categories
 	input.purpose in data.consentry.vocabulary.purposes
 	category in data.consentry.duties.roles[input.subject.role].purposes[input.purpose]
+	input.subject.role in data.consentry.institutions.kinds[input.subject.kind].roles
 }
 
 _deny contains sprintf("action %v is not supported", [object.get(input, "action", null)]) if {
@@ -53,6 +55,18 @@ _deny contains sprintf("role %v is not a known staff role", [object.get(_subject
 	not _roles[input.subject.role]
 }
 
+_deny contains sprintf("institution kind %v is not a known kind", [object.get(_subject, "kind", null)]) if {
+	not _kinds[input.subject.kind]
+}
+
+# Authentication refuses such a token already (services/identity/auth.py); the policy holds the
+# line on its own too, so a role is never worth more than the institution it acts for.
+_deny contains sprintf("an institution of kind %s cannot have role %s", [input.subject.kind, input.subject.role]) if {
+	_kinds[input.subject.kind]
+	_roles[input.subject.role]
+	not input.subject.role in _kinds[input.subject.kind].roles
+}
+
 _deny contains msg if {
 	duties := _roles[input.subject.role].purposes
 	input.purpose in _vocab.purposes
@@ -70,6 +84,12 @@ _deny contains sprintf("break-the-glass needs a clinician role; %v is not one", 
 	input.purpose == _emergency.purpose
 	_roles[input.subject.role]
 	not _roles[input.subject.role].clinician == true
+}
+
+_deny contains sprintf("break-the-glass needs a care-delivering institution; kind %s is not one", [input.subject.kind]) if {
+	input.purpose == _emergency.purpose
+	_kinds[input.subject.kind]
+	not _kinds[input.subject.kind].delivers_care == true
 }
 
 # Never iterate or object.get on a value of the wrong type: in regorus that is an error, and an

@@ -15,7 +15,8 @@ from consentry.services.store.models import Record
 def read_shared(principal: Principal, fetch: Fetch, consents: list[dict], now_ns: int) -> dict:
     """Every field of a read's input but `resource`, the same for each record of one fetch."""
     return {
-        "subject": {"org": principal.name, "role": principal.role, "practitioner": principal.practitioner},
+        "subject": {"org": principal.name, "kind": principal.institution_kind, "role": principal.role,
+                    "practitioner": principal.practitioner},
         "action": "read",
         "purpose": fetch.purpose,
         "emergency": {"declared": fetch.emergency, "reason": fetch.justification},

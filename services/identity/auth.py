@@ -1,5 +1,7 @@
 """Authentication of every call: the token names a registered key, is signed by it, is for
-this method, is fresh, and has not been used before."""
+this method, is fresh, and has not been used before. An institution's token also names the
+acting practitioner and role: the practitioner must be registered with the institution (and not
+removed) and hold that role, and the role must be one the institution's kind can have."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 
 from consentry.services import clock
 from consentry.services.errors import Unauthenticated
-from consentry.services.identity import tokens
+from consentry.services.identity import staff, tokens
 from consentry.services.identity.principals import Principal, parse_principal
 from consentry.services.store.db import Database
-from consentry.services.store.models import PrincipalKey, TokenUse
+from consentry.services.store.models import Institution, Practitioner, PrincipalKey, TokenUse
 
 _PRUNE_EVERY = 500
 # A call's metadata as gRPC hands it over: (key, value) pairs, binary values for "-bin" keys.
@@ -37,10 +39,33 @@ class Authenticator:
             claims = tokens.verify(token, public_key, method, key_id)
         except tokens.TokenError as exc:
             raise Unauthenticated(str(exc), claimed) from exc
-        if principal.kind == "org" and not (_staff_id(claims.role) and _staff_id(claims.practitioner)):
-            raise Unauthenticated("an institution's token must name the acting staff role and practitioner id", claimed)
+        kind = self._staff_member(principal, claims) if principal.kind == "org" else ""
         self._consume(claims)
-        return Principal(principal.id, role=claims.role, practitioner=claims.practitioner)
+        return Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind)
+
+    def _staff_member(self, principal: Principal, claims: tokens.Claims) -> str:
+        """The institution's kind, once the token's practitioner and role are its own.
+
+        The token is verified, so the institution is proven and may be named; the practitioner
+        id is its text and is never put in a message (messages are ledgered), and a role only
+        once it is known to be one of the policy's."""
+        if not (_staff_id(claims.role) and _staff_id(claims.practitioner)):
+            raise Unauthenticated("an institution's token must name the acting staff role and practitioner id",
+                                  principal.id)
+        if claims.role not in staff.STAFF_ROLES:
+            raise Unauthenticated("the token's role is not a staff role", principal.id)
+        with self._db.read() as session:
+            institution = session.get(Institution, principal.name)
+            member = session.get(Practitioner, (principal.name, claims.practitioner))
+        kind = staff.kind_name(institution.kind) if institution is not None else ""
+        if not staff.may_have(kind, claims.role):
+            raise Unauthenticated(f"an institution of kind {kind or 'unknown'} cannot have role {claims.role}",
+                                  principal.id)
+        if member is None or member.removed_ns is not None:
+            raise Unauthenticated("the token's practitioner is not registered with this institution", principal.id)
+        if claims.role not in member.roles:
+            raise Unauthenticated(f"the token's practitioner does not hold role {claims.role}", principal.id)
+        return kind
 
     def _identity_key(self, principal: str, key_id: str) -> bytes:
         with self._db.read() as session:

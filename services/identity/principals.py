@@ -14,11 +14,15 @@ KINDS = ("org", "patient", "auditor", "operator")
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. `id` is the token issuer, e.g. "org:stmarys" or "operator"."""
+    """An authenticated caller. `id` is the token issuer, e.g. "org:stmarys" or "operator".
+
+    For an institution: the acting practitioner, the role they act in (one the institution
+    registered for them), and the institution's kind as the policy names it ("hospital", ...)."""
 
     id: str
     role: str = ""
     practitioner: str = ""
+    institution_kind: str = ""
 
     @property
     def kind(self) -> str:

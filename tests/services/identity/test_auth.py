@@ -34,7 +34,7 @@ def refused(harness, token: str | None) -> str:
 
 def test_a_fresh_token_from_a_registered_key_is_accepted(harness):
     org = harness.org()
-    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-a")
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
     assert call_with(harness, caller.token(METHOD)).ledger_verifier_key
 
 
@@ -48,44 +48,44 @@ def test_garbage_token(harness):
 
 def test_token_signed_by_another_key_for_a_known_principal(harness):
     org = harness.org()
-    forged = Caller("org:" + org.id, SigningKey.generate(), role="physician", practitioner="x")
+    forged = Caller("org:" + org.id, SigningKey.generate(), role="physician", practitioner="dr-test")
     assert "not registered" in refused(harness, forged.token(METHOD))
 
 
 def test_token_with_a_registered_key_id_but_a_bad_signature(harness):
     org = harness.org()
-    good = Caller("org:" + org.id, org.identity, role="physician", practitioner="x").token(METHOD)
+    good = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD)
     head, body, sig = good.split(".")
     tampered = f"{head}.{body}.{sig[:-4]}{'AAAA' if sig[-4:] != 'AAAA' else 'BBBB'}"
     assert "invalid" in refused(harness, tampered)
 
 
 def test_unknown_principal(harness):
-    stranger = Caller("org:nobody-here", SigningKey.generate(), role="physician", practitioner="x")
+    stranger = Caller("org:nobody-here", SigningKey.generate(), role="physician", practitioner="dr-test")
     assert "not registered" in refused(harness, stranger.token(METHOD))
 
 
 def test_expired_token(harness):
     org = harness.org()
-    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
     assert "expired" in refused(harness, caller.token(METHOD, lifetime_s=60, now=time.time() - 600))
 
 
 def test_token_living_longer_than_five_minutes(harness):
     org = harness.org()
-    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
     assert "300 seconds" in refused(harness, caller.token(METHOD, lifetime_s=301))
 
 
 def test_token_for_another_method(harness):
     org = harness.org()
-    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
     assert "different method" in refused(harness, caller.token("/consentry.v1.RegistryService/ListInstitutions"))
 
 
 def test_replayed_token(harness):
     org = harness.org()
-    token = Caller("org:" + org.id, org.identity, role="physician", practitioner="x").token(METHOD)
+    token = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD)
     call_with(harness, token)
     assert "replay" in refused(harness, token)
 
@@ -100,12 +100,12 @@ def test_revoked_key_is_refused(harness):
     spare = SigningKey.generate()
     harness.operator.registry.RotateInstitutionKey(registry_pb2.RotateInstitutionKeyRequest(
         institution_id=org.id, type=registry_pb2.KEY_TYPE_IDENTITY, public_key=bytes(spare.verify_key)))
-    old = Caller("org:" + org.id, org.identity, role="physician", practitioner="x")
+    old = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
     assert call_with(harness, old.token(METHOD))  # rotated, not revoked: still valid
     harness.operator.registry.RevokeInstitutionKey(registry_pb2.RevokeInstitutionKeyRequest(
         institution_id=org.id, key_id=old.key_id, reason="laptop stolen"))
     assert "revoked" in refused(harness, old.token(METHOD))
-    new = Caller("org:" + org.id, spare, role="physician", practitioner="x")
+    new = Caller("org:" + org.id, spare, role="physician", practitioner="dr-test")
     assert call_with(harness, new.token(METHOD))
 
 
