@@ -14,6 +14,13 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+
+from consentry.services.crypto import keyfiles
+from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
+from consentry.v1 import registry_pb2
 
 # The top-level modules of what only `consentry[server]` installs.
 SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "regorus", "opa_client", "orjson", "grpc_health",
@@ -87,6 +94,21 @@ def test_demo_target_audit_export_and_verify_run_and_catch_tampering(served, tmp
     tampered = run("audit", "verify", str(export), "--key", key.stdout.strip(), "--state",
                    str(tmp_path / "fresh.note"), env=client_only)
     assert tampered.returncode == 1 and "entry 3 " in tampered.stderr, tampered.stderr
+
+
+def test_org_practitioners_run_without_the_server_install(served, client_only):
+    target, data, _ = served
+    with Client(target, Caller("operator", keyfiles.load_signing_key(data / "operator.key"))) as operator:
+        operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
+            institution_id="client-only-clinic", display_name="A clinic", kind=registry_pb2.INSTITUTION_KIND_CLINIC,
+            identity_public_key=bytes(SigningKey.generate().verify_key),
+            encryption_public_key=bytes(PrivateKey.generate().public_key)))
+    common = ["--institution", "client-only-clinic", "--target", target, "--data-dir", str(data)]
+    added = run("org", "practitioners", "add", "--practitioner", "dr-a", "--role", "physician", *common,
+                env=client_only)
+    assert added.returncode == 0, added.stderr
+    listed = run("org", "practitioners", "list", *common, env=client_only)
+    assert (listed.returncode, listed.stdout) == (0, "dr-a\tphysician\n"), listed.stderr
 
 
 @pytest.mark.parametrize("command", [["serve"], ["init"], ["demo"], ["keys", "status"], ["keys", "rotate-kek"]])
