@@ -6,11 +6,15 @@ naming every offending field and what was wanted, and returns what the handler g
 
 from __future__ import annotations
 
-from consentry.services.domain.validation import Violations
+import re
+
+from consentry.services.domain.validation import INSTITUTION_ID, Violations
 from consentry.v1 import registry_pb2 as pb
 
 DEFAULT_PAGE = 100
 KEY_TYPES = {pb.KEY_TYPE_IDENTITY: "identity", pb.KEY_TYPE_ENCRYPTION: "encryption"}
+# 16 hex digits, after "ed25519:" for an identity key (enrolment.key_id_for).
+KEY_ID = re.compile(r"(ed25519:)?[0-9a-f]{16}")
 
 
 def validate_register_institution(request: pb.RegisterInstitutionRequest) -> None:
@@ -34,6 +38,7 @@ def validate_list_institutions(request: pb.ListInstitutionsRequest) -> int:
     """The page size."""
     v = Violations()
     v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, INSTITUTION_ID)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE
 
@@ -51,7 +56,7 @@ def validate_rotate_institution_key(request: pb.RotateInstitutionKeyRequest) -> 
 def validate_revoke_institution_key(request: pb.RevokeInstitutionKeyRequest) -> None:
     """The institution id is checked first, with the caller's right to manage its keys."""
     v = Violations()
-    v.text("key_id", request.key_id, required=True, limit=80)
+    v.check(bool(KEY_ID.fullmatch(request.key_id)), "key_id", "must be a key id as the registry shows it")
     v.text("reason", request.reason, required=True)
     v.raise_if_any()
 
