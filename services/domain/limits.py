@@ -20,12 +20,13 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
-from consentry.services.domain.records import MAX_BODY_BYTES
+from consentry.services.domain.records import MAX_BODY_BYTES, MAX_LABELS
 from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violations, storable_ns
 
 # Items in a repeated field.
 MAX_ITEMS: dict[str, int] = {
-    "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": 32, "scopes": 4,
+    "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": MAX_LABELS,
+    "scopes": 4,
 }
 # Characters in a string field (each item, for a repeated one).
 MAX_CHARS: dict[str, int] = {

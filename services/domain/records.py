@@ -14,6 +14,7 @@ from consentry.services.domain.validation import CATEGORIES, Violations, storabl
 
 MAX_BODY_BYTES = 1024 * 1024
 LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
+MAX_LABELS = 32
 
 # resourceType -> category; None means the holder must say (the type alone does not tell).
 CATEGORY_BY_TYPE: dict[str, str | None] = {
@@ -68,6 +69,9 @@ def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str)
     else:
         v.check(derived is not None, "category", "is required for this resource (its type does not determine one)")
     all_labels = sorted(set(labels) | set(_security_labels(resource)))
+    # Every label is ledgered with the deposit, so a body cannot bring in more than a request could.
+    v.check(len(all_labels) <= MAX_LABELS, "fhir_json",
+            f"must carry at most {MAX_LABELS} distinct security labels, with those in labels")
     for i, label in enumerate(labels):
         v.check(bool(LABEL.fullmatch(label)), f"labels[{i}]", "must be a code of 1-32 letters, digits, '.', '_' or '-'")
     v.raise_if_any()
