@@ -199,7 +199,6 @@ def test_no_request_bytes_end_internal_and_the_ledger_still_verifies(fuzzed):
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
     summary = f"seed {SEED} (CONSENTRY_FUZZ_SEED={SEED} replays it): {sum(codes.values())} calls, " + \
         ", ".join(f"{code.name} {n}" for code, n in codes.most_common())
-    print(summary)
     assert bad == [], summary + "\n" + "\n".join(bad[:20])
     assert codes[grpc.StatusCode.INVALID_ARGUMENT] > 0 and codes[grpc.StatusCode.OK] > 0, summary
     assert health.status == health_pb2.HealthCheckResponse.SERVING, summary
