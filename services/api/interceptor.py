@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import grpc
-from google.protobuf import message_factory
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
+from consentry.services.api.decoding import Request, checked, method_types, tolerant_parser
 from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, source_of
 from consentry.services.api.refusal_summaries import RATE_LIMITED, RefusalSummaries
 from consentry.services.config import Settings
-from consentry.services.domain.limits import check_limits
 from consentry.services.errors import (
     ConsentryError,
     FailedPrecondition,
@@ -38,7 +37,6 @@ from consentry.services.identity.principals import Principal, acting_as
 from consentry.services.store import idempotency
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database, WriteHook
-from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 log = logging.getLogger("consentry.calls")
 
@@ -49,28 +47,6 @@ Behaviour = Callable[[Message, grpc.ServicerContext], Message]
 StreamBehaviour = Callable[[Message, grpc.ServicerContext], Iterator[Message]]
 
 
-class Undecodable:
-    """What a request that does not parse as its message type is handed over as: refused as
-    INVALID_ARGUMENT once the caller has authenticated (grpcio's own deserializer would have
-    answered INTERNAL, before this interceptor could authenticate or ledger anything)."""
-
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
-
-Request = Message | Undecodable
-
-
-def _method_types(which: str) -> dict[str, type[Message]]:
-    """Each of our methods' request ("input_type") or response ("output_type") class."""
-    types: dict[str, type[Message]] = {}
-    for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2):
-        for service in module.DESCRIPTOR.services_by_name.values():
-            for method in service.methods:
-                types[f"/{service.full_name}/{method.name}"] = message_factory.GetMessageClass(getattr(method, which))
-    return types
-
-
 class GuardInterceptor(grpc.ServerInterceptor):
     def __init__(self, db: Database, authenticator: Authenticator, trail: AuditTrail, settings: Settings) -> None:
         self._db = db
@@ -78,8 +54,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
         db.on_write(WriteHook(begin=idempotency.claim, committed=idempotency.committed))
         self._auth = authenticator
         self._trail = trail
-        self._request_types = _method_types("input_type")
-        self._response_types = _method_types("output_type")
+        self._request_types = method_types("input_type")
+        self._response_types = method_types("output_type")
         self._sources = SourceLimits(settings.rate_auth_failures, settings.rate_window_s)
         self._principals = PrincipalLimits(settings.rate_calls_per_s, settings.rate_burst)
         self.summaries = RefusalSummaries(settings.rate_window_s)
@@ -93,7 +69,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith(API_PREFIX):
             return handler  # health and reflection are public
-        parse = self._tolerant(method)
+        parse = tolerant_parser(self._request_types[method])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method),
@@ -106,18 +82,6 @@ class GuardInterceptor(grpc.ServerInterceptor):
             )
         raise RuntimeError(f"{method}: only unary and server-streaming calls are served")
 
-    def _tolerant(self, method: str) -> Callable[[bytes], Request]:
-        """The method's request parser, handing over what does not parse instead of raising."""
-        request_type = self._request_types[method]
-
-        def parse(raw: bytes) -> Request:
-            try:
-                return request_type.FromString(raw)
-            except Exception:  # DecodeError, for malformed wire data and invalid UTF-8 alike
-                return Undecodable(request_type.DESCRIPTOR.full_name)
-
-        return parse
-
     def _unary(self, behaviour: Behaviour, method: str) -> Callable[[Request, grpc.ServicerContext], Message]:
         def guarded(request: Request, context: grpc.ServicerContext) -> Message:
             principal: Principal | None = None
@@ -125,7 +89,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal = self._authenticate(method, context)
                 self._hold_to_rate(principal)
                 with acting_as(principal):
-                    return self._idempotent(behaviour, method, principal, _checked(request), context)
+                    return self._idempotent(behaviour, method, principal, checked(request), context)
             except Exception as error:
                 self._fail(method, principal, request, error, context)
 
@@ -139,7 +103,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal = self._authenticate(method, context)
                 self._hold_to_rate(principal)
                 with acting_as(principal):
-                    responses = behaviour(_checked(request), context)
+                    responses = behaviour(checked(request), context)
                 while True:
                     with acting_as(principal):
                         item = next(responses, None)
@@ -247,15 +211,6 @@ class GuardInterceptor(grpc.ServerInterceptor):
         log.info("refused %s: %s", method, error.code.name)
         context.abort_with_status(to_status(error))
         raise AssertionError("unreachable: abort_with_status ends the call by raising")
-
-
-def _checked(request: Request) -> Message:
-    """The decoded request, if it is within every limit (checked before anything reads it)."""
-    if isinstance(request, Undecodable):
-        raise InvalidArgument([("request", f"must be a well-formed {request.type_name} message "
-                                           "(protobuf wire format, strings in UTF-8)")])
-    check_limits(request)
-    return request
 
 
 def _reasons(error: ConsentryError) -> list[str]:
