@@ -84,15 +84,14 @@ class PrincipalLimits:
             raise ValueError("the call rate must be positive and the burst at least 1")
         self._rate = per_second
         self._burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}  # principal -> (tokens, at seconds)
+        self._buckets: dict[str, tuple[float, int]] = {}  # principal -> (tokens, at nanoseconds)
         self._lock = threading.Lock()
 
     def wait_for(self, principal: str) -> float:
         """Takes a token for one call and returns 0, or, with none left, the seconds until one is."""
-        now = clock.now_s()
+        now = clock.now_ns()
         with self._lock:
-            tokens, at = self._buckets.get(principal, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - at) * self._rate)
+            tokens = self._tokens(principal, now)
             if tokens < 1:
                 self._buckets[principal] = (tokens, now)
                 return (1 - tokens) / self._rate
@@ -101,9 +100,11 @@ class PrincipalLimits:
             self._buckets[principal] = (tokens - 1, now)
         return 0.0
 
-    def _forget_idle(self, now: float) -> None:
+    def _tokens(self, principal: str, now_ns: int) -> float:
+        tokens, at_ns = self._buckets.get(principal, (self._burst, now_ns))
+        return min(self._burst, tokens + (now_ns - at_ns) * self._rate / 1_000_000_000)
+
+    def _forget_idle(self, now_ns: int) -> None:
         """Drops the buckets that have refilled: forgetting them changes nothing."""
-        refilled = [p for p, (tokens, at) in self._buckets.items()
-                    if tokens + (now - at) * self._rate >= self._burst]
-        for principal in refilled:
+        for principal in [p for p in self._buckets if self._tokens(p, now_ns) >= self._burst]:
             del self._buckets[principal]

@@ -18,7 +18,9 @@ from backends import BACKENDS, database
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from harness import Harness, field_violations
+from sqlalchemy import create_engine
 
+from consentry.ledger.db import LedgerReader
 from consentry.services.cli.bootstrap import operator_key
 from consentry.services.domain.paging import MAX_PAGE_BYTES
 from consentry.services.identity.tokens import Caller
@@ -177,6 +179,26 @@ def test_a_principal_over_its_rate_is_refused_and_counted_not_ledgered_per_call(
     assert sum(s["count"] for s in summaries) == refused
     assert all(s["failures"] == {"rate_limited": s["count"]} and "source" not in s for s in summaries)
     assert {e["kind"] for e in new_entries(guarded, before)} <= {"call.rate_limited", "auth.refused"}
+
+
+def test_refusals_counted_when_the_server_stops_are_ledgered_as_it_stops(tmp_path):
+    """A window still open at shutdown is not lost: stop() flushes it."""
+    h = Harness.start(tmp_path / "data", f"sqlite:///{tmp_path}/consentry.db")
+    try:
+        with grpc.insecure_channel(h.target) as channel:
+            codes = {_junk_call(registry_pb2_grpc.RegistryServiceStub(channel), "junk") for _ in range(3)}
+        assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+    finally:
+        h.stop()
+    engine = create_engine(h.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            reader = LedgerReader(conn)
+            entries = [json.loads(e.entry) for e in reader.entries(0, reader.size())]
+    finally:
+        engine.dispose()
+    [summary] = [e for e in entries if e["kind"] == "auth.refused"]
+    assert summary["count"] == 3 and summary["failures"] == {"malformed_token": 3}
 
 
 # -- pages ---------------------------------------------------------------------------------------
