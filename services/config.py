@@ -33,6 +33,13 @@ class Settings:
     # PEM files; with both set the server listens with TLS only.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Rate limits (docs/limits.md): each authenticated principal's token bucket (calls per second,
+    # burst), and the failed authentications one source may make per window before it is refused
+    # outright; refusals of unauthenticated calls are ledgered as one summary per source and window.
+    rate_calls_per_s: float = 500.0
+    rate_burst: int = 1000
+    rate_auth_failures: int = 100
+    rate_window_s: float = 60.0
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -48,6 +55,10 @@ class Settings:
             checkpoint_every_seconds=float(env.get("CONSENTRY_CHECKPOINT_SECONDS", "60")),
             tls_cert=Path(env["CONSENTRY_TLS_CERT"]) if env.get("CONSENTRY_TLS_CERT") else None,
             tls_key=Path(env["CONSENTRY_TLS_KEY"]) if env.get("CONSENTRY_TLS_KEY") else None,
+            rate_calls_per_s=float(env.get("CONSENTRY_RATE_CALLS_PER_S", "500")),
+            rate_burst=int(env.get("CONSENTRY_RATE_BURST", "1000")),
+            rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),
+            rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
         )
 
     def key_path(self, name: str) -> Path:

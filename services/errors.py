@@ -35,12 +35,19 @@ class ConsentryError(Exception):
 
 
 class InvalidArgument(ConsentryError):
-    """The request is malformed; fix the named fields and retry."""
+    """The request is malformed; fix the named fields and retry.
+
+    At most MAX_VIOLATIONS violations are kept, then one entry saying how many more there were:
+    a refusal (and its ledger entry) stays small however broken the request is."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+    MAX_VIOLATIONS = 20
 
     def __init__(self, violations: Iterable[tuple[str, str]]) -> None:
-        self.violations = list(violations)
+        found = list(violations)
+        self.violations = found[: self.MAX_VIOLATIONS]
+        if len(found) > self.MAX_VIOLATIONS:
+            self.violations.append(("request", f"and {len(found) - self.MAX_VIOLATIONS} more violations"))
         summary = "; ".join(f"{field}: {why}" for field, why in self.violations)
         super().__init__(f"invalid request: {summary}")
 
@@ -51,14 +58,22 @@ class InvalidArgument(ConsentryError):
 
 
 class Unauthenticated(ConsentryError):
-    """The call carried no valid credentials; get a fresh token signed by a registered key."""
+    """The call carried no valid credentials; get a fresh token signed by a registered key.
+
+    `reason` is one of REASONS, a fixed vocabulary: refusals are ledgered as counts per reason,
+    never with anything the token claimed. `proven` names the principal whose registered key
+    verified the token when the refusal came after that (its staff claims failed): that caller
+    is accountable, and its refusal is ledgered on its own, naming it."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
+    REASONS = ("no_token", "malformed_token", "unknown_principal", "unknown_key", "revoked_key", "bad_signature",
+               "expired", "not_yet_valid", "wrong_method", "invalid_claims", "replayed",
+               "bad_staff_claims", "unknown_role", "role_not_allowed", "unregistered_practitioner", "role_not_held")
 
-    def __init__(self, message: str, claimed_principal: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: str = "invalid_claims", proven: str | None = None) -> None:
         super().__init__(message)
-        # Whom the token claimed to be, in a form the ledger may name: ledgered with the refusal, never shown.
-        self.claimed_principal = claimed_principal
+        self.reason = reason if reason in self.REASONS else "invalid_claims"
+        self.proven = proven
 
 
 class PermissionDenied(ConsentryError):
@@ -91,6 +106,22 @@ class FailedPrecondition(ConsentryError):
     """The request is well formed but the system is not in a state to accept it."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ResourceExhausted(ConsentryError):
+    """Too many calls (or, unauthenticated, too many failed ones) in a short time; wait
+    `retry_after_s` seconds and retry. Nothing was read or changed."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.FromNanoseconds(max(1, int(self.retry_after_s * 1_000_000_000)))
+        return [_packed(info)]
 
 
 class Unavailable(ConsentryError):

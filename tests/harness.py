@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import Row, create_engine, text
 
+from consentry.ledger.db import LedgerReader
 from consentry.services import config as cfg
 from consentry.services.api.app import App
 from consentry.services.api.server import Server
@@ -105,19 +107,29 @@ class Harness:
 
     def entries(self) -> list[dict]:
         """Every ledger entry, read as an auditor would."""
-        import json
+        return [json.loads(e) for e in self.raw_entries()]
 
+    def raw_entries(self) -> list[bytes]:
+        """Every ledger entry's canonical bytes, exactly as hashed, read as an auditor would."""
         if self._reader is None:
             self._reader = self.auditor()
         auditor = self._reader
-        out: list[dict] = []
+        out: list[bytes] = []
         start = 0
         while True:
             page = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))
-            out.extend(json.loads(e.entry) for e in page.entries)
+            out.extend(e.entry for e in page.entries)
             if not page.entries:
                 return out
             start = page.next_start
+
+    def flush_refusals(self) -> list[dict]:
+        """Ledgers the refusal summaries counted so far, as the server's upkeep thread does once
+        their window ends (and `stop` does for all of them); returns the summaries appended."""
+        with self.app.db.read() as session:
+            start = LedgerReader(session.connection()).size()
+        self.server.flush_refusals(everything=True)
+        return [e for e in self.entries()[start:] if e["kind"] in ("auth.refused", "call.rate_limited")]
 
     def sql(self, statement: str, **params: object) -> Sequence[Row[Any]] | None:
         """Direct database access, as an attacker with the database (or a test) would have."""

@@ -14,9 +14,10 @@ from .head import Head
 from .reader import LedgerReader, StoredCheckpoint, StoredEntry
 from .sqlite import configure_sqlite
 from .tables import create_tables, metadata
-from .writer import Appended, LedgerWriter
+from .writer import MAX_ENTRY_BYTES, Appended, LedgerWriter
 
 __all__ = [
+    "MAX_ENTRY_BYTES",
     "Appended",
     "Head",
     "LedgerReader",

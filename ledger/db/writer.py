@@ -22,6 +22,11 @@ from ..hashing import chain_hash, leaf_hash
 from .head import Head, lock_head
 from .tables import HEAD_ID, ledger_entries, ledger_head, ledger_nodes
 
+# The most one entry may weigh, as canonical JSON with ``seq`` and ``prev``.  An entry lives
+# for ever and every export, page and verifier reads it, so no one append may grow it without
+# bound; the service's largest entries (a refusal with its capped violations) stay far below.
+MAX_ENTRY_BYTES = 16 * 1024
+
 
 class Appended(NamedTuple):
     """What one append produced (``entry_bytes`` is exactly what was hashed)."""
@@ -74,7 +79,9 @@ class LedgerWriter:
         return self._chain
 
     def append(self, entry: Mapping[str, object]) -> Appended:
-        """Add ``seq`` and ``prev`` to ``entry``, canonicalize, hash and buffer it."""
+        """Add ``seq`` and ``prev`` to ``entry``, canonicalize, hash and buffer it.
+
+        Raises EntryError, appending nothing, for an entry over MAX_ENTRY_BYTES."""
         if not isinstance(entry, Mapping):
             raise EntryError("a ledger entry is a mapping of str keys")
         self._check_fresh()
@@ -86,6 +93,8 @@ class LedgerWriter:
         # key patterns must occur exactly once: at the top level.
         if data.count(b'"seq":') != 1 or data.count(b'"prev":') != 1:
             raise EntryError("entries may not contain nested 'seq' or 'prev' keys")
+        if len(data) > MAX_ENTRY_BYTES:
+            raise EntryError(f"an entry may be at most {MAX_ENTRY_BYTES} bytes of canonical JSON")
         leaf = leaf_hash(data)
         chain = chain_hash(self._chain, leaf)
         for level, index, h in self._frontier.append(leaf):

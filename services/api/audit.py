@@ -8,7 +8,7 @@ import grpc
 from sqlalchemy import select
 
 from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
-from consentry.ledger.db import LedgerReader, StoredCheckpoint, cut_checkpoint
+from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
@@ -17,6 +17,7 @@ from consentry.services.domain.audit_requests import (
     validate_inclusion_proof,
     validate_list_entries,
 )
+from consentry.services.domain.paging import within_bytes
 from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for
 from consentry.services.identity.principals import current_principal
@@ -60,23 +61,24 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return pb.GetCheckpointResponse(checkpoint=checkpoint_pb(cp))
 
     def ListEntries(self, request: pb.ListEntriesRequest, context: grpc.ServicerContext) -> pb.ListEntriesResponse:
+        """At most page_size entries and MAX_PAGE_BYTES of them; `next_start` says where to go on."""
         principal = current_principal()
         size = validate_list_entries(request, principal)
         with self.app.db.read() as s:
+            reader = LedgerReader(s.connection())
             if principal.kind == "patient":
                 acting_for(s, request.patient_id, READ_HISTORY)
                 seqs = s.scalars(select(LedgerSubject.seq).where(
                     LedgerSubject.pseudonym == self.app.trail.pseudonym(request.patient_id),
                     LedgerSubject.seq >= request.start).order_by(LedgerSubject.seq).limit(size + 1)).all()
-                reader = LedgerReader(s.connection())
-                rows = [(e.seq, e.entry) for e in reader.entries_at(seqs[:size])]
-                next_start = seqs[size] if len(seqs) > size else reader.size()
+                rows = _page(reader.entries_at(seqs[:size]))
+                next_start = seqs[len(rows)] if len(rows) < len(seqs) else reader.size()
             else:
                 principal.require("auditor", "operator")
-                reader = LedgerReader(s.connection())
-                rows = [(e.seq, e.entry) for e in reader.entries(request.start, size)]
-                next_start = rows[-1][0] + 1 if rows else max(request.start, reader.size())
-        return pb.ListEntriesResponse(entries=[pb.LedgerEntry(seq=q, entry=e) for q, e in rows], next_start=next_start)
+                rows = _page(reader.entries(request.start, size))
+                next_start = rows[-1].seq + 1 if rows else max(request.start, reader.size())
+        return pb.ListEntriesResponse(entries=[pb.LedgerEntry(seq=e.seq, entry=e.entry) for e in rows],
+                                      next_start=next_start)
 
     def GetInclusionProof(self, request: pb.GetInclusionProofRequest,
                           context: grpc.ServicerContext) -> pb.GetInclusionProofResponse:
@@ -96,8 +98,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=new, hashes=hashes)
 
 
+def _page(entries: list[StoredEntry]) -> list[StoredEntry]:
+    return within_bytes(entries, lambda e: len(e.entry))
+
+
 def _proof(build: Callable[[], list[bytes]]) -> list[bytes]:
     try:
         return build()
     except LedgerError as exc:
-        raise NotFound(f"no such proof: {exc}") from exc
+        raise NotFound("the ledger holds no such proof (check seq and the tree sizes)") from exc

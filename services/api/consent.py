@@ -31,6 +31,7 @@ from consentry.services.domain.consent_requests import (
     validate_revoke_consent,
 )
 from consentry.services.domain.consents import consent_pb, terms_pb
+from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for, proxy_active
 from consentry.services.identity.principals import current_principal
@@ -204,8 +205,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             ).order_by(LedgerSubject.seq).limit(size + 1)).all()
             rows = LedgerReader(s.connection()).entries_at(seqs[:size])
         events = [_access_event(e.seq, json.loads(e.entry)) for e in rows]
-        token = str(seqs[size - 1]) if len(seqs) > size else ""
-        return pb.GetAccessHistoryResponse(events=events, next_page_token=token)
+        page = within_bytes(events, lambda event: event.ByteSize())
+        more = bool(page) and (len(page) < len(events) or len(seqs) > size)
+        return pb.GetAccessHistoryResponse(events=page, next_page_token=str(page[-1].ledger_seq) if more else "")
 
 
 def _access_event(seq: int, e: dict) -> pb.AccessEvent:

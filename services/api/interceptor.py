@@ -1,8 +1,12 @@
 """The one server interceptor every Consentry call passes through.
 
-It authenticates the caller, makes the principal available to the handler, replays
-idempotent retries, turns our errors into rich gRPC statuses, and ledgers every refused call
-(unauthenticated, invalid, not permitted) so that a refusal is never silent.
+In order, it: refuses a source that has failed to authenticate too often (rate_limits),
+authenticates the caller, holds the principal to its rate, refuses a request it could not decode
+or that is past its limits (domain/limits), makes the principal available to the handler,
+replays idempotent retries, and turns our errors into rich gRPC statuses. Every refusal is
+ledgered so that none is silent: an authenticated principal's one entry per call, bounded in
+size; unauthenticated calls and calls over a rate as counts (refusal_summaries), since they
+would otherwise let anyone grow the ledger at will.
 """
 
 from __future__ import annotations
@@ -12,15 +16,19 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import grpc
-from google.protobuf import message_factory
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
+from consentry.services.api.decoding import Request, checked, method_types, tolerant_parser
+from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, source_of
+from consentry.services.api.refusal_summaries import RATE_LIMITED, RefusalSummaries
+from consentry.services.config import Settings
 from consentry.services.errors import (
     ConsentryError,
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
     to_status,
 )
@@ -29,7 +37,6 @@ from consentry.services.identity.principals import Principal, acting_as
 from consentry.services.store import idempotency
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database, WriteHook
-from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 log = logging.getLogger("consentry.calls")
 
@@ -40,24 +47,18 @@ Behaviour = Callable[[Message, grpc.ServicerContext], Message]
 StreamBehaviour = Callable[[Message, grpc.ServicerContext], Iterator[Message]]
 
 
-def _response_types() -> dict[str, type[Message]]:
-    types: dict[str, type[Message]] = {}
-    for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2):
-        for service in module.DESCRIPTOR.services_by_name.values():
-            for method in service.methods:
-                name = f"/{service.full_name}/{method.name}"
-                types[name] = message_factory.GetMessageClass(method.output_type)
-    return types
-
-
 class GuardInterceptor(grpc.ServerInterceptor):
-    def __init__(self, db: Database, authenticator: Authenticator, trail: AuditTrail) -> None:
+    def __init__(self, db: Database, authenticator: Authenticator, trail: AuditTrail, settings: Settings) -> None:
         self._db = db
         # A call's first write claims its idempotency key inside that write's own transaction.
         db.on_write(WriteHook(begin=idempotency.claim, committed=idempotency.committed))
         self._auth = authenticator
         self._trail = trail
-        self._response_types = _response_types()
+        self._request_types = method_types("input_type")
+        self._response_types = method_types("output_type")
+        self._sources = SourceLimits(settings.rate_auth_failures, settings.rate_window_s)
+        self._principals = PrincipalLimits(settings.rate_calls_per_s, settings.rate_burst)
+        self.summaries = RefusalSummaries(settings.rate_window_s)
 
     def intercept_service(
         self,
@@ -68,38 +69,41 @@ class GuardInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith(API_PREFIX):
             return handler  # health and reflection are public
+        parse = tolerant_parser(self._request_types[method])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                request_deserializer=parse, response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                request_deserializer=parse, response_serializer=handler.response_serializer,
             )
         raise RuntimeError(f"{method}: only unary and server-streaming calls are served")
 
-    def _unary(self, behaviour: Behaviour, method: str) -> Behaviour:
-        def guarded(request: Message, context: grpc.ServicerContext) -> Message:
+    def _unary(self, behaviour: Behaviour, method: str) -> Callable[[Request, grpc.ServicerContext], Message]:
+        def guarded(request: Request, context: grpc.ServicerContext) -> Message:
             principal: Principal | None = None
             try:
-                principal = self._auth.authenticate(context.invocation_metadata(), method)
+                principal = self._authenticate(method, context)
+                self._hold_to_rate(principal)
                 with acting_as(principal):
-                    return self._idempotent(behaviour, method, principal, request, context)
+                    return self._idempotent(behaviour, method, principal, checked(request), context)
             except Exception as error:
                 self._fail(method, principal, request, error, context)
 
         return guarded
 
-    def _stream(self, behaviour: StreamBehaviour, method: str) -> StreamBehaviour:
-        def guarded(request: Message, context: grpc.ServicerContext) -> Iterator[Message]:
+    def _stream(self, behaviour: StreamBehaviour,
+                method: str) -> Callable[[Request, grpc.ServicerContext], Iterator[Message]]:
+        def guarded(request: Request, context: grpc.ServicerContext) -> Iterator[Message]:
             principal: Principal | None = None
             try:
-                principal = self._auth.authenticate(context.invocation_metadata(), method)
-                responses = behaviour(request, context)
+                principal = self._authenticate(method, context)
+                self._hold_to_rate(principal)
+                with acting_as(principal):
+                    responses = behaviour(checked(request), context)
                 while True:
                     with acting_as(principal):
                         item = next(responses, None)
@@ -110,6 +114,18 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 self._fail(method, principal, request, error, context)
 
         return guarded
+
+    def _authenticate(self, method: str, context: grpc.ServicerContext) -> Principal:
+        """The caller, unless its source has failed too often to be worth a look at its token."""
+        wait = self._sources.blocked_for(source_of(context.peer()))
+        if wait:
+            raise ResourceExhausted("too many failed authentications from this address; retry later", wait)
+        return self._auth.authenticate(context.invocation_metadata(), method)
+
+    def _hold_to_rate(self, principal: Principal) -> None:
+        wait = self._principals.wait_for(principal.id)
+        if wait:
+            raise ResourceExhausted("too many calls; slow down and retry later", wait)
 
     def _idempotent(self, behaviour: Behaviour, method: str, principal: Principal, request: Message,
                     context: grpc.ServicerContext) -> Message:
@@ -140,32 +156,57 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 idempotency.remember(session, call, response)
         return response
 
-    def _fail(self, method: str, principal: Principal | None, request: Message, error: Exception,
+    def _fail(self, method: str, principal: Principal | None, request: Request, error: Exception,
               context: grpc.ServicerContext) -> NoReturn:
         """Ends the call: our errors become their status, anything else an opaque INTERNAL."""
         if isinstance(error, ConsentryError):
+            if isinstance(error, Unauthenticated) and error.proven:
+                self._refuse(method, Principal(error.proven), request, error, context, kind="auth.refused")
+            if principal is None:
+                self._refuse_unauthenticated(method, error, context)
+            if isinstance(error, ResourceExhausted):
+                self._refuse_over_rate(method, principal, error, context)
             self._refuse(method, principal, request, error, context)
         log.error("internal error in %s", method, exc_info=error)
         context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
         raise AssertionError("unreachable: abort ends the call by raising")
 
-    def _refuse(self, method: str, principal: Principal | None, request: Message, error: ConsentryError,
-                context: grpc.ServicerContext) -> NoReturn:
+    def _refuse_unauthenticated(self, method: str, error: ConsentryError, context: grpc.ServicerContext) -> NoReturn:
+        """Counted into its source's summary: nothing the call claimed is proven, so nothing of
+        it is ledgered, and a flood of such calls appends one entry per source and window."""
+        source = source_of(context.peer())
+        reason = error.reason if isinstance(error, Unauthenticated) else RATE_LIMITED
+        if isinstance(error, Unauthenticated):
+            self._sources.failed(source)
+        self.summaries.unauthenticated(source, method, reason)
+        log.info("refused %s: %s (%s)", method, error.code.name, reason)
+        context.abort_with_status(to_status(error))
+        raise AssertionError("unreachable: abort_with_status ends the call by raising")
+
+    def _refuse_over_rate(self, method: str, principal: Principal, error: ConsentryError,
+                          context: grpc.ServicerContext) -> NoReturn:
+        self.summaries.over_rate(principal.id, method)
+        log.info("refused %s: %s (over the principal's rate)", method, error.code.name)
+        context.abort_with_status(to_status(error))
+        raise AssertionError("unreachable: abort_with_status ends the call by raising")
+
+    def _refuse(self, method: str, principal: Principal, request: Request, error: ConsentryError,
+                context: grpc.ServicerContext, kind: str = "call.refused") -> NoReturn:
         """Ledgers the refusal (best effort: the error itself is never hidden) and aborts."""
-        actor = principal.id if principal else _claimed(error)
+        actor = principal.id
         patient = error.patient_id or getattr(request, "patient_id", "") or None
         try:
             with self._db.write() as session:
                 self._trail.append(
                     session,
-                    "auth.refused" if principal is None else "call.refused",
+                    kind,
                     actor,
                     patient_id=patient if isinstance(patient, str) and len(patient) <= 128 else None,
                     method=method,
                     status=error.code.name,
                     reasons=_reasons(error),
-                    role=principal.role if principal and principal.role else None,
-                    practitioner=principal.practitioner if principal and principal.practitioner else None,
+                    role=principal.role or None,
+                    practitioner=principal.practitioner or None,
                 )
         except Exception:
             log.exception("could not ledger a refused call to %s", method)
@@ -174,16 +215,11 @@ class GuardInterceptor(grpc.ServerInterceptor):
         raise AssertionError("unreachable: abort_with_status ends the call by raising")
 
 
-def _claimed(error: ConsentryError) -> str:
-    """Who an unauthenticated caller claimed to be, as far as the ledger may name them."""
-    if isinstance(error, Unauthenticated) and error.claimed_principal is not None:
-        return error.claimed_principal[:140]
-    return "anonymous"
-
-
 def _reasons(error: ConsentryError) -> list[str]:
+    """What the refusal's ledger entry says: violations (already capped), or at most as many of
+    the policy's reasons, or the error's own message."""
     if isinstance(error, InvalidArgument):
         return [f"{field}: {why}" for field, why in error.violations]
     if isinstance(error, PermissionDenied) and error.reasons:
-        return list(error.reasons)
+        return list(error.reasons)[: InvalidArgument.MAX_VIOLATIONS]
     return [error.message]

@@ -72,7 +72,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         manager = _key_manager(request.institution_id)
         validate_revoke_institution_key(request)
         with self.app.db.write() as s:
-            enrolment.revoke_key(s, self.app.trail, manager, request.institution_id, request.key_id, request.reason)
+            enrolment.revoke_key(s, self.app.trail, manager, request.institution_id, request.key_id)
             return pb.RevokeInstitutionKeyResponse(institution=_institution(s, request.institution_id))
 
     def RegisterPractitioner(self, request: pb.RegisterPractitionerRequest,

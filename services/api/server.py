@@ -1,5 +1,6 @@
 """The gRPC server: our four services behind the guard interceptor, plus the standard health
-and reflection services (so `grpcurl` works), and a background checkpoint cutter."""
+and reflection services (so `grpcurl` works), and a background thread that cuts checkpoints and
+ledgers the refusal summaries (and flushes them once more on stop)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ class Server:
     def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16) -> None:
         self.app = app
         self.audit = AuditServicer(app, signer)
-        guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail)
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[guard],
+        self.guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail, app.settings)
+        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
                                 maximum_concurrent_rpcs=workers * 8)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
@@ -60,7 +61,7 @@ class Server:
         if self.port == 0:
             raise OSError(f"cannot listen on {listen}")
         self._stop = threading.Event()
-        self._cutter = threading.Thread(target=self._cut_checkpoints, name="checkpoint-cutter", daemon=True)
+        self._upkeep = threading.Thread(target=self._keep_ledger, name="ledger-upkeep", daemon=True)
 
     def _listen(self, listen: str) -> int:
         cert, key = self.app.settings.tls_cert, self.app.settings.tls_key
@@ -75,24 +76,40 @@ class Server:
         self.grpc.start()
         for name in ["", *SERVICE_NAMES]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._cutter.start()
+        self._upkeep.start()
         return self
 
     def stop(self, grace: float = 2.0) -> None:
         self._stop.set()
         self.health.enter_graceful_shutdown()
         self.grpc.stop(grace).wait()
+        if self._upkeep.is_alive():
+            self._upkeep.join()
+        try:
+            self.flush_refusals(everything=True)
+        except Exception:  # the database may be what is failing; stopping must not
+            log.exception("could not ledger the last refusal summaries")
         self.app.db.dispose()
+
+    def flush_refusals(self, *, everything: bool = False) -> int:
+        """Ledgers the refusal summaries of the windows that ended (every window, with
+        `everything`); the upkeep thread does this on its own, and `stop` once more."""
+        return self.guard.summaries.flush(self.app.db, self.app.trail, everything=everything)
 
     def wait(self) -> None:
         self.grpc.wait_for_termination()
 
-    def _cut_checkpoints(self) -> None:
+    def _keep_ledger(self) -> None:
+        """Cuts checkpoints when due and ledgers the refusal summaries of ended windows."""
         settings = self.app.settings
         policy = CheckpointPolicy(every_entries=settings.checkpoint_every_entries,
                                   every_seconds=settings.checkpoint_every_seconds)
-        interval = min(5.0, settings.checkpoint_every_seconds)
+        interval = min(5.0, settings.checkpoint_every_seconds, settings.rate_window_s / 2)
         while not self._stop.wait(interval):
+            try:
+                self.flush_refusals()
+            except Exception:  # kept for the next round
+                log.exception("could not ledger refusal summaries")
             try:
                 self.audit.cut(policy)
             except Exception:  # the next round retries; a missed cut loses nothing

@@ -8,8 +8,10 @@ current terms) happen in the domain operation, inside its transaction.
 
 from __future__ import annotations
 
+import re
+
 from consentry.services.domain.consents import parse_terms
-from consentry.services.domain.validation import Violations, timestamp_ns
+from consentry.services.domain.validation import UUID, Violations, timestamp_ns
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY
 from consentry.services.identity.principals import Principal
 from consentry.v1 import consent_pb2 as pb
@@ -20,6 +22,10 @@ DEFAULT_PAGE = 100
 REQUEST_LIFETIME_NS = 14 * DAY_NS
 MAX_REQUEST_LIFETIME_NS = 90 * DAY_NS
 SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY}
+# Page tokens: a consent's "<id>:<version, 9 digits>"; a ledger seq in ASCII digits (isdigit()
+# would take other scripts' digits too), short enough to be a database integer.
+CONSENTS_TOKEN = re.compile(UUID.pattern + r":[0-9]{9}")
+HISTORY_TOKEN = re.compile(r"[0-9]{1,18}")
 
 # -- consents ------------------------------------------------------------------------------------
 
@@ -61,6 +67,7 @@ def validate_list_consents(request: pb.ListConsentsRequest) -> int:
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, CONSENTS_TOKEN)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE
 
@@ -95,6 +102,7 @@ def validate_list_access_requests(request: pb.ListAccessRequestsRequest, princip
     if principal.kind != "org" or request.patient_id:
         v.person_id("patient_id", request.patient_id)
     v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, UUID)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE
 
@@ -157,7 +165,6 @@ def validate_get_access_history(request: pb.GetAccessHistoryRequest) -> tuple[in
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.page_size("page_size", request.page_size)
-    v.check(request.page_token == "" or request.page_token.isdigit(), "page_token",
-            "must be a token from an earlier page")
+    v.page_token("page_token", request.page_token, HISTORY_TOKEN)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE, int(request.page_token or -1)

@@ -70,10 +70,10 @@ def rotate_key(s: Session, trail: AuditTrail, manager: Principal, institution_id
     return key
 
 
-def revoke_key(s: Session, trail: AuditTrail, manager: Principal, institution_id: str, key_id: str,
-               reason: str) -> PrincipalKey:
+def revoke_key(s: Session, trail: AuditTrail, manager: Principal, institution_id: str, key_id: str) -> PrincipalKey:
     """Revokes the key; an institution never revokes its last usable identity key (it could not
-    call again), only the operator may."""
+    call again), only the operator may. The request's reason is the caller's free text: the
+    ledger, which can never forget it, does not keep it."""
     require_institution(s, institution_id)
     key = s.get(PrincipalKey, key_id)
     if key is None or key.principal != "org:" + institution_id:
@@ -84,7 +84,7 @@ def revoke_key(s: Session, trail: AuditTrail, manager: Principal, institution_id
         raise FailedPrecondition("an institution cannot revoke its last usable identity key; ask the operator")
     key.status, key.revoked_ns = "revoked", clock.now_ns()
     trail.append(s, "key.revoked", manager.id, institution=key.principal,
-                 key_type=key.key_type, key_id=key.key_id, reason=reason)
+                 key_type=key.key_type, key_id=key.key_id)
     s.flush()
     return key
 

@@ -31,12 +31,13 @@ provision.code or securityLabel, a modifierExtension, another actor role, anothe
 outside the vocabularies) is refused rather than ignored, because ignoring a restriction would
 widen the grant. Purely descriptive elements (id, meta, text, identifier, extension, dateTime,
 performer, organization, ...) are accepted and not used: the importing principal becomes the
-consent's creator. Violations name JSON paths into the resource, e.g. "fhir_json.provision.actor[0]".
+consent's creator. Violations name JSON paths into the resource, e.g. "fhir_json.provision.actor[0]";
+a member that is no FHIR element at all is the caller's own text, so it is never echoed: the
+violation names the object that holds it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Set
 from datetime import UTC, datetime, timedelta, timezone
@@ -51,7 +52,9 @@ from consentry.services.domain.validation import (
     INSTITUTION_ID,
     PERSON_ID,
     PURPOSES,
+    TIME_RANGE,
     Violations,
+    storable_ns,
 )
 from consentry.services.store.models import Consent
 
@@ -76,8 +79,20 @@ _TOP_IGNORED = _DESCRIPTIVE | {"meta", "text", "language", "identifier", "dateTi
 _PROVISION = {"type", "period", "dataPeriod", "actor", "action", "purpose", "class", "provision"}
 _CODING = {"system", "code", "display", "version", "userSelected"}
 _UNSUPPORTED = "is not supported: Consentry cannot honour it, and ignoring it could widen the consent"
-_DATETIME = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-                       r"(Z|[+-]\d{2}:\d{2}))?)?)?$")
+_UNKNOWN_MEMBER = "has a member that is not a FHIR R4 element Consentry knows; ignoring it could widen the consent"
+# Every element name of FHIR R4 Consent and the types it uses (Consent.provision, CodeableConcept,
+# Coding, Reference, Identifier, Period, Attachment): a violation may name these, a fixed vocabulary.
+_FHIR_ELEMENTS = frozenset({
+    "id", "meta", "implicitRules", "language", "text", "contained", "extension", "modifierExtension",
+    "identifier", "status", "scope", "category", "patient", "dateTime", "performer", "organization",
+    "sourceAttachment", "sourceReference", "policy", "policyRule", "verification", "provision",
+    "type", "period", "actor", "role", "reference", "action", "securityLabel", "purpose", "class", "code",
+    "dataPeriod", "data", "meaning", "authority", "uri", "verified", "verifiedWith", "verificationDate",
+    "coding", "system", "version", "display", "userSelected", "use", "value", "assigner", "start", "end",
+    "contentType", "url", "size", "hash", "title", "creation",
+})
+_DATETIME = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+                       r"(Z|[+-]\d{2}:\d{2}))?)?)?")
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -128,14 +143,7 @@ def _period_json(name: str, start: int | None, end: int | None) -> dict:
 
 def parse_json(text: str) -> dict:
     """The request's fhir_json as a JSON object; raises InvalidArgument("fhir_json") otherwise."""
-    if not 0 < len(text) <= MAX_JSON_CHARS:
-        Violations().refuse("fhir_json", f"must be 1 to {MAX_JSON_CHARS} characters of JSON")
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        doc = None
-    if not isinstance(doc, dict):
-        Violations().refuse("fhir_json", "must be a JSON object (a FHIR R4 Consent resource)")
+    doc: dict = Violations().json_object("fhir_json", text, limit=MAX_JSON_CHARS, what="a FHIR R4 Consent resource")
     return doc
 
 
@@ -182,8 +190,11 @@ class _Reader:
             return False
         if not self.v.check(isinstance(value, dict), path, "must be a JSON object"):
             return False
-        for key in sorted(set(value) - allowed - ignored - _DESCRIPTIVE):
+        unsupported = set(value) - allowed - ignored - _DESCRIPTIVE
+        for key in sorted(unsupported & _FHIR_ELEMENTS):
             self.v.add(f"{path}.{key}", _UNSUPPORTED)
+        # Any other member name is the caller's own text: never echoed, the object is named instead.
+        self.v.check(unsupported <= _FHIR_ELEMENTS, path, _UNKNOWN_MEMBER)
         return True
 
     def items(self, path: str, value: Any, *, required: bool) -> list[Any]:
@@ -222,7 +233,7 @@ class _Reader:
         if not self.obj(path, value, {"reference", "display", "type"}):
             return None
         ref = value.get("reference")
-        ok = isinstance(ref, str) and ref.startswith("Patient/") and bool(PERSON_ID.match(ref[len("Patient/"):]))
+        ok = isinstance(ref, str) and ref.startswith("Patient/") and bool(PERSON_ID.fullmatch(ref[len("Patient/"):]))
         self.v.check(ok, f"{path}.reference", "must be \"Patient/<patient id>\"")
         return ref[len("Patient/"):] if ok else None
 
@@ -238,8 +249,10 @@ class _Reader:
         if value is None:
             return None
         ns = parse_datetime(value, end=end) if isinstance(value, str) else None
-        self.v.check(ns is not None, path, "must be a FHIR dateTime (a date, or a time with a time zone)")
-        return ns
+        if not self.v.check(ns is not None, path, "must be a FHIR dateTime (a date, or a time with a time zone)"):
+            return None
+        assert ns is not None  # checked just above
+        return ns if self.v.check(storable_ns(ns), path, TIME_RANGE) else None
 
     def actor(self, path: str, value: Any) -> str | None:
         if not self.obj(path, value, {"role", "reference"}):
@@ -252,7 +265,7 @@ class _Reader:
         if not self.obj(f"{path}.reference.identifier", ident, {"system", "value", "use"}):
             return None
         value = ident.get("value")
-        ok = ident.get("system") == INSTITUTION and isinstance(value, str) and bool(INSTITUTION_ID.match(value))
+        ok = ident.get("system") == INSTITUTION and isinstance(value, str) and bool(INSTITUTION_ID.fullmatch(value))
         self.v.check(ok, f"{path}.reference.identifier",
                      f"must be {{system {INSTITUTION}, value <registered institution id>}}")
         return value if ok else None
@@ -288,7 +301,7 @@ def parse_datetime(text: str, *, end: bool = False) -> int | None:
 
     A date (no time) is the start of that year, month or day in UTC; as the `end` of a period,
     whose end FHIR counts as included, it is the start of the next one."""
-    m = _DATETIME.match(text)
+    m = _DATETIME.fullmatch(text)
     if m is None:
         return None
     year, month, day, hh, mm, ss, frac, zone = m.groups()

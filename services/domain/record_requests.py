@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consentry.services.domain.records import Deposit, read_deposit
-from consentry.services.domain.validation import Violations
+from consentry.services.domain.validation import UUID, Violations
 from consentry.v1 import exchange_pb2 as pb
 
 DEFAULT_PAGE = 100
@@ -40,6 +40,7 @@ def validate_list_records(request: pb.ListRecordsRequest) -> int:
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, UUID)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE
 

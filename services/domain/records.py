@@ -6,15 +6,15 @@ encrypted and never logged.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from consentry.services.domain.validation import CATEGORIES, Violations
+from consentry.services.domain.validation import CATEGORIES, Violations, storable_ns
 
 MAX_BODY_BYTES = 1024 * 1024
-LABEL = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
+MAX_LABELS = 32
 
 # resourceType -> category; None means the holder must say (the type alone does not tell).
 CATEGORY_BY_TYPE: dict[str, str | None] = {
@@ -55,14 +55,7 @@ class Deposit:
 def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str) -> Deposit:
     """Validates a deposit and derives its metadata; raises InvalidArgument naming the field."""
     v = Violations()
-    if not 0 < len(body) <= MAX_BODY_BYTES:
-        v.refuse("fhir_json", f"must be 1 byte to {MAX_BODY_BYTES} bytes")
-    try:
-        resource = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        resource = None
-    if not isinstance(resource, dict):
-        v.refuse("fhir_json", "must be a JSON object (a FHIR R4 resource)")
+    resource = v.json_object("fhir_json", body, limit=MAX_BODY_BYTES, what="a FHIR R4 resource")
     rtype = resource.get("resourceType")
     if rtype not in CATEGORY_BY_TYPE:
         v.refuse("fhir_json.resourceType", "must be one of " + ", ".join(sorted(CATEGORY_BY_TYPE)))
@@ -76,8 +69,11 @@ def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str)
     else:
         v.check(derived is not None, "category", "is required for this resource (its type does not determine one)")
     all_labels = sorted(set(labels) | set(_security_labels(resource)))
+    # Every label is ledgered with the deposit, so a body cannot bring in more than a request could.
+    v.check(len(all_labels) <= MAX_LABELS, "fhir_json",
+            f"must carry at most {MAX_LABELS} distinct security labels, with those in labels")
     for i, label in enumerate(labels):
-        v.check(bool(LABEL.match(label)), f"labels[{i}]", "must be a code of 1-32 letters, digits, '.', '_' or '-'")
+        v.check(bool(LABEL.fullmatch(label)), f"labels[{i}]", "must be a code of 1-32 letters, digits, '.', '_' or '-'")
     v.raise_if_any()
     filed_as = category or derived
     assert filed_as is not None  # neither given nor derived is a violation, raised above
@@ -130,7 +126,7 @@ def _security_labels(resource: dict) -> list[str]:
         security = meta.get("security") if isinstance(meta, dict) else None
         for coding in security or []:
             code = coding.get("code") if isinstance(coding, dict) else None
-            if isinstance(code, str) and LABEL.match(code):
+            if isinstance(code, str) and LABEL.fullmatch(code):
                 labels.append(code)
     return labels
 
@@ -148,7 +144,13 @@ def _clinical_date(resource: dict) -> int | None:
 
 
 def fhir_datetime_ns(value: str) -> int | None:
-    """A FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or full) as epoch ns; None if unreadable."""
+    """A FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or full) as epoch ns; None if unreadable
+    or outside the times the service stores."""
+    ns = _datetime_ns(value)
+    return ns if ns is not None and storable_ns(ns) else None
+
+
+def _datetime_ns(value: str) -> int | None:
     text = value.strip()
     for fmt, size in (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10)):
         if len(text) == size:
@@ -158,8 +160,8 @@ def fhir_datetime_ns(value: str) -> int | None:
                 return None
     try:
         stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        return int(stamp.timestamp() * 1_000_000) * 1000
+    except (ValueError, OverflowError):  # not a date, or one whose offset leaves year 1..9999
         return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return int(stamp.timestamp() * 1_000_000) * 1000

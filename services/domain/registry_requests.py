@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from consentry.services.domain.validation import Violations
+from consentry.services.domain.validation import INSTITUTION_ID, Violations
 from consentry.services.identity.staff import STAFF_ROLES
 from consentry.v1 import registry_pb2 as pb
 
@@ -17,6 +17,8 @@ DEFAULT_PAGE = 100
 # The `practitioner` claim of an institution's tokens names one of these.
 PRACTITIONER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 KEY_TYPES = {pb.KEY_TYPE_IDENTITY: "identity", pb.KEY_TYPE_ENCRYPTION: "encryption"}
+# 16 hex digits, after "ed25519:" for an identity key (enrolment.key_id_for).
+KEY_ID = re.compile(r"(ed25519:)?[0-9a-f]{16}")
 
 
 def validate_register_institution(request: pb.RegisterInstitutionRequest) -> None:
@@ -40,6 +42,7 @@ def validate_list_institutions(request: pb.ListInstitutionsRequest) -> int:
     """The page size."""
     v = Violations()
     v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, INSTITUTION_ID)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE
 
@@ -57,7 +60,7 @@ def validate_rotate_institution_key(request: pb.RotateInstitutionKeyRequest) -> 
 def validate_revoke_institution_key(request: pb.RevokeInstitutionKeyRequest) -> None:
     """The institution id is checked first, with the caller's right to manage its keys."""
     v = Violations()
-    v.text("key_id", request.key_id, required=True, limit=80)
+    v.check(bool(KEY_ID.fullmatch(request.key_id)), "key_id", "must be a key id as the registry shows it")
     v.text("reason", request.reason, required=True)
     v.raise_if_any()
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+import jwt
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from consentry.services import clock
@@ -18,6 +19,13 @@ from consentry.services.store.db import Database
 from consentry.services.store.models import Institution, Practitioner, PrincipalKey, TokenUse
 
 _PRUNE_EVERY = 500
+# PyJWT's errors, most specific first, as refusal reason codes (errors.Unauthenticated.REASONS).
+_JWT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.InvalidAudienceError, "wrong_method"),
+    (jwt.InvalidSignatureError, "bad_signature"),
+)
 # A call's metadata as gRPC hands it over: (key, value) pairs, binary values for "-bin" keys.
 Metadata = Iterable[tuple[str, str | bytes]]
 
@@ -32,13 +40,13 @@ class Authenticator:
         try:
             claimed, key_id = tokens.unverified_header(token)
         except tokens.TokenError as exc:
-            raise Unauthenticated(str(exc)) from exc
+            raise Unauthenticated(str(exc), reason="malformed_token") from exc
         principal = parse_principal(claimed)
         public_key = self._identity_key(principal.id, key_id)
         try:
             claims = tokens.verify(token, public_key, method, key_id)
         except tokens.TokenError as exc:
-            raise Unauthenticated(str(exc), claimed) from exc
+            raise Unauthenticated(str(exc), reason=_failure(exc)) from exc
         kind = self._staff_member(principal, claims) if principal.kind == "org" else ""
         self._consume(claims)
         return Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind)
@@ -51,46 +59,32 @@ class Authenticator:
         once it is known to be one of the policy's."""
         if not (_staff_id(claims.role) and _staff_id(claims.practitioner)):
             raise Unauthenticated("an institution's token must name the acting staff role and practitioner id",
-                                  principal.id)
+                                  reason="bad_staff_claims", proven=principal.id)
         if claims.role not in staff.STAFF_ROLES:
-            raise Unauthenticated("the token's role is not a staff role", principal.id)
+            raise Unauthenticated("the token's role is not a staff role", reason="unknown_role", proven=principal.id)
         with self._db.read() as session:
             institution = session.get(Institution, principal.name)
             member = session.get(Practitioner, (principal.name, claims.practitioner))
         kind = staff.kind_name(institution.kind) if institution is not None else ""
         if not staff.may_have(kind, claims.role):
             raise Unauthenticated(f"an institution of kind {kind or 'unknown'} cannot have role {claims.role}",
-                                  principal.id)
+                                  reason="role_not_allowed", proven=principal.id)
         if member is None or member.removed_ns is not None:
-            raise Unauthenticated("the token's practitioner is not registered with this institution", principal.id)
+            raise Unauthenticated("the token's practitioner is not registered with this institution",
+                                  reason="unregistered_practitioner", proven=principal.id)
         if claims.role not in member.roles:
-            raise Unauthenticated(f"the token's practitioner does not hold role {claims.role}", principal.id)
+            raise Unauthenticated(f"the token's practitioner does not hold role {claims.role}",
+                                  reason="role_not_held", proven=principal.id)
         return kind
 
     def _identity_key(self, principal: str, key_id: str) -> bytes:
         with self._db.read() as session:
             key = session.get(PrincipalKey, key_id)
         if key is None or key.principal != principal or key.key_type != "identity":
-            raise Unauthenticated("the token's key is not registered for its principal", self._ledgerable(principal))
+            raise Unauthenticated("the token's key is not registered for its principal", reason="unknown_key")
         if key.status == "revoked":
-            raise Unauthenticated("the token's key has been revoked", principal)
+            raise Unauthenticated("the token's key has been revoked", reason="revoked_key")
         return key.public_key
-
-    def _ledgerable(self, claimed: str) -> str:
-        """The claimed issuer as the refusal's ledger entry may name it.
-
-        Nothing about this claim is proven, so an unregistered name is attacker-chosen text (or a
-        patient id typed where an institution id belongs) and must not be written verbatim into a
-        ledger that can never be erased. Registered principals are named (someone tried to act as
-        them); patients always, as the trail pseudonymises them; anything else only by its kind.
-        """
-        kind = claimed.split(":", 1)[0]
-        if kind == "patient" or claimed == "operator":
-            return claimed
-        with self._db.read() as session:
-            known = session.scalars(select(PrincipalKey.key_id).where(
-                PrincipalKey.principal == claimed, PrincipalKey.key_type == "identity").limit(1)).first()
-        return claimed if known is not None else f"{kind}:(unregistered)"
 
     def _consume(self, claims: tokens.Claims) -> None:
         """Records the token id; a second use of the same id is a replay."""
@@ -102,14 +96,23 @@ class Authenticator:
                 if self._calls % _PRUNE_EVERY == 0:
                     session.execute(delete(TokenUse).where(TokenUse.expires_ns < clock.now_ns()))
         except IntegrityError as exc:
-            raise Unauthenticated("the token has already been used (replay)", claims.principal) from exc
+            raise Unauthenticated("the token has already been used (replay)", reason="replayed") from exc
 
 
 def _bearer(metadata: Metadata) -> str:
     for key, value in metadata or ():
         if key == tokens.METADATA_KEY and isinstance(value, str) and value.startswith("Bearer "):
             return value[len("Bearer "):]
-    raise Unauthenticated("the call carries no 'authorization: Bearer <token>' metadata")
+    raise Unauthenticated("the call carries no 'authorization: Bearer <token>' metadata", reason="no_token")
+
+
+def _failure(error: tokens.TokenError) -> str:
+    """The refusal's reason code, from the check that failed (PyJWT's error, where it made it)."""
+    cause = error.__cause__
+    for kind, reason in _JWT_FAILURES:
+        if isinstance(cause, kind):
+            return reason
+    return "invalid_claims"
 
 
 def _staff_id(value: str) -> bool:

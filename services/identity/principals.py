@@ -42,7 +42,7 @@ class Principal:
 def parse_principal(value: str) -> Principal:
     kind = value.split(":", 1)[0]
     if value != "operator" and (kind not in KINDS or ":" not in value or not value.split(":", 1)[1]):
-        raise Unauthenticated("the token's issuer is not a principal Consentry knows")
+        raise Unauthenticated("the token's issuer is not a principal Consentry knows", reason="unknown_principal")
     return Principal(value)
 
 

@@ -2,7 +2,8 @@
 
 A token is a JWT (EdDSA/Ed25519) with
   iss  the principal: "org:<id>", "patient:<id>", "auditor:<id>" or "operator"
-  aud  the full gRPC method name, e.g. "/consentry.v1.ExchangeService/FetchRecords"
+  aud  the full gRPC method name, e.g. "/consentry.v1.ExchangeService/FetchRecords": one
+       string, never a list (a token is for one method)
   iat, exp   exp - iat <= 300 s
   jti  a random id, accepted once
   kid (header)  the id of the registered identity key that signed it
@@ -102,7 +103,9 @@ def verify(token: str, public_key: bytes, method: str, key_id: str, now: float |
             algorithms=["EdDSA"],
             audience=method,
             leeway=CLOCK_SKEW_S,
-            options={"require": ["iss", "aud", "iat", "exp", "jti"], "verify_iat": True},
+            # strict_aud: `aud` must be one string equal to the method; by default PyJWT also
+            # accepts a list containing it, which would make one token good for several methods.
+            options={"require": ["iss", "aud", "iat", "exp", "jti"], "verify_iat": True, "strict_aud": True},
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("the token has expired") from exc

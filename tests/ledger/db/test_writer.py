@@ -7,7 +7,7 @@ import pytest
 from ledger_testlib import append_many, sample_entry
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 
-from consentry.ledger.db import LedgerReader, LedgerWriter
+from consentry.ledger.db import MAX_ENTRY_BYTES, LedgerReader, LedgerWriter
 from consentry.ledger.db.tables import ledger_entries, ledger_head
 from consentry.ledger.errors import CanonicalizationError, EntryError, StoreError
 from consentry.ledger.hashing import ZERO_HASH, chain_hash, leaf_hash
@@ -139,6 +139,23 @@ def test_nested_seq_or_prev_keys_refused(engine):
         writer.append({"kind": "x", "details": {"seq": 1}})
     with engine.connect() as conn:
         assert LedgerReader(conn).size() == 0
+
+
+def test_an_entry_over_the_size_limit_is_refused_and_nothing_is_appended(engine):
+    """MAX_ENTRY_BYTES counts the canonical bytes with seq and prev: an entry exactly at the
+    limit is appended, one byte more is refused (and the transaction's state change with it)."""
+    with engine.begin() as conn, LedgerWriter.lock(conn) as writer:
+        probe = writer.append({"kind": "x", "pad": ""})
+    room = MAX_ENTRY_BYTES - len(probe.entry_bytes)
+    with engine.begin() as conn, LedgerWriter.lock(conn) as writer:
+        at_limit = writer.append({"kind": "x", "pad": "a" * room})
+    assert len(at_limit.entry_bytes) == MAX_ENTRY_BYTES
+    consents = _business_table(engine)
+    with pytest.raises(EntryError, match=f"at most {MAX_ENTRY_BYTES} bytes"):
+        _state_change_with(engine, consents, _append({"kind": "x", "pad": "a" * (room + 1)}))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(consents)).scalar() == 0
+        assert LedgerReader(conn).size() == 2
 
 
 def test_head_row_is_single(engine):

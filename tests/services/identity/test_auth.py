@@ -1,15 +1,19 @@
 """Every call is authenticated by one interceptor: a per-call token, signed by a registered key,
-bound to the method, short-lived and single-use. Refusals are UNAUTHENTICATED and ledgered."""
+bound to the method, short-lived and single-use. Refusals are UNAUTHENTICATED and ledgered as
+counts per source and window."""
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import grpc
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.signing import SigningKey
 
-from consentry.services.identity.tokens import Caller
+from consentry.services.identity.tokens import Caller, identity_key_id
 from consentry.v1 import registry_pb2, registry_pb2_grpc
 
 METHOD = "/consentry.v1.RegistryService/GetServiceKeys"
@@ -109,12 +113,38 @@ def test_revoked_key_is_refused(harness):
     assert call_with(harness, new.token(METHOD))
 
 
-def test_refusals_are_ledgered_without_raw_patient_ids(harness):
+def test_refusals_are_counted_by_kind_never_with_the_claimed_identity(harness):
+    """Nothing an unauthenticated call claims is proven: the ledger counts refusals per source,
+    window and reason, and names no one (here: not the patient id the forged token claimed)."""
+    harness.flush_refusals()
+    org = harness.org()
     stranger = Caller("patient:P-SECRET-123", SigningKey.generate())
     refused(harness, stranger.token(METHOD))
-    refusals = [e for e in harness.entries() if e["kind"] == "auth.refused"]
-    assert refusals and refusals[-1]["method"] == METHOD and refusals[-1]["status"] == "UNAUTHENTICATED"
-    assert refusals[-1]["actor"].startswith("patient:") and "P-SECRET-123" not in str(refusals)
+    refused(harness, None)
+    refused(harness, "not-a-jwt")
+    refused(harness, Caller("org:" + org.id, org.identity, role="physician", practitioner="x").token(
+        METHOD, lifetime_s=60, now=time.time() - 600))
+    [summary] = harness.flush_refusals()
+    assert summary["kind"] == "auth.refused" and summary["actor"] == "anonymous"
+    assert summary["source"] == "ipv4:127.0.0.1"
+    assert summary["count"] == 4 and summary["methods"] == {METHOD: 4}
+    assert summary["failures"] == {"unknown_key": 1, "no_token": 1, "malformed_token": 1, "expired": 1}
+    assert "P-SECRET-123" not in str(harness.entries())
+
+
+def test_a_token_for_a_list_of_methods_is_refused(harness):
+    """`aud` must be the one method: a list naming several would make one token good for each."""
+    org = harness.org()
+    now = int(time.time())
+    claims = {"iss": "org:" + org.id, "aud": [METHOD, "/consentry.v1.RegistryService/ListInstitutions"],
+              "iat": now, "exp": now + 60, "jti": secrets.token_urlsafe(18), "role": "physician",
+              "practitioner": "dr-a"}
+    private = Ed25519PrivateKey.from_private_bytes(bytes(org.identity))
+    kid = identity_key_id(bytes(org.identity.verify_key))
+    token = jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})
+    assert "different method" in refused(harness, token)
+    [summary] = harness.flush_refusals()
+    assert summary["failures"] == {"wrong_method": 1}
 
 
 def test_health_and_reflection_need_no_token(harness):

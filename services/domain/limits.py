@@ -1,0 +1,100 @@
+"""The most any request may carry, checked before anything else in a call (docs/limits.md).
+
+Every string and bytes field has a length limit and every repeated field a count limit, by field
+name. A list that is too long is one violation and its items are not looked at, so a refusal
+stays small however large the request. Besides: every timestamp is one the service can store
+(1678-01-01 to 2261-12-31, nanos within a second), every enum one of its declared values, every
+unsigned integer within a database integer, and no string holds a control character other than
+tab, line feed and carriage return (PostgreSQL cannot store NUL; no field needs the others).
+
+The request validators (*_requests.py) then check what each field must mean. Violations name
+the field by its path in the request, with our own indices, never its value.
+"""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
+from consentry.services.domain.records import MAX_BODY_BYTES, MAX_LABELS
+from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violations, storable_ns
+
+# Items in a repeated field.
+MAX_ITEMS: dict[str, int] = {
+    "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": MAX_LABELS,
+    "scopes": 4,
+}
+# Characters in a string field (each item, for a repeated one).
+MAX_CHARS: dict[str, int] = {
+    "patient_id": 128, "proxy_id": 128, "institution_id": 64, "grantee": 64, "auditor_id": 64,
+    "consent_id": 36, "request_id": 36, "record_id": 36, "record_ids": 36, "key_id": 80,
+    "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
+    "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
+    "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
+}
+# Bytes in a bytes field.
+MAX_BYTES: dict[str, int] = {
+    "fhir_json": MAX_BODY_BYTES, "identity_public_key": 32, "encryption_public_key": 32, "public_key": 32,
+}
+# What a field missing from the tables gets (tests/services/domain/test_limits.py keeps the
+# tables complete, so this is a floor for a field added without a thought, not a policy).
+DEFAULT_ITEMS, DEFAULT_CHARS, DEFAULT_BYTES = 16, 256, 256
+# Database integers are signed 64-bit.
+MAX_UNSIGNED = 2**63 - 1
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_limits(request: Message) -> None:
+    """Raises InvalidArgument naming every field of `request` (nested ones too) past its limit."""
+    v = Violations()
+    _message(v, "", request)
+    v.raise_if_any()
+
+
+def _message(v: Violations, prefix: str, message: Message) -> None:
+    if isinstance(message, Timestamp):
+        _timestamp(v, prefix.rstrip("."), message)
+        return
+    for field, value in message.ListFields():
+        path = prefix + field.name
+        if not field.is_repeated:
+            _value(v, path, field, value)
+            continue
+        limit = MAX_ITEMS.get(field.name, DEFAULT_ITEMS)
+        if len(value) > limit:
+            v.add(path, f"must hold at most {limit} items")
+            continue
+        for i, item in enumerate(value):
+            _value(v, f"{path}[{i}]", field, item)
+
+
+def _value(v: Violations, path: str, field: FieldDescriptor, value: object) -> None:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        assert isinstance(value, str)
+        limit = MAX_CHARS.get(field.name, DEFAULT_CHARS)
+        if len(value) > limit:
+            v.add(path, f"must be at most {limit} characters")
+        elif _CONTROL.search(value):
+            v.add(path, "must not contain control characters")
+    elif field.type == FieldDescriptor.TYPE_BYTES:
+        assert isinstance(value, bytes)
+        limit = MAX_BYTES.get(field.name, DEFAULT_BYTES)
+        v.check(len(value) <= limit, path, f"must be at most {limit} bytes")
+    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert isinstance(value, Message)
+        _message(v, path + ".", value)
+    elif field.type == FieldDescriptor.TYPE_ENUM:
+        declared = field.enum_type.values_by_number if field.enum_type else {}
+        v.check(value in declared, path, "must be one of the enum's declared values")
+    elif field.type == FieldDescriptor.TYPE_UINT64:
+        assert isinstance(value, int)
+        v.check(value <= MAX_UNSIGNED, path, f"must be at most {MAX_UNSIGNED}")
+
+
+def _timestamp(v: Violations, path: str, ts: Timestamp) -> None:
+    if v.check(0 <= ts.nanos <= 999_999_999, path + ".nanos", "must be from 0 to 999999999"):
+        v.check(storable_ns(ts.seconds * 1_000_000_000 + ts.nanos), path, TIME_RANGE)
