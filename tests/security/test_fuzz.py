@@ -63,7 +63,8 @@ class Material:
     """What a request could name that the server knows, beside what it cannot know."""
 
     def __init__(self, h: Harness) -> None:
-        hospital, doctor, patient, auditor = h.org(), h.org(), h.patient(), h.auditor()
+        hospital, doctor = h.org(practitioner="dr-fuzz"), h.org(practitioner="dr-fuzz")
+        patient, auditor = h.patient(), h.auditor()
         self.bodies = list(discharge_records(patient.id).values())
         self.record_ids = [hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
             patient_id=patient.id, fhir_json=body,

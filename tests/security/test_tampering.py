@@ -34,7 +34,7 @@ class People:
 
 @pytest.fixture(scope="module")
 def people(harness) -> People:
-    org, patient, auditor = harness.org(), harness.patient(), harness.auditor()
+    org, patient, auditor = harness.org(practitioner="dr-t"), harness.patient(), harness.auditor()
     return People(Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-t"),
                   Caller("patient:" + patient.id, patient.identity),
                   Caller("auditor:" + auditor.id, auditor.identity), patient.id, org.id)
