@@ -153,14 +153,15 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 context: grpc.ServicerContext) -> NoReturn:
         """Ledgers the refusal (best effort: the error itself is never hidden) and aborts."""
         actor = principal.id if principal else _claimed(error)
-        patient = error.patient_id or getattr(request, "patient_id", "") or None
         try:
             with self._db.write() as session:
                 self._trail.append(
                     session,
                     "auth.refused" if principal is None else "call.refused",
                     actor,
-                    patient_id=patient if isinstance(patient, str) and len(patient) <= 128 else None,
+                    # Only a patient the domain found enrolled (`.about`): an id the caller typed
+                    # never becomes a pseudonym in the ledger.
+                    patient_id=error.patient_id,
                     method=method,
                     status=error.code.name,
                     reasons=_reasons(error),

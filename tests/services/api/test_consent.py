@@ -121,9 +121,9 @@ def test_a_proxy_manages_consent_and_the_ledger_names_both(harness, trio):
     assert entry["actor"] == "patient:" + pseudonym(daughter.id) and entry["patient"] == pseudonym(patient.id)
     assert entry["on_behalf_of"] == "patient"
     patient.client.consent.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(grpc.RpcError) as err:  # no longer a proxy: the consent is not hers to see
         daughter.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_a_proxy_cannot_name_more_proxies(harness, trio):
@@ -145,7 +145,7 @@ def test_a_refused_attempt_on_a_consent_shows_in_the_patients_ledger(harness, tr
     stranger = harness.patient()
     with pytest.raises(grpc.RpcError) as err:
         stranger.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND  # as for an id that does not exist
     [refusal] = [e for e in harness.entries() if e["kind"] == "call.refused" and e["method"].endswith("/RevokeConsent")
                  and e["actor"] == "patient:" + harness.app.trail.pseudonym(stranger.id)]
     assert refusal["patient"] == harness.app.trail.pseudonym(patient.id)

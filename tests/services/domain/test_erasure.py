@@ -118,9 +118,9 @@ def test_the_patient_may_not_erase_a_retained_record(harness, story):
 def test_a_stranger_may_not_erase(harness, story):
     hospital, patient, doctor, summary, note = story
     stranger = harness.patient()
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(grpc.RpcError) as err:  # not theirs: as if there were no such record
         erase(stranger, note.record_id)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert stored(harness, note.record_id)[1] is not None
     # Nor may an institution that does not hold it (it cannot even tell it exists).
     with pytest.raises(grpc.RpcError) as err:
