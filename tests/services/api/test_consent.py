@@ -68,7 +68,9 @@ def test_revoke_takes_effect_for_the_next_fetch(harness, trio):
     consent = grant(patient, doctor, ["lab"])
     assert len(shared(harness, doctor, patient)) == 1
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    assert shared(harness, doctor, patient) == []
+    with pytest.raises(grpc.RpcError) as err:  # no consent left: the doctor is no longer related
+        shared(harness, doctor, patient)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as err:
         patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
