@@ -18,8 +18,9 @@ class ConsentryError(Exception):
     """Base of every error a caller can see."""
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    # Whose data the refused call was about, when the request names it only indirectly (a
-    # record or consent id). Ledgered as a pseudonym so the patient sees the attempt; never shown.
+    # Whose data the refused call was about, set with `.about` only for an enrolled patient:
+    # the refusal is ledgered as about them (a pseudonym) so they see the attempt; never shown.
+    # The ledger names no patient the domain did not attach, so a typed id is never pseudonymised.
     patient_id: str | None = None
 
     def __init__(self, message: str) -> None:

@@ -91,7 +91,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 with acting_as(principal):
                     return self._idempotent(behaviour, method, principal, checked(request), context)
             except Exception as error:
-                self._fail(method, principal, request, error, context)
+                self._fail(method, principal, error, context)
 
         return guarded
 
@@ -111,7 +111,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
                         return
                     yield item
             except Exception as error:
-                self._fail(method, principal, request, error, context)
+                self._fail(method, principal, error, context)
 
         return guarded
 
@@ -156,17 +156,17 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 idempotency.remember(session, call, response)
         return response
 
-    def _fail(self, method: str, principal: Principal | None, request: Request, error: Exception,
+    def _fail(self, method: str, principal: Principal | None, error: Exception,
               context: grpc.ServicerContext) -> NoReturn:
         """Ends the call: our errors become their status, anything else an opaque INTERNAL."""
         if isinstance(error, ConsentryError):
             if isinstance(error, Unauthenticated) and error.proven:
-                self._refuse(method, Principal(error.proven), request, error, context, kind="auth.refused")
+                self._refuse(method, Principal(error.proven), error, context, kind="auth.refused")
             if principal is None:
                 self._refuse_unauthenticated(method, error, context)
             if isinstance(error, ResourceExhausted):
                 self._refuse_over_rate(method, principal, error, context)
-            self._refuse(method, principal, request, error, context)
+            self._refuse(method, principal, error, context)
         log.error("internal error in %s", method, exc_info=error)
         context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
         raise AssertionError("unreachable: abort ends the call by raising")
@@ -190,18 +190,19 @@ class GuardInterceptor(grpc.ServerInterceptor):
         context.abort_with_status(to_status(error))
         raise AssertionError("unreachable: abort_with_status ends the call by raising")
 
-    def _refuse(self, method: str, principal: Principal, request: Request, error: ConsentryError,
+    def _refuse(self, method: str, principal: Principal, error: ConsentryError,
                 context: grpc.ServicerContext, kind: str = "call.refused") -> NoReturn:
         """Ledgers the refusal (best effort: the error itself is never hidden) and aborts."""
         actor = principal.id
-        patient = error.patient_id or getattr(request, "patient_id", "") or None
         try:
             with self._db.write() as session:
                 self._trail.append(
                     session,
                     kind,
                     actor,
-                    patient_id=patient if isinstance(patient, str) and len(patient) <= 128 else None,
+                    # Only a patient the domain found enrolled (`.about`): an id the caller typed
+                    # never becomes a pseudonym in the ledger.
+                    patient_id=error.patient_id,
                     method=method,
                     status=error.code.name,
                     reasons=_reasons(error),

@@ -1,5 +1,10 @@
 """An institution asks for consent; the patient (or a proxy) approves, possibly narrower, or
-declines; a pending request expires. Every step is ledgered in the caller's write transaction."""
+declines; a pending request expires. Every step is ledgered in the caller's write transaction.
+
+Asking never tells the institution whether the patient is enrolled: a request for an unknown id
+is stored like any other and simply expires. To anyone but its requester, the patient and their
+proxies a request id answers exactly as one that does not exist (NOT_FOUND, `NO_REQUEST`).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ from consentry.services.domain.consent_changes import insert_consent, ledger_con
 from consentry.services.domain.consents import expire_lapsed, narrower_violations
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
-from consentry.services.identity.acting_for import MANAGE_CONSENTS, acting_for
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for, acting_for_owner
 from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import AccessRequest, Consent, Person
+
+NO_REQUEST = "no access request with this id"
 
 
 def status_of(row: AccessRequest, now_ns: int) -> str:
@@ -26,12 +33,12 @@ def status_of(row: AccessRequest, now_ns: int) -> str:
 
 def request_access(s: Session, trail: AuditTrail, requester: Principal, patient_id: str, terms: dict,
                    reason: str, now_ns: int, expire_ns: int) -> AccessRequest:
-    if s.get(Person, patient_id) is None:
-        raise NotFound("no patient with this id is enrolled")
+    # Ledgered about the patient only when enrolled: an unknown id never becomes a pseudonym.
+    about = patient_id if s.get(Person, patient_id) is not None else None
     row = AccessRequest(request_id=str(uuid.uuid4()), patient_id=patient_id, requester=requester.name,
                         terms=terms, reason=reason, status="pending", created_ns=now_ns, expire_ns=expire_ns)
     s.add(row)
-    trail.append(s, "consent.requested", requester.id, patient_id=patient_id, request=row.request_id,
+    trail.append(s, "consent.requested", requester.id, patient_id=about, request=row.request_id,
                  categories=terms["categories"], purposes=terms["purposes"],
                  role=requester.role, practitioner=requester.practitioner)
     return row
@@ -39,12 +46,16 @@ def request_access(s: Session, trail: AuditTrail, requester: Principal, patient_
 
 def readable_request(s: Session, request_id: str) -> AccessRequest:
     """The request, for its requester, the patient or a proxy with the manage-consents scope."""
+    principal = current_principal()
+    principal.require("org", "patient")
     row = s.get(AccessRequest, request_id)
     if row is None:
-        raise NotFound("no access request with this id")
-    principal = current_principal()
-    if not (principal.kind == "org" and principal.name == row.requester):
-        acting_for(s, row.patient_id, MANAGE_CONSENTS)
+        raise NotFound(NO_REQUEST)
+    if principal.kind == "org":
+        if principal.name != row.requester:
+            raise about_enrolled(s, NotFound(NO_REQUEST), row.patient_id)
+    else:
+        acting_for_owner(s, row.patient_id, MANAGE_CONSENTS, NO_REQUEST)
     return row
 
 
@@ -90,10 +101,11 @@ def decline(s: Session, trail: AuditTrail, request_id: str, reason: str) -> Acce
 
 def _pending(s: Session, trail: AuditTrail, request_id: str) -> tuple[AccessRequest, Principal]:
     """The still pending request and who answers it for the patient."""
+    current_principal().require("patient")
     row = s.get(AccessRequest, request_id)
     if row is None:
-        raise NotFound("no access request with this id")
-    actor = acting_for(s, row.patient_id, MANAGE_CONSENTS)
+        raise NotFound(NO_REQUEST)
+    actor = acting_for_owner(s, row.patient_id, MANAGE_CONSENTS, NO_REQUEST)
     expire_lapsed(s, trail, row.patient_id)
     if row.status != "pending":
         raise FailedPrecondition(f"the request is already {row.status}")

@@ -3,7 +3,8 @@ caller's write transaction.
 
 A change is made by the patient or a proxy with the manage-consents scope (`acting_for`); a
 consent is read by them or by its grantee. Lapsed consents are marked expired first, so a change
-never starts from a consent that has already ended.
+never starts from a consent that has already ended. To anyone else a consent id answers exactly
+as an id that does not exist (NOT_FOUND, `NO_CONSENT`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from consentry.services import clock
 from consentry.services.domain.consents import effective_status, expire_lapsed, narrower_violations, terms_of
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
-from consentry.services.identity.acting_for import MANAGE_CONSENTS, acting_for
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for, acting_for_owner
 from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Consent, Institution
+
+NO_CONSENT = "no consent with this id"
 
 
 def ledger_for_patient(s: Session, trail: AuditTrail, kind: str, actor: Principal, patient_id: str,
@@ -57,8 +60,9 @@ def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: d
 
 def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Consent:
     """Supersedes the active consent with a new version whose terms only take away."""
+    current_principal().require("patient")
     old = latest(s, consent_id)
-    actor = acting_for(s, old.patient_id, MANAGE_CONSENTS)
+    actor = acting_for_owner(s, old.patient_id, MANAGE_CONSENTS, NO_CONSENT)
     expire_lapsed(s, trail, old.patient_id)
     if effective_status(old, clock.now_ns()) != "active":
         raise FailedPrecondition("only an active consent can be narrowed")
@@ -72,8 +76,9 @@ def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Conse
 
 
 def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Consent:
+    current_principal().require("patient")
     row = latest(s, consent_id)
-    actor = acting_for(s, row.patient_id, MANAGE_CONSENTS)
+    actor = acting_for_owner(s, row.patient_id, MANAGE_CONSENTS, NO_CONSENT)
     expire_lapsed(s, trail, row.patient_id)
     if row.status != "active":
         raise FailedPrecondition(f"the consent is already {row.status}")
@@ -87,11 +92,12 @@ def latest(s: Session, consent_id: str) -> Consent:
     row = s.scalars(select(Consent).where(Consent.consent_id == consent_id)
                     .order_by(Consent.version.desc()).limit(1)).first()
     if row is None:
-        raise NotFound("no consent with this id")
+        raise NotFound(NO_CONSENT)
     return row
 
 
 def readable_latest(s: Session, consent_id: str) -> Consent:
+    current_principal().require("org", "patient")
     row = latest(s, consent_id)
     may_read(s, row)
     return row
@@ -99,19 +105,23 @@ def readable_latest(s: Session, consent_id: str) -> Consent:
 
 def readable_versions(s: Session, consent_id: str) -> list[Consent]:
     """Every version of the consent, oldest first."""
+    current_principal().require("org", "patient")
     rows = list(s.scalars(select(Consent).where(Consent.consent_id == consent_id).order_by(Consent.version)))
     if not rows:
-        raise NotFound("no consent with this id")
+        raise NotFound(NO_CONSENT)
     may_read(s, rows[-1])
     return rows
 
 
 def may_read(s: Session, row: Consent) -> None:
-    """Its grantee, the patient and a proxy with the manage-consents scope may read a consent."""
+    """Its grantee, the patient and a proxy with the manage-consents scope may read a consent;
+    to any other institution or person it does not exist."""
     principal = current_principal()
-    if principal.kind == "org" and principal.name == row.grantee:
+    if principal.kind == "org":
+        if principal.name != row.grantee:
+            raise about_enrolled(s, NotFound(NO_CONSENT), row.patient_id)
         return
-    acting_for(s, row.patient_id, MANAGE_CONSENTS)
+    acting_for_owner(s, row.patient_id, MANAGE_CONSENTS, NO_CONSENT)
 
 
 def consents_page(s: Session, patient_id: str, include_inactive: bool, size: int, after: str,

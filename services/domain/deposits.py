@@ -14,7 +14,7 @@ from consentry.services.crypto import at_rest
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain.records import Deposit
 from consentry.services.errors import NotFound, PermissionDenied
-from consentry.services.identity.acting_for import READ_HISTORY, acting_for
+from consentry.services.identity.acting_for import READ_HISTORY, about_enrolled, acting_for
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Institution, Person, Record
@@ -50,7 +50,10 @@ def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDe
     """Files the record for its holder and ledgers the deposit; returns the row and its entry's seq."""
     institution = s.get(Institution, holder.name)
     if institution is None or institution.kind not in HOLDER_KINDS:
-        raise PermissionDenied("only hospitals, clinics, family doctors and laboratories deposit records")
+        raise about_enrolled(s, PermissionDenied(
+            "only hospitals, clinics, family doctors and laboratories deposit records"), new.patient_id)
+    # A holder may learn that an id is not enrolled: it has the patient in its own records
+    # already, and must know that its deposit was not filed (docs/disclosure.md).
     if s.get(Person, new.patient_id) is None:
         raise NotFound("no patient with this id is enrolled")
     deposit = new.deposit
@@ -72,8 +75,8 @@ def records_page(s: Session, principal: Principal, patient_id: str, size: int,
                  after: str) -> tuple[list[Record], str]:
     """One page of a patient's records and the next page's token ("" on the last page).
 
-    An institution sees the records it holds; the patient, or a proxy who may read the history,
-    sees all of them."""
+    An institution sees the records it holds (so nothing for an id it never deposited for, enrolled
+    or not); the patient, or a proxy who may read the history, sees all of them."""
     query = select(Record).where(Record.patient_id == patient_id, Record.record_id > after)
     if principal.kind == "org":
         query = query.where(Record.holder == principal.name)

@@ -4,6 +4,11 @@ record either a share sealed to the recipient or a withheld reason, each with it
 `Disclosure.fetch` runs inside the caller's one write transaction, and nothing it returns may
 leave before that transaction commits: an entry that did not commit must not have been disclosed
 (no audit, no access).
+
+Every decision is ledgered with the policy's full reasons, but the caller is told only what
+docs/disclosure.md allows: nothing at all without a relationship to the patient, and of the
+records it may not have, only those that are not sensitive (or that it holds), with reasons that
+name no sensitive category or label.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from consentry.services import clock
 from consentry.services.crypto import at_rest
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.crypto.share import SharePackage, build_share
-from consentry.services.domain import policy_input
+from consentry.services.domain import policy_input, sensitivity
 from consentry.services.domain.consents import expire_lapsed, policy_consent
 from consentry.services.domain.obligations import Pseudonym, apply_obligations, keyed_pseudonym
 from consentry.services.domain.record_requests import Fetch
-from consentry.services.errors import FailedPrecondition, NotFound
+from consentry.services.domain.relationship import require_relationship
+from consentry.services.errors import FailedPrecondition
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
-from consentry.services.store.models import Consent, Person, PrincipalKey, Record
+from consentry.services.store.models import Consent, PrincipalKey, Record
 
 # Obligations the service fulfils around the body rather than in it: they go into the ledger.
 LEDGERED_OBLIGATIONS = ("notify_patient", "review")
@@ -37,7 +43,8 @@ LEDGERED_OBLIGATIONS = ("notify_patient", "review")
 
 @dataclass(frozen=True)
 class Outcome:
-    """One record's decision as ledgered: shared (with its package) or withheld (with reasons)."""
+    """One record's decision as its caller may see it: shared (with its package) or withheld
+    (with the reasons the caller may read, and the ledger entry unless it names others)."""
 
     record: Record
     ledger_seq: int
@@ -56,21 +63,30 @@ class Disclosure:
         self.signer = signer
 
     def fetch(self, s: Session, principal: Principal, fetch: Fetch) -> list[Outcome]:
-        """Decides every candidate record of the fetch and ledgers each decision, in `s`."""
+        """Decides every candidate record of the fetch and ledgers each decision, in `s`; returns
+        the outcomes the caller may see."""
         # Taking the ledger writer first orders this fetch after every consent change that
         # committed before it: a revoke that returned is always seen.
         self.trail.writer(s)
-        if s.get(Person, fetch.patient_id) is None:
-            raise NotFound("no patient with this id is enrolled")
-        key = _current_encryption_key(s, principal.name)
-        records = _candidates(s, fetch)
         now_ns = clock.now_ns()
+        require_relationship(s, principal, fetch, now_ns)
+        key = _current_encryption_key(s, principal.name, fetch.patient_id)
+        records = _candidates(s, fetch)
         expire_lapsed(s, self.trail, fetch.patient_id, now_ns)  # ledgers a lapse once
         consents = [policy_consent(c, now_ns) for c in _consents_for(s, fetch.patient_id, principal.name)]
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, consents, now_ns)
         decisions = self.policy.decide_batch(shared, [policy_input.resource(self.trail, r) for r in records])
-        return [self._decide(s, principal, fetch, r, d, key) for r, d in zip(records, decisions, strict=True)]
+        shown: list[tuple[Record, Decision]] = []
+        hidden: list[tuple[Record, Decision]] = []
+        for record, decision in zip(records, decisions, strict=True):
+            (shown if _may_see(principal, record, decision) else hidden).append((record, decision))
+        # The hidden decisions are ledgered last, so the entries the caller receives have
+        # consecutive sequence numbers: no gap between them counts the records it was not shown.
+        outcomes = [self._decide(s, principal, fetch, r, d, key) for r, d in shown]
+        for record, decision in hidden:
+            self._decide(s, principal, fetch, record, decision, key)
+        return outcomes
 
     def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
                 key: PrincipalKey) -> Outcome:
@@ -109,7 +125,12 @@ class Disclosure:
                   *, erased: bool = False, **ledgered: Any) -> Outcome:
         entry = self.trail.append_entry(s, "access.decision", principal.id, allowed=False, reasons=reasons,
                                         **ledgered, **common)
-        return Outcome(record, entry.seq, entry.entry_bytes, reasons=tuple(reasons), erased=erased)
+        shown = sensitivity.caller_reasons(reasons)
+        # The entry holds the full reasons. It goes with the outcome (which it proves) when all of
+        # them are shown, or to the holder, which filed the category and labels they name.
+        sendable = shown == reasons or record.holder == principal.name
+        return Outcome(record, entry.seq, entry.entry_bytes if sendable else b"", reasons=tuple(shown),
+                       erased=erased)
 
     def _research_pseudonym(self, recipient: str) -> Pseudonym:
         # Stable for one recipient, unlinkable across recipients.
@@ -124,12 +145,21 @@ def _sealed(record: Record) -> at_rest.SealedRecord:
     return at_rest.SealedRecord(record.ciphertext, record.wrapped_key, record.kek_id)
 
 
-def _current_encryption_key(s: Session, institution_id: str) -> PrincipalKey:
+def _may_see(principal: Principal, record: Record, decision: Decision) -> bool:
+    """A shared record, a withheld one that is not sensitive, or a withheld one the caller holds."""
+    if decision.allow and record.erased_ns is None:
+        return True
+    return record.holder == principal.name or not sensitivity.is_sensitive(record.category, record.labels)
+
+
+def _current_encryption_key(s: Session, institution_id: str, patient_id: str) -> PrincipalKey:
     key = s.scalars(select(PrincipalKey).where(
         PrincipalKey.principal == "org:" + institution_id, PrincipalKey.key_type == "encryption",
         PrincipalKey.status == "current")).first()
     if key is None:
-        raise FailedPrecondition("the institution has no current encryption key; register one before fetching")
+        # Only reached once the institution is related to the enrolled patient, who sees the attempt.
+        raise FailedPrecondition("the institution has no current encryption key; register one before fetching"
+                                 ).about(patient_id)
     return key
 
 

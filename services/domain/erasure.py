@@ -1,7 +1,8 @@
 """Erasing a record: its body and wrapped data key destroyed, the erasure ledgered.
 
 The holder erases its own records; the patient, or a proxy with the manage-consents scope,
-erases one where the policy allows (action "erase", policy/data/erasure.json).
+erases one where the policy allows (action "erase", policy/data/erasure.json). To anyone else a
+record id answers exactly as one that does not exist (NOT_FOUND).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from consentry.policy.engine import UNAVAILABLE, PolicyEngine
 from consentry.services import clock
 from consentry.services.domain import policy_input
 from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied, Unavailable
-from consentry.services.identity.acting_for import MANAGE_CONSENTS, acting_for
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for_owner
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Record
+
+NOT_HELD = "this institution holds no record with this id"
+NO_RECORD = "no record with this id"
 
 
 def erase(s: Session, trail: AuditTrail, policy: PolicyEngine, principal: Principal,
@@ -26,13 +30,15 @@ def erase(s: Session, trail: AuditTrail, policy: PolicyEngine, principal: Princi
     trail.writer(s)
     row = s.get(Record, record_id)
     if principal.kind == "org":
-        if row is None or row.holder != principal.name:
-            raise NotFound("this institution holds no record with this id")
+        if row is None:
+            raise NotFound(NOT_HELD)
+        if row.holder != principal.name:
+            raise about_enrolled(s, NotFound(NOT_HELD), row.patient_id)
         by, ledgered = "holder", {}
     else:
         if row is None:
-            raise NotFound("no record with this id")
-        acting_for(s, row.patient_id, MANAGE_CONSENTS)  # the patient or their proxy, else refused
+            raise NotFound(NO_RECORD)
+        acting_for_owner(s, row.patient_id, MANAGE_CONSENTS, NO_RECORD)  # the patient or their proxy
         by = "patient" if principal.name == row.patient_id else "proxy"
     if row.erased_ns is not None:
         raise FailedPrecondition("the record is already erased")

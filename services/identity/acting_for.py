@@ -1,12 +1,20 @@
 """Who may act for a patient: the patient in person, or a proxy the patient named, with the
-scope the action needs, while the proxy is in force."""
+scope the action needs, while the proxy is in force.
+
+Refusals here never tell an enrolled patient from an unknown id (docs/disclosure.md): a patient
+id the caller may not act for is refused with the same status, message and details whether or
+not it is enrolled, and only an enrolled patient is named (as the ledger's pseudonym) in the
+refusal's ledger entry, so the patient sees the attempt and a typed id never becomes a pseudonym.
+"""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
-from consentry.services.errors import NotFound, PermissionDenied
+from consentry.services.errors import ConsentryError, NotFound, PermissionDenied
 from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.models import Person, Proxy
 
@@ -15,25 +23,49 @@ READ_HISTORY = "read-history"
 # No proxy holds this scope: only the patient in person may name or remove proxies.
 PATIENT_ONLY = "patient-only"
 
+NOT_YOURS = "you may not act for this patient"
+
+_Error = TypeVar("_Error", bound=ConsentryError)
+
 
 def proxy_active(row: Proxy, now_ns: int) -> bool:
     return row.removed_ns is None and (row.expire_ns is None or row.expire_ns > now_ns)
 
 
 def acting_for(s: Session, patient_id: str, scope: str) -> Principal:
-    """The caller, if it is the patient or an active proxy of the patient with `scope`."""
+    """The caller, if it is the patient or an active proxy of the patient with `scope`;
+    PERMISSION_DENIED otherwise, the same for an unknown id as for an enrolled patient."""
     principal = current_principal()
     try:
         principal.require("patient")
+        if not (principal.name == patient_id or scope in (_proxy_scopes(s, patient_id, principal) or ())):
+            raise PermissionDenied(NOT_YOURS, [f"no active proxy with scope {scope}"])
     except PermissionDenied as denied:
-        denied.about(patient_id)  # the refusal is ledgered as about this patient
-        raise
-    if s.get(Person, patient_id) is None:
-        raise NotFound("no patient with this id is enrolled")
-    if principal.name == patient_id:
-        return principal
-    proxy = s.get(Proxy, (patient_id, principal.name))
-    if proxy is None or not proxy_active(proxy, clock.now_ns()) or scope not in proxy.scopes:
-        raise PermissionDenied("you may not act for this patient",
-                               [f"no active proxy with scope {scope}"]).about(patient_id)
+        raise about_enrolled(s, denied, patient_id) from None
     return principal
+
+
+def acting_for_owner(s: Session, patient_id: str, scope: str, not_found: str) -> Principal:
+    """For an object of the patient's that the caller named by its id: NOT_FOUND with the
+    message `not_found` (the one an id that does not exist gets) unless the caller is the patient
+    or one of their active proxies; then as `acting_for`, which may still refuse the scope."""
+    principal = current_principal()
+    principal.require("patient")
+    if principal.name != patient_id and _proxy_scopes(s, patient_id, principal) is None:
+        raise about_enrolled(s, NotFound(not_found), patient_id)
+    return acting_for(s, patient_id, scope)
+
+
+def about_enrolled(s: Session, error: _Error, patient_id: str) -> _Error:
+    """`error`, ledgered as about the patient when one with this id is enrolled."""
+    if s.get(Person, patient_id) is not None:
+        error.about(patient_id)
+    return error
+
+
+def _proxy_scopes(s: Session, patient_id: str, principal: Principal) -> list[str] | None:
+    """The scopes of the caller's active proxy for the patient; None when it has none."""
+    proxy = s.get(Proxy, (patient_id, principal.name))
+    if proxy is None or not proxy_active(proxy, clock.now_ns()):
+        return None
+    return list(proxy.scopes)

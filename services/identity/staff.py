@@ -16,11 +16,10 @@ from consentry.v1 import registry_pb2
 _PREFIX = "INSTITUTION_KIND_"
 _DATA = POLICY_DIR / "data"
 
-STAFF_ROLES: frozenset[str] = frozenset(json.loads((_DATA / "duties.json").read_text())["roles"])
-_KINDS: dict[str, frozenset[str]] = {
-    kind: frozenset(entry["roles"])
-    for kind, entry in json.loads((_DATA / "institutions.json").read_text())["kinds"].items()
-}
+_DUTIES: dict[str, dict] = json.loads((_DATA / "duties.json").read_text())["roles"]
+STAFF_ROLES: frozenset[str] = frozenset(_DUTIES)
+_INSTITUTIONS: dict[str, dict] = json.loads((_DATA / "institutions.json").read_text())["kinds"]
+_KINDS: dict[str, frozenset[str]] = {kind: frozenset(entry["roles"]) for kind, entry in _INSTITUTIONS.items()}
 
 
 def kind_name(kind: int) -> str:
@@ -38,3 +37,10 @@ def roles_of(kind: str) -> frozenset[str]:
 
 def may_have(kind: str, role: str) -> bool:
     return role in roles_of(kind)
+
+
+def may_break_glass(kind: str, role: str) -> bool:
+    """A clinician of a care-delivering institution: the only caller whose emergency counts (the
+    policy applies the same rule to every record)."""
+    return (may_have(kind, role) and _INSTITUTIONS[kind].get("delivers_care") is True
+            and _DUTIES[role].get("clinician") is True)

@@ -68,7 +68,9 @@ def test_revoke_takes_effect_for_the_next_fetch(harness, trio):
     consent = grant(patient, doctor, ["lab"])
     assert len(shared(harness, doctor, patient)) == 1
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    assert shared(harness, doctor, patient) == []
+    with pytest.raises(grpc.RpcError) as err:  # no consent left: the doctor is no longer related
+        shared(harness, doctor, patient)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as err:
         patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -121,9 +123,9 @@ def test_a_proxy_manages_consent_and_the_ledger_names_both(harness, trio):
     assert entry["actor"] == "patient:" + pseudonym(daughter.id) and entry["patient"] == pseudonym(patient.id)
     assert entry["on_behalf_of"] == "patient"
     patient.client.consent.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(grpc.RpcError) as err:  # no longer a proxy: the consent is not hers to see
         daughter.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_a_proxy_cannot_name_more_proxies(harness, trio):
@@ -145,7 +147,7 @@ def test_a_refused_attempt_on_a_consent_shows_in_the_patients_ledger(harness, tr
     stranger = harness.patient()
     with pytest.raises(grpc.RpcError) as err:
         stranger.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND  # as for an id that does not exist
     [refusal] = [e for e in harness.entries() if e["kind"] == "call.refused" and e["method"].endswith("/RevokeConsent")
                  and e["actor"] == "patient:" + harness.app.trail.pseudonym(stranger.id)]
     assert refusal["patient"] == harness.app.trail.pseudonym(patient.id)

@@ -41,7 +41,7 @@ def withheld_ids(outcomes) -> set[str]:
     return {r.record_id for r in outcomes}
 
 
-def test_consented_records_are_shared_and_sensitive_ones_withheld(harness, story):
+def test_consented_records_are_shared_and_sensitive_ones_withheld_unnamed(harness, story):
     hospital, patient, doctor, records = story
     consent = grant(patient, doctor, ["discharge-summary", "medication", "lab"])
     try:
@@ -53,9 +53,12 @@ def test_consented_records_are_shared_and_sensitive_ones_withheld(harness, story
     for item in shared.values():
         assert item.body == records[item.record_id][1]  # the holder's bytes, exactly
         assert item.header["recipient"] == doctor.id and item.header["purpose"] == "TREAT"
-    [withheld] = [r for r in got if not r.shared]
-    assert records[withheld.record_id][0] == "psychiatric note"
-    assert any("mental-health" in reason and "sensitive" in reason for reason in withheld.reasons)
+    assert len(got) == 3  # the psychiatric note is withheld without an outcome that names it
+    events = patient.client.consent.GetAccessHistory(
+        consent_pb2.GetAccessHistoryRequest(patient_id=patient.id, page_size=1000)).events
+    [note] = [e for e in events if e.institution_id == doctor.id and e.category == "mental-health"]
+    assert not note.allowed
+    assert "category mental-health is sensitive and needs a consent that names it" in note.reasons
 
 
 def test_every_decision_is_ledgered_with_the_package_hashes(harness, story):
@@ -65,7 +68,13 @@ def test_every_decision_is_ledgered_with_the_package_hashes(harness, story):
         patient_id=patient.id, purpose="TREAT")))
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     entries = {e["seq"]: e for e in harness.entries()}
-    assert len(doctor_items) == len(records)
+    assert len(doctor_items) == len(records) - 1  # all but the psychiatric note, which is not named
+    seqs = sorted(item.ledger_seq for item in doctor_items)
+    # The note's decision is ledgered too, after the outcomes the doctor received.
+    hidden = entries[seqs[-1] + 1]
+    assert hidden["kind"] == "access.decision" and hidden["category"] == "mental-health"
+    assert hidden["actor"] == "org:" + doctor.id and hidden["allowed"] is False
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     for item in doctor_items:
         entry = entries[item.ledger_seq]
         assert entry["kind"] == "access.decision" and entry["actor"] == "org:" + doctor.id
@@ -80,18 +89,27 @@ def test_every_decision_is_ledgered_with_the_package_hashes(harness, story):
             assert entry["reasons"] == list(item.withheld.reasons)
 
 
+def not_sensitive(records) -> set[str]:
+    return {record_id for record_id, (title, _body) in records.items() if title != "psychiatric note"}
+
+
 def test_wrong_purpose_research_and_revocation_are_refused(harness, story):
     hospital, patient, doctor, records = story
     consent = grant(patient, doctor, ["discharge-summary", "medication", "lab"])
-    assert withheld_ids(fetch(harness, doctor, patient, "HPAYMT")) == set(records)
+    wrong_purpose = fetch(harness, doctor, patient, "HPAYMT")
+    assert withheld_ids(wrong_purpose) == not_sensitive(records)
+    assert all(r.reasons == (f"role physician may not read {r.category} for HPAYMT",) for r in wrong_purpose)
     registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher")
-    assert withheld_ids(fetch(harness, registry, patient, "HRESCH")) == set(records)
+    with pytest.raises(grpc.RpcError) as err:  # no consent at all: refused before any record is read
+        fetch(harness, registry, patient, "HRESCH")
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert any(r.shared for r in fetch(harness, doctor, patient))
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id,
                                                                           reason="moved"))
-    after = fetch(harness, doctor, patient)
-    assert withheld_ids(after) == set(records)
-    assert any("revoked" in reason for r in after for reason in r.reasons)
+    with pytest.raises(grpc.RpcError) as after:
+        fetch(harness, doctor, patient)
+    assert after.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert after.value.details() == err.value.details()
 
 
 def test_records_are_encrypted_at_rest(harness, story):

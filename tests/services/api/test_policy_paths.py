@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import grpc
+import pytest
 from harness import grant
 
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
@@ -31,13 +33,17 @@ def test_break_the_glass_shares_the_emergency_set_and_flags_it(harness):
     got = {r.record_id: r for r in er.client.fetch(
         patient.id, "ETREAT", recipient_key=er.encryption, service_key=harness.service_key,
         emergency_justification="unconscious on arrival, anaphylaxis suspected")}
-    assert got[allergy].shared and not got[note].shared  # no consent, emergency set only
+    # No consent: the emergency set only; the sensitive note is withheld without being named.
+    assert set(got) == {allergy} and got[allergy].shared
     history = patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=patient.id)).events
     [event] = [e for e in history if e.record_id == allergy]
     assert event.emergency and event.allowed and {"notify_patient", "review"} <= set(event.obligations)
-    without_reason = list(er.client.fetch(patient.id, "ETREAT", recipient_key=er.encryption,
-                                          service_key=harness.service_key))
-    assert {r.record_id: r.shared for r in without_reason} == {allergy: False, note: False}
+    [withheld] = [e for e in history if e.record_id == note]
+    assert withheld.emergency and not withheld.allowed
+    assert "break-the-glass never reaches a sensitive record" in withheld.reasons
+    with pytest.raises(grpc.RpcError) as err:  # no declared emergency: no relationship either
+        list(er.client.fetch(patient.id, "ETREAT", recipient_key=er.encryption, service_key=harness.service_key))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_research_needs_a_research_consent_and_gets_pseudonymised_data(harness):

@@ -33,7 +33,8 @@ def test_consentry_home_is_the_default_data_dir(tmp_path):
 def test_demo_on_embedded_defaults_tells_the_whole_story():
     result = run("demo")
     assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("psychiatric note was withheld", "nothing shared after revocation", "checkpoint signature verified"):
+    for step in ("psychiatric note was withheld without being named", "refused after revocation (PERMISSION_DENIED)",
+                 "the patient sees the psychiatric note refused", "checkpoint signature verified"):
         assert step in result.stdout
 
 

@@ -42,7 +42,7 @@ def test_two_servers_append_to_one_gap_free_chain(tmp_path):
                         capture_output=True, text=True, env=env, timeout=120)
                     assert verify.returncode == 0, verify.stdout + verify.stderr
                     size = int(verify.stdout.split("verified ")[1].split(" ")[0])
-                    assert size > 4 * 25  # every story's entries are in it
+                    assert size >= 4 * 21  # every story's entries are in it (21 each)
             finally:
                 for proc, _ in procs:
                     proc.terminate()

@@ -1,7 +1,7 @@
 """Erasure over gRPC: the holder always; the patient, or a proxy with the manage-consents scope,
 where the policy allows (action "erase", policy/data/erasure.json). An erased record's wrapped
-key and body are gone, later fetches report it erased, and the ledger still verifies and never
-held the content."""
+key and body are gone, later fetches report it erased (a sensitive one only to its holder and the
+patient: docs/disclosure.md), and the ledger still verifies and never held the content."""
 
 from __future__ import annotations
 
@@ -81,8 +81,12 @@ def test_the_patient_erases_a_sensitive_record(harness, story):
                                      service_key=harness.service_key))
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     by_id = {i.record_id: i for i in items}
-    assert by_id[note.record_id].erased and not by_id[note.record_id].shared
+    assert set(by_id) == {summary.record_id}  # an erased sensitive record is not named to the doctor
     assert by_id[summary.record_id].shared  # the rest of the record is untouched
+    history = patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+        patient_id=patient.id, page_size=1000)).events
+    [withheld] = [e for e in history if e.record_id == note.record_id and e.institution_id == doctor.id]
+    assert not withheld.allowed and list(withheld.reasons) == ["the record was erased"]
 
     entries = verified_entries(harness)
     [entry] = [e for e in entries if e["kind"] == "record.erased" and e["record"] == note.record_id]
@@ -118,9 +122,9 @@ def test_the_patient_may_not_erase_a_retained_record(harness, story):
 def test_a_stranger_may_not_erase(harness, story):
     hospital, patient, doctor, summary, note = story
     stranger = harness.patient()
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(grpc.RpcError) as err:  # not theirs: as if there were no such record
         erase(stranger, note.record_id)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert stored(harness, note.record_id)[1] is not None
     # Nor may an institution that does not hold it (it cannot even tell it exists).
     with pytest.raises(grpc.RpcError) as err:

@@ -1,0 +1,64 @@
+"""Whether an institution stands in a relationship to a patient that lets it ask for records.
+
+Without one a fetch learns nothing about the patient's records (docs/disclosure.md): not their
+ids, categories, labels or count, nor whether the patient is enrolled. It is refused with one
+fixed PERMISSION_DENIED before any record is read or decided.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from consentry.policy.bundle import POLICY_DIR
+from consentry.services.domain.record_requests import Fetch
+from consentry.services.errors import PermissionDenied
+from consentry.services.identity import staff
+from consentry.services.identity.acting_for import about_enrolled
+from consentry.services.identity.principals import Principal
+from consentry.services.store.models import Consent, Person, Record
+
+EMERGENCY_PURPOSE: str = json.loads((POLICY_DIR / "data" / "emergency.json").read_text())["purpose"]
+
+# The same bytes for an unknown id and for an enrolled patient the institution has no
+# relationship with: no reasons, so no details that could differ.
+UNRELATED = ("nothing was disclosed: this institution has no active consent, declared emergency or record "
+             "that relates it to a patient with this id; ask the patient with RequestAccess")
+
+
+def require_relationship(s: Session, caller: Principal, fetch: Fetch, now_ns: int) -> None:
+    """Refuses the fetch unless the patient is enrolled and the institution holds an active
+    consent from them, may break the glass and declares an emergency, or holds one of their
+    records.
+
+    Call it after the ledger writer is taken, so a consent revoked before this fetch began is
+    never counted."""
+    institution = caller.name
+    enrolled = s.get(Person, fetch.patient_id) is not None
+    if not (enrolled and (_emergency(caller, fetch) or _consented(s, fetch.patient_id, institution, now_ns)
+                          or _holds(s, fetch.patient_id, institution))):
+        raise about_enrolled(s, PermissionDenied(UNRELATED), fetch.patient_id)
+
+
+def _emergency(caller: Principal, fetch: Fetch) -> bool:
+    """A break-the-glass claim by a clinician of a care-delivering institution; the policy still
+    decides each record, and may refuse them all."""
+    return (fetch.purpose == EMERGENCY_PURPOSE and fetch.emergency and bool(fetch.justification.strip())
+            and staff.may_break_glass(caller.institution_kind, caller.role))
+
+
+def _consented(s: Session, patient_id: str, institution: str, now_ns: int) -> bool:
+    """An active consent in force at `now_ns` (started and not lapsed), whatever it covers."""
+    found = s.execute(select(Consent.consent_id).where(
+        Consent.patient_id == patient_id, Consent.grantee == institution, Consent.status == "active",
+        or_(Consent.valid_from_ns.is_(None), Consent.valid_from_ns <= now_ns),
+        or_(Consent.valid_until_ns.is_(None), Consent.valid_until_ns > now_ns)).limit(1)).first()
+    return found is not None
+
+
+def _holds(s: Session, patient_id: str, institution: str) -> bool:
+    found = s.execute(select(Record.record_id).where(
+        Record.patient_id == patient_id, Record.holder == institution).limit(1)).first()
+    return found is not None

@@ -1,0 +1,346 @@
+"""Information disclosure: what a caller learns from an answer or a refusal (docs/disclosure.md).
+
+Each case is an attack on a running server: the caller compares what comes back for a patient it
+should know nothing about with what comes back for an id no one has, or probes for records it may
+not have. The secure outcome is the same bytes either way, and a refusal ledgered exactly once,
+naming the patient (as the ledger's pseudonym) only when one is enrolled, so the patient sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from harness import Harness, Org, Person, grant
+
+from consentry.services.domain.sensitivity import WITHHELD
+from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
+
+SENSITIVE_WORDS = ("HIV", "PSY", "hiv-sti", "mental-health")
+LAB_TERMS = consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])
+
+
+def deposits(patient_id: str) -> dict[str, tuple[dict, str]]:
+    """A lab result, a condition labelled HIV and a psychiatric note: (FHIR resource, category)."""
+    ref = {"reference": f"Patient/{patient_id}"}
+    return {
+        "lab": ({"resourceType": "Observation", "status": "final", "subject": ref, "effectiveDateTime": "2026-11-19",
+                 "category": [{"coding": [{"code": "laboratory"}]}]}, ""),
+        "hiv": ({"resourceType": "Condition", "subject": ref, "recordedDate": "2026-10-01",
+                 "meta": {"security": [{"code": "HIV"}]}}, ""),
+        "psy": ({"resourceType": "DocumentReference", "status": "current", "subject": ref, "date": "2026-11-18",
+                 "meta": {"security": [{"code": "PSY"}]}}, "mental-health"),
+    }
+
+
+@dataclass
+class World:
+    hospital: Org  # holds the patient's records
+    doctor: Org  # holds a consent for lab
+    outsider: Org  # a registered hospital with no relationship to the patient
+    patient: Person
+    stranger: Person  # an enrolled patient who may not act for `patient`
+    records: dict[str, str]  # name -> record id
+    consent_id: str
+    request_id: str  # the doctor's access request to the patient
+
+
+@pytest.fixture(scope="module")
+def world(harness: Harness) -> World:
+    hospital, doctor, outsider = harness.org(), harness.org(practitioner="dr-chen"), harness.org()
+    patient, stranger = harness.patient(), harness.patient()
+    records = {}
+    for name, (resource, category) in deposits(patient.id).items():
+        records[name] = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id=patient.id, fhir_json=json.dumps(resource).encode(), category=category)).record.record_id
+    consent = grant(patient, doctor, ["lab"])
+    request = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+        patient_id=patient.id, terms=LAB_TERMS, reason="follow-up")).request
+    harness.entries()  # the first read enrols the reading auditor; later reads add no entries
+    return World(hospital, doctor, outsider, patient, stranger, records, consent.consent_id, request.request_id)
+
+
+def unknown_id() -> str:
+    return f"P{secrets.token_hex(5)}"  # shaped like an enrolled id, enrolled by no one
+
+
+def answer(call: Callable[[], object]) -> tuple:
+    """All a caller receives: the responses' bytes, or the status code, message and trailing
+    metadata (google.rpc.Status with its details) of the refusal."""
+    try:
+        result = call()
+        responses = list(result) if hasattr(result, "__next__") else [result]
+        return ("answered", [r.SerializeToString(deterministic=True) for r in responses])
+    except grpc.RpcError as error:
+        return (error.code(), error.details(), tuple((m.key, m.value) for m in error.trailing_metadata() or ()))
+
+
+def new_entries(harness: Harness, call: Callable[[], object]) -> tuple[tuple, list[dict]]:
+    """The call's answer and the ledger entries it appended."""
+    before = len(harness.entries())
+    got = answer(call)
+    return got, harness.entries()[before:]
+
+
+def assert_one_refusal(harness: Harness, entries: list[dict], patient_id: str | None) -> None:
+    """Exactly one refusal entry, naming the patient's pseudonym only when one is enrolled."""
+    assert [e["kind"] for e in entries] == ["call.refused"]
+    if patient_id is None:
+        assert "patient" not in entries[0]
+    else:
+        assert entries[0]["patient"] == harness.app.trail.pseudonym(patient_id)
+
+
+def assert_never_pseudonymised(harness: Harness, typed_id: str) -> None:
+    pseudonym = harness.app.trail.pseudonym(typed_id)
+    assert pseudonym not in json.dumps(harness.entries())
+    assert harness.sql("SELECT count(*) FROM ledger_subjects WHERE pseudonym = :p", p=pseudonym)[0][0] == 0
+
+
+def fetch(org: Org, patient_id: str, purpose: str = "TREAT", **kw) -> Callable[[], object]:
+    request = exchange_pb2.FetchRecordsRequest(patient_id=patient_id, purpose=purpose, **kw)
+    return lambda: org.client.exchange.FetchRecords(request)
+
+
+# -- a fetch without a relationship ----------------------------------------------------------------
+
+@pytest.mark.parametrize("probe", [{}, {"categories": ["hiv-sti", "mental-health"]}, {"purpose": "HRESCH"},
+                                   {"purpose": "ETREAT"}])
+def test_an_unrelated_institution_cannot_tell_a_patient_with_sensitive_records_from_no_one(
+        harness: Harness, world: World, probe: dict) -> None:
+    nobody = unknown_id()
+    enrolled, enrolled_entries = new_entries(harness, fetch(world.outsider, world.patient.id, **probe))
+    unknown, unknown_entries = new_entries(harness, fetch(world.outsider, nobody, **probe))
+    assert enrolled[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert enrolled == unknown  # code, message and status details: the same bytes
+    assert not any(word in repr(enrolled) for word in SENSITIVE_WORDS)
+    assert_one_refusal(harness, enrolled_entries, world.patient.id)
+    assert_one_refusal(harness, unknown_entries, None)
+    assert enrolled_entries[0]["actor"] == unknown_entries[0]["actor"] == "org:" + world.outsider.id
+    assert_never_pseudonymised(harness, nobody)
+
+
+def test_the_patient_sees_the_refused_attempt_in_their_history(harness: Harness, world: World) -> None:
+    before = answer(fetch(world.outsider, world.patient.id))
+    assert before[0] == grpc.StatusCode.PERMISSION_DENIED
+    events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+        patient_id=world.patient.id, page_size=1000)).events
+    attempt = events[-1]
+    assert attempt.institution_id == world.outsider.id and not attempt.allowed and not attempt.record_id
+
+
+def test_a_real_record_id_and_a_random_one_answer_alike_without_a_relationship(
+        harness: Harness, world: World) -> None:
+    for name in ("hiv", "psy", "lab"):
+        real = answer(fetch(world.outsider, world.patient.id, record_ids=[world.records[name]]))
+        made_up = answer(fetch(world.outsider, world.patient.id, record_ids=[str(uuid.uuid4())]))
+        assert real[0] == grpc.StatusCode.PERMISSION_DENIED and real == made_up
+
+
+def test_no_declared_emergency_is_no_relationship(harness: Harness, world: World) -> None:
+    declared = exchange_pb2.Emergency(declared=False, justification="")
+    assert answer(fetch(world.outsider, world.patient.id, "ETREAT", emergency=declared)) == answer(
+        fetch(world.outsider, unknown_id(), "ETREAT", emergency=declared))
+
+
+# -- a fetch with a relationship -------------------------------------------------------------------
+
+def test_a_consented_doctor_learns_nothing_of_the_sensitive_records_it_may_not_have(
+        harness: Harness, world: World) -> None:
+    got = list(world.doctor.client.fetch(world.patient.id, "TREAT", recipient_key=world.doctor.encryption,
+                                         service_key=harness.service_key))
+    # Only the lab result: no outcome, id, category or count for the HIV condition or the note.
+    assert [(r.record_id, r.shared) for r in got] == [(world.records["lab"], True)]
+    seen = repr(got).encode() + b"".join(r.ledger_entry for r in got)
+    for name in ("hiv", "psy"):
+        assert world.records[name].encode() not in seen
+    assert not any(word.encode() in seen for word in SENSITIVE_WORDS)
+    # Both were decided and ledgered, after the lab's entry: no gap in the doctor's entries counts them.
+    entries = {e["seq"]: e for e in harness.entries()}
+    hidden = [entries[got[0].ledger_seq + 1], entries[got[0].ledger_seq + 2]]
+    assert {e["record"] for e in hidden} == {world.records["hiv"], world.records["psy"]}
+    assert all(e["actor"] == "org:" + world.doctor.id and e["allowed"] is False for e in hidden)
+    # The patient's history keeps the full reasons.
+    events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+        patient_id=world.patient.id, page_size=1000)).events
+    hidden_seqs = {e["seq"] for e in hidden}
+    reasons = {e.record_id: list(e.reasons) for e in events if e.ledger_seq in hidden_seqs}
+    assert "sensitive label HIV needs a consent that names category hiv-sti" in reasons[world.records["hiv"]]
+    assert "category mental-health is sensitive and needs a consent that names it" in reasons[world.records["psy"]]
+
+
+def test_a_consented_doctor_cannot_probe_for_a_sensitive_record(harness: Harness, world: World) -> None:
+    doctor, patient_id = world.doctor, world.patient.id
+    nothing = ("answered", [])
+    assert answer(fetch(doctor, patient_id, categories=["mental-health"])) == nothing
+    assert answer(fetch(doctor, patient_id, categories=["hiv-sti"])) == nothing  # no record of this category
+    assert answer(fetch(doctor, patient_id, categories=["condition"])) == nothing  # the HIV-labelled one
+    for name in ("hiv", "psy"):
+        assert answer(fetch(doctor, patient_id, record_ids=[world.records[name]])) == nothing
+    assert answer(fetch(doctor, patient_id, record_ids=[str(uuid.uuid4())])) == nothing
+
+
+def test_a_withheld_record_that_is_not_sensitive_is_named_with_its_reasons(harness: Harness, world: World) -> None:
+    [item] = world.doctor.client.fetch(world.patient.id, "PUBHLTH", recipient_key=world.doctor.encryption,
+                                       service_key=harness.service_key)
+    assert item.record_id == world.records["lab"] and not item.shared
+    assert item.reasons == (f"consent {world.consent_id} does not cover purpose PUBHLTH",
+                            "no active consent from the patient covers category lab for purpose PUBHLTH")
+    assert json.loads(item.ledger_entry)["reasons"] == list(item.reasons)  # provable, and nothing more in it
+
+
+def test_the_holder_is_told_of_its_own_sensitive_records_without_a_sensitive_reason(
+        harness: Harness, world: World) -> None:
+    got = {r.record_id: r for r in world.hospital.client.fetch(
+        world.patient.id, "TREAT", recipient_key=world.hospital.encryption, service_key=harness.service_key)}
+    assert set(got) == set(world.records.values()) and not any(r.shared for r in got.values())
+    # Every reason naming HIV or mental health is left out. The ledger entry, which proves the
+    # outcome, still comes: it names only the category and labels the holder filed.
+    hiv, psy = got[world.records["hiv"]], got[world.records["psy"]]
+    assert hiv.reasons == ("no active consent from the patient covers category condition for purpose TREAT",)
+    assert psy.reasons == (WITHHELD,)
+    assert json.loads(psy.ledger_entry)["category"] == "mental-health"
+    for item in (hiv, psy):
+        proof = world.hospital.client.verify_disclosure(item, harness.app.ledger_verifier_key)
+        assert proof.entry["record"] == item.record_id and proof.entry["allowed"] is False
+    lab = got[world.records["lab"]]
+    assert lab.reasons == ("no active consent from the patient covers category lab for purpose TREAT",)
+    assert json.loads(lab.ledger_entry)["reasons"] == list(lab.reasons)
+
+
+# -- existence oracles: calls naming a patient -----------------------------------------------------
+
+PATIENT_CALLS: dict[str, Callable] = {
+    "ListConsents": lambda c, pid, w: c.consent.ListConsents(consent_pb2.ListConsentsRequest(patient_id=pid)),
+    "GrantConsent": lambda c, pid, w: c.consent.GrantConsent(consent_pb2.GrantConsentRequest(
+        patient_id=pid, grantee=w.doctor.id, terms=LAB_TERMS)),
+    "GetAccessHistory": lambda c, pid, w: c.consent.GetAccessHistory(
+        consent_pb2.GetAccessHistoryRequest(patient_id=pid)),
+    "ListProxies": lambda c, pid, w: c.consent.ListProxies(consent_pb2.ListProxiesRequest(patient_id=pid)),
+    "AddProxy": lambda c, pid, w: c.consent.AddProxy(consent_pb2.AddProxyRequest(
+        patient_id=pid, proxy_id=w.stranger.id, relationship="friend",
+        scopes=[consent_pb2.PROXY_SCOPE_MANAGE_CONSENTS])),
+    "RemoveProxy": lambda c, pid, w: c.consent.RemoveProxy(consent_pb2.RemoveProxyRequest(
+        patient_id=pid, proxy_id=w.stranger.id)),
+    "ListAccessRequests": lambda c, pid, w: c.consent.ListAccessRequests(
+        consent_pb2.ListAccessRequestsRequest(patient_id=pid)),
+    "ListEntries": lambda c, pid, w: c.audit.ListEntries(audit_pb2.ListEntriesRequest(patient_id=pid)),
+    "ListRecords": lambda c, pid, w: c.exchange.ListRecords(exchange_pb2.ListRecordsRequest(patient_id=pid)),
+}
+# What an institution with no relationship gets from them: its own (none), or a refusal.
+ANSWERED_TO_INSTITUTIONS = {"ListConsents", "ListAccessRequests", "ListRecords"}
+
+
+@pytest.mark.parametrize("caller", ["patient", "institution"])
+@pytest.mark.parametrize("rpc", sorted(PATIENT_CALLS))
+def test_a_call_naming_a_patient_answers_alike_for_someone_elses_patient_and_no_one(
+        harness: Harness, world: World, rpc: str, caller: str) -> None:
+    client = world.stranger.client if caller == "patient" else world.outsider.client
+    nobody = unknown_id()
+    enrolled, enrolled_entries = new_entries(harness, lambda: PATIENT_CALLS[rpc](client, world.patient.id, world))
+    unknown, unknown_entries = new_entries(harness, lambda: PATIENT_CALLS[rpc](client, nobody, world))
+    assert enrolled == unknown
+    if caller == "institution" and rpc in ANSWERED_TO_INSTITUTIONS:
+        assert enrolled[0] == "answered" and enrolled_entries == unknown_entries == []
+        return
+    assert enrolled[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert_one_refusal(harness, enrolled_entries, world.patient.id)
+    assert_one_refusal(harness, unknown_entries, None)
+    assert_never_pseudonymised(harness, nobody)
+
+
+def test_an_institution_lists_no_records_but_its_own_for_anyone(harness: Harness, world: World) -> None:
+    def records(org: Org, patient_id: str) -> tuple:
+        return answer(lambda: org.client.exchange.ListRecords(exchange_pb2.ListRecordsRequest(patient_id=patient_id)))
+
+    assert records(world.doctor, world.patient.id) == records(world.doctor, unknown_id()) == ("answered", [b""])
+    assert len(world.hospital.client.exchange.ListRecords(
+        exchange_pb2.ListRecordsRequest(patient_id=world.patient.id)).records) == len(world.records)
+
+
+# -- existence oracles: objects named by id --------------------------------------------------------
+
+ID_CALLS: dict[str, tuple[str, Callable]] = {
+    "GetConsent": ("consent", lambda c, i: c.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=i))),
+    "ExportConsent": ("consent", lambda c, i: c.consent.ExportConsent(consent_pb2.ExportConsentRequest(consent_id=i))),
+    "NarrowConsent": ("consent", lambda c, i: c.consent.NarrowConsent(consent_pb2.NarrowConsentRequest(
+        consent_id=i, terms=LAB_TERMS))),
+    "RevokeConsent": ("consent", lambda c, i: c.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=i))),
+    "GetAccessRequest": ("request", lambda c, i: c.consent.GetAccessRequest(
+        consent_pb2.GetAccessRequestRequest(request_id=i))),
+    "ApproveAccessRequest": ("request", lambda c, i: c.consent.ApproveAccessRequest(
+        consent_pb2.ApproveAccessRequestRequest(request_id=i))),
+    "DeclineAccessRequest": ("request", lambda c, i: c.consent.DeclineAccessRequest(
+        consent_pb2.DeclineAccessRequestRequest(request_id=i))),
+    "EraseRecord": ("record", lambda c, i: c.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(
+        record_id=i, reason="probe"))),
+}
+# Calls only a patient (or proxy) makes: an institution is refused them whatever the id.
+PATIENTS_ONLY = {"NarrowConsent", "RevokeConsent", "ApproveAccessRequest", "DeclineAccessRequest"}
+
+
+@pytest.mark.parametrize("caller", ["patient", "institution"])
+@pytest.mark.parametrize("rpc", sorted(ID_CALLS))
+def test_an_id_the_caller_may_not_see_answers_as_one_that_does_not_exist(
+        harness: Harness, world: World, rpc: str, caller: str) -> None:
+    client = world.stranger.client if caller == "patient" else world.outsider.client
+    kind, call = ID_CALLS[rpc]
+    real_id = {"consent": world.consent_id, "request": world.request_id, "record": world.records["hiv"]}[kind]
+    real, real_entries = new_entries(harness, lambda: call(client, real_id))
+    made_up, made_up_entries = new_entries(harness, lambda: call(client, str(uuid.uuid4())))
+    assert real == made_up
+    if caller == "institution" and rpc in PATIENTS_ONLY:
+        assert real[0] == grpc.StatusCode.PERMISSION_DENIED
+        assert_one_refusal(harness, real_entries, None)  # refused before the id was looked up
+    else:
+        assert real[0] == grpc.StatusCode.NOT_FOUND
+        assert_one_refusal(harness, real_entries, world.patient.id)  # the patient sees the attempt
+    assert_one_refusal(harness, made_up_entries, None)
+
+
+# -- asking for access, and depositing -------------------------------------------------------------
+
+def test_asking_for_an_unknown_patient_is_accepted_like_any_request_and_expires(
+        harness: Harness, world: World) -> None:
+    asker, nobody = harness.org(), unknown_id()
+    expire = Timestamp()
+    expire.FromNanoseconds(time.time_ns() + 2 * 10**9)
+
+    def ask(patient_id: str) -> consent_pb2.AccessRequest:
+        return asker.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+            patient_id=patient_id, terms=LAB_TERMS, reason="referral", expire_time=expire)).request
+
+    before = len(harness.entries())
+    enrolled, unknown = ask(world.patient.id), ask(nobody)
+    entries = harness.entries()[before:]
+    for got, patient_id in ((enrolled, world.patient.id), (unknown, nobody)):
+        assert got.status == consent_pb2.ACCESS_REQUEST_STATUS_PENDING and got.patient_id == patient_id
+        assert got.requester == asker.id and got.expire_time == expire
+    assert [e["kind"] for e in entries] == ["consent.requested", "consent.requested"]
+    assert entries[0]["patient"] == harness.app.trail.pseudonym(world.patient.id)
+    assert "patient" not in entries[1]  # ledgered without a patient
+    assert_never_pseudonymised(harness, nobody)
+    time.sleep(2.2)
+    for got in (enrolled, unknown):  # unanswered, each simply expires
+        seen = asker.client.consent.GetAccessRequest(
+            consent_pb2.GetAccessRequestRequest(request_id=got.request_id)).request
+        assert seen.status == consent_pb2.ACCESS_REQUEST_STATUS_EXPIRED
+
+
+def test_a_holder_depositing_for_an_unknown_id_is_told_and_nothing_is_pseudonymised(
+        harness: Harness, world: World) -> None:
+    # The holder has the patient in its own records; it must know its deposit was not filed.
+    nobody = unknown_id()
+    resource, _ = deposits(nobody)["lab"]
+    got, entries = new_entries(harness, lambda: world.hospital.client.exchange.PutRecord(
+        exchange_pb2.PutRecordRequest(patient_id=nobody, fhir_json=json.dumps(resource).encode())))
+    assert got[0] == grpc.StatusCode.NOT_FOUND
+    assert_one_refusal(harness, entries, None)
+    assert_never_pseudonymised(harness, nobody)
