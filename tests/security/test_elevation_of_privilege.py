@@ -14,6 +14,7 @@ import pytest
 from harness import field_violations, grant
 from nacl.public import PrivateKey
 
+from consentry.services.domain.relationship import UNRELATED
 from consentry.services.identity.tokens import Caller
 from consentry.v1 import exchange_pb2, registry_pb2
 
@@ -76,11 +77,14 @@ def test_an_institution_that_delivers_no_care_cannot_claim_a_physician_to_break_
     assert refusal["reasons"] == [f"an institution of kind {kind_name} cannot have role physician"]
     assert decisions_for(harness, org) == []  # refused before any record was looked at
 
-    # Its own staff, in the role it does have, declaring the same emergency, are shared nothing.
-    got = list(org.client.fetch(patient.id, "ETREAT", recipient_key=org.encryption, service_key=harness.service_key,
-                                emergency_justification=EMERGENCY))
-    assert not any(r.shared for r in got)
-    assert not any(d["allowed"] for d in decisions_for(harness, org))
+    # Its own staff, in the role it does have, declaring the same emergency, stand in no
+    # relationship to the patient: refused whole, no record looked at (docs/disclosure.md).
+    items = org.client.fetch(patient.id, "ETREAT", recipient_key=org.encryption, service_key=harness.service_key,
+                             emergency_justification=EMERGENCY)
+    with pytest.raises(grpc.RpcError) as err:
+        list(items)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and err.value.details() == UNRELATED
+    assert decisions_for(harness, org) == []
 
 
 def test_an_insurer_cannot_register_itself_a_physician(harness):
