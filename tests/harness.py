@@ -71,6 +71,10 @@ class Harness:
         return self.server.app
 
     @property
+    def operator_identity(self) -> SigningKey:
+        return operator_key(self.settings)
+
+    @property
     def service_key(self) -> VerifyKey:
         return keyfiles.load_signing_key(self.settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
 
