@@ -20,6 +20,7 @@ from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 LAB = ('{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
        '"category":[{"coding":[{"code":"laboratory"}]}],"effectiveDateTime":"2026-11-19"}')
+NOTE = '{"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/%s"}}'
 
 
 def new_entries(harness: Harness, before: int) -> list[dict]:
@@ -81,9 +82,7 @@ def test_every_fetch_decision_is_ledgered_allowed_and_denied(harness):
     lab = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
         patient_id=patient.id, fhir_json=(LAB % patient.id).encode())).record.record_id
     imaging = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
-        patient_id=patient.id, category="imaging", fhir_json=(
-            '{"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/%s"}}'
-            % patient.id).encode())).record.record_id
+        patient_id=patient.id, category="imaging", fhir_json=(NOTE % patient.id).encode())).record.record_id
     grant(patient, doctor, ["lab"])
     before = len(harness.entries())
     got = {r.record_id: r.shared for r in doctor.client.fetch(
