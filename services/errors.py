@@ -63,13 +63,15 @@ class Unauthenticated(ConsentryError):
 
     `reason` is one of REASONS, a fixed vocabulary: refusals are ledgered as counts per reason,
     never with anything the token claimed. `proven` names the principal whose registered key
-    verified the token when the refusal came after that (its staff claims failed): that caller
-    is accountable, and its refusal is ledgered on its own, naming it."""
+    verified the token when the refusal came after that (its staff claims failed, or its
+    connection's client certificate is not bound to its key): that caller is accountable, and
+    its refusal is ledgered on its own, naming it."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
     REASONS = ("no_token", "malformed_token", "unknown_principal", "unknown_key", "revoked_key", "bad_signature",
                "expired", "not_yet_valid", "wrong_method", "invalid_claims", "replayed",
-               "bad_staff_claims", "unknown_role", "role_not_allowed", "unregistered_practitioner", "role_not_held")
+               "bad_staff_claims", "unknown_role", "role_not_allowed", "unregistered_practitioner", "role_not_held",
+               "certificate_required", "certificate_mismatch")
 
     def __init__(self, message: str, *, reason: str = "invalid_claims", proven: str | None = None) -> None:
         super().__init__(message)

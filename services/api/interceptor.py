@@ -120,7 +120,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         wait = self._sources.blocked_for(source_of(context.peer()))
         if wait:
             raise ResourceExhausted("too many failed authentications from this address; retry later", wait)
-        return self._auth.authenticate(context.invocation_metadata(), method)
+        return self._auth.authenticate(context.invocation_metadata(), method, _client_certificate(context))
 
     def _hold_to_rate(self, principal: Principal) -> None:
         wait = self._principals.wait_for(principal.id)
@@ -214,6 +214,12 @@ class GuardInterceptor(grpc.ServerInterceptor):
         log.info("refused %s: %s", method, error.code.name)
         context.abort_with_status(to_status(error))
         raise AssertionError("unreachable: abort_with_status ends the call by raising")
+
+
+def _client_certificate(context: grpc.ServicerContext) -> bytes | None:
+    """The client certificate (PEM) the connection's TLS handshake verified; None without one."""
+    certificates = context.auth_context().get("x509_pem_cert")
+    return certificates[0] if certificates else None
 
 
 def _reasons(error: ConsentryError) -> list[str]:

@@ -1,7 +1,9 @@
 """Authentication of every call: the token names a registered key, is signed by it, is for
 this method, is fresh, and has not been used before. An institution's token also names the
 acting practitioner and role: the practitioner must be registered with the institution (and not
-removed) and hold that role, and the role must be one the institution's kind can have."""
+removed) and hold that role, and the role must be one the institution's kind can have. On a
+mutual-TLS server the connection's client certificate must be bound to the key that verified
+the token (identity/certificate_binding.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from consentry.services import clock
 from consentry.services.errors import Unauthenticated
 from consentry.services.identity import staff, tokens
+from consentry.services.identity.certificate_binding import check_bound
 from consentry.services.identity.principals import Principal, parse_principal
 from consentry.services.store.db import Database
 from consentry.services.store.models import Institution, Practitioner, PrincipalKey, TokenUse
@@ -31,11 +34,13 @@ Metadata = Iterable[tuple[str, str | bytes]]
 
 
 class Authenticator:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, mutual_tls: bool = False) -> None:
         self._db = db
         self._calls = 0
+        self._mutual_tls = mutual_tls
 
-    def authenticate(self, metadata: Metadata, method: str) -> Principal:
+    def authenticate(self, metadata: Metadata, method: str, certificate: bytes | None = None) -> Principal:
+        """The caller; `certificate` is the client certificate (PEM) its connection presented."""
         token = _bearer(metadata)
         try:
             claimed, key_id = tokens.unverified_header(token)
@@ -49,6 +54,7 @@ class Authenticator:
             raise Unauthenticated(str(exc), reason=_failure(exc)) from exc
         kind = self._staff_member(principal, claims) if principal.kind == "org" else ""
         self._consume(claims)
+        self._bound_to_connection(principal, public_key, certificate)
         return Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind)
 
     def _staff_member(self, principal: Principal, claims: tokens.Claims) -> str:
@@ -76,6 +82,11 @@ class Authenticator:
             raise Unauthenticated(f"the token's practitioner does not hold role {claims.role}",
                                   reason="role_not_held", proven=principal.id)
         return kind
+
+    def _bound_to_connection(self, principal: Principal, identity_key: bytes, certificate: bytes | None) -> None:
+        """After the token is spent: a stolen token refused here cannot be tried again, so it
+        ledgers at most one refusal naming its principal."""
+        check_bound(principal, identity_key, certificate, mutual_tls=self._mutual_tls)
 
     def _identity_key(self, principal: str, key_id: str) -> bytes:
         with self._db.read() as session:
