@@ -30,9 +30,13 @@ class Settings:
     ledger_origin: str = "consentry.local/ledger"
     checkpoint_every_entries: int = 1000
     checkpoint_every_seconds: float = 60.0
-    # PEM files; with both set the server listens with TLS only.
+    # PEM files; with both set the server listens with TLS only. With a client CA as well, mutual
+    # TLS: clients present certificates chaining to it (docs/transport.md).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    # Plaintext is served on loopback addresses only, unless this is set.
+    insecure_plaintext: bool = False
     # Rate limits (docs/limits.md): each authenticated principal's token bucket (calls per second,
     # burst), and the failed authentications one source may make per window before it is refused
     # outright; refusals of unauthenticated calls are ledgered as one summary per source and window.
@@ -55,6 +59,8 @@ class Settings:
             checkpoint_every_seconds=float(env.get("CONSENTRY_CHECKPOINT_SECONDS", "60")),
             tls_cert=Path(env["CONSENTRY_TLS_CERT"]) if env.get("CONSENTRY_TLS_CERT") else None,
             tls_key=Path(env["CONSENTRY_TLS_KEY"]) if env.get("CONSENTRY_TLS_KEY") else None,
+            tls_client_ca=Path(env["CONSENTRY_TLS_CLIENT_CA"]) if env.get("CONSENTRY_TLS_CLIENT_CA") else None,
+            insecure_plaintext=env.get("CONSENTRY_INSECURE_PLAINTEXT", "") in ("1", "true", "yes"),
             rate_calls_per_s=float(env.get("CONSENTRY_RATE_CALLS_PER_S", "500")),
             rate_burst=int(env.get("CONSENTRY_RATE_BURST", "1000")),
             rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),

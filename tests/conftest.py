@@ -1,6 +1,6 @@
-"""Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends` and
-`harness`; serves the `harness` fixture (a real server per backend); and reports the suites a run
-left out once, at the end, with how to run them."""
+"""Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends`, `harness`
+and `pki`; serves the `harness` fixture (a real server per backend) and `mtls_harness` (one
+running mutual TLS); and reports the suites a run left out once, at the end, with how to run them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from backends import BACKENDS, database
 from harness import Harness
+from pki import Pki
 
 # What a newcomer types to run a suite this machine skipped, keyed by the skip reason's start.
 HOW_TO_RUN = {
@@ -40,6 +41,22 @@ def harness(request, tmp_path_factory):
     with database(request.param, directory) as url:
         h = Harness.start(directory / "data", url)
         h.backend = request.param
+        try:
+            yield h
+        finally:
+            h.stop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def mtls_harness(request, tmp_path_factory):
+    """One mutual-TLS server per backend per test module (tests/pki.py made its certificates):
+    `mtls_harness.target` asks for no client certificate, `.mtls_target` requires one from
+    `.pki.client_ca`."""
+    directory = tmp_path_factory.mktemp("consentry-mtls")
+    pki = Pki.create(directory / "pki")
+    with database(request.param, directory) as url:
+        h = Harness.start(directory / "data", url, roots=pki.server_ca.pem, **pki.server_settings())
+        h.backend, h.pki = request.param, pki
         try:
             yield h
         finally:

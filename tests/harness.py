@@ -51,15 +51,24 @@ class Harness:
     operator: Client
     clients: list[Client] = field(default_factory=list)
     _reader: Person | None = None  # the auditor `entries` reads with, enrolled once
+    roots: bytes | None = None  # the server's CA, on a TLS server
 
     @classmethod
-    def start(cls, data_dir: Path, database_url: str, **overrides) -> Harness:
+    def start(cls, data_dir: Path, database_url: str, *, roots: bytes | None = None, **overrides) -> Harness:
+        """A server on loopback. With `tls_client_ca` among the overrides it runs mutual TLS and
+        `target` is its listener without client certificates (`mtls_target` the other one)."""
         settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)
         init_data_dir(settings)
         app, signer = build_app(settings)
-        server = Server(app, signer, "127.0.0.1:0", workers=8).start()
-        target = f"127.0.0.1:{server.port}"
-        return cls(settings, server, target, Client(target, Caller("operator", operator_key(settings))))
+        without_cert = "127.0.0.1:0" if settings.tls_client_ca is not None else None
+        server = Server(app, signer, "127.0.0.1:0", workers=8, listen_without_client_cert=without_cert).start()
+        target = f"127.0.0.1:{server.listeners[-1].port}"
+        operator = Client(target, Caller("operator", operator_key(settings)), root_certificates=roots)
+        return cls(settings, server, target, operator, roots=roots)
+
+    @property
+    def mtls_target(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
 
     def stop(self) -> None:
         for c in [self.operator, *self.clients]:
@@ -78,8 +87,10 @@ class Harness:
     def service_key(self) -> VerifyKey:
         return keyfiles.load_signing_key(self.settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
 
-    def client(self, caller: Caller) -> Client:
-        c = Client(self.target, caller)
+    def client(self, caller: Caller, *, target: str | None = None, certificate_chain: bytes | None = None,
+               private_key: bytes | None = None) -> Client:
+        c = Client(target or self.target, caller, root_certificates=self.roots, certificate_chain=certificate_chain,
+                   private_key=private_key)
         self.clients.append(c)
         return c
 

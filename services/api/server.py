@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
+from consentry.services.api import transport
 from consentry.services.api.app import App
 from consentry.services.api.audit import AuditServicer
 from consentry.services.api.consent import ConsentServicer
@@ -44,12 +45,16 @@ SERVICE_NAMES = [
 class Server:
     """A running Consentry server; `port` is the bound port (useful with port 0)."""
 
-    def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16) -> None:
+    def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16, *,
+                 listen_without_client_cert: str | None = None) -> None:
+        """Listens on `listen` (plaintext, TLS or mTLS, as settings say) and, on an mTLS server,
+        on `listen_without_client_cert` for callers without a client certificate (api/transport.py)."""
         self.app = app
         self.audit = AuditServicer(app, signer)
-        self.guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail, app.settings)
+        authenticator = Authenticator(app.db, mutual_tls=transport.mode(app.settings) == transport.MTLS)
+        self.guard = GuardInterceptor(app.db, authenticator, app.trail, app.settings)
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
-                                maximum_concurrent_rpcs=workers * 8)
+                                maximum_concurrent_rpcs=workers * 8, options=transport.SERVER_OPTIONS)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
         exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(app), self.grpc)
@@ -57,20 +62,10 @@ class Server:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
-        self.port = self._listen(listen)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {listen}")
+        self.listeners = transport.bind(self.grpc, app.settings, listen, listen_without_client_cert)
+        self.port = self.listeners[0].port
         self._stop = threading.Event()
         self._upkeep = threading.Thread(target=self._keep_ledger, name="ledger-upkeep", daemon=True)
-
-    def _listen(self, listen: str) -> int:
-        cert, key = self.app.settings.tls_cert, self.app.settings.tls_key
-        if cert is None and key is None:
-            return self.grpc.add_insecure_port(listen)
-        if cert is None or key is None:
-            raise ValueError("TLS needs both a certificate and a key (CONSENTRY_TLS_CERT, CONSENTRY_TLS_KEY)")
-        credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-        return self.grpc.add_secure_port(listen, credentials)
 
     def start(self) -> Server:
         self.grpc.start()

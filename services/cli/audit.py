@@ -22,7 +22,7 @@ from consentry.ledger.checkpoint import Checkpoint, NoteVerifier, verify_checkpo
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.verify import read_jsonl, verify_log
 from consentry.services import config as cfg
-from consentry.services.cli.common import DataDir, settings
+from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.crypto import keyfiles
 from consentry.services.identity.tokens import Caller
@@ -51,9 +51,10 @@ def audit_key(data_dir: Path | None = DataDir) -> None:
 def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write checkpoint.note and entries.jsonl"),
                  target: str = typer.Option(cfg.DEFAULT_LISTEN, "--target", help="HOST:PORT of a running server"),
                  data_dir: Path | None = DataDir, identity: Path | None = Identity,
-                 principal: str | None = Principal) -> None:
+                 principal: str | None = Principal, tls_client_cert: Path | None = TlsClientCert,
+                 tls_client_key: Path | None = TlsClientKey) -> None:
     """Export the latest checkpoint and every entry it covers (JSON Lines)."""
-    with _client(target, data_dir, identity, principal) as client:
+    with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
         size = export(client, out)
     typer.echo(f"exported {size} entries and their checkpoint to {out}")
 
@@ -64,7 +65,8 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
                  target: str | None = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
                  principal: str | None = Principal,
                  state: Path | None = typer.Option(None, "--state",
-                                                   help="Where the last trusted checkpoint is kept")) -> None:
+                                                   help="Where the last trusted checkpoint is kept"),
+                 tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Recompute chain and root, check the signature and consistency with the last trusted checkpoint."""
     if (source is None) == (target is None):
         raise typer.BadParameter("give an export directory or --target, not both")
@@ -74,7 +76,7 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
             checkpoint = verify_export(source, key, state)
         else:
             assert target is not None  # exactly one of the two, checked above
-            with _client(target, data_dir, identity, principal) as client:
+            with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
                 checkpoint = verify_live(client, key, state)
     except LedgerError as exc:
         typer.echo(f"FAILED: {exc}", err=True)
@@ -83,14 +85,15 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
                f"consistency with the last trusted checkpoint ({state})")
 
 
-def _client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None) -> Client:
+def _client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None,
+            tls_client_cert: Path | None, tls_client_key: Path | None) -> Client:
     if identity is not None:
         if not principal:
             raise typer.BadParameter("--identity needs --principal")
         caller = Caller(principal, keyfiles.load_signing_key(identity))
     else:
         caller = Caller("operator", operator_key(settings(data_dir)))
-    return Client(target, caller, root_certificates=cfg.client_root_certificates())
+    return connect(target, caller, tls_client_cert, tls_client_key)
 
 
 # -- export and verification ----------------------------------------------------------------

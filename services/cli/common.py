@@ -13,7 +13,10 @@ from pathlib import Path
 
 import typer
 
+from consentry.services import config as cfg
 from consentry.services.config import Settings
+from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
 
 SERVER_INSTALL = "pip install 'consentry[server]'"
 # The top-level modules of what only `consentry[server]` installs (pyproject.toml).
@@ -21,6 +24,12 @@ SERVER_MODULES = ("sqlalchemy", "alembic", "psycopg", "regorus", "opa_client", "
                   "grpc_health", "grpc_reflection")
 
 DataDir = typer.Option(None, "--data-dir", help="Database and keys [default: $CONSENTRY_HOME or ./consentry-data]")
+# A client command's certificate for a mutual-TLS server (docs/transport.md); the server's CA is
+# $CONSENTRY_TLS_CA.
+TlsClientCert = typer.Option(None, "--tls-client-cert", envvar="CONSENTRY_TLS_CLIENT_CERT", dir_okay=False,
+                             help="mTLS: the client certificate chain (PEM)")
+TlsClientKey = typer.Option(None, "--tls-client-key", envvar="CONSENTRY_TLS_CLIENT_KEY", dir_okay=False,
+                            help="mTLS: the client certificate's private key (PEM)")
 
 
 def settings(data_dir: Path | None) -> Settings:
@@ -41,3 +50,17 @@ def _importable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except ImportError:  # a finder that refuses the name, or a broken parent package
         return False
+
+
+def connect(target: str, caller: Caller, tls_client_cert: Path | None, tls_client_key: Path | None) -> Client:
+    """The command's client: TLS when $CONSENTRY_TLS_CA names the server's CA, mutual TLS with a
+    client certificate and its key (both or neither)."""
+    if (tls_client_cert is None) != (tls_client_key is None):
+        raise typer.BadParameter("give both --tls-client-cert and --tls-client-key, or neither")
+    try:
+        chain = tls_client_cert.read_bytes() if tls_client_cert else None
+        key = tls_client_key.read_bytes() if tls_client_key else None
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    return Client(target, caller, root_certificates=cfg.client_root_certificates(), certificate_chain=chain,
+                  private_key=key)

@@ -19,7 +19,7 @@ import grpc
 import typer
 
 from consentry.services import config as cfg
-from consentry.services.cli.common import DataDir, settings
+from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import operator_key
 from consentry.services.crypto import keyfiles
 from consentry.services.crypto.errors import KeyFileError
@@ -50,10 +50,12 @@ def add(institution: str = Institution,
         role: list[str] = typer.Option(..., "--role", help="A role they hold (repeat for several)"),
         target: str = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
         principal: str | None = Principal, acting_practitioner: str | None = ActingPractitioner,
-        acting_role: str | None = ActingRole) -> None:
+        acting_role: str | None = ActingRole, tls_client_cert: Path | None = TlsClientCert,
+        tls_client_key: Path | None = TlsClientKey) -> None:
     """Register a practitioner with their roles (replacing any they held)."""
     request = pb.RegisterPractitionerRequest(institution_id=institution, practitioner_id=practitioner, roles=role)
-    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role) as client:
+    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role,
+                 tls_client_cert, tls_client_key) as client:
         got = _call(client.registry.RegisterPractitioner, request).practitioner
     typer.echo(f"registered {got.practitioner_id} at {got.institution_id}: {', '.join(got.roles)}")
 
@@ -63,10 +65,12 @@ def remove(institution: str = Institution,
            practitioner: str = typer.Option(..., "--practitioner", help="The practitioner's id"),
            target: str = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
            principal: str | None = Principal, acting_practitioner: str | None = ActingPractitioner,
-           acting_role: str | None = ActingRole) -> None:
+           acting_role: str | None = ActingRole, tls_client_cert: Path | None = TlsClientCert,
+           tls_client_key: Path | None = TlsClientKey) -> None:
     """Remove a practitioner: their tokens are refused from the next call."""
     request = pb.RemovePractitionerRequest(institution_id=institution, practitioner_id=practitioner)
-    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role) as client:
+    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role,
+                 tls_client_cert, tls_client_key) as client:
         got = _call(client.registry.RemovePractitioner, request).practitioner
     typer.echo(f"removed {got.practitioner_id} from {got.institution_id}")
 
@@ -74,9 +78,11 @@ def remove(institution: str = Institution,
 @practitioners.command("list")
 def list_(institution: str = Institution, target: str = Target, data_dir: Path | None = DataDir,
           identity: Path | None = Identity, principal: str | None = Principal,
-          acting_practitioner: str | None = ActingPractitioner, acting_role: str | None = ActingRole) -> None:
+          acting_practitioner: str | None = ActingPractitioner, acting_role: str | None = ActingRole,
+          tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """List the institution's registered practitioners and their roles."""
-    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role) as client:
+    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role,
+                 tls_client_cert, tls_client_key) as client:
         for p in _every_practitioner(client, institution):
             typer.echo(f"{p.practitioner_id}\t{', '.join(p.roles)}")
 
@@ -94,12 +100,13 @@ def _every_practitioner(client: Client, institution: str) -> Iterator[pb.Practit
 
 @contextmanager
 def _client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None,
-            acting_practitioner: str | None, acting_role: str | None) -> Iterator[Client]:
+            acting_practitioner: str | None, acting_role: str | None, tls_client_cert: Path | None,
+            tls_client_key: Path | None) -> Iterator[Client]:
     try:
         caller = _caller(data_dir, identity, principal, acting_practitioner, acting_role)
     except KeyFileError as exc:
         _fail(str(exc))
-    with Client(target, caller, root_certificates=cfg.client_root_certificates()) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         yield client
 
 

@@ -5,6 +5,7 @@ Server commands: each checks for the server install before it imports any of the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from pathlib import Path
@@ -34,16 +35,32 @@ def init(data_dir: Path | None = DataDir) -> None:
 
 
 def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to listen on"),
+          listen_without_client_cert: str | None = typer.Option(
+              None, "--listen-without-client-cert", metavar="HOST:PORT",
+              help="mTLS only: also listen with TLS but no client certificate, for patients and auditors"),
+          insecure_plaintext: bool = typer.Option(
+              False, "--insecure-plaintext", help="Allow plaintext on a non-loopback address [env: "
+              "CONSENTRY_INSECURE_PLAINTEXT=1]; calls and their tokens then cross the network readable"),
           data_dir: Path | None = DataDir) -> None:
-    """Run the gRPC server (creating the data directory on first use)."""
+    """Run the gRPC server (creating the data directory on first use).
+
+    Plaintext, TLS or mTLS as configured (docs/transport.md); the start-up line says which."""
     require_server("serve")
+    from consentry.services.api.transport import ListenError, check
     from consentry.services.cli.bootstrap import init_data_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = settings(data_dir)
-    init_data_dir(config)
-    server = start(config, listen)
-    typer.echo(f"consentry serving on {listen.rsplit(':', 1)[0]}:{server.port} (data: {config.data_dir})")
+    if insecure_plaintext:
+        config = dataclasses.replace(config, insecure_plaintext=True)
+    try:
+        check(config, listen, listen_without_client_cert)  # before anything is built or migrated
+        init_data_dir(config)
+        server = start(config, listen, listen_without_client_cert=listen_without_client_cert)
+    except ListenError as exc:
+        typer.echo(f"consentry serve: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"consentry serving {' and '.join(map(str, server.listeners))} (data: {config.data_dir})")
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         server.wait()
@@ -51,10 +68,15 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         server.stop()
 
 
-def start(config: Settings, listen: str) -> Server:
+def start(config: Settings, listen: str, *, listen_without_client_cert: str | None = None) -> Server:
     """A started server on an existing data directory (the caller has called require_server)."""
     from consentry.services.api.server import Server
     from consentry.services.cli.bootstrap import build_app
 
     app, signer = build_app(config)
-    return Server(app, signer, listen).start()
+    try:
+        server = Server(app, signer, listen, listen_without_client_cert=listen_without_client_cert)
+    except BaseException:
+        app.db.dispose()
+        raise
+    return server.start()

@@ -142,12 +142,17 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
 
 class Client:
     def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
-                 root_certificates: bytes | None = None) -> None:
-        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext."""
+                 root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
+                 private_key: bytes | None = None) -> None:
+        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
+
+        For a mutual-TLS server, `certificate_chain` and `private_key` (PEM) are the client
+        certificate (for an institution: its leaf signed by its identity key, then its identity
+        certificate; docs/transport.md) and the leaf's key; without `root_certificates` the
+        channel then trusts the system's CAs."""
         self.caller = caller
         self.timeout_s = timeout_s
-        self._channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates))
-                         if root_certificates is not None else grpc.insecure_channel(target))
+        self._channel = _channel(target, root_certificates, certificate_chain, private_key)
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
         self.consent = consent_pb2_grpc.ConsentServiceStub(channel)
@@ -263,3 +268,13 @@ class Client:
             if checkpoint.size > seq:
                 return reply.checkpoint.note, checkpoint.size, checkpoint.root
         raise DisclosureNotProven(f"no signed checkpoint covers ledger entry {seq} yet; try again later")
+
+
+def _channel(target: str, root_certificates: bytes | None, certificate_chain: bytes | None,
+             private_key: bytes | None) -> grpc.Channel:
+    """Plaintext, TLS or mutual TLS, from what the caller gave."""
+    if (certificate_chain is None) != (private_key is None):
+        raise ValueError("a client certificate needs both certificate_chain and private_key")
+    if root_certificates is None and certificate_chain is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain))
