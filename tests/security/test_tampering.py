@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from google.protobuf.message import Message
-from harness import Harness, field_violations
+from harness import NONCE, Harness, field_violations
 
 from consentry.services.identity.tokens import Caller
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
@@ -55,6 +55,7 @@ def send(harness: Harness, caller: Caller | None, method: str, raw: bytes) -> gr
 
 
 def _fetch(people: People, **fields) -> bytes:
+    fields = {"nonce": NONCE, **fields}
     return exchange_pb2.FetchRecordsRequest(patient_id=people.patient_id, purpose="TREAT", **fields).SerializeToString()
 
 
@@ -131,8 +132,18 @@ CASES: dict[str, Case] = {
          "terms.validity.end": "must be a time from 1678-01-01 to 2261-12-31"}),
     "a patient id with a trailing newline": (
         "org", "ExchangeService/FetchRecords",
-        lambda p: exchange_pb2.FetchRecordsRequest(patient_id=p.patient_id + "\n", purpose="TREAT").SerializeToString(),
+        lambda p: exchange_pb2.FetchRecordsRequest(patient_id=p.patient_id + "\n", purpose="TREAT",
+                                                   nonce=NONCE).SerializeToString(),
         {"patient_id": "must be 1-128 characters: letters, digits, '.', '_' and '-'"}),
+    "a fetch without a nonce": (
+        "org", "ExchangeService/FetchRecords", lambda p: _fetch(p, nonce=b""),
+        {"nonce": "must be 16 to 64 random bytes, fresh for each fetch"}),
+    "a fetch nonce of 15 bytes": (
+        "org", "ExchangeService/FetchRecords", lambda p: _fetch(p, nonce=bytes(15)),
+        {"nonce": "must be 16 to 64 random bytes, fresh for each fetch"}),
+    "a fetch nonce of a megabyte": (
+        "org", "ExchangeService/FetchRecords", lambda p: _fetch(p, nonce=bytes(1_000_000)),
+        {"nonce": "must be at most 64 bytes"}),
     "an institution id with a trailing newline": (
         "org", "RegistryService/GetInstitution",
         lambda p: registry_pb2.GetInstitutionRequest(institution_id=p.org_id + "\n").SerializeToString(),
@@ -208,3 +219,4 @@ def test_a_fhir_member_name_is_never_echoed_in_the_error_or_the_ledger(harness, 
     assert set(violations) == {"fhir_json", "fhir_json.provision"}
     assert secret not in err.value.details() + json.dumps(violations)
     assert secret not in json.dumps(harness.entries()[before:])
+
