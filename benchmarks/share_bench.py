@@ -39,6 +39,7 @@ from nacl.bindings import (
 from consentry.services.crypto.at_rest import open_record, seal_record
 from consentry.services.crypto.kek import LocalKekProvider
 from consentry.services.crypto.share import build_share, recipient_key_id
+from consentry.services.crypto.share_header import patient_binding
 from consentry.services.domain.obligations import apply_obligations, keyed_pseudonym
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
@@ -110,20 +111,20 @@ def main() -> None:
     kek = LocalKekProvider(os.urandom(32))
     pseudonym = keyed_pseudonym(os.urandom(32))
     sealed_box = nacl.public.SealedBox(recipient.public_key)
-    key, nonce = os.urandom(32), os.urandom(24)
+    key, nonce, fetch_nonce = os.urandom(32), os.urandom(24), os.urandom(32)
 
     def share(body_sealed, obligations):
         body = open_record("rec-1", body_sealed, kek)
         body, applied = apply_obligations(body, obligations, pseudonym=pseudonym)
-        pkg = build_share(body, record_id="rec-1", recipient="org:clinic-b", recipient_key_id=rkid,
-                          recipient_public_key=rpk, purpose="TREAT", ledger_seq=123456,
-                          obligations=applied, signer=signer, now=NOW)
+        pkg = build_share(body, record_id="rec-1", category="lab", recipient="clinic-b", recipient_key_id=rkid,
+                          recipient_public_key=rpk, purpose="TREAT", patient_ref="P-1", fetch_nonce=fetch_nonce,
+                          ledger_seq=123456, obligations=applied, signer=signer, now=NOW)
         return pkg.header_hash, pkg.ciphertext_hash
 
     # Primitives that do not depend on the body size.
-    sample_pkg = build_share(b"x", record_id="rec-1", recipient="org:clinic-b", recipient_key_id=rkid,
-                             recipient_public_key=rpk, purpose="TREAT", ledger_seq=123456,
-                             obligations=[], signer=signer, now=NOW)
+    sample_pkg = build_share(b"x", record_id="rec-1", category="lab", recipient="clinic-b", recipient_key_id=rkid,
+                             recipient_public_key=rpk, purpose="TREAT", patient_ref="P-1", fetch_nonce=fetch_nonce,
+                             ledger_seq=123456, obligations=[], signer=signer, now=NOW)
     header = sample_pkg.header
     header_dict = json.loads(header)
     wrapped32 = xenc(os.urandom(32), b"aad", nonce, key)
@@ -137,6 +138,7 @@ def main() -> None:
     }
     overheads = {  # not primitives, but visible costs worth knowing
         "rfc8785.dumps(header)": m(lambda: rfc8785.dumps(header_dict)),
+        "HMAC-SHA256 patient binding": m(lambda: patient_binding(key, "P-1")),
         "uuid4 + random key/nonce": m(lambda: (uuid.uuid4(), nacl.utils.random(32), nacl.utils.random(24))),
     }
 

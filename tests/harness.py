@@ -27,6 +27,9 @@ from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, consent_pb2, registry_pb2
 
+# What a raw FetchRecords request must carry besides its fields (the SDK sends a fresh one per fetch).
+NONCE = secrets.token_bytes(16)
+
 
 @dataclass
 class Org:

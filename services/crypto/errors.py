@@ -58,6 +58,51 @@ class DecryptionFailed(CryptoError):
     )
 
 
+class NotThisFetch(CryptoError):
+    """A genuine package (signed by the service, for this recipient) that does not answer the
+    fetch it came in: moved from another response, replayed, or released on other terms. Catch
+    this to refuse them all; nothing of the package was used. Fetch again over a channel you
+    trust (TLS) if it persists."""
+
+    explanation = "The package does not answer this fetch, so nothing of it was used."
+
+
+class WrongPurpose(NotThisFetch):
+    explanation = "The package was released for another purpose than the one this fetch asked for."
+
+
+class WrongFetchNonce(NotThisFetch):
+    explanation = (
+        "The package carries another fetch's nonce: it was taken from another response or replayed "
+        "from an earlier one."
+    )
+
+
+class OutsideTimeWindow(NotThisFetch):
+    explanation = (
+        "The package's issue time is outside the accepted window around this client's clock (a "
+        "stale or held-back package, or a clock out of step)."
+    )
+
+
+class WrongPatient(NotThisFetch):
+    explanation = (
+        "The package is bound to another patient (or research subject) than the one this fetch "
+        "named, for example a package moved from another patient's response."
+    )
+
+
+class ReplayedShare(NotThisFetch):
+    explanation = "This client has already received a package with this share id, so the repeat was refused."
+
+
+class ResponseMismatch(NotThisFetch):
+    explanation = (
+        "The signed header does not match the response it came in or what the fetch asked for "
+        "(record, category or ledger entry)."
+    )
+
+
 class UnknownKek(CryptoError):
     explanation = (
         "The wrapped key names a key-encryption key this provider does not hold (retired or not "

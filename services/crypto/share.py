@@ -1,18 +1,23 @@
-"""The share package (v1): one record, encrypted for one recipient, signed by the service.
+"""The share package (v2): one record, encrypted for one recipient, bound to the fetch it answers,
+signed by the service.
 
 docs/share-format.md is the normative description (byte layouts, verification order); keep the
 two in step. In short::
 
-    header     = RFC 8785 canonical JSON of exactly the keys in HEADER_KEYS, "v": 1
+    header     = RFC 8785 canonical JSON of exactly the members of HEADER_KEYS[2], "v": 2
     ciphertext = nonce: 24 | XChaCha20-Poly1305(key=share_key, aad=header, body) + tag: 16
     sealed_key = crypto_box_seal(share_key, recipient X25519 public key)         (80 bytes)
-    signature  = Ed25519(service key, b"consentry-share-v1\\x00"
+    signature  = Ed25519(service key, b"consentry-share-v2\\x00"
                          | SHA-256(header) | SHA-256(ciphertext) | SHA-256(sealed_key))
 
 The sealed key's hash is signed too, so *every* byte of the package is authenticated by the pinned
 service key before the recipient touches its private key: a flipped bit anywhere is rejected as
 ``SignatureInvalid``, and an attacker cannot substitute a sealed key of their own (which would be
 a key-substitution oracle against the recipient's unsealing).
+
+A live package is opened with ``open_share`` against the fetch it must answer (``Expected``):
+purpose, the client's fetch nonce, the issue time and the patient binding. ``open_archived_share``
+reads a package the recipient stored itself, including version 1, which binds no fetch.
 
 ``build_share`` is pure (no I/O, no clock): the caller allocates ``ledger_seq`` first and writes
 ``header_hash`` / ``ciphertext_hash`` into the same ledger entry, in one transaction.
@@ -21,20 +26,18 @@ a key-substitution oracle against the recipient's unsealing).
 from __future__ import annotations
 
 import hashlib
-import json
-import re
+import hmac
 import struct
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import nacl.exceptions
 import nacl.public
 import nacl.signing
 import nacl.utils
-import rfc8785
 from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_decrypt,
     crypto_aead_xchacha20poly1305_ietf_encrypt,
@@ -43,48 +46,48 @@ from nacl.bindings import (
 from .errors import (
     DecryptionFailed,
     MalformedPackage,
+    OutsideTimeWindow,
     SignatureInvalid,
     UnsupportedVersion,
+    WrongFetchNonce,
+    WrongPatient,
+    WrongPurpose,
     WrongRecipient,
     WrongRecipientKey,
 )
-
-SHARE_VERSION = 1
-SIGNATURE_DOMAIN = b"consentry-share-v1\x00"
-KEY_ID_DOMAIN = b"consentry-x25519-v1"
-HEADER_KEYS = frozenset(
-    {
-        "v",
-        "share_id",
-        "record_id",
-        "recipient",
-        "recipient_key_id",
-        "purpose",
-        "ledger_seq",
-        "obligations",
-        "time",
-        "content_type",
-    }
+from .share_header import (
+    READABLE_VERSIONS,
+    SHARE_VERSION,
+    encode_fetch_nonce,
+    encode_header,
+    format_time,
+    parse_header,
+    parse_time,
+    patient_binding,
 )
-_STR_FIELDS = ("share_id", "record_id", "recipient", "recipient_key_id", "purpose", "time", "content_type")
+
+SIGNATURE_DOMAINS = {1: b"consentry-share-v1\x00", 2: b"consentry-share-v2\x00"}
+KEY_ID_DOMAIN = b"consentry-x25519-v1"
+DEFAULT_TIME_WINDOW = timedelta(minutes=5)
+DEFAULT_CONTENT_TYPE = "application/fhir+json"
 _NONCE = 24
 _TAG = 16
 _SEALED_KEY_LEN = 32 + 48  # crypto_box_SEALBYTES = ephemeral pk (32) + MAC (16); share key 32
 _SIG_LEN = 64
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_TIME_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
-_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
-_ENVELOPE_MAGIC = b"CSP\x01"  # binary envelope for files / blobs: "consentry share package v1"
-DEFAULT_CONTENT_TYPE = "application/fhir+json"
+_ENVELOPE_MAGIC = b"CSP"  # then one version byte: "consentry share package", format version
 
 
 @dataclass(frozen=True, slots=True)
 class SharePackage:
+    """The four byte strings of a package, and the format version they claim. The version is not
+    inside them: it selects the signature domain (a v1 signature never verifies as v2), and the
+    header's ``v`` must then agree. A package from a fetch response is the current version."""
+
     header: bytes
     ciphertext: bytes
     sealed_key: bytes
     signature: bytes
+    version: int = SHARE_VERSION
 
     @property
     def header_hash(self) -> str:
@@ -95,15 +98,15 @@ class SharePackage:
         return hashlib.sha256(self.ciphertext).hexdigest()
 
     def to_bytes(self) -> bytes:
-        """One blob: b"CSP\\x01" then each field as u32 big-endian length + bytes, in field order."""
+        """One blob: b"CSP", the version byte, then each field as u32 big-endian length + bytes."""
         parts = (self.header, self.ciphertext, self.sealed_key, self.signature)
-        return _ENVELOPE_MAGIC + b"".join(struct.pack(">I", len(p)) + p for p in parts)
+        return _ENVELOPE_MAGIC + bytes([self.version]) + b"".join(struct.pack(">I", len(p)) + p for p in parts)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> SharePackage:
-        if blob[:3] != _ENVELOPE_MAGIC[:3]:
+        if blob[:3] != _ENVELOPE_MAGIC:
             raise MalformedPackage("not a consentry share package envelope")
-        if blob[:4] != _ENVELOPE_MAGIC:
+        if len(blob) < 4 or blob[3] not in READABLE_VERSIONS:
             raise UnsupportedVersion(f"share envelope version {blob[3] if len(blob) > 3 else '?'}")
         fields, pos = [], 4
         for _ in range(4):
@@ -116,10 +119,12 @@ class SharePackage:
             pos += 4 + n
         if pos != len(blob):
             raise MalformedPackage("trailing bytes after the share envelope")
-        return cls(*fields)
+        header, ciphertext, sealed_key, signature = fields
+        return cls(header, ciphertext, sealed_key, signature, version=blob[3])
 
     def __repr__(self) -> str:
-        return f"SharePackage(header_hash={self.header_hash[:16]}…, ciphertext=<{len(self.ciphertext)} bytes>)"
+        return (f"SharePackage(v{self.version}, header_hash={self.header_hash[:16]}…, "
+                f"ciphertext=<{len(self.ciphertext)} bytes>)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,22 @@ class OpenedShare:
         return f"OpenedShare(share_id={self.header.get('share_id')!r}, body=<{len(self.body)} bytes>)"
 
 
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """The fetch a live package must answer, as the recipient itself knows it: the purpose it
+    asked for, the patient reference it named (a patient id, or a research subject id), the nonce
+    it sent, and its own clock with the window it accepts around it."""
+
+    purpose: str
+    patient_ref: str
+    fetch_nonce: bytes
+    now: datetime
+    window: timedelta = DEFAULT_TIME_WINDOW
+
+    def __repr__(self) -> str:  # the patient reference is an identifier: keep it out of logs
+        return f"Expected(purpose={self.purpose!r}, window={self.window})"
+
+
 def recipient_key_id(public_key: bytes) -> str:
     """16 hex chars: the first 8 bytes of SHA-256(b"consentry-x25519-v1" | 32-byte X25519 key)."""
     pk = bytes(public_key)
@@ -139,16 +160,10 @@ def recipient_key_id(public_key: bytes) -> str:
     return hashlib.sha256(KEY_ID_DOMAIN + pk).digest()[:8].hex()
 
 
-def signature_message(header: bytes, ciphertext: bytes, sealed_key: bytes) -> bytes:
+def signature_message(header: bytes, ciphertext: bytes, sealed_key: bytes, version: int = SHARE_VERSION) -> bytes:
     """What the service signs: fixed length (19 + 3*32 bytes), so no ambiguity between fields."""
     h = hashlib.sha256
-    return SIGNATURE_DOMAIN + h(header).digest() + h(ciphertext).digest() + h(sealed_key).digest()
-
-
-def format_time(now: datetime) -> str:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware (a naive time is ambiguous)")
-    return now.astimezone(UTC).strftime(_TIME_FORMAT)  # seconds precision by design
+    return SIGNATURE_DOMAINS[version] + h(header).digest() + h(ciphertext).digest() + h(sealed_key).digest()
 
 
 # --- server side ------------------------------------------------------------------------------
@@ -158,10 +173,13 @@ def build_share(
     body: bytes,
     *,
     record_id: str,
+    category: str,
     recipient: str,
     recipient_key_id: str,
     recipient_public_key: bytes,
     purpose: str,
+    patient_ref: str,
+    fetch_nonce: bytes,
     ledger_seq: int,
     obligations: Iterable[str],
     signer: nacl.signing.SigningKey,
@@ -169,40 +187,27 @@ def build_share(
     content_type: str = DEFAULT_CONTENT_TYPE,
     share_id: str | None = None,
 ) -> SharePackage:
+    """A version 2 package. `recipient` is the institution id as registered (no "org:" prefix);
+    `patient_ref` is the identifier the recipient named in its fetch; `fetch_nonce` the nonce it sent."""
     pk = bytes(recipient_public_key)
     # The id must describe the key we seal to; a mismatch is a registry bug, never send it.
     if recipient_key_id != _key_id(pk):
         raise ValueError("recipient_key_id does not match recipient_public_key")
-    header = encode_header(
-        _header_dict(
-            share_id=share_id or str(uuid.uuid4()),  # str(UUID) is lowercase, hyphenated
-            record_id=record_id,
-            recipient=recipient,
-            recipient_key_id=recipient_key_id,
-            purpose=purpose,
-            ledger_seq=ledger_seq,
-            obligations=obligations,
-            time=format_time(now),
-            content_type=content_type,
-        )
-    )
+    if isinstance(obligations, str):
+        raise TypeError("obligations must be a list of names, not a string")
     share_key = nacl.utils.random(32)  # fresh per share: one key never encrypts two bodies
+    header = encode_header({
+        "v": SHARE_VERSION, "share_id": share_id or str(uuid.uuid4()),  # lowercase, hyphenated
+        "record_id": record_id, "category": category, "recipient": recipient,
+        "recipient_key_id": recipient_key_id, "purpose": purpose, "ledger_seq": ledger_seq,
+        "obligations": sorted(set(obligations)), "time": format_time(now), "content_type": content_type,
+        "patient_binding": patient_binding(share_key, patient_ref), "fetch_nonce": encode_fetch_nonce(fetch_nonce),
+    })
     nonce = nacl.utils.random(_NONCE)
     ciphertext = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(body), header, nonce, share_key)
     sealed_key = nacl.public.SealedBox(nacl.public.PublicKey(pk)).encrypt(share_key)
     signature = signer.sign(signature_message(header, ciphertext, sealed_key)).signature
     return SharePackage(header, ciphertext, bytes(sealed_key), signature)
-
-
-def encode_header(header: dict[str, Any]) -> bytes:
-    _check_header(header)
-    return rfc8785.dumps(header)
-
-
-def _header_dict(*, obligations: Iterable[str], **fields: Any) -> dict[str, Any]:
-    if isinstance(obligations, str):
-        raise TypeError("obligations must be a list of names, not a string")
-    return {"v": SHARE_VERSION, "obligations": sorted(set(obligations)), **fields}
 
 
 # --- client side ------------------------------------------------------------------------------
@@ -214,95 +219,88 @@ def open_share(
     service_verify_key: nacl.signing.VerifyKey,
     recipient_private_key: nacl.public.PrivateKey,
     expected_recipient: str,
+    expected: Expected,
 ) -> OpenedShare:
-    """Verify, then unseal, then decrypt; each step raises its own CryptoError subclass.
+    """Opens a package just received, in the documented order; each step raises its own CryptoError.
 
-    Order matters: nothing from the package (not even the header JSON) is interpreted before the
-    signature under the *pinned* service key has verified.
+    Nothing from the package (not even the header JSON) is interpreted before the signature under
+    the *pinned* service key has verified; the private key is used only on a package that answers
+    `expected`; the body is decrypted only once the patient binding matched.
     """
+    if pkg.version != SHARE_VERSION:
+        raise UnsupportedVersion(f"a version {pkg.version} package binds no fetch; only an archive reads it")
+    header = _verified_header(pkg, service_verify_key)
+    _check_recipient(header, expected_recipient, recipient_private_key)
+    _check_answers(header, expected)
+    share_key = _unseal(pkg, recipient_private_key)
+    if not hmac.compare_digest(header["patient_binding"], patient_binding(share_key, expected.patient_ref)):
+        raise WrongPatient()
+    return OpenedShare(header, _decrypt(pkg, share_key))
+
+
+def open_archived_share(
+    pkg: SharePackage,
+    *,
+    service_verify_key: nacl.signing.VerifyKey,
+    recipient_private_key: nacl.public.PrivateKey,
+    expected_recipient: str,
+) -> OpenedShare:
+    """Opens a package (version 1 or 2) that the recipient stored itself after receiving it.
+
+    Signature, recipient, key and decryption are checked; nothing ties the package to a fetch (a
+    version 1 package cannot be, docs/share-format.md "Version 1"). Never use this on a package
+    that just arrived: that is `open_share`'s job.
+    """
+    if pkg.version not in READABLE_VERSIONS:
+        raise UnsupportedVersion(f"share package version {pkg.version}")
+    header = _verified_header(pkg, service_verify_key)
+    _check_recipient(header, expected_recipient, recipient_private_key)
+    return OpenedShare(header, _decrypt(pkg, _unseal(pkg, recipient_private_key)))
+
+
+def _verified_header(pkg: SharePackage, service_verify_key: nacl.signing.VerifyKey) -> dict[str, Any]:
     _check_lengths(pkg)
     try:
-        service_verify_key.verify(
-            signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key), pkg.signature
-        )
+        message = signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key, pkg.version)
+        service_verify_key.verify(message, pkg.signature)
     except nacl.exceptions.BadSignatureError:
         raise SignatureInvalid() from None
-    header = parse_header(pkg.header)
+    return parse_header(pkg.header, pkg.version)
+
+
+def _check_recipient(header: dict[str, Any], expected_recipient: str, key: nacl.public.PrivateKey) -> None:
     if header["recipient"] != expected_recipient:
         raise WrongRecipient(f"addressed to {header['recipient']!r}, expected {expected_recipient!r}")
-    if header["recipient_key_id"] != recipient_key_id(bytes(recipient_private_key.public_key)):
+    if header["recipient_key_id"] != recipient_key_id(bytes(key.public_key)):
         raise WrongRecipientKey(f"sealed to key id {header['recipient_key_id']}")
+
+
+def _check_answers(header: dict[str, Any], expected: Expected) -> None:
+    if header["purpose"] != expected.purpose:
+        raise WrongPurpose(f"released for {header['purpose']}, asked for {expected.purpose}")
+    if header["fetch_nonce"] != encode_fetch_nonce(expected.fetch_nonce):
+        raise WrongFetchNonce()
+    issued, now = parse_time(header["time"]), expected.now
+    if not now - expected.window <= issued <= now + expected.window:
+        raise OutsideTimeWindow(f"issued {header['time']}, now {format_time(now)}, window {expected.window}")
+
+
+def _unseal(pkg: SharePackage, key: nacl.public.PrivateKey) -> bytes:
     try:
-        share_key = nacl.public.SealedBox(recipient_private_key).decrypt(pkg.sealed_key)
+        share_key = nacl.public.SealedBox(key).decrypt(pkg.sealed_key)
     except nacl.exceptions.CryptoError:
         raise DecryptionFailed("unsealing the share key") from None
     if len(share_key) != 32:
         raise DecryptionFailed("the unsealed share key has the wrong length")
+    return share_key
+
+
+def _decrypt(pkg: SharePackage, share_key: bytes) -> bytes:
     nonce, ct = pkg.ciphertext[:_NONCE], pkg.ciphertext[_NONCE:]
     try:
-        body = crypto_aead_xchacha20poly1305_ietf_decrypt(ct, pkg.header, nonce, share_key)
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(ct, pkg.header, nonce, share_key)
     except nacl.exceptions.CryptoError:
         raise DecryptionFailed("decrypting the share body") from None
-    return OpenedShare(header, body)
-
-
-def parse_header(raw: bytes) -> dict[str, Any]:
-    """Parse and validate a header; it must be byte-identical to its own canonical form."""
-    try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedPackage("the header is not UTF-8 JSON") from None
-    if not isinstance(header, dict):
-        raise MalformedPackage("the header is not a JSON object")
-    if header.get("v") != SHARE_VERSION or isinstance(header.get("v"), bool):
-        raise UnsupportedVersion(f"share header version {header.get('v')!r}")
-    _check_header(header, error=MalformedPackage)
-    # One byte string per header: duplicate keys, whitespace or escapes another parser might read
-    # differently are refused, so every implementation sees the same header as the ledger hash.
-    if rfc8785.dumps(header) != raw:
-        raise MalformedPackage("the header is not in RFC 8785 canonical form")
-    return header
-
-
-# --- checks -----------------------------------------------------------------------------------
-
-
-def _check_header(header: dict[str, Any], error: type[Exception] = ValueError) -> None:
-    if set(header) != HEADER_KEYS:
-        missing, extra = sorted(HEADER_KEYS - set(header)), sorted(set(header) - HEADER_KEYS)
-        raise error(f"header fields wrong: missing {missing}, unexpected {extra}")
-    for name in _STR_FIELDS:
-        if not isinstance(header[name], str) or not header[name]:
-            raise error(f"header field {name!r} must be a non-empty string")
-    seq = header["ledger_seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
-        # 2**53: the largest integer every JSON implementation (and RFC 8785) represents exactly.
-        raise error("header field 'ledger_seq' must be an integer in [0, 2**53)")
-    obl = header["obligations"]
-    if not isinstance(obl, list) or not all(isinstance(o, str) and o for o in obl):
-        raise error("header field 'obligations' must be a list of non-empty strings")
-    if obl != sorted(set(obl)):
-        raise error("header field 'obligations' must be sorted and without duplicates")
-    # Regexes and the datetime constructor, not strptime/uuid.UUID: this runs on every share.
-    if not _is_utc_time(header["time"]):
-        raise error("header field 'time' must look like 2026-11-25T12:00:00Z")
-    if not _UUID_RE.fullmatch(header["share_id"]):
-        raise error("header field 'share_id' must be a lowercase hyphenated UUID")
-    if not _KEY_ID_RE.fullmatch(header["recipient_key_id"]):
-        raise error("header field 'recipient_key_id' must be 16 lowercase hex characters")
-
-
-def _is_utc_time(text: str) -> bool:
-    """True for ``2026-11-25T12:00:00Z`` naming a real second (not month 13, Feb 30, ...)."""
-    m = _TIME_RE.fullmatch(text)
-    if m is None:
-        return False
-    year, month, day, hour, minute, second = map(int, m.groups())
-    try:
-        datetime(year, month, day, hour, minute, second)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_lengths(pkg: SharePackage) -> None:
@@ -316,7 +314,3 @@ def _check_lengths(pkg: SharePackage) -> None:
 
 def _key_id(pk: bytes) -> str:
     return recipient_key_id(pk)
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"non-standard JSON constant {name}")

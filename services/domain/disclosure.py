@@ -105,9 +105,11 @@ class Disclosure:
                                           pseudonym=self._research_pseudonym(principal.name),
                                           handled_elsewhere=LEDGERED_OBLIGATIONS)
         seq = self.trail.writer(s).next_seq
+        # The patient reference is what the recipient named in its request, so it can check it.
         package = build_share(
-            body, record_id=record.record_id, recipient=principal.name, recipient_key_id=key.key_id,
-            recipient_public_key=key.public_key, purpose=fetch.purpose, ledger_seq=seq, obligations=applied,
+            body, record_id=record.record_id, category=record.category, recipient=principal.name,
+            recipient_key_id=key.key_id, recipient_public_key=key.public_key, purpose=fetch.purpose,
+            patient_ref=fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq, obligations=applied,
             signer=self.signer, now=clock.now_utc(),
         )
         ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]

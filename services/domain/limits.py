@@ -19,6 +19,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from consentry.services.crypto.share_header import FETCH_NONCE_BYTES
 from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
 from consentry.services.domain.records import MAX_BODY_BYTES, MAX_LABELS
 from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violations, storable_ns
@@ -40,6 +41,7 @@ MAX_CHARS: dict[str, int] = {
 # Bytes in a bytes field.
 MAX_BYTES: dict[str, int] = {
     "fhir_json": MAX_BODY_BYTES, "identity_public_key": 32, "encryption_public_key": 32, "public_key": 32,
+    "nonce": FETCH_NONCE_BYTES[1],
 }
 # What a field missing from the tables gets (tests/services/domain/test_limits.py keeps the
 # tables complete, so this is a floor for a field added without a thought, not a policy).

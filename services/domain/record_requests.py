@@ -25,6 +25,8 @@ class Fetch:
     record_ids: tuple[str, ...]
     emergency: bool
     justification: str
+    # Chosen by the client, fresh per fetch; every package of the response carries it.
+    nonce: bytes
 
 
 def validate_put_record(request: pb.PutRecordRequest) -> Deposit:
@@ -55,9 +57,10 @@ def validate_fetch_records(request: pb.FetchRecordsRequest) -> Fetch:
     if request.emergency.declared:
         v.text("emergency.justification", request.emergency.justification, required=True)
         v.check(request.purpose == "ETREAT", "purpose", "must be ETREAT when an emergency is declared")
+    v.fetch_nonce("nonce", request.nonce)
     v.raise_if_any()
     return Fetch(request.patient_id, request.purpose, tuple(request.categories), tuple(request.record_ids),
-                 request.emergency.declared, request.emergency.justification)
+                 request.emergency.declared, request.emergency.justification, request.nonce)
 
 
 def validate_erase_record(request: pb.EraseRecordRequest) -> None:

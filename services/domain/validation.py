@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.policy.bundle import POLICY_DIR
+from consentry.services.crypto.share_header import FETCH_NONCE_BYTES
 from consentry.services.errors import InvalidArgument
 
 INSTITUTION_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
@@ -78,6 +79,10 @@ class Violations:
 
     def uuid(self, field: str, value: str) -> None:
         self.check(bool(UUID.fullmatch(value)), field, "must be a lower-case UUID")
+
+    def fetch_nonce(self, field: str, value: bytes) -> None:
+        low, high = FETCH_NONCE_BYTES
+        self.check(low <= len(value) <= high, field, f"must be {low} to {high} random bytes, fresh for each fetch")
 
     def key32(self, field: str, value: bytes) -> None:
         self.check(len(value) == 32, field, "must be a 32-byte public key")

@@ -4,7 +4,7 @@
     client = Client("127.0.0.1:50051", caller)
     service_key = client.pin_service_key(expected)      # or pass a key pinned out of band
     for item in client.fetch("P-1", "TREAT", recipient_key=x25519_private, service_key=service_key):
-        ...
+        ...   # each package checked first: signature, recipient, purpose, patient, nonce, time, share id
 
     # Optionally prove each disclosure is in the audit ledger, under a signed checkpoint:
     client.fetch(..., prove=True, ledger_key=ledger_verifier_key)   # or, later:
@@ -17,8 +17,9 @@ import collections
 import dataclasses
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -30,8 +31,10 @@ from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.hashing import leaf_hash
 from consentry.ledger.merkle import verify_inclusion
-from consentry.services.crypto.share import SharePackage, open_share
+from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
 from consentry.services.identity.tokens import METADATA_KEY, Caller
+from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
+from consentry.services.sdk.seen_shares import MemorySeenShares, SeenShares
 from consentry.v1 import audit_pb2, audit_pb2_grpc, consent_pb2_grpc, exchange_pb2, exchange_pb2_grpc, registry_pb2_grpc
 
 
@@ -66,45 +69,8 @@ class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         return continuation(self._with_token(details), request)
 
 
-@dataclass(frozen=True)
-class FetchedRecord:
-    """One fetch outcome. `body` is the decrypted record (None when withheld)."""
-
-    record_id: str
-    category: str
-    ledger_seq: int
-    body: bytes | None = None
-    header: dict = field(default_factory=dict)
-    reasons: tuple[str, ...] = ()
-    erased: bool = False
-    # What a disclosure proof needs: the ledger entry's exact bytes and the package as received.
-    ledger_entry: bytes = field(default=b"", repr=False)
-    package: SharePackage | None = field(default=None, repr=False)
-    proof: DisclosureProof | None = None  # set by fetch(prove=True)
-
-    @property
-    def shared(self) -> bool:
-        return self.body is not None
-
-    def resource(self) -> dict:
-        if self.body is None:
-            raise ValueError("this record was withheld")
-        return json.loads(self.body)
-
-
 class DisclosureNotProven(Exception):
     """The ledger entry, its inclusion proof or the checkpoint did not check out (or none exists yet)."""
-
-
-@dataclass(frozen=True)
-class DisclosureProof:
-    """A disclosure (or withholding) shown to be entry ``seq`` of a signed checkpoint's tree."""
-
-    seq: int
-    entry: dict
-    checkpoint_note: str
-    tree_size: int
-    root_hash: bytes
 
 
 def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
@@ -140,18 +106,33 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
     return entry
 
 
+FETCH_NONCE_BYTES = 32
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Client:
     def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
                  root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
-                 private_key: bytes | None = None) -> None:
+                 private_key: bytes | None = None, time_window: timedelta = DEFAULT_TIME_WINDOW,
+                 seen_shares: SeenShares | None = None, clock: Callable[[], datetime] = _system_clock) -> None:
         """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
 
         For a mutual-TLS server, `certificate_chain` and `private_key` (PEM) are the client
         certificate (for an institution: its leaf signed by its identity key, then its identity
         certificate; docs/transport.md) and the leaf's key; without `root_certificates` the
-        channel then trusts the system's CAs."""
+        channel then trusts the system's CAs.
+
+        A shared record is accepted only if its issue time is within `time_window` of `clock()`
+        (aware UTC datetimes) and its share id is new to `seen_shares` (by default an in-memory
+        set of this client's; see seen_shares.py for one that survives a restart)."""
         self.caller = caller
         self.timeout_s = timeout_s
+        self.time_window = time_window
+        self.seen_shares: SeenShares = seen_shares if seen_shares is not None else MemorySeenShares()
+        self.clock = clock
         self._channel = _channel(target, root_certificates, certificate_chain, private_key)
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
@@ -182,20 +163,28 @@ class Client:
         ledger_key: str | None = None,
         ledger_origin: str | None = None,
     ) -> Iterator[FetchedRecord]:
-        """Fetches and opens records; a package that fails verification raises, never yields.
+        """Fetches and opens records; a package that fails a check raises, and nothing of it is yielded.
+
+        Each fetch sends a fresh random nonce. A shared record is yielded only if its package
+        verifies under `service_key`, is addressed to this institution and `recipient_key`, and
+        answers this fetch: `purpose`, `patient_id`, the nonce, an issue time within the client's
+        window, a share id not seen before (errors: consentry.services.crypto.errors; a
+        ``NotThisFetch`` means the package answered something else: moved, replayed or stale).
 
         With ``prove=True`` every outcome is also checked against the audit ledger (see
         ``verify_disclosure``) before it is yielded, and carries the proof in ``.proof``.
         """
         if prove and not ledger_key:
             raise ValueError("prove=True needs ledger_key, the ledger's verifier key pinned out of band")
+        nonce = secrets.token_bytes(FETCH_NONCE_BYTES)
         request = exchange_pb2.FetchRecordsRequest(
             patient_id=patient_id, purpose=purpose, categories=categories, record_ids=record_ids,
             emergency=exchange_pb2.Emergency(declared=bool(emergency_justification),
                                              justification=emergency_justification),
+            nonce=nonce,
         )
-        recipient = self.caller.principal.split(":", 1)[1]
-        stream = (self._open(item, recipient, recipient_key, service_key)
+        asked = Asked(purpose, patient_id, nonce, tuple(categories), tuple(record_ids), self.clock, self.time_window)
+        stream = (open_response(item, asked, self._recipient(recipient_key, service_key))
                   for item in self.exchange.FetchRecords(request, timeout=self.timeout_s))
         if not prove:
             yield from stream
@@ -210,21 +199,9 @@ class Client:
             checkpoint = (proof.checkpoint_note, proof.tree_size, proof.root_hash)
             yield dataclasses.replace(item, proof=proof)
 
-    @staticmethod
-    def _open(item: exchange_pb2.FetchRecordsResponse, recipient: str, recipient_key: PrivateKey,
-              service_key: VerifyKey) -> FetchedRecord:
-        if item.HasField("withheld"):
-            w = item.withheld
-            return FetchedRecord(w.record_id, w.category, item.ledger_seq, reasons=tuple(w.reasons), erased=w.erased,
-                                 ledger_entry=item.ledger_entry)
-        p = item.shared.package
-        package = SharePackage(header=p.header, ciphertext=p.ciphertext, sealed_key=p.sealed_key, signature=p.signature)
-        opened = open_share(package, service_verify_key=service_key, recipient_private_key=recipient_key,
-                            expected_recipient=recipient)
-        if opened.header["ledger_seq"] != item.ledger_seq or opened.header["record_id"] != item.shared.record.record_id:
-            raise ValueError("the signed header does not match the response it came in")
-        return FetchedRecord(item.shared.record.record_id, item.shared.record.category, item.ledger_seq,
-                             body=opened.body, header=opened.header, ledger_entry=item.ledger_entry, package=package)
+    def _recipient(self, key: PrivateKey, service_key: VerifyKey) -> Recipient:
+        """This institution as share headers name it: its registered id, without "org:"."""
+        return Recipient(self.caller.principal.split(":", 1)[1], key, service_key, self.seen_shares)
 
     def verify_disclosure(self, item: FetchedRecord, ledger_key: str, *, origin: str | None = None,
                           _checkpoint: tuple[str, int, bytes] | None = None) -> DisclosureProof:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from harness import Harness, Org, Person, grant
+from harness import NONCE, Harness, Org, Person, grant
 
 from consentry.services.domain.sensitivity import WITHHELD
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
@@ -105,7 +105,7 @@ def assert_never_pseudonymised(harness: Harness, typed_id: str) -> None:
 
 
 def fetch(org: Org, patient_id: str, purpose: str = "TREAT", **kw) -> Callable[[], object]:
-    request = exchange_pb2.FetchRecordsRequest(patient_id=patient_id, purpose=purpose, **kw)
+    request = exchange_pb2.FetchRecordsRequest(nonce=NONCE, patient_id=patient_id, purpose=purpose, **kw)
     return lambda: org.client.exchange.FetchRecords(request)
 
 

@@ -1,22 +1,37 @@
-"""Tampering: requests built to break the server rather than to ask it anything.
+"""Tampering: requests built to break the server rather than to ask it anything, and answers
+changed on their way to the client.
 
 Every bad input is INVALID_ARGUMENT with field violations naming where (never echoing what), is
 ledgered as the caller's refusal, bounded, with nothing of the caller's text in it, and leaves
-the server answering. None may end INTERNAL.
+the server answering. None may end INTERNAL. A share package that does not answer the fetch it
+arrives in (another patient's, another fetch's, another purpose's, a repeat, a stale one) is
+refused by the SDK before anything of it is used.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf.message import Message
-from harness import Harness, field_violations
+from harness import NONCE, Harness, Org, Person, field_violations, grant
 
+from consentry.services.cli.demo import discharge_records
+from consentry.services.crypto.errors import (
+    CryptoError,
+    OutsideTimeWindow,
+    ReplayedShare,
+    WrongFetchNonce,
+    WrongPatient,
+    WrongPurpose,
+)
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client, FetchedRecord
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 V1 = "/consentry.v1."
@@ -55,6 +70,7 @@ def send(harness: Harness, caller: Caller | None, method: str, raw: bytes) -> gr
 
 
 def _fetch(people: People, **fields) -> bytes:
+    fields = {"nonce": NONCE, **fields}
     return exchange_pb2.FetchRecordsRequest(patient_id=people.patient_id, purpose="TREAT", **fields).SerializeToString()
 
 
@@ -131,8 +147,18 @@ CASES: dict[str, Case] = {
          "terms.validity.end": "must be a time from 1678-01-01 to 2261-12-31"}),
     "a patient id with a trailing newline": (
         "org", "ExchangeService/FetchRecords",
-        lambda p: exchange_pb2.FetchRecordsRequest(patient_id=p.patient_id + "\n", purpose="TREAT").SerializeToString(),
+        lambda p: exchange_pb2.FetchRecordsRequest(patient_id=p.patient_id + "\n", purpose="TREAT",
+                                                   nonce=NONCE).SerializeToString(),
         {"patient_id": "must be 1-128 characters: letters, digits, '.', '_' and '-'"}),
+    "a fetch without a nonce": (
+        "org", "ExchangeService/FetchRecords", lambda p: _fetch(p, nonce=b""),
+        {"nonce": "must be 16 to 64 random bytes, fresh for each fetch"}),
+    "a fetch nonce of 15 bytes": (
+        "org", "ExchangeService/FetchRecords", lambda p: _fetch(p, nonce=bytes(15)),
+        {"nonce": "must be 16 to 64 random bytes, fresh for each fetch"}),
+    "a fetch nonce of a megabyte": (
+        "org", "ExchangeService/FetchRecords", lambda p: _fetch(p, nonce=bytes(1_000_000)),
+        {"nonce": "must be at most 64 bytes"}),
     "an institution id with a trailing newline": (
         "org", "RegistryService/GetInstitution",
         lambda p: registry_pb2.GetInstitutionRequest(institution_id=p.org_id + "\n").SerializeToString(),
@@ -208,3 +234,126 @@ def test_a_fhir_member_name_is_never_echoed_in_the_error_or_the_ledger(harness, 
     assert set(violations) == {"fhir_json", "fhir_json.provision"}
     assert secret not in err.value.details() + json.dumps(violations)
     assert secret not in json.dumps(harness.entries()[before:])
+
+
+# -- share packages that do not answer the fetch they arrive in ---------------------------------
+# Whoever sits between the SDK and the server (a plaintext channel) delivers genuine packages —
+# signed by the service, sealed to this very recipient — that answer some other request. The SDK
+# must refuse each before anything of it is used.
+
+
+@dataclass
+class Swap:
+    doctor: Org
+    patient_a: Person
+    patient_b: Person
+
+
+@pytest.fixture(scope="module")
+def swap(harness) -> Swap:
+    """One recipient, two patients, each with a lab result the recipient may fetch for treatment."""
+    hospital, doctor = harness.org(), harness.org(kind=registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR)
+    a, b = harness.patient(), harness.patient()
+    for patient in (a, b):
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id=patient.id, fhir_json=discharge_records(patient.id)["lab results"]))
+        grant(patient, doctor, ["lab"])
+    return Swap(doctor, a, b)
+
+
+class OnPath:
+    """Wraps a client's exchange stub: the SDK gets `deliver(stub, request)`'s responses, not its own."""
+
+    def __init__(self, stub, deliver: Callable) -> None:
+        self._stub, self._deliver = stub, deliver
+
+    def FetchRecords(self, request, **kw):
+        return iter(self._deliver(self._stub, request, **kw))
+
+
+def received(items) -> tuple[list[FetchedRecord], CryptoError | None]:
+    """What the SDK yielded before it refused (if it did), and why."""
+    got: list[FetchedRecord] = []
+    try:
+        got.extend(items)
+    except CryptoError as error:
+        return got, error
+    return got, None
+
+
+def fetch_through(harness, org: Org, deliver: Callable, patient: Person, purpose: str = "TREAT", *,
+                  monkeypatch) -> tuple[list[FetchedRecord], CryptoError | None]:
+    """`org` fetches `patient`'s records with the SDK while `deliver` answers in the server's place."""
+    monkeypatch.setattr(org.client, "exchange", OnPath(org.client.exchange, deliver))
+    return received(org.client.fetch(patient.id, purpose, recipient_key=org.encryption,
+                                     service_key=harness.service_key))
+
+
+def with_fields(request: exchange_pb2.FetchRecordsRequest, **fields) -> exchange_pb2.FetchRecordsRequest:
+    changed = exchange_pb2.FetchRecordsRequest()
+    changed.CopyFrom(request)
+    for name, value in fields.items():
+        setattr(changed, name, value)
+    return changed
+
+
+def test_a_package_of_another_patients_earlier_fetch_is_refused(harness, swap, monkeypatch):
+    """Patient A's package, from the recipient's own earlier fetch, delivered as the answer to its
+    fetch for patient B: it carries the other fetch's nonce."""
+    earlier = list(swap.doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(
+        patient_id=swap.patient_a.id, purpose="TREAT", nonce=secrets.token_bytes(32))))
+    assert [item.HasField("shared") for item in earlier] == [True]
+    got, error = fetch_through(harness, swap.doctor, lambda stub, request, **kw: earlier, swap.patient_b,
+                               monkeypatch=monkeypatch)
+    assert got == [] and isinstance(error, WrongFetchNonce)
+
+
+def test_another_patients_package_under_this_fetchs_nonce_is_refused(harness, swap, monkeypatch):
+    """The server made to answer for patient A under the nonce of the fetch for patient B (as an
+    on-path rewrite of the request would): only the patient binding tells, and it does."""
+    def patient_a_instead(stub, request, **kw):
+        assert request.patient_id == swap.patient_b.id
+        return stub.FetchRecords(with_fields(request, patient_id=swap.patient_a.id), **kw)
+
+    got, error = fetch_through(harness, swap.doctor, patient_a_instead, swap.patient_b, monkeypatch=monkeypatch)
+    assert got == [] and isinstance(error, WrongPatient)
+    monkeypatch.undo()  # the same fetch, answered honestly, is accepted
+    [item] = swap.doctor.client.fetch(swap.patient_b.id, "TREAT", recipient_key=swap.doctor.encryption,
+                                      service_key=harness.service_key)
+    assert item.shared and swap.patient_b.id.encode() in item.body
+
+
+def test_a_package_released_for_another_purpose_is_refused(harness, swap, monkeypatch):
+    def for_treatment(stub, request, **kw):
+        assert request.purpose == "HPAYMT"
+        return stub.FetchRecords(with_fields(request, purpose="TREAT"), **kw)
+
+    got, error = fetch_through(harness, swap.doctor, for_treatment, swap.patient_a, "HPAYMT", monkeypatch=monkeypatch)
+    assert got == [] and isinstance(error, WrongPurpose)
+
+
+def test_a_replayed_package_is_refused(harness, swap, monkeypatch):
+    """The same package twice in one answer: the first is used, the repeat refused by its share id."""
+    def twice(stub, request, **kw):
+        [item] = stub.FetchRecords(request, **kw)
+        return [item, item]
+
+    got, error = fetch_through(harness, swap.doctor, twice, swap.patient_a, monkeypatch=monkeypatch)
+    assert [r.shared for r in got] == [True] and isinstance(error, ReplayedShare)
+    assert got[0].header["share_id"] in str(error)
+
+
+def test_a_stale_package_is_refused_and_the_window_is_the_clients(harness, swap):
+    """A package held back (here: a client clock ten minutes on) is outside the default window of
+    five minutes; a client that allows fifteen accepts it."""
+    later = lambda: datetime.now(UTC) + timedelta(minutes=10)  # noqa: E731
+    caller = Caller("org:" + swap.doctor.id, swap.doctor.identity, role="physician", practitioner="dr-test")
+    for window, accepted in ((None, False), (timedelta(minutes=15), True)):
+        kw = {"time_window": window} if window else {}
+        with Client(harness.target, caller, clock=later, **kw) as client:
+            got, error = received(client.fetch(swap.patient_a.id, "TREAT", recipient_key=swap.doctor.encryption,
+                                               service_key=harness.service_key))
+        if accepted:
+            assert error is None and [r.shared for r in got] == [True]
+        else:
+            assert got == [] and isinstance(error, OutsideTimeWindow)

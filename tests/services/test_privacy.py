@@ -17,7 +17,7 @@ import grpc
 import jwt
 import pytest
 from grpc_status import rpc_status
-from harness import grant
+from harness import NONCE, grant
 from nacl.signing import SigningKey
 
 from consentry.services.cli.demo import discharge_records
@@ -91,11 +91,11 @@ def play_story(harness, errors: ErrorLog) -> dict:
     assert _withheld(_fetch(doctor, patient.id, "HPAYMT", harness)) == not_sensitive  # denied purpose
     # No consent at all, and after revocation none left: refused outright.
     errors.refused(registry.client.exchange.FetchRecords,
-                   exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="HRESCH"))
+                   exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="HRESCH", nonce=NONCE))
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(
         consent_id=consent.consent_id, reason="changed family doctor"))
     errors.refused(doctor.client.exchange.FetchRecords,
-                   exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT"))
+                   exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT", nonce=NONCE))
     history = patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
     assert len(history.events) >= 8
     patient.client.audit.ListEntries(audit_pb2.ListEntriesRequest(patient_id=patient.id))
@@ -119,13 +119,14 @@ def play_story(harness, errors: ErrorLog) -> dict:
     x.refused(registry.client.exchange.PutRecord, exchange_pb2.PutRecordRequest(patient_id=patient.id,
                                                                                  fhir_json=bodies["lab results"]))
     x.refused(doctor.client.exchange.FetchRecords, exchange_pb2.FetchRecordsRequest(
-        patient_id=patient.id, purpose="pneumonia", categories=["amoxicillin"], record_ids=[patient.id]))
+        patient_id=patient.id, purpose="pneumonia", categories=["amoxicillin"], record_ids=[patient.id], nonce=NONCE))
     x.refused(doctor.client.exchange.FetchRecords, exchange_pb2.FetchRecordsRequest(
-        patient_id=patient.id, purpose="ETREAT", emergency=exchange_pb2.Emergency(declared=True, justification="")))
+        patient_id=patient.id, purpose="ETREAT", emergency=exchange_pb2.Emergency(declared=True, justification=""),
+        nonce=NONCE))
     x.refused(doctor.client.exchange.FetchRecords, exchange_pb2.FetchRecordsRequest(
-        patient_id="P" + secrets.token_hex(5), purpose="TREAT"))
+        patient_id="P" + secrets.token_hex(5), purpose="TREAT", nonce=NONCE))
     x.refused(patient.client.exchange.FetchRecords,
-              exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT"))
+              exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT", nonce=NONCE))
     x.refused(other.client.exchange.ListRecords, exchange_pb2.ListRecordsRequest(patient_id=patient.id))
     x.refused(other.client.consent.GetAccessHistory, consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
     x.refused(doctor.client.audit.ListEntries, audit_pb2.ListEntriesRequest())
@@ -139,7 +140,8 @@ def play_story(harness, errors: ErrorLog) -> dict:
     x.refused(impostor.consent.GetAccessHistory, consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
     impostor.close()
     stranger = Client(harness.target, Caller("org:" + patient.id, SigningKey.generate()))
-    x.refused(stranger.exchange.FetchRecords, exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT"))
+    x.refused(stranger.exchange.FetchRecords,
+              exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT", nonce=NONCE))
     stranger.close()
     garbage = jwt.encode({"iss": "patient:" + patient.id, "sub": "pneumonia"}, "x" * 32, algorithm="HS256")
     channel = grpc.insecure_channel(harness.target)

@@ -82,18 +82,20 @@ class Emergency(_message.Message):
     def __init__(self, declared: _Optional[bool] = ..., justification: _Optional[str] = ...) -> None: ...
 
 class FetchRecordsRequest(_message.Message):
-    __slots__ = ("patient_id", "purpose", "categories", "record_ids", "emergency")
+    __slots__ = ("patient_id", "purpose", "categories", "record_ids", "emergency", "nonce")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     purpose: str
     categories: _containers.RepeatedScalarFieldContainer[str]
     record_ids: _containers.RepeatedScalarFieldContainer[str]
     emergency: Emergency
-    def __init__(self, patient_id: _Optional[str] = ..., purpose: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., record_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[_Union[Emergency, _Mapping]] = ...) -> None: ...
+    nonce: bytes
+    def __init__(self, patient_id: _Optional[str] = ..., purpose: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., record_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[_Union[Emergency, _Mapping]] = ..., nonce: _Optional[bytes] = ...) -> None: ...
 
 class SharePackage(_message.Message):
     __slots__ = ("header", "ciphertext", "sealed_key", "signature")

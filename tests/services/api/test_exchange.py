@@ -8,7 +8,7 @@ import json
 
 import grpc
 import pytest
-from harness import field_violations, grant
+from harness import NONCE, field_violations, grant
 
 from consentry.services.cli.demo import discharge_records
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
@@ -64,7 +64,7 @@ def test_consented_records_are_shared_and_sensitive_ones_withheld_unnamed(harnes
 def test_every_decision_is_ledgered_with_the_package_hashes(harness, story):
     hospital, patient, doctor, records = story
     consent = grant(patient, doctor, ["lab"])
-    doctor_items = list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(
+    doctor_items = list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(nonce=NONCE,
         patient_id=patient.id, purpose="TREAT")))
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     entries = {e["seq"]: e for e in harness.entries()}
@@ -192,10 +192,12 @@ def test_fetch_validates_every_field(harness, story):
     with pytest.raises(grpc.RpcError) as err:
         list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(
             patient_id="", purpose="SHOPPING", categories=["gossip"], record_ids=["nope"],
-            emergency=exchange_pb2.Emergency(declared=True))))
+            emergency=exchange_pb2.Emergency(declared=True), nonce=b"short")))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {"patient_id", "purpose", "categories[0]", "record_ids[0]", "emergency.justification"} <= set(
-        field_violations(err.value))
+    violations = field_violations(err.value)
+    assert {"patient_id", "purpose", "categories[0]", "record_ids[0]", "emergency.justification", "nonce"} <= set(
+        violations)
+    assert violations["nonce"] == "must be 16 to 64 random bytes, fresh for each fetch"
 
 
 def test_an_idempotent_retry_deposits_once(harness, story):

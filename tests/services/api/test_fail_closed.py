@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from harness import grant
+from harness import NONCE, grant
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
@@ -24,7 +24,7 @@ def test_no_ledger_no_access(harness):
     try:
         with pytest.raises(grpc.RpcError) as err:
             list(doctor.client.exchange.FetchRecords(
-                exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT")))
+                exchange_pb2.FetchRecordsRequest(nonce=NONCE, patient_id=patient.id, purpose="TREAT")))
         assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
         assert "disclosed" in err.value.details()
     finally:

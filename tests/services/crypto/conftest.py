@@ -14,9 +14,9 @@ def service_key() -> nacl.signing.SigningKey:
 
 @pytest.fixture(scope="session")
 def inst_a() -> Institution:
-    return Institution("org:hospital-a")
+    return Institution("hospital-a")
 
 
 @pytest.fixture(scope="session")
 def inst_b() -> Institution:
-    return Institution("org:clinic-b")
+    return Institution("clinic-b")

@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 import nacl.public
 import nacl.signing
 
-from consentry.services.crypto.share import SharePackage, build_share, recipient_key_id
+from consentry.services.crypto.share import Expected, SharePackage, build_share, recipient_key_id
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+PATIENT = "P-1"
+FETCH_NONCE = bytes(range(32))
 
 
 class Institution:
+    """A recipient: its institution id as registered (share headers carry it without "org:")."""
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.key = nacl.public.PrivateKey.generate()
@@ -25,10 +29,13 @@ def make_package(
 ) -> SharePackage:
     args = {
         "record_id": "rec-42",
+        "category": "lab",
         "recipient": to.name,
         "recipient_key_id": to.key_id,
         "recipient_public_key": to.public,
         "purpose": "TREAT",
+        "patient_ref": PATIENT,
+        "fetch_nonce": FETCH_NONCE,
         "ledger_seq": 17,
         "obligations": ["redact"],
         "signer": service,
@@ -38,3 +45,6 @@ def make_package(
     return build_share(body, **args)
 
 
+def expected(**kw) -> Expected:
+    """The fetch `make_package`'s packages answer, as its recipient knows it."""
+    return Expected(**{"purpose": "TREAT", "patient_ref": PATIENT, "fetch_nonce": FETCH_NONCE, "now": NOW, **kw})

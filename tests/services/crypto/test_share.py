@@ -1,9 +1,12 @@
-"""The share package: only the named recipient opens it, and any change to it is rejected."""
+"""The share package: only the named recipient opens it, only as the answer to its own fetch, and
+any change to it is rejected."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
+import hmac
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +15,7 @@ import nacl.public
 import nacl.signing
 import pytest
 import rfc8785
-from crypto_helpers import Institution, make_package
+from crypto_helpers import FETCH_NONCE, NOW, PATIENT, Institution, expected, make_package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,13 +23,19 @@ from consentry.services.crypto.errors import (
     CryptoError,
     DecryptionFailed,
     MalformedPackage,
+    NotThisFetch,
+    OutsideTimeWindow,
     SignatureInvalid,
     UnsupportedVersion,
+    WrongFetchNonce,
+    WrongPatient,
+    WrongPurpose,
     WrongRecipient,
     WrongRecipientKey,
 )
 from consentry.services.crypto.share import (
     SharePackage,
+    open_archived_share,
     open_share,
     recipient_key_id,
     signature_message,
@@ -36,19 +45,20 @@ PARTS = ("header", "ciphertext", "sealed_key", "signature")
 SECRET_BODY = b'{"resourceType":"Observation","note":"SECRET-MARKER-123"}'
 
 
-def _open(pkg, service_key, who: Institution, expected: str | None = None):
+def _open(pkg, service_key, who: Institution, name: str | None = None, **asked):
     return open_share(
         pkg,
         service_verify_key=service_key.verify_key,
         recipient_private_key=who.key,
-        expected_recipient=expected or who.name,
+        expected_recipient=name or who.name,
+        expected=expected(**asked),
     )
 
 
 def _resign(pkg: SharePackage, signer: nacl.signing.SigningKey, **changes) -> SharePackage:
     """What a forger (or a buggy server holding ``signer``) could produce."""
     pkg = dataclasses.replace(pkg, **changes)
-    sig = signer.sign(signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key)).signature
+    sig = signer.sign(signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key, pkg.version)).signature
     return dataclasses.replace(pkg, signature=sig)
 
 
@@ -72,10 +82,12 @@ def test_roundtrip_and_header_shape(service_key, inst_a):
     assert opened.body == SECRET_BODY
     h = opened.header
     assert set(h) == {
-        "v", "share_id", "record_id", "recipient", "recipient_key_id", "purpose",
-        "ledger_seq", "obligations", "time", "content_type",
+        "v", "share_id", "record_id", "category", "recipient", "recipient_key_id", "purpose",
+        "patient_binding", "fetch_nonce", "ledger_seq", "obligations", "time", "content_type",
     }
-    assert h["v"] == 1 and h["recipient"] == inst_a.name and h["ledger_seq"] == 17
+    assert h["v"] == 2 and h["recipient"] == inst_a.name == "hospital-a" and h["ledger_seq"] == 17
+    assert h["category"] == "lab" and h["fetch_nonce"] == base64.urlsafe_b64encode(FETCH_NONCE).decode().rstrip("=")
+    assert PATIENT not in pkg.header.decode()  # the binding names the patient only to the recipient
     assert h["obligations"] == ["pseudonymise", "redact"]  # sorted
     assert h["time"] == "2026-11-25T12:00:00Z"
     assert h["content_type"] == "application/fhir+json"
@@ -101,10 +113,11 @@ def test_fresh_share_id_and_key_each_time(service_key, inst_a):
 
 def test_envelope_roundtrip(small_pkg):
     blob = small_pkg.to_bytes()
-    assert blob[:4] == b"CSP\x01"
+    assert blob[:4] == b"CSP\x02"
     assert SharePackage.from_bytes(blob) == small_pkg
+    assert SharePackage.from_bytes(b"CSP\x01" + blob[4:]).version == 1  # an archived v1 blob
     with pytest.raises(UnsupportedVersion):
-        SharePackage.from_bytes(b"CSP\x02" + blob[4:])
+        SharePackage.from_bytes(b"CSP\x03" + blob[4:])
     with pytest.raises(MalformedPackage):
         SharePackage.from_bytes(blob[:-1])
     with pytest.raises(MalformedPackage):
@@ -145,7 +158,7 @@ def test_b_cannot_open_a_package(service_key, inst_a, inst_b):
     assert "SECRET" not in str(e.value)
     # B claims to be A but only has its own key: refused by the key id check.
     with pytest.raises(WrongRecipientKey):
-        _open(pkg, service_key, inst_b, expected=inst_a.name)
+        _open(pkg, service_key, inst_b, name=inst_a.name)
     # B skips our checks entirely: the cryptography itself still says no.
     with pytest.raises(nacl.exceptions.CryptoError):
         nacl.public.SealedBox(inst_b.key).decrypt(pkg.sealed_key)
@@ -154,7 +167,9 @@ def test_b_cannot_open_a_package(service_key, inst_a, inst_b):
 def test_wrong_expected_recipient_name(service_key, inst_a):
     pkg = make_package(service_key, inst_a)
     with pytest.raises(WrongRecipient):
-        _open(pkg, service_key, inst_a, expected="org:someone-else")
+        _open(pkg, service_key, inst_a, name="someone-else")
+    with pytest.raises(WrongRecipient):  # the principal id is not the institution id the header names
+        _open(pkg, service_key, inst_a, name="org:" + inst_a.name)
 
 
 def test_rotated_recipient_key_is_reported_as_such(service_key, inst_a):
@@ -214,8 +229,9 @@ def test_random_mutations_are_rejected(service_key, inst_a, small_pkg, data):
         _open(dataclasses.replace(small_pkg, **{part: bytes(raw)}), service_key, inst_a)
 
 
-@pytest.mark.parametrize(("field", "value"), [("recipient", "org:clinic-b"), ("purpose", "HRESCH"),
-                                         ("ledger_seq", 18), ("record_id", "rec-43")])
+@pytest.mark.parametrize(("field", "value"), [("recipient", "clinic-b"), ("purpose", "HRESCH"),
+                                         ("ledger_seq", 18), ("record_id", "rec-43"), ("category", "genetic"),
+                                         ("patient_binding", "0" * 64), ("fetch_nonce", "A" * 43)])
 def test_tampered_header_fields_are_rejected(service_key, inst_a, field, value):
     pkg = make_package(service_key, inst_a)
     bad = dataclasses.replace(pkg, header=_with_header(pkg, **{field: value}))
@@ -236,13 +252,15 @@ def test_signature_is_checked_before_the_header_is_parsed(service_key, inst_a, s
 def test_resigned_purpose_change_fails_aead(service_key, inst_a):
     pkg = make_package(service_key, inst_a)
     bad = _resign(pkg, service_key, header=_with_header(pkg, purpose="HRESCH"))
-    with pytest.raises(DecryptionFailed):  # the header is the AAD of the body
+    with pytest.raises(WrongPurpose):
         _open(bad, service_key, inst_a)
+    with pytest.raises(DecryptionFailed):  # even asked for that purpose: the header is the AAD of the body
+        _open(bad, service_key, inst_a, purpose="HRESCH")
 
 
 def test_resigned_recipient_change_is_wrong_recipient(service_key, inst_a):
     pkg = make_package(service_key, inst_a)
-    bad = _resign(pkg, service_key, header=_with_header(pkg, recipient="org:clinic-b"))
+    bad = _resign(pkg, service_key, header=_with_header(pkg, recipient="clinic-b"))
     with pytest.raises(WrongRecipient):
         _open(bad, service_key, inst_a)
 
@@ -265,13 +283,25 @@ def test_resigned_sealed_key_change_fails_unsealing(service_key, inst_a):
 
 def test_unknown_version_is_refused(service_key, inst_a):
     pkg = make_package(service_key, inst_a)
+    with pytest.raises(UnsupportedVersion):  # the header claims another version than its signature
+        _open(_resign(pkg, service_key, header=_with_header(pkg, v=3)), service_key, inst_a)
     with pytest.raises(UnsupportedVersion):
-        _open(_resign(pkg, service_key, header=_with_header(pkg, v=2)), service_key, inst_a)
+        _open(dataclasses.replace(pkg, version=3), service_key, inst_a)
+
+
+def test_a_live_package_must_be_version_2(service_key, inst_a):
+    """Version 1 binds no fetch: refused when just received, whatever the package claims."""
+    pkg = make_package(service_key, inst_a)
+    v1 = _resign(pkg, service_key, version=1)  # a v1-domain signature over these bytes
+    with pytest.raises(UnsupportedVersion):
+        _open(v1, service_key, inst_a)
+    with pytest.raises(SignatureInvalid):  # passed off as v2: the v1 signature does not verify as v2
+        _open(dataclasses.replace(v1, version=2), service_key, inst_a)
 
 
 @pytest.mark.parametrize("mutate", [
-    lambda h: h.replace(b'{"content_type"', b'{ "content_type"'),          # whitespace
-    lambda h: h[:-1] + b',"v":1}',                                         # duplicate key
+    lambda h: h.replace(b'{"category"', b'{ "category"'),                  # whitespace
+    lambda h: h[:-1] + b',"v":2}',                                         # duplicate key
     lambda h: h.replace(b'"purpose":"TREAT"', b'"purpose":"TRE\\u0041T"'),  # escaped
 ])
 def test_non_canonical_header_is_refused_even_if_signed(service_key, inst_a, mutate):
@@ -283,7 +313,9 @@ def test_non_canonical_header_is_refused_even_if_signed(service_key, inst_a, mut
 
 @pytest.mark.parametrize("fields", [{"extra": 1}, {"time": "2026-11-25 12:00:00"},
                                     {"ledger_seq": "17"}, {"obligations": ["b", "a"]},
-                                    {"share_id": "not-a-uuid"}])
+                                    {"share_id": "not-a-uuid"}, {"category": ""},
+                                    {"patient_binding": "AB" * 32}, {"fetch_nonce": "AAAA"},
+                                    {"fetch_nonce": "A" * 42 + "B"}, {"fetch_nonce": "A" * 42 + "=="}])
 def test_invalid_header_fields_are_refused_even_if_signed(service_key, inst_a, fields):
     pkg = make_package(service_key, inst_a)
     with pytest.raises(MalformedPackage):
@@ -297,3 +329,61 @@ def test_error_messages_never_contain_plaintext(service_key, inst_a, inst_b):
         with pytest.raises(CryptoError) as e:
             attempt()
         assert "SECRET" not in str(e.value) and e.value.explanation in str(e.value)
+
+
+# --- the fetch a package answers ---------------------------------------------------------------
+
+
+def test_the_patient_binding_is_the_documented_hmac(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    share_key = nacl.public.SealedBox(inst_a.key).decrypt(pkg.sealed_key)
+    mac = hmac.new(share_key, b"consentry-share-v2-patient\x00" + PATIENT.encode(), hashlib.sha256).hexdigest()
+    assert json.loads(pkg.header)["patient_binding"] == mac
+
+
+@pytest.mark.parametrize(("asked", "error"), [
+    ({"purpose": "HRESCH"}, WrongPurpose),
+    ({"fetch_nonce": bytes(32)}, WrongFetchNonce),
+    ({"fetch_nonce": FETCH_NONCE[:16]}, WrongFetchNonce),
+    ({"now": NOW + timedelta(minutes=5, seconds=1)}, OutsideTimeWindow),     # stale
+    ({"now": NOW - timedelta(minutes=5, seconds=1)}, OutsideTimeWindow),     # from the future
+    ({"now": NOW + timedelta(seconds=30), "window": timedelta(seconds=10)}, OutsideTimeWindow),
+    ({"patient_ref": "P-2"}, WrongPatient),
+    ({"patient_ref": PATIENT + " "}, WrongPatient),
+])
+def test_a_package_for_another_fetch_is_refused(service_key, inst_a, asked, error):
+    pkg = make_package(service_key, inst_a, body=SECRET_BODY)
+    with pytest.raises(error) as e:
+        _open(pkg, service_key, inst_a, **asked)
+    assert isinstance(e.value, NotThisFetch) and "SECRET" not in str(e.value)
+
+
+def test_the_time_window_includes_its_edges(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    for now in (NOW - timedelta(minutes=5), NOW + timedelta(minutes=5), NOW + timedelta(seconds=59)):
+        assert _open(pkg, service_key, inst_a, now=now).body == b'{"resourceType":"Basic"}'
+
+
+def test_expected_needs_an_aware_clock(service_key, inst_a):
+    pkg = make_package(service_key, inst_a)
+    with pytest.raises(TypeError):
+        _open(pkg, service_key, inst_a, now=NOW.replace(tzinfo=None))
+
+
+def test_build_refuses_a_fetch_nonce_of_the_wrong_size(service_key, inst_a):
+    for nonce in (bytes(15), bytes(65)):
+        with pytest.raises(ValueError, match="16 to 64 bytes"):
+            make_package(service_key, inst_a, fetch_nonce=nonce)
+
+
+def test_an_archived_package_opens_without_its_fetch(service_key, inst_a, inst_b):
+    pkg = make_package(service_key, inst_a)
+    opened = open_archived_share(pkg, service_verify_key=service_key.verify_key, recipient_private_key=inst_a.key,
+                                 expected_recipient=inst_a.name)
+    assert opened.body == b'{"resourceType":"Basic"}' and opened.header["v"] == 2
+    with pytest.raises(WrongRecipient):  # the recipient, key and signature are still checked
+        open_archived_share(pkg, service_verify_key=service_key.verify_key, recipient_private_key=inst_b.key,
+                            expected_recipient=inst_b.name)
+    with pytest.raises(UnsupportedVersion):
+        open_archived_share(dataclasses.replace(pkg, version=3), service_verify_key=service_key.verify_key,
+                            recipient_private_key=inst_a.key, expected_recipient=inst_a.name)

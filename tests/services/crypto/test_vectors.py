@@ -7,15 +7,21 @@
 - XChaCha20-Poly1305: the draft-irtf-cfrg-xchacha-03 A.3.1 vector; and our ciphertexts open with an
   independent construction (pure-Python HChaCha20 + cryptography's ChaCha20-Poly1305), itself
   pinned by the draft's HChaCha20 vector (section 2.2.1).
-- A whole share package opened by a client written only from docs/share-format.md.
+- Whole share packages opened by a client written only from docs/share-format.md: one a real
+  server sent over gRPC, and the published vectors (vectors/share_v2.txt; vectors/share_v1.txt,
+  which only the archive reader accepts).
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import struct
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nacl.bindings
@@ -23,14 +29,24 @@ import nacl.public
 import nacl.signing
 import pytest
 import rfc8785
-from crypto_helpers import Institution, make_package
+from crypto_helpers import FETCH_NONCE, NOW, PATIENT, Institution, make_package
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from harness import grant
 
+from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto.at_rest import seal_record
+from consentry.services.crypto.errors import SignatureInvalid, UnsupportedVersion
 from consentry.services.crypto.kek import LocalKekProvider
-from consentry.services.crypto.share import recipient_key_id
+from consentry.services.crypto.share import (
+    Expected,
+    SharePackage,
+    open_archived_share,
+    open_share,
+    recipient_key_id,
+)
+from consentry.v1 import exchange_pb2, registry_pb2
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -189,22 +205,138 @@ def test_at_rest_ciphertext_opens_with_the_independent_construction():
 
 # --- a client written from docs/share-format.md only ------------------------------------------
 
+V2_MEMBERS = {"v", "share_id", "record_id", "category", "recipient", "recipient_key_id", "purpose",
+              "patient_binding", "fetch_nonce", "ledger_seq", "obligations", "time", "content_type"}
+V1_MEMBERS = V2_MEMBERS - {"category", "patient_binding", "fetch_nonce"}
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _opened_header(fields: dict[str, bytes], service_pk: bytes, recipient_sk: bytes, recipient: str,
+                   version: int) -> dict:
+    """Steps 1-4 of "Opening a package": lengths, signature, header, recipient and key."""
+    header, ciphertext, sealed_key, signature = (fields[n] for n in ("header", "ciphertext", "sealed_key", "signature"))
+    assert len(signature) == 64 and len(sealed_key) == 80 and len(ciphertext) >= 40
+    # Signature first, with OpenSSL's Ed25519 and the pinned service public key.
+    msg = (f"consentry-share-v{version}".encode() + b"\x00" + _sha256(header) + _sha256(ciphertext)
+           + _sha256(sealed_key))
+    assert len(msg) == 115
+    Ed25519PublicKey.from_public_bytes(service_pk).verify(signature, msg)
+    h = json.loads(header)
+    assert rfc8785.dumps(h) == header and h["v"] == version
+    assert set(h) == (V2_MEMBERS if version == 2 else V1_MEMBERS)
+    own_pk = X25519PrivateKey.from_private_bytes(recipient_sk).public_key().public_bytes_raw()
+    assert h["recipient"] == recipient
+    assert h["recipient_key_id"] == _sha256(b"consentry-x25519-v1" + own_pk)[:8].hex()
+    return h
+
+
+def _independent_open(fields: dict[str, bytes], *, service_pk: bytes, recipient_sk: bytes, recipient: str,
+                      purpose: str, patient_ref: str, fetch_nonce: bytes, now: datetime) -> tuple[dict, bytes]:
+    """A version 2 package opened by the steps of docs/share-format.md, with OpenSSL (cryptography),
+    hashlib, hmac and the hand-written HChaCha20 above: no Consentry code."""
+    h = _opened_header(fields, service_pk, recipient_sk, recipient, 2)
+    # 5. The fetch this package answers: purpose, our nonce, and an issue time near our clock.
+    assert h["purpose"] == purpose
+    assert h["fetch_nonce"] == base64.urlsafe_b64encode(fetch_nonce).rstrip(b"=").decode()
+    issued = datetime.strptime(h["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert now - timedelta(minutes=5) <= issued <= now + timedelta(minutes=5)
+    # 6. Unseal; 7. the patient binding under the share key; 8. decrypt with AAD = the header bytes.
+    share_key = _independent_unseal(recipient_sk, fields["sealed_key"])
+    binding = hmac.new(share_key, b"consentry-share-v2-patient\x00" + patient_ref.encode(), hashlib.sha256)
+    assert h["patient_binding"] == binding.hexdigest()
+    ct = fields["ciphertext"]
+    return h, _independent_xchacha_decrypt(share_key, ct[:24], ct[24:], fields["header"])
+
+
+def _fields(pkg) -> dict[str, bytes]:
+    return {n: bytes(getattr(pkg, n)) for n in ("header", "ciphertext", "sealed_key", "signature")}
+
 
 def test_independent_client_opens_a_share(service_key):
-    inst = Institution("org:independent")
+    inst = Institution("independent")
     body = b'{"resourceType":"Observation","status":"final"}'
     pkg = make_package(service_key, inst, body=body)
+    header, opened = _independent_open(_fields(pkg), service_pk=bytes(service_key.verify_key),
+                                       recipient_sk=bytes(inst.key), recipient=inst.name, purpose="TREAT",
+                                       patient_ref=PATIENT, fetch_nonce=FETCH_NONCE, now=NOW)
+    assert opened == body and header["recipient_key_id"] == recipient_key_id(inst.public)
 
-    # 1. Signature first, with OpenSSL's Ed25519 and the pinned service public key.
-    msg = (b"consentry-share-v1\x00" + hashlib.sha256(pkg.header).digest()
-           + hashlib.sha256(pkg.ciphertext).digest() + hashlib.sha256(pkg.sealed_key).digest())
-    Ed25519PublicKey.from_public_bytes(bytes(service_key.verify_key)).verify(pkg.signature, msg)
-    # 2. Header: canonical JSON, v == 1, addressed to us and our key.
-    header = json.loads(pkg.header)
-    assert rfc8785.dumps(header) == pkg.header and header["v"] == 1
-    assert header["recipient"] == inst.name
-    assert header["recipient_key_id"] == hashlib.sha256(b"consentry-x25519-v1" + inst.public).digest()[:8].hex()
-    assert header["recipient_key_id"] == recipient_key_id(inst.public)
-    # 3. Unseal, 4. decrypt with AAD = the header bytes.
-    share_key = _independent_unseal(bytes(inst.key), pkg.sealed_key)
-    assert _independent_xchacha_decrypt(share_key, pkg.ciphertext[:24], pkg.ciphertext[24:], pkg.header) == body
+
+def test_independent_client_opens_what_a_real_server_sends(harness):
+    """A fetch over gRPC with a nonce of our own; every package opened by the doc's steps alone,
+    addressed to the institution id as registered (no "org:" prefix)."""
+    hospital, patient = harness.org(), harness.patient()
+    doctor = harness.org(kind=registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, practitioner="dr-indie")
+    deposited = {}
+    for title, body in discharge_records(patient.id).items():
+        if title != "psychiatric note":
+            reply = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id,
+                                                                                     fhir_json=body))
+            deposited[reply.record.record_id] = (reply.record.category, body)
+    grant(patient, doctor, ["discharge-summary", "medication", "lab"])
+    nonce = os.urandom(24)
+    items = list(doctor.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(
+        patient_id=patient.id, purpose="TREAT", nonce=nonce)))
+    assert len(items) == 3 and all(item.HasField("shared") for item in items)
+    service_pk = bytes(harness.service_key)
+    for item in items:
+        header, body = _independent_open(
+            _fields(item.shared.package), service_pk=service_pk, recipient_sk=bytes(doctor.encryption),
+            recipient=doctor.id, purpose="TREAT", patient_ref=patient.id, fetch_nonce=nonce, now=datetime.now(UTC))
+        assert (header["category"], body) == deposited[header["record_id"]]
+        assert header["ledger_seq"] == item.ledger_seq and header["obligations"] == []
+        # The ledger entry that came with it names this very header and ciphertext.
+        entry = json.loads(item.ledger_entry)
+        assert entry["header_hash"] == _sha256(item.shared.package.header).hex()
+        assert entry["ciphertext_hash"] == _sha256(item.shared.package.ciphertext).hex()
+
+
+def _vector(name: str) -> dict[str, str]:
+    lines = (VECTORS / name).read_text().splitlines()
+    assert lines[0] == "# consentry-vectors-v1 " + name.removesuffix(".txt").replace("_", "-")
+    return dict(line.split(" ", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_share_v2_vector_opens_with_the_reference_and_the_independent_client():
+    v = _vector("share_v2.txt")
+    fields = {n: bytes.fromhex(v[n]) for n in ("header", "ciphertext", "sealed_key", "signature")}
+    service_pk, recipient_sk = bytes.fromhex(v["service_public_key"]), bytes.fromhex(v["recipient_private_key"])
+    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    header, body = _independent_open(fields, service_pk=service_pk, recipient_sk=recipient_sk,
+                                     recipient=v["recipient"], purpose=v["purpose"], patient_ref=v["patient_ref"],
+                                     fetch_nonce=bytes.fromhex(v["fetch_nonce"]), now=now)
+    assert body == bytes.fromhex(v["body"]) and header["time"] == "2026-11-25T12:00:00Z"
+    assert _independent_unseal(recipient_sk, fields["sealed_key"]) == bytes.fromhex(v["share_key"])
+    pkg = SharePackage.from_bytes(bytes.fromhex(v["envelope"]))
+    assert pkg == SharePackage(**fields) and pkg.version == 2
+    expected = Expected(purpose=v["purpose"], patient_ref=v["patient_ref"],
+                        fetch_nonce=bytes.fromhex(v["fetch_nonce"]), now=now)
+    opened = open_share(pkg, service_verify_key=nacl.signing.VerifyKey(service_pk),
+                        recipient_private_key=nacl.public.PrivateKey(recipient_sk), expected_recipient=v["recipient"],
+                        expected=expected)
+    assert opened.body == body and opened.header == header
+
+
+def test_share_v1_vector_is_read_from_an_archive_only():
+    v = _vector("share_v1.txt")
+    fields = {n: bytes.fromhex(v[n]) for n in ("header", "ciphertext", "sealed_key", "signature")}
+    service_pk, recipient_sk = bytes.fromhex(v["service_public_key"]), bytes.fromhex(v["recipient_private_key"])
+    header = _opened_header(fields, service_pk, recipient_sk, v["recipient"], 1)
+    share_key = _independent_unseal(recipient_sk, fields["sealed_key"])
+    ct = fields["ciphertext"]
+    body = _independent_xchacha_decrypt(share_key, ct[:24], ct[24:], fields["header"])
+    assert body == bytes.fromhex(v["body"]) and header["recipient"] == "clinic-b"
+    pkg = SharePackage.from_bytes(bytes.fromhex(v["envelope"]))
+    assert pkg == SharePackage(**fields, version=1)
+    keys = {"service_verify_key": nacl.signing.VerifyKey(service_pk),
+            "recipient_private_key": nacl.public.PrivateKey(recipient_sk), "expected_recipient": "clinic-b"}
+    assert open_archived_share(pkg, **keys).body == body
+    expected = Expected(purpose="TREAT", patient_ref="P-1042", fetch_nonce=bytes(16),
+                        now=datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC))
+    with pytest.raises(UnsupportedVersion):  # it binds no fetch: never accepted as a live answer
+        open_share(pkg, **keys, expected=expected)
+    with pytest.raises(SignatureInvalid):  # nor when passed off as version 2
+        open_share(dataclasses.replace(pkg, version=2), **keys, expected=expected)
