@@ -47,7 +47,7 @@ class Server:
     def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16) -> None:
         self.app = app
         self.audit = AuditServicer(app, signer)
-        self.guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail, app.settings)
+        self.guard = GuardInterceptor(app.db, Authenticator(app.db, app.settings.key_grace_s), app.trail, app.settings)
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
                                 maximum_concurrent_rpcs=workers * 8)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from nacl.public import PrivateKey
 from nacl.signing import VerifyKey
 
@@ -46,24 +47,26 @@ _Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
 
 
 class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds `authorization: Bearer <token>` bound to the method being called."""
+    """Adds `authorization: Bearer <token>` bound to the method being called and to the request's
+    bytes as grpc sends them (the stubs serialize with `SerializeToString`, as here)."""
 
     def __init__(self, caller: Caller) -> None:
         self._caller = caller
 
-    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+    def _with_token(self, details: grpc.ClientCallDetails, request: Message) -> grpc.ClientCallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        metadata = [*(details.metadata or ()), (METADATA_KEY, "Bearer " + self._caller.token(method))]
+        token = self._caller.token(method, request.SerializeToString())
+        metadata = [*(details.metadata or ()), (METADATA_KEY, "Bearer " + token)]
         return _Details(details.method, details.timeout, metadata, details.credentials,
                         details.wait_for_ready, details.compression)
 
     def intercept_unary_unary(self, continuation: _Continuation, details: grpc.ClientCallDetails,
                               request: Any) -> Any:
-        return continuation(self._with_token(details), request)
+        return continuation(self._with_token(details, request), request)
 
     def intercept_unary_stream(self, continuation: _Continuation, details: grpc.ClientCallDetails,
                                request: Any) -> Any:
-        return continuation(self._with_token(details), request)
+        return continuation(self._with_token(details, request), request)
 
 
 @dataclass(frozen=True)
