@@ -61,7 +61,7 @@ class Authenticator:
         principal = parse_principal(claimed)
         public_key = self._identity_key(principal.id, key_id, method)
         try:
-            claims = tokens.verify(token, public_key, method, key_id, request_digest)
+            claims = tokens.verify(token, public_key, method, key_id, request_digest, now=clock.now_s())
         except tokens.TokenError as exc:
             raise Unauthenticated(str(exc), reason=exc.reason) from exc
         kind = self._staff_member(principal, claims) if principal.kind == "org" else ""

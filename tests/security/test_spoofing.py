@@ -275,8 +275,10 @@ def test_undecodable_bytes_bound_to_their_token_are_invalid_argument_not_unauthe
     patient = harness.patient()
     garbage = b"\x0a\xff\xff"
     token = patient.client.caller.token(GRANT, garbage)
+    before = len(harness.entries())
     with pytest.raises(grpc.RpcError) as err:
         raw_call(harness, GRANT, consent_pb2.GrantConsentRequest(), token, body=garbage)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    refusal = harness.entries()[-1]
-    assert (refusal["kind"], refusal["method"]) == ("call.refused", GRANT)
+    [refusal] = harness.entries()[before:]
+    assert (refusal["kind"], refusal["method"], refusal["actor"]) == (
+        "call.refused", GRANT, harness.app.trail.actor("patient:" + patient.id))
