@@ -44,6 +44,9 @@ class Settings:
     rate_burst: int = 1000
     rate_auth_failures: int = 100
     rate_window_s: float = 60.0
+    # How long an identity key that was just replaced still authenticates calls already under
+    # way (docs/identity.md, "Key lifecycle"); never key management. 0: not at all.
+    key_grace_s: float = 600.0
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -65,6 +68,7 @@ class Settings:
             rate_burst=int(env.get("CONSENTRY_RATE_BURST", "1000")),
             rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),
             rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
+            key_grace_s=float(env.get("CONSENTRY_KEY_GRACE_S", "600")),
         )
 
     def key_path(self, name: str) -> Path:

@@ -68,8 +68,9 @@ class Unauthenticated(ConsentryError):
     its refusal is ledgered on its own, naming it."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
-    REASONS = ("no_token", "malformed_token", "unknown_principal", "unknown_key", "revoked_key", "bad_signature",
-               "expired", "not_yet_valid", "wrong_method", "invalid_claims", "replayed",
+    REASONS = ("no_token", "malformed_token", "unknown_principal", "unknown_key", "revoked_key", "retired_key",
+               "bad_signature", "expired", "not_yet_valid", "wrong_method", "request_mismatch", "invalid_claims",
+               "replayed",
                "bad_staff_claims", "unknown_role", "role_not_allowed", "unregistered_practitioner", "role_not_held",
                "certificate_required", "certificate_mismatch")
 

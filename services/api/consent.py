@@ -12,7 +12,7 @@ from sqlalchemy import select
 from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain import access_requests, consent_changes, fhir_consent, proxies
+from consentry.services.domain import access_requests, consent_changes, evidence_lookup, fhir_consent, proxies
 from consentry.services.domain.consent_requests import (
     SCOPES,
     validate_add_proxy,
@@ -20,6 +20,7 @@ from consentry.services.domain.consent_requests import (
     validate_consent_lookup,
     validate_decline_access_request,
     validate_get_access_history,
+    validate_get_consent_evidence,
     validate_grant_consent,
     validate_list_access_requests,
     validate_list_consents,
@@ -118,6 +119,16 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, source="fhir")
             return pb.ImportConsentResponse(consent=consent_pb(row))
+
+    def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
+                           context: grpc.ServicerContext) -> pb.GetConsentEvidenceResponse:
+        after = validate_get_consent_evidence(request)
+        with self.app.db.read() as s:
+            if request.authorization:
+                return pb.GetConsentEvidenceResponse(evidence=[evidence_lookup.by_authorization(
+                    s, request.authorization)])
+            page, token = evidence_lookup.for_consent(s, request.consent_id, request.version, after)
+            return pb.GetConsentEvidenceResponse(evidence=page, next_page_token=token)
 
     # -- access requests --------------------------------------------------------------------
 

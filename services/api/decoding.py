@@ -1,5 +1,9 @@
 """What a call's request is by the time a handler sees it: decoded, and within its limits.
 
+The parser also keeps the request's exact bytes and their SHA-256, hashed before anything is
+decoded: the caller's token binds that hash (`req`, docs/identity.md), and a consent change keeps
+the bytes as evidence.
+
 grpcio's stock deserializer raises on bytes that are not the method's message (malformed wire
 data, a string field that is not UTF-8), and grpcio answers that INTERNAL before any
 interceptor has run: nothing authenticated, nothing ledgered. The parser here hands such bytes
@@ -10,7 +14,9 @@ not authenticate).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from google.protobuf import message_factory
 from google.protobuf.message import Message
@@ -30,6 +36,15 @@ class Undecodable:
 Request = Message | Undecodable
 
 
+@dataclass(frozen=True)
+class Received:
+    """A request as it arrived: its exact bytes, their SHA-256, and what they decoded to."""
+
+    raw: bytes = field(repr=False)
+    digest: bytes
+    request: Request
+
+
 def method_types(which: str) -> dict[str, type[Message]]:
     """Each of our methods' request ("input_type") or response ("output_type") class."""
     types: dict[str, type[Message]] = {}
@@ -40,14 +55,16 @@ def method_types(which: str) -> dict[str, type[Message]]:
     return types
 
 
-def tolerant_parser(request_type: type[Message]) -> Callable[[bytes], Request]:
+def tolerant_parser(request_type: type[Message]) -> Callable[[bytes], Received]:
     """A request deserializer for grpcio that never raises."""
 
-    def parse(raw: bytes) -> Request:
+    def parse(raw: bytes) -> Received:
+        digest = hashlib.sha256(raw).digest()
         try:
-            return request_type.FromString(raw)
+            request: Request = request_type.FromString(raw)
         except Exception:  # DecodeError, for malformed wire data and invalid UTF-8 alike
-            return Undecodable(request_type.DESCRIPTOR.full_name)
+            request = Undecodable(request_type.DESCRIPTOR.full_name)
+        return Received(raw, digest, request)
 
     return parse
 

@@ -1,12 +1,13 @@
 """The one server interceptor every Consentry call passes through.
 
 In order, it: refuses a source that has failed to authenticate too often (rate_limits),
-authenticates the caller, holds the principal to its rate, refuses a request it could not decode
-or that is past its limits (domain/limits), makes the principal available to the handler,
-replays idempotent retries, and turns our errors into rich gRPC statuses. Every refusal is
-ledgered so that none is silent: an authenticated principal's one entry per call, bounded in
-size; unauthenticated calls and calls over a rate as counts (refusal_summaries), since they
-would otherwise let anyone grow the ledger at will.
+authenticates the caller (its token bound to the exact request bytes received), holds the
+principal to its rate, refuses a request it could not decode or that is past its limits
+(domain/limits), makes the principal and its signed call available to the handler, replays
+idempotent retries, and turns our errors into rich gRPC statuses. Every refusal is ledgered so
+that none is silent: an authenticated principal's one entry per call, bounded in size;
+unauthenticated calls and calls over a rate as counts (refusal_summaries), since they would
+otherwise let anyone grow the ledger at will.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import grpc
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
-from consentry.services.api.decoding import Request, checked, method_types, tolerant_parser
+from consentry.services.api.decoding import Received, checked, method_types, tolerant_parser
 from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, source_of
 from consentry.services.api.refusal_summaries import RATE_LIMITED, RefusalSummaries
 from consentry.services.config import Settings
@@ -34,6 +35,7 @@ from consentry.services.errors import (
 )
 from consentry.services.identity.auth import Authenticator
 from consentry.services.identity.principals import Principal, acting_as
+from consentry.services.identity.signed_calls import SignedCall, serving
 from consentry.services.store import idempotency
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database, WriteHook
@@ -82,30 +84,30 @@ class GuardInterceptor(grpc.ServerInterceptor):
             )
         raise RuntimeError(f"{method}: only unary and server-streaming calls are served")
 
-    def _unary(self, behaviour: Behaviour, method: str) -> Callable[[Request, grpc.ServicerContext], Message]:
-        def guarded(request: Request, context: grpc.ServicerContext) -> Message:
+    def _unary(self, behaviour: Behaviour, method: str) -> Callable[[Received, grpc.ServicerContext], Message]:
+        def guarded(received: Received, context: grpc.ServicerContext) -> Message:
             principal: Principal | None = None
             try:
-                principal = self._authenticate(method, context)
+                principal, call = self._authenticate(method, received, context)
                 self._hold_to_rate(principal)
-                with acting_as(principal):
-                    return self._idempotent(behaviour, method, principal, checked(request), context)
+                with acting_as(principal), serving(call):
+                    return self._idempotent(behaviour, method, principal, checked(received.request), context)
             except Exception as error:
                 self._fail(method, principal, error, context)
 
         return guarded
 
     def _stream(self, behaviour: StreamBehaviour,
-                method: str) -> Callable[[Request, grpc.ServicerContext], Iterator[Message]]:
-        def guarded(request: Request, context: grpc.ServicerContext) -> Iterator[Message]:
+                method: str) -> Callable[[Received, grpc.ServicerContext], Iterator[Message]]:
+        def guarded(received: Received, context: grpc.ServicerContext) -> Iterator[Message]:
             principal: Principal | None = None
             try:
-                principal = self._authenticate(method, context)
+                principal, call = self._authenticate(method, received, context)
                 self._hold_to_rate(principal)
-                with acting_as(principal):
-                    responses = behaviour(checked(request), context)
+                with acting_as(principal), serving(call):
+                    responses = behaviour(checked(received.request), context)
                 while True:
-                    with acting_as(principal):
+                    with acting_as(principal), serving(call):
                         item = next(responses, None)
                     if item is None:
                         return
@@ -115,12 +117,16 @@ class GuardInterceptor(grpc.ServerInterceptor):
 
         return guarded
 
-    def _authenticate(self, method: str, context: grpc.ServicerContext) -> Principal:
-        """The caller, unless its source has failed too often to be worth a look at its token."""
+    def _authenticate(self, method: str, received: Received,
+                      context: grpc.ServicerContext) -> tuple[Principal, SignedCall]:
+        """The caller and its signed call, unless its source has failed too often to be worth a
+        look at its token. The token must bind the bytes received (hashed before decoding)."""
         wait = self._sources.blocked_for(source_of(context.peer()))
         if wait:
             raise ResourceExhausted("too many failed authentications from this address; retry later", wait)
-        return self._auth.authenticate(context.invocation_metadata(), method, _client_certificate(context))
+        principal, token = self._auth.authenticate(context.invocation_metadata(), method, received.digest,
+                                                   _client_certificate(context))
+        return principal, SignedCall(method, token, received.raw)
 
     def _hold_to_rate(self, principal: Principal) -> None:
         wait = self._principals.wait_for(principal.id)

@@ -51,7 +51,8 @@ class Server:
         on `listen_without_client_cert` for callers without a client certificate (api/transport.py)."""
         self.app = app
         self.audit = AuditServicer(app, signer)
-        authenticator = Authenticator(app.db, mutual_tls=transport.mode(app.settings) == transport.MTLS)
+        authenticator = Authenticator(app.db, app.settings.key_grace_s,
+                                      mutual_tls=transport.mode(app.settings) == transport.MTLS)
         self.guard = GuardInterceptor(app.db, authenticator, app.trail, app.settings)
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
                                 maximum_concurrent_rpcs=workers * 8, options=transport.SERVER_OPTIONS)

@@ -1,4 +1,5 @@
-"""`consentry audit`: the ledger's verifier key, an export of it, and its offline verification.
+"""`consentry audit`: the ledger's verifier key, an export of it, and its offline verification;
+and the proof that a patient signed each change of a consent (`audit consent`).
 
 Verification trusts nothing the server says: it recomputes the hash chain and the Merkle root
 from the entries, checks the checkpoint's signature against the ledger key the auditor holds,
@@ -10,11 +11,13 @@ Client commands: an auditor runs them with `pip install consentry`, without the 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import grpc
 import typer
 from rich.progress import Progress
 
@@ -26,7 +29,8 @@ from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, 
 from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.crypto import keyfiles
 from consentry.services.identity.tokens import Caller
-from consentry.services.sdk.client import Client
+from consentry.services.sdk.client import Client, DisclosureNotProven
+from consentry.services.sdk.consent_evidence import EvidenceNotProven, verify_consent_evidence
 from consentry.v1 import audit_pb2
 
 CHECKPOINT_FILE = "checkpoint.note"
@@ -83,6 +87,51 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
         raise typer.Exit(1) from exc
     typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature and "
                f"consistency with the last trusted checkpoint ({state})")
+
+
+@app.command("consent")
+def audit_consent(consent_id: str = typer.Argument(..., help="The consent's id"),
+                  key: str = typer.Option(..., "--key", help="The signer's Ed25519 public key (32 bytes, base64): "
+                                                             "the patient's, or their proxy's"),
+                  ledger_key: str | None = typer.Option(None, "--ledger-key",
+                                                        help="Also prove each change's entry is in the ledger "
+                                                             "signed by this key (consentry audit key)"),
+                  target: str = typer.Option(cfg.DEFAULT_LISTEN, "--target", help="HOST:PORT of a running server"),
+                  data_dir: Path | None = DataDir, identity: Path | None = Identity,
+                  principal: str | None = Principal, tls_client_cert: Path | None = TlsClientCert,
+                  tls_client_key: Path | None = TlsClientKey) -> None:
+    """Prove that the key's holder signed every change of a consent, as the ledger records it."""
+    public_key = _public_key(key)
+    try:
+        with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
+            evidence = client.consent_evidence(consent_id)
+            for item in evidence:
+                change = verify_consent_evidence(item, public_key)
+                if ledger_key:
+                    client.prove_entry(item.ledger_seq, item.ledger_entry, ledger_key)
+                name = change.method.rsplit("/", 1)[1]
+                typer.echo(f"version {item.version}: {name} signed by {change.signer} (key {item.key_id}), "
+                           f"ledger entry {item.ledger_seq}" + (" (in the signed ledger)" if ledger_key else ""))
+    except grpc.RpcError as exc:
+        typer.echo(f"FAILED: {exc.code().name}: {exc.details()}", err=True)
+        raise typer.Exit(1) from exc
+    except (EvidenceNotProven, DisclosureNotProven) as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not evidence:
+        typer.echo("FAILED: the service keeps no signed change of this consent", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"verified {len(evidence)} signed changes of consent {consent_id}")
+
+
+def _public_key(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise typer.BadParameter("--key must be a 32-byte Ed25519 public key in base64")
+    return raw
 
 
 def _client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None,

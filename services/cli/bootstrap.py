@@ -81,7 +81,9 @@ def _register_operator(db: Database, key: SigningKey) -> None:
     with db.write() as s:
         if s.get(PrincipalKey, key_id) is not None:
             return
-        for old in s.scalars(select(PrincipalKey).where(PrincipalKey.principal == "operator")):
-            old.status = "retired"
+        now = time.time_ns()
+        for old in s.scalars(select(PrincipalKey).where(PrincipalKey.principal == "operator",
+                                                        PrincipalKey.status == "current")):
+            old.status, old.retired_ns = "retired", now
         s.add(PrincipalKey(key_id=key_id, principal="operator", key_type="identity", public_key=public,
-                           status="current", created_ns=time.time_ns()))
+                           status="current", created_ns=now))

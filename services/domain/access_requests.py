@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
-from consentry.services.domain.consent_changes import insert_consent, ledger_consent, ledger_for_patient
+from consentry.services.domain.consent_changes import insert_consent, ledger_consent, ledger_signed
+from consentry.services.domain.consent_evidence import Subject
 from consentry.services.domain.consents import expire_lapsed, narrower_violations
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
@@ -86,16 +87,18 @@ def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) 
         v.raise_if_any()
     consent = insert_consent(s, actor, row.patient_id, row.requester, terms)
     row.status, row.decided_ns, row.consent_id = "approved", clock.now_ns(), consent.consent_id
-    ledger_for_patient(s, trail, "consent.request.approved", actor, row.patient_id, request=row.request_id,
-                       consent=consent.consent_id)
-    ledger_consent(s, trail, "consent.granted", actor, consent)
+    subject = Subject(consent_id=consent.consent_id, version=consent.version, request_id=row.request_id)
+    ledger_signed(s, trail, "consent.request.approved", actor, row.patient_id, subject, request=row.request_id,
+                  consent=consent.consent_id)
+    ledger_consent(s, trail, "consent.granted", actor, consent, request_id=row.request_id)
     return row, consent
 
 
 def decline(s: Session, trail: AuditTrail, request_id: str, reason: str) -> AccessRequest:
     row, actor = _pending(s, trail, request_id)
     row.status, row.decided_ns, row.decline_reason = "declined", clock.now_ns(), reason or None
-    ledger_for_patient(s, trail, "consent.request.declined", actor, row.patient_id, request=row.request_id)
+    ledger_signed(s, trail, "consent.request.declined", actor, row.patient_id, Subject(request_id=row.request_id),
+                  request=row.request_id)
     return row
 
 

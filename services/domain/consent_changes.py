@@ -1,7 +1,8 @@
 """Giving, narrowing and revoking consent, and reading it back; every change ledgered in the
 caller's write transaction.
 
-A change is made by the patient or a proxy with the manage-consents scope (`acting_for`); a
+A change is made by the patient or a proxy with the manage-consents scope (`acting_for`), who
+signed it: its ledger entry names their token and the token is kept (consent_evidence). A
 consent is read by them or by its grantee. Lapsed consents are marked expired first, so a change
 never starts from a consent that has already ended. To anyone else a consent id answers exactly
 as an id that does not exist (NOT_FOUND, `NO_CONSENT`).
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
+from consentry.services.domain import consent_evidence
 from consentry.services.domain.consents import effective_status, expire_lapsed, narrower_violations, terms_of
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
@@ -34,6 +36,16 @@ def ledger_for_patient(s: Session, trail: AuditTrail, kind: str, actor: Principa
     return trail.append(s, kind, actor.id, patient_id=patient_id, on_behalf_of=on_behalf, **fields)
 
 
+def ledger_signed(s: Session, trail: AuditTrail, kind: str, actor: Principal, patient_id: str,
+                  subject: consent_evidence.Subject, **fields: Any) -> int:
+    """Appends the event of a change the caller signed: the entry names the call's token by its
+    SHA-256 (`authorization`), and the token and request bytes are kept as its evidence."""
+    seq = ledger_for_patient(s, trail, kind, actor, patient_id, authorization=consent_evidence.authorization(),
+                             **fields)
+    consent_evidence.keep(s, seq, patient_id, subject)
+    return seq
+
+
 def insert_consent(s: Session, actor: Principal, patient_id: str, grantee: str, terms: dict,
                    consent_id: str | None = None, version: int = 1) -> Consent:
     row = Consent(consent_id=consent_id or str(uuid.uuid4()), version=version, patient_id=patient_id,
@@ -42,10 +54,15 @@ def insert_consent(s: Session, actor: Principal, patient_id: str, grantee: str, 
     return row
 
 
-def ledger_consent(s: Session, trail: AuditTrail, kind: str, actor: Principal, row: Consent, **extra: Any) -> int:
-    return ledger_for_patient(s, trail, kind, actor, row.patient_id, consent=row.consent_id, version=row.version,
-                              grantee="org:" + row.grantee, consent_kind=row.kind, categories=list(row.categories),
-                              purposes=list(row.purposes), excepted=list(row.excepted), **extra)
+def ledger_consent(s: Session, trail: AuditTrail, kind: str, actor: Principal, row: Consent,
+                   request_id: str | None = None, **extra: Any) -> int:
+    """Appends the signed event that made this consent version (from the access request
+    `request_id`, for an approval)."""
+    subject = consent_evidence.Subject(consent_id=row.consent_id, version=row.version, request_id=request_id)
+    return ledger_signed(s, trail, kind, actor, row.patient_id, subject, consent=row.consent_id,
+                         version=row.version, request=request_id, grantee="org:" + row.grantee,
+                         consent_kind=row.kind, categories=list(row.categories), purposes=list(row.purposes),
+                         excepted=list(row.excepted), **extra)
 
 
 def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: dict, **ledgered: Any) -> Consent:
@@ -83,8 +100,9 @@ def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Conse
     if row.status != "active":
         raise FailedPrecondition(f"the consent is already {row.status}")
     row.status, row.revoked_ns, row.revoke_reason = "revoked", clock.now_ns(), reason or None
-    ledger_for_patient(s, trail, "consent.revoked", actor, row.patient_id, consent=row.consent_id,
-                       version=row.version, grantee="org:" + row.grantee)
+    ledger_signed(s, trail, "consent.revoked", actor, row.patient_id,
+                  consent_evidence.Subject(consent_id=row.consent_id, version=row.version),
+                  consent=row.consent_id, version=row.version, grantee="org:" + row.grantee)
     return row
 
 

@@ -26,6 +26,8 @@ SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_H
 # would take other scripts' digits too), short enough to be a database integer.
 CONSENTS_TOKEN = re.compile(UUID.pattern + r":[0-9]{9}")
 HISTORY_TOKEN = re.compile(r"[0-9]{1,18}")
+# A ledger entry's `authorization`: SHA-256 of a call's token, in lowercase hex.
+AUTHORIZATION = re.compile(r"[0-9a-f]{64}")
 
 # -- consents ------------------------------------------------------------------------------------
 
@@ -60,6 +62,23 @@ def validate_consent_lookup(request: pb.GetConsentRequest | pb.ExportConsentRequ
     v = Violations()
     v.uuid("consent_id", request.consent_id)
     v.raise_if_any()
+
+
+def validate_get_consent_evidence(request: pb.GetConsentEvidenceRequest) -> int:
+    """The ledger seq the page starts after (-1: from the beginning)."""
+    v = Violations()
+    if request.authorization:
+        v.check(not request.consent_id, "consent_id", "must be empty when authorization is given")
+        v.check(bool(AUTHORIZATION.fullmatch(request.authorization)), "authorization",
+                "must be 64 lowercase hex digits: a ledger entry's authorization")
+        v.check(request.version == 0, "version", "must be 0 when authorization is given")
+        v.check(not request.page_token, "page_token", "must be empty when authorization is given")
+    else:
+        v.uuid("consent_id", request.consent_id)
+        v.check(request.version >= 0, "version", "must be 0 (every version) or a version number")
+        v.page_token("page_token", request.page_token, HISTORY_TOKEN)
+    v.raise_if_any()
+    return int(request.page_token or -1)
 
 
 def validate_list_consents(request: pb.ListConsentsRequest) -> int:

@@ -22,10 +22,12 @@ def key_id_for(key_type: str, public_key: bytes) -> str:
 
 
 def add_key(session: Session, principal: str, key_type: str, public_key: bytes) -> PrincipalKey:
-    """Registers a key as the principal's current one of its type; the previous one retires."""
+    """Registers a key as the principal's current one of its type; the previous one retires now
+    (an identity key then authenticates only within the grace, docs/identity.md)."""
     key_id = key_id_for(key_type, public_key)
     if session.get(PrincipalKey, key_id) is not None:
         raise AlreadyExists("this public key is already registered")
+    now = clock.now_ns()
     for old in session.scalars(
         select(PrincipalKey).where(
             PrincipalKey.principal == principal,
@@ -33,10 +35,10 @@ def add_key(session: Session, principal: str, key_type: str, public_key: bytes) 
             PrincipalKey.status == "current",
         )
     ):
-        old.status = "retired"
+        old.status, old.retired_ns = "retired", now
     key = PrincipalKey(
         key_id=key_id, principal=principal, key_type=key_type, public_key=public_key,
-        status="current", created_ns=clock.now_ns(),
+        status="current", created_ns=now,
     )
     session.add(key)
     return key
@@ -71,8 +73,9 @@ def rotate_key(s: Session, trail: AuditTrail, manager: Principal, institution_id
 
 
 def revoke_key(s: Session, trail: AuditTrail, manager: Principal, institution_id: str, key_id: str) -> PrincipalKey:
-    """Revokes the key; an institution never revokes its last usable identity key (it could not
-    call again), only the operator may. The request's reason is the caller's free text: the
+    """Revokes the key; an institution never revokes its current identity key (no other key of
+    its would manage its keys again: a retired one authenticates only briefly and never for key
+    management), only the operator may. The request's reason is the caller's free text: the
     ledger, which can never forget it, does not keep it."""
     require_institution(s, institution_id)
     key = s.get(PrincipalKey, key_id)
@@ -80,8 +83,9 @@ def revoke_key(s: Session, trail: AuditTrail, manager: Principal, institution_id
         raise NotFound("the institution has no key with this id")
     if key.status == "revoked":
         raise FailedPrecondition("the key is already revoked")
-    if key.key_type == "identity" and manager.kind == "org" and _usable_identity_keys(s, key.principal) <= 1:
-        raise FailedPrecondition("an institution cannot revoke its last usable identity key; ask the operator")
+    if key.key_type == "identity" and manager.kind == "org" and key.status == "current":
+        raise FailedPrecondition("an institution cannot revoke its current identity key; rotate it first, "
+                                 "or ask the operator")
     key.status, key.revoked_ns = "revoked", clock.now_ns()
     trail.append(s, "key.revoked", manager.id, institution=key.principal,
                  key_type=key.key_type, key_id=key.key_id)
@@ -138,8 +142,3 @@ def institution_ids_page(s: Session, size: int, after: str) -> tuple[list[str], 
     ).all()
     return list(ids[:size]), ids[size - 1] if len(ids) > size else ""
 
-
-def _usable_identity_keys(s: Session, principal: str) -> int:
-    return len(s.scalars(select(PrincipalKey.key_id).where(
-        PrincipalKey.principal == principal, PrincipalKey.key_type == "identity",
-        PrincipalKey.status != "revoked")).all())

@@ -1,12 +1,14 @@
 """A patient names, and removes, the people who may act for them; only the patient in person
-does this (PATIENT_ONLY), and each change is ledgered in the caller's write transaction."""
+does this (PATIENT_ONLY), and each change is ledgered in the caller's write transaction, with
+the patient's signed call kept as its evidence (consent_evidence)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.services.domain.consent_changes import ledger_for_patient
+from consentry.services.domain.consent_changes import ledger_signed
+from consentry.services.domain.consent_evidence import Subject
 from consentry.services.errors import NotFound
 from consentry.services.identity.acting_for import PATIENT_ONLY, acting_for
 from consentry.services.store.audit_trail import AuditTrail
@@ -25,8 +27,8 @@ def add_proxy(s: Session, trail: AuditTrail, patient_id: str, proxy_id: str, sco
         s.add(row)
     row.scopes = scopes
     row.relationship, row.created_ns, row.expire_ns, row.removed_ns = relationship, now_ns, expire_ns, None
-    ledger_for_patient(s, trail, "proxy.named", actor, patient_id, proxy=trail.actor("patient:" + proxy_id),
-                       scopes=row.scopes)
+    ledger_signed(s, trail, "proxy.named", actor, patient_id, Subject(proxy_id=proxy_id),
+                  proxy=trail.actor("patient:" + proxy_id), scopes=row.scopes)
     return row
 
 
@@ -36,7 +38,8 @@ def remove_proxy(s: Session, trail: AuditTrail, patient_id: str, proxy_id: str, 
     if row is None or row.removed_ns is not None:
         raise NotFound("this person is not the patient's proxy")
     row.removed_ns = now_ns
-    ledger_for_patient(s, trail, "proxy.removed", actor, patient_id, proxy=trail.actor("patient:" + proxy_id))
+    ledger_signed(s, trail, "proxy.removed", actor, patient_id, Subject(proxy_id=proxy_id),
+                  proxy=trail.actor("patient:" + proxy_id))
     return row
 
 

@@ -1,17 +1,20 @@
-"""Authentication of every call: the token names a registered key, is signed by it, is for
-this method, is fresh, and has not been used before. An institution's token also names the
-acting practitioner and role: the practitioner must be registered with the institution (and not
-removed) and hold that role, and the role must be one the institution's kind can have. On a
-mutual-TLS server the connection's client certificate must be bound to the key that verified
-the token (identity/certificate_binding.py)."""
+"""Authentication of every call: the token names the principal's current key (or the key it
+replaced, within the grace), is signed by it, is for this method and these request bytes, is
+fresh, and has not been used before. An institution's token also names the acting practitioner
+and role: the practitioner must be registered with the institution (and not removed) and hold
+that role, and the role must be one the institution's kind can have. On a mutual-TLS server the
+connection's client certificate must be bound to the key that verified the token
+(identity/certificate_binding.py). docs/identity.md, docs/transport.md."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
-import jwt
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.errors import Unauthenticated
@@ -22,40 +25,56 @@ from consentry.services.store.db import Database
 from consentry.services.store.models import Institution, Practitioner, PrincipalKey, TokenUse
 
 _PRUNE_EVERY = 500
-# PyJWT's errors, most specific first, as refusal reason codes (errors.Unauthenticated.REASONS).
-_JWT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.ExpiredSignatureError, "expired"),
-    (jwt.ImmatureSignatureError, "not_yet_valid"),
-    (jwt.InvalidAudienceError, "wrong_method"),
-    (jwt.InvalidSignatureError, "bad_signature"),
-)
+# What a token's role and practitioner claims may hold before they are looked up (ASCII only).
+_STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Calls that change who may sign for a principal: a key in its grace cannot make them, or a key
+# that leaked before a routine rotation could rotate again and keep the principal.
+KEY_MANAGEMENT = frozenset(f"/consentry.v1.RegistryService/{name}" for name in (
+    "RotateInstitutionKey", "RevokeInstitutionKey", "RegisterPractitioner", "RemovePractitioner",
+))
+# A use of a token is kept this long past the token's expiry on the database's clock, so that a
+# replica whose clock runs up to this much behind the database's still finds it.
+REPLAY_MARGIN_S = tokens.MAX_LIFETIME_S
 # A call's metadata as gRPC hands it over: (key, value) pairs, binary values for "-bin" keys.
 Metadata = Iterable[tuple[str, str | bytes]]
 
 
-class Authenticator:
-    def __init__(self, db: Database, *, mutual_tls: bool = False) -> None:
-        self._db = db
-        self._calls = 0
-        self._mutual_tls = mutual_tls
+class Authenticated(NamedTuple):
+    """Who called, and the token they signed the call with."""
 
-    def authenticate(self, metadata: Metadata, method: str, certificate: bytes | None = None) -> Principal:
-        """The caller; `certificate` is the client certificate (PEM) its connection presented."""
+    principal: Principal
+    token: str
+
+
+class Authenticator:
+    def __init__(self, db: Database, key_grace_s: float = 600.0, *, mutual_tls: bool = False) -> None:
+        if key_grace_s < 0:
+            raise ValueError("the key grace must be 0 or more seconds")
+        self._mutual_tls = mutual_tls
+        self._db = db
+        self._grace_ns = int(key_grace_s * 1_000_000_000)
+        self._calls = 0
+
+    def authenticate(self, metadata: Metadata, method: str, request_digest: bytes,
+                     certificate: bytes | None = None) -> Authenticated:
+        """The caller of `method`, whose request bytes have the SHA-256 `request_digest`;
+        `certificate` is the client certificate (PEM) its connection presented."""
         token = _bearer(metadata)
         try:
             claimed, key_id = tokens.unverified_header(token)
         except tokens.TokenError as exc:
-            raise Unauthenticated(str(exc), reason="malformed_token") from exc
+            raise Unauthenticated(str(exc), reason=exc.reason) from exc
         principal = parse_principal(claimed)
-        public_key = self._identity_key(principal.id, key_id)
+        public_key = self._identity_key(principal.id, key_id, method)
         try:
-            claims = tokens.verify(token, public_key, method, key_id)
+            claims = tokens.verify(token, public_key, method, key_id, request_digest, now=clock.now_s())
         except tokens.TokenError as exc:
-            raise Unauthenticated(str(exc), reason=_failure(exc)) from exc
+            raise Unauthenticated(str(exc), reason=exc.reason) from exc
         kind = self._staff_member(principal, claims) if principal.kind == "org" else ""
         self._consume(claims)
         self._bound_to_connection(principal, public_key, certificate)
-        return Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind)
+        caller = Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind)
+        return Authenticated(caller, token)
 
     def _staff_member(self, principal: Principal, claims: tokens.Claims) -> str:
         """The institution's kind, once the token's practitioner and role are its own.
@@ -88,26 +107,44 @@ class Authenticator:
         ledgers at most one refusal naming its principal."""
         check_bound(principal, identity_key, certificate, mutual_tls=self._mutual_tls)
 
-    def _identity_key(self, principal: str, key_id: str) -> bytes:
+    def _identity_key(self, principal: str, key_id: str, method: str) -> bytes:
+        """The public key that must verify the token: the principal's current identity key, or
+        the one it replaced while in its grace (never for key management)."""
         with self._db.read() as session:
             key = session.get(PrincipalKey, key_id)
         if key is None or key.principal != principal or key.key_type != "identity":
             raise Unauthenticated("the token's key is not registered for its principal", reason="unknown_key")
         if key.status == "revoked":
             raise Unauthenticated("the token's key has been revoked", reason="revoked_key")
+        if key.status != "current":
+            if method in KEY_MANAGEMENT:
+                raise Unauthenticated("the token's key has been replaced; managing keys and staff needs the "
+                                      "current key", reason="retired_key")
+            # A key retired before its time was recorded has no grace.
+            if key.retired_ns is None or clock.now_ns() - key.retired_ns > self._grace_ns:
+                raise Unauthenticated("the token's key has been replaced; sign with the current key",
+                                      reason="retired_key")
         return key.public_key
 
     def _consume(self, claims: tokens.Claims) -> None:
-        """Records the token id; a second use of the same id is a replay."""
+        """Records the token id; a second use of the same id is a replay.
+
+        Pruning compares with the database's clock, not this replica's: every replica sharing
+        the database keeps and removes the same uses, whatever their own clocks say."""
         expires_ns = (claims.expires_at + tokens.CLOCK_SKEW_S) * 1_000_000_000
         try:
             with self._db.write() as session:
                 session.add(TokenUse(principal=claims.principal, jti=claims.jti, expires_ns=expires_ns))
                 self._calls += 1
                 if self._calls % _PRUNE_EVERY == 0:
-                    session.execute(delete(TokenUse).where(TokenUse.expires_ns < clock.now_ns()))
+                    self.prune_token_uses(session)
         except IntegrityError as exc:
             raise Unauthenticated("the token has already been used (replay)", reason="replayed") from exc
+
+    def prune_token_uses(self, session: Session) -> None:
+        """Forgets the uses of tokens that expired REPLAY_MARGIN_S ago by the database's clock."""
+        session.execute(delete(TokenUse).where(
+            TokenUse.expires_ns < self._db.now_ns_sql() - REPLAY_MARGIN_S * 1_000_000_000))
 
 
 def _bearer(metadata: Metadata) -> str:
@@ -117,14 +154,5 @@ def _bearer(metadata: Metadata) -> str:
     raise Unauthenticated("the call carries no 'authorization: Bearer <token>' metadata", reason="no_token")
 
 
-def _failure(error: tokens.TokenError) -> str:
-    """The refusal's reason code, from the check that failed (PyJWT's error, where it made it)."""
-    cause = error.__cause__
-    for kind, reason in _JWT_FAILURES:
-        if isinstance(cause, kind):
-            return reason
-    return "invalid_claims"
-
-
 def _staff_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and value.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    return _STAFF_ID.fullmatch(value) is not None

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from nacl.public import PrivateKey
 from nacl.signing import VerifyKey
 
@@ -35,7 +36,15 @@ from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
 from consentry.services.sdk.seen_shares import MemorySeenShares, SeenShares
-from consentry.v1 import audit_pb2, audit_pb2_grpc, consent_pb2_grpc, exchange_pb2, exchange_pb2_grpc, registry_pb2_grpc
+from consentry.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    consent_pb2,
+    consent_pb2_grpc,
+    exchange_pb2,
+    exchange_pb2_grpc,
+    registry_pb2_grpc,
+)
 
 
 class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
@@ -49,24 +58,26 @@ _Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
 
 
 class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds `authorization: Bearer <token>` bound to the method being called."""
+    """Adds `authorization: Bearer <token>` bound to the method being called and to the request's
+    bytes as grpc sends them (the stubs serialize with `SerializeToString`, as here)."""
 
     def __init__(self, caller: Caller) -> None:
         self._caller = caller
 
-    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+    def _with_token(self, details: grpc.ClientCallDetails, request: Message) -> grpc.ClientCallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        metadata = [*(details.metadata or ()), (METADATA_KEY, "Bearer " + self._caller.token(method))]
+        token = self._caller.token(method, request.SerializeToString())
+        metadata = [*(details.metadata or ()), (METADATA_KEY, "Bearer " + token)]
         return _Details(details.method, details.timeout, metadata, details.credentials,
                         details.wait_for_ready, details.compression)
 
     def intercept_unary_unary(self, continuation: _Continuation, details: grpc.ClientCallDetails,
                               request: Any) -> Any:
-        return continuation(self._with_token(details), request)
+        return continuation(self._with_token(details, request), request)
 
     def intercept_unary_stream(self, continuation: _Continuation, details: grpc.ClientCallDetails,
                                request: Any) -> Any:
-        return continuation(self._with_token(details), request)
+        return continuation(self._with_token(details, request), request)
 
 
 class DisclosureNotProven(Exception):
@@ -217,19 +228,47 @@ class Client:
            the entry bytes, to the checkpoint's root. The server's leaf hash is not trusted.
         """
         entry = check_disclosure_entry(item, self.caller.principal)
+        return self.prove_entry(item.ledger_seq, item.ledger_entry, ledger_key, origin=origin,
+                                _checkpoint=_checkpoint, _entry=entry)
+
+    def prove_entry(self, seq: int, raw_entry: bytes, ledger_key: str, *, origin: str | None = None,
+                    _checkpoint: tuple[str, int, bytes] | None = None, _entry: dict | None = None) -> DisclosureProof:
+        """Proves that ``raw_entry`` is ledger entry ``seq`` under a checkpoint signed by
+        ``ledger_key`` (steps 2 and 3 of ``verify_disclosure``), e.g. a consent change's entry
+        from its evidence; raises DisclosureNotProven."""
         try:
             verifier = NoteVerifier.from_key(ledger_key)
-            note, size, root = _checkpoint if _checkpoint and _checkpoint[1] > item.ledger_seq else (None, 0, b"")
+            note, size, root = _checkpoint if _checkpoint and _checkpoint[1] > seq else (None, 0, b"")
             if note is None:
-                note, size, root = self._checkpoint_covering(item.ledger_seq, verifier, origin)
+                note, size, root = self._checkpoint_covering(seq, verifier, origin)
             proof = self.audit.GetInclusionProof(
-                audit_pb2.GetInclusionProofRequest(seq=item.ledger_seq, tree_size=size), timeout=self.timeout_s)
-            if proof.seq != item.ledger_seq or proof.tree_size != size:
+                audit_pb2.GetInclusionProofRequest(seq=seq, tree_size=size), timeout=self.timeout_s)
+            if proof.seq != seq or proof.tree_size != size:
                 raise DisclosureNotProven("the inclusion proof is for another entry or tree size")
-            verify_inclusion(leaf_hash(bytes(item.ledger_entry)), item.ledger_seq, size, list(proof.hashes), root)
-        except LedgerError as exc:
+            verify_inclusion(leaf_hash(bytes(raw_entry)), seq, size, list(proof.hashes), root)
+            entry = _entry if _entry is not None else json.loads(raw_entry)
+        except (LedgerError, ValueError) as exc:
             raise DisclosureNotProven(f"ledger check failed: {exc}") from exc
-        return DisclosureProof(item.ledger_seq, entry, note, size, root)
+        return DisclosureProof(seq, entry, note, size, root)
+
+    def consent_evidence(self, consent_id: str, version: int = 0) -> list[consent_pb2.ConsentEvidence]:
+        """What the patient (or a proxy) signed to make and change the consent (one version's, if
+        ``version``), oldest first; check each with ``consent_evidence.verify_consent_evidence``."""
+        found: list[consent_pb2.ConsentEvidence] = []
+        token = ""
+        while True:
+            page = self.consent.GetConsentEvidence(consent_pb2.GetConsentEvidenceRequest(
+                consent_id=consent_id, version=version, page_token=token), timeout=self.timeout_s)
+            found.extend(page.evidence)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def change_evidence(self, authorization: str) -> consent_pb2.ConsentEvidence:
+        """The evidence of the one signed change whose ledger entry carries ``authorization``."""
+        reply = self.consent.GetConsentEvidence(consent_pb2.GetConsentEvidenceRequest(authorization=authorization),
+                                                timeout=self.timeout_s)
+        return reply.evidence[0]
 
     def _checkpoint_covering(self, seq: int, verifier: NoteVerifier, origin: str | None) -> tuple[str, int, bytes]:
         for refresh in (False, True):

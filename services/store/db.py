@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import BigInteger, ColumnElement, Engine, create_engine, literal_column
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -87,6 +87,15 @@ class Database:
     def read(self) -> Iterator[Session]:
         with _translate_db_errors(), self._read() as session, session.begin():
             yield session
+
+    def now_ns_sql(self) -> ColumnElement[int]:
+        """The database's own clock, as epoch nanoseconds (to the millisecond at least), as an
+        SQL expression: replicas that share the database agree on it whatever their clocks say."""
+        if self.is_sqlite:
+            return literal_column("(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) * 1000000)",
+                                  BigInteger)
+        return literal_column("(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) * 1000)",
+                              BigInteger)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -55,7 +55,11 @@ class Auditor(Base):
 
 class PrincipalKey(Base):
     """A public key registered for a principal ("org:<id>", "patient:<id>", "auditor:<id>",
-    "operator"). Identity keys sign call tokens; encryption keys receive shares."""
+    "operator"). Identity keys sign call tokens; encryption keys receive shares.
+
+    A principal has one current key of each type. Registering another retires it (`retired_ns`:
+    when); a retired identity key authenticates only within the short grace after that
+    (docs/identity.md), a revoked one never."""
 
     __tablename__ = "principal_keys"
     key_id: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -65,6 +69,7 @@ class PrincipalKey(Base):
     status: Mapped[str] = mapped_column(String(16))  # current | retired | revoked
     created_ns: Mapped[int] = mapped_column(BigInteger)
     revoked_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    retired_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class TokenUse(Base):
@@ -155,6 +160,31 @@ class Proxy(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     expire_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     removed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ConsentEvidence(Base):
+    """What a patient (or proxy) signed to make one consent change: the call's token exactly as
+    sent, which binds the method and the SHA-256 of the request bytes, and those bytes. The
+    change's ledger entry carries SHA-256(token) as `authorization`, the key of this row, so the
+    patient's key proves the change offline (docs/identity.md, "Consent evidence").
+
+    What the change was about: a consent version (grant, narrow, revoke, approve, import), an
+    access request (approve, decline) or a proxy (named, removed)."""
+
+    __tablename__ = "consent_evidence"
+    authorization: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    proxy_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    method: Mapped[str] = mapped_column(String(120))
+    signer: Mapped[str] = mapped_column(String(140))
+    key_id: Mapped[str] = mapped_column(String(80))
+    token: Mapped[str] = mapped_column(Text)
+    request: Mapped[bytes] = mapped_column(LargeBinary)
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
 
 
 class LedgerSubject(Base):

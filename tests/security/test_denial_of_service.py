@@ -240,5 +240,5 @@ def test_the_operator_key_still_authenticates_after_the_attacks(harness):
     with grpc.insecure_channel(harness.target) as channel:
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
         reply = stub.GetServiceKeys(registry_pb2.GetServiceKeysRequest(),
-                                    metadata=[("authorization", "Bearer " + caller.token(KEYS))])
+                                    metadata=[("authorization", "Bearer " + caller.token(KEYS, b""))])
     assert reply.ledger_origin

@@ -192,7 +192,7 @@ def test_no_request_bytes_end_internal_and_the_ledger_still_verifies(fuzzed):
             method, descriptor = rng.choice(METHODS)
             raw = requests.wire(descriptor.input_type)
             caller: Caller | None = rng.choice([*material.callers, None])
-            metadata = [("authorization", "Bearer " + caller.token(method))] if caller else []
+            metadata = [("authorization", "Bearer " + caller.token(method, raw))] if caller else []
             code = _call(channel, method, descriptor.server_streaming, raw, metadata)
             codes[code] += 1
             if code in NEVER:

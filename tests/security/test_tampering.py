@@ -57,7 +57,7 @@ def people(harness) -> People:
 
 def send(harness: Harness, caller: Caller | None, method: str, raw: bytes) -> grpc.RpcError:
     """Sends `raw` as it is (no client-side serializer) and returns the error it must end in."""
-    metadata = [("authorization", "Bearer " + caller.token(V1 + method))] if caller else []
+    metadata = [("authorization", "Bearer " + caller.token(V1 + method, raw))] if caller else []
     with grpc.insecure_channel(harness.target) as channel:
         try:
             if method == "ExchangeService/FetchRecords":

@@ -442,3 +442,47 @@ class ImportConsentResponse(_message.Message):
     CONSENT_FIELD_NUMBER: _ClassVar[int]
     consent: Consent
     def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+
+class GetConsentEvidenceRequest(_message.Message):
+    __slots__ = ("consent_id", "version", "authorization", "page_token")
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    version: int
+    authorization: str
+    page_token: str
+    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., authorization: _Optional[str] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetConsentEvidenceResponse(_message.Message):
+    __slots__ = ("evidence", "next_page_token")
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    evidence: _containers.RepeatedCompositeFieldContainer[ConsentEvidence]
+    next_page_token: str
+    def __init__(self, evidence: _Optional[_Iterable[_Union[ConsentEvidence, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ConsentEvidence(_message.Message):
+    __slots__ = ("method", "token", "request", "ledger_seq", "ledger_entry", "signer", "key_id", "public_key", "consent_id", "version")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    SIGNER_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    token: str
+    request: bytes
+    ledger_seq: int
+    ledger_entry: bytes
+    signer: str
+    key_id: str
+    public_key: bytes
+    consent_id: str
+    version: int
+    def __init__(self, method: _Optional[str] = ..., token: _Optional[str] = ..., request: _Optional[bytes] = ..., ledger_seq: _Optional[int] = ..., ledger_entry: _Optional[bytes] = ..., signer: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., consent_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...

@@ -118,6 +118,11 @@ class ConsentServiceStub:
                 request_serializer=consentry_dot_v1_dot_consent__pb2.ImportConsentRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_consent__pb2.ImportConsentResponse.FromString,
                 _registered_method=True)
+        self.GetConsentEvidence = channel.unary_unary(
+                '/consentry.v1.ConsentService/GetConsentEvidence',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -232,6 +237,15 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConsentEvidence(self, request, context):
+        """What the patient (or a proxy) signed to make a consent change, to check offline with their
+        registered key (docs/identity.md, "Consent evidence"). For the patient and their proxies,
+        the consent's grantee (or the access request's requester) and auditors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -314,6 +328,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.ImportConsent,
                     request_deserializer=consentry_dot_v1_dot_consent__pb2.ImportConsentRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_consent__pb2.ImportConsentResponse.SerializeToString,
+            ),
+            'GetConsentEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsentEvidence,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -752,6 +771,33 @@ class ConsentService:
             '/consentry.v1.ConsentService/ImportConsent',
             consentry_dot_v1_dot_consent__pb2.ImportConsentRequest.SerializeToString,
             consentry_dot_v1_dot_consent__pb2.ImportConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsentEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ConsentService/GetConsentEvidence',
+            consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,7 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.signing import SigningKey
 
-from consentry.services.identity.tokens import Caller, identity_key_id
+from consentry.services import clock
+from consentry.services.identity.auth import Authenticator
+from consentry.services.identity.tokens import Caller, identity_key_id, request_hash
 from consentry.v1 import registry_pb2, registry_pb2_grpc
 
 METHOD = "/consentry.v1.RegistryService/GetServiceKeys"
@@ -39,7 +41,7 @@ def refused(harness, token: str | None) -> str:
 def test_a_fresh_token_from_a_registered_key_is_accepted(harness):
     org = harness.org()
     caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
-    assert call_with(harness, caller.token(METHOD)).ledger_verifier_key
+    assert call_with(harness, caller.token(METHOD, b"")).ledger_verifier_key
 
 
 def test_no_token(harness):
@@ -53,12 +55,12 @@ def test_garbage_token(harness):
 def test_token_signed_by_another_key_for_a_known_principal(harness):
     org = harness.org()
     forged = Caller("org:" + org.id, SigningKey.generate(), role="physician", practitioner="dr-test")
-    assert "not registered" in refused(harness, forged.token(METHOD))
+    assert "not registered" in refused(harness, forged.token(METHOD, b""))
 
 
 def test_token_with_a_registered_key_id_but_a_bad_signature(harness):
     org = harness.org()
-    good = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD)
+    good = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD, b"")
     head, body, sig = good.split(".")
     tampered = f"{head}.{body}.{sig[:-4]}{'AAAA' if sig[-4:] != 'AAAA' else 'BBBB'}"
     assert "invalid" in refused(harness, tampered)
@@ -66,37 +68,38 @@ def test_token_with_a_registered_key_id_but_a_bad_signature(harness):
 
 def test_unknown_principal(harness):
     stranger = Caller("org:nobody-here", SigningKey.generate(), role="physician", practitioner="dr-test")
-    assert "not registered" in refused(harness, stranger.token(METHOD))
+    assert "not registered" in refused(harness, stranger.token(METHOD, b""))
 
 
 def test_expired_token(harness):
     org = harness.org()
     caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
-    assert "expired" in refused(harness, caller.token(METHOD, lifetime_s=60, now=time.time() - 600))
+    assert "expired" in refused(harness, caller.token(METHOD, b"", lifetime_s=60, now=time.time() - 600))
 
 
 def test_token_living_longer_than_five_minutes(harness):
     org = harness.org()
     caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
-    assert "300 seconds" in refused(harness, caller.token(METHOD, lifetime_s=301))
+    assert "300 seconds" in refused(harness, caller.token(METHOD, b"", lifetime_s=301))
 
 
 def test_token_for_another_method(harness):
     org = harness.org()
     caller = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
-    assert "different method" in refused(harness, caller.token("/consentry.v1.RegistryService/ListInstitutions"))
+    other = "/consentry.v1.RegistryService/ListInstitutions"
+    assert "different method" in refused(harness, caller.token(other, b""))
 
 
 def test_replayed_token(harness):
     org = harness.org()
-    token = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD)
+    token = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD, b"")
     call_with(harness, token)
     assert "replay" in refused(harness, token)
 
 
 def test_institution_token_must_name_role_and_practitioner(harness):
     org = harness.org()
-    assert "staff role" in refused(harness, Caller("org:" + org.id, org.identity).token(METHOD))
+    assert "staff role" in refused(harness, Caller("org:" + org.id, org.identity).token(METHOD, b""))
 
 
 def test_revoked_key_is_refused(harness):
@@ -105,12 +108,12 @@ def test_revoked_key_is_refused(harness):
     harness.operator.registry.RotateInstitutionKey(registry_pb2.RotateInstitutionKeyRequest(
         institution_id=org.id, type=registry_pb2.KEY_TYPE_IDENTITY, public_key=bytes(spare.verify_key)))
     old = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test")
-    assert call_with(harness, old.token(METHOD))  # rotated, not revoked: still valid
+    assert call_with(harness, old.token(METHOD, b""))  # rotated, not revoked: still valid
     harness.operator.registry.RevokeInstitutionKey(registry_pb2.RevokeInstitutionKeyRequest(
         institution_id=org.id, key_id=old.key_id, reason="laptop stolen"))
-    assert "revoked" in refused(harness, old.token(METHOD))
+    assert "revoked" in refused(harness, old.token(METHOD, b""))
     new = Caller("org:" + org.id, spare, role="physician", practitioner="dr-test")
-    assert call_with(harness, new.token(METHOD))
+    assert call_with(harness, new.token(METHOD, b""))
 
 
 def test_refusals_are_counted_by_kind_never_with_the_claimed_identity(harness):
@@ -119,11 +122,11 @@ def test_refusals_are_counted_by_kind_never_with_the_claimed_identity(harness):
     harness.flush_refusals()
     org = harness.org()
     stranger = Caller("patient:P-SECRET-123", SigningKey.generate())
-    refused(harness, stranger.token(METHOD))
+    refused(harness, stranger.token(METHOD, b""))
     refused(harness, None)
     refused(harness, "not-a-jwt")
     refused(harness, Caller("org:" + org.id, org.identity, role="physician", practitioner="x").token(
-        METHOD, lifetime_s=60, now=time.time() - 600))
+        METHOD, b"", lifetime_s=60, now=time.time() - 600))
     [summary] = harness.flush_refusals()
     assert summary["kind"] == "auth.refused" and summary["actor"] == "anonymous"
     assert summary["source"] == "ipv4:127.0.0.1"
@@ -138,7 +141,7 @@ def test_a_token_for_a_list_of_methods_is_refused(harness):
     now = int(time.time())
     claims = {"iss": "org:" + org.id, "aud": [METHOD, "/consentry.v1.RegistryService/ListInstitutions"],
               "iat": now, "exp": now + 60, "jti": secrets.token_urlsafe(18), "role": "physician",
-              "practitioner": "dr-a"}
+              "practitioner": "dr-a", "req": request_hash(b"")}
     private = Ed25519PrivateKey.from_private_bytes(bytes(org.identity))
     kid = identity_key_id(bytes(org.identity.verify_key))
     token = jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})
@@ -159,3 +162,26 @@ def test_health_and_reflection_need_no_token(harness):
         names = {s.name for s in next(replies).list_services_response.service}
     assert {"consentry.v1.ExchangeService", "consentry.v1.ConsentService", "consentry.v1.RegistryService",
             "consentry.v1.AuditService"} <= names
+
+
+def test_token_uses_are_pruned_by_the_databases_clock_not_the_replicas(harness):
+    """A replica whose clock runs ten hours ahead (or behind) prunes exactly what any other does:
+    the uses of tokens that expired, by the database's clock, more than the margin ago."""
+    now = time.time_ns()
+    hour = 3600 * 1_000_000_000
+    rows = {"long-expired-token-id": now - hour, "still-fresh-token-id": now + 60 * 1_000_000_000,
+            "just-expired-token-id": now - 10 * 1_000_000_000}
+    for skew in (10 * hour, -10 * hour):
+        harness.sql("DELETE FROM token_uses WHERE jti LIKE '%-token-id'")
+        for jti, expires in rows.items():
+            harness.sql("INSERT INTO token_uses (principal, jti, expires_ns) VALUES ('operator', :jti, :e)",
+                        jti=jti, e=expires)
+        previous = clock.set_source(lambda skew=skew: time.time_ns() + skew)
+        try:
+            with harness.app.db.write() as session:
+                Authenticator(harness.app.db).prune_token_uses(session)
+        finally:
+            clock.set_source(previous)
+        left = {r.jti for r in harness.sql("SELECT jti FROM token_uses WHERE jti LIKE '%-token-id'")}
+        assert {"still-fresh-token-id", "just-expired-token-id"} <= left  # within the margin: kept
+        assert "long-expired-token-id" not in left
