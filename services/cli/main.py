@@ -1,6 +1,6 @@
 """The `consentry` command: the command groups, assembled.
 
-Client commands (`audit`, `org`, `demo --target`) run on `pip install consentry`; server commands
+Client commands (`audit`, `org`, `witness`, `demo --target`) run on `pip install consentry`; server commands
 (`init`, `serve`, `demo`, `keys`) need `consentry[server]` and say so when it is missing.
 Importing this module imports nothing of the server.
 """
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import typer
 
-from consentry.services.cli import audit, demo, keys, org, server
+from consentry.services.cli import audit, demo, keys, org, server, witness
 
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(org.app, name="org")
+app.add_typer(witness.app, name="witness")
 app.command()(server.init)
 app.command()(server.serve)
 app.command()(demo.demo)

@@ -9,6 +9,11 @@
     # Optionally prove each disclosure is in the audit ledger, under a signed checkpoint:
     client.fetch(..., prove=True, ledger_key=ledger_verifier_key)   # or, later:
     proof = client.verify_disclosure(item, ledger_verifier_key)
+
+Every checkpoint the client is shown must extend the last one it trusted (a consistency proof is
+asked for), or ForkError / RollbackError is raised naming both: a ledger cannot show this client
+a history other than the one it showed before. The trusted checkpoint is kept in memory, or in
+a file that outlives the process with `Client(..., trusted_checkpoint="path/to/file.note")`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +31,7 @@ import grpc
 from nacl.public import PrivateKey
 from nacl.signing import VerifyKey
 
+from consentry.ledger import CheckpointTrust, ConsistencyError, FileTrustStore, MemoryTrustStore, TrustStore
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from consentry.ledger.errors import LedgerError
@@ -142,9 +149,13 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
 
 class Client:
     def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
-                 root_certificates: bytes | None = None) -> None:
-        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext."""
+                 root_certificates: bytes | None = None,
+                 trusted_checkpoint: str | os.PathLike[str] | TrustStore | None = None) -> None:
+        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
+        `trusted_checkpoint`: where the last trusted ledger checkpoint is kept (a file path or a
+        TrustStore; default: in memory, for this client's life)."""
         self.caller = caller
+        self.trusted_checkpoint = _trust_store(trusted_checkpoint)
         self.timeout_s = timeout_s
         self._channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates))
                          if root_certificates is not None else grpc.insecure_channel(target))
@@ -245,6 +256,8 @@ class Client:
             if proof.seq != item.ledger_seq or proof.tree_size != size:
                 raise DisclosureNotProven("the inclusion proof is for another entry or tree size")
             verify_inclusion(leaf_hash(bytes(item.ledger_entry)), item.ledger_seq, size, list(proof.hashes), root)
+        except ConsistencyError:
+            raise  # a split view or a rollback: evidence against the ledger, not a missing proof
         except LedgerError as exc:
             raise DisclosureNotProven(f"ledger check failed: {exc}") from exc
         return DisclosureProof(item.ledger_seq, entry, note, size, root)
@@ -260,6 +273,24 @@ class Client:
                 raise
             # Trust only what the signed note says, never the response's convenience fields.
             checkpoint = verify_checkpoint(reply.checkpoint.note, verifier, origin)
+            self.check_checkpoint(reply.checkpoint.note, verifier, origin)
             if checkpoint.size > seq:
                 return reply.checkpoint.note, checkpoint.size, checkpoint.root
         raise DisclosureNotProven(f"no signed checkpoint covers ledger entry {seq} yet; try again later")
+
+    def check_checkpoint(self, note: str, verifier: NoteVerifier, origin: str | None = None) -> None:
+        """Checks a checkpoint shown to us extends the last one we trusted, then trusts it.
+
+        Raises ForkError or RollbackError (naming both sizes and roots) on a split view."""
+        def prove(old_size: int, new_size: int) -> list[bytes]:
+            request = audit_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size)
+            return list(self.audit.GetConsistencyProof(request, timeout=self.timeout_s).hashes)
+        CheckpointTrust(verifier, self.trusted_checkpoint, origin).advance(note, prove)
+
+
+def _trust_store(where: str | os.PathLike[str] | TrustStore | None) -> TrustStore:
+    if where is None:
+        return MemoryTrustStore()
+    if isinstance(where, (str, os.PathLike)):
+        return FileTrustStore(os.fspath(where))
+    return where
