@@ -34,6 +34,7 @@ class WitnessHTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: WitnessHTTPServer
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a connection may sit idle or trickle a request before it is closed
 
     def do_POST(self) -> None:  # the name http.server calls
         if self.path != "/add-checkpoint":

@@ -3,6 +3,7 @@ serves, `audit verify --witness`, and a witness that is down never holding the l
 
 from __future__ import annotations
 
+import http.client
 import logging
 import stat
 import urllib.request
@@ -185,3 +186,26 @@ def test_a_refusing_witness_is_logged_once_and_holds_nothing_back(harness, tmp_p
         [warning] = caplog.records
         assert "did not cosign checkpoint" in warning.message and "(403)" in warning.message
         assert latest_note(harness) == note  # served as it was, with the log's own signature
+
+
+def test_the_witness_http_server_answers_what_is_not_add_checkpoint_in_one_line(tmp_path):
+    with witness_server(tmp_path / "state", {}) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        for method, path, headers, body, status in [
+            ("POST", "/elsewhere", {"Content-Length": "0"}, b"", 404),
+            ("POST", "/add-checkpoint", {}, None, 411),
+            ("POST", "/add-checkpoint", {"Content-Length": str(1 << 20)}, b"", 413),
+            ("POST", "/add-checkpoint", {"Content-Length": "8"}, b"old 0\n\nx", 400),
+            ("GET", f"/{'0' * 64}/checkpoint", {}, None, 404),
+            ("GET", "/../../etc/passwd", {}, None, 404),
+        ]:
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            connection.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.endheaders(body)
+            answer = connection.getresponse()
+            text = answer.read()
+            assert answer.status == status, (path, answer.status, text)
+            assert text.endswith(b"\n") and text.count(b"\n") == 1, text
+            connection.close()
