@@ -38,7 +38,7 @@ def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ALG_ED25519 + public_key).digest()[:4]
 
 
-def _check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     # Names end at whitespace in signature lines and at "+" in key strings.
     if not name or "+" in name or any(c.isspace() for c in name):
         raise CheckpointError(f"key name {name!r} is empty or contains '+' or whitespace")
@@ -49,6 +49,32 @@ def _b64decode(text: str, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise CheckpointError(f"{what} is not valid base64") from exc
+
+
+def decode_vkey(vkey: str, alg: bytes) -> tuple[str, str, bytes]:
+    """Split ``<name>+<hex key id>+<base64(alg || 32-byte key)>``; the caller checks the id."""
+    parts = vkey.strip().split("+", 2)  # base64 may contain "+"
+    if len(parts) != 3:
+        raise CheckpointError("a verifier key has the form name+keyid+key")
+    name, hex_id, b64 = parts
+    check_key_name(name)
+    raw = _b64decode(b64, "the verifier key")
+    if len(raw) != 33 or raw[:1] != alg:
+        raise CheckpointError(f"the verifier key is not an Ed25519 (0x{alg.hex()}) key")
+    return name, hex_id, raw[1:]
+
+
+def decode_skey(skey: str, alg: bytes) -> tuple[str, str, bytes]:
+    """Split ``PRIVATE+KEY+<name>+<hex key id>+<base64(alg || 32-byte seed)>``; the caller checks the id."""
+    parts = skey.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise CheckpointError("a signer key has the form PRIVATE+KEY+name+keyid+key")
+    name, hex_id, b64 = parts[2:]
+    check_key_name(name)
+    raw = _b64decode(b64, "the signer key")
+    if len(raw) != 33 or raw[:1] != alg:
+        raise CheckpointError(f"the signer key is not an Ed25519 (0x{alg.hex()}) key")
+    return name, hex_id, raw[1:]
 
 
 @dataclass(frozen=True)
@@ -65,15 +91,8 @@ class NoteVerifier:
     @classmethod
     def from_key(cls, vkey: str) -> NoteVerifier:
         """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``."""
-        parts = vkey.strip().split("+", 2)  # base64 may contain "+"
-        if len(parts) != 3:
-            raise CheckpointError("a verifier key has the form name+keyid+key")
-        name, hex_id, b64 = parts
-        _check_name(name)
-        raw = _b64decode(b64, "the verifier key")
-        if len(raw) != 33 or raw[:1] != ALG_ED25519:
-            raise CheckpointError("the verifier key is not an Ed25519 (0x01) key")
-        verifier = cls(name, raw[1:])
+        name, hex_id, public_key = decode_vkey(vkey, ALG_ED25519)
+        verifier = cls(name, public_key)
         if hex_id != verifier.key_id.hex():
             raise CheckpointError(f"key id {hex_id} does not match key {name}")
         return verifier
@@ -106,21 +125,14 @@ class NoteSigner:
 
     @classmethod
     def generate(cls, name: str) -> NoteSigner:
-        _check_name(name)
+        check_key_name(name)
         return cls(name, bytes(nacl.signing.SigningKey.generate()))
 
     @classmethod
     def from_key(cls, skey: str) -> NoteSigner:
         """Parse ``PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>``."""
-        parts = skey.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise CheckpointError("a signer key has the form PRIVATE+KEY+name+keyid+key")
-        name, hex_id, b64 = parts[2:]
-        _check_name(name)
-        raw = _b64decode(b64, "the signer key")
-        if len(raw) != 33 or raw[:1] != ALG_ED25519:
-            raise CheckpointError("the signer key is not an Ed25519 (0x01) key")
-        signer = cls(name, raw[1:])
+        name, hex_id, seed = decode_skey(skey, ALG_ED25519)
+        signer = cls(name, seed)
         if hex_id != signer.verifier.key_id.hex():
             raise CheckpointError(f"key id {hex_id} does not match key {name}")
         return signer
@@ -151,13 +163,21 @@ def sign_note(text: str, signer: NoteSigner) -> str:
     return f"{text}\n{_SIG_PREFIX}{signer.name} {blob}\n"
 
 
-def open_note(note: str, verifier: NoteVerifier) -> str:
-    """Return the text of ``note`` if ``verifier`` signed it; raise otherwise.
+@dataclass(frozen=True)
+class NoteSignature:
+    """One signature line of a note: the key name, the 4-byte key id, the signature after it."""
 
-    Signature lines from other keys (e.g. witness cosignatures) are allowed
-    but must be well formed; the note must carry a valid signature by
-    ``verifier``.
-    """
+    name: str
+    key_id: bytes
+    signature: bytes
+
+    def line(self) -> str:
+        """The line as written in a note, newline included."""
+        return f"{_SIG_PREFIX}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
+
+
+def split_note(note: str) -> tuple[str, list[NoteSignature]]:
+    """Split a signed note into its text and its (well-formed, unverified) signature lines."""
     if not note.endswith("\n"):
         raise CheckpointError("a signed note ends with a newline")
     split = note.rfind("\n\n")
@@ -168,24 +188,58 @@ def open_note(note: str, verifier: NoteVerifier) -> str:
     lines = sig_block[:-1].split("\n")
     if len(lines) > _MAX_SIGNATURES:
         raise CheckpointError("the note has too many signature lines")
-    found = False
-    for line in lines:
-        if not line.startswith(_SIG_PREFIX):
-            raise CheckpointError("a signature line does not start with an em dash")
-        name, space, blob = line[len(_SIG_PREFIX) :].partition(" ")
-        if not space or not name or " " in blob:
-            raise CheckpointError("a signature line is not '— <name> <signature>'")
-        raw = _b64decode(blob, "a signature")
-        if len(raw) < 5:
-            raise CheckpointError("a signature is too short")
-        if name != verifier.name or raw[:4] != verifier.key_id:
-            continue  # someone else's signature, e.g. a witness
-        if len(raw) != 68 or not verifier.verify(text.encode("utf-8"), raw[4:]):
-            raise SignatureError(f"the signature by {verifier.name} does not match the note text")
-        found = True
-    if not found:
+    return text, [_parse_signature_line(line) for line in lines]
+
+
+def _parse_signature_line(line: str) -> NoteSignature:
+    if not line.startswith(_SIG_PREFIX):
+        raise CheckpointError("a signature line does not start with an em dash")
+    name, space, blob = line[len(_SIG_PREFIX) :].partition(" ")
+    if not space or not name or " " in blob:
+        raise CheckpointError("a signature line is not '— <name> <signature>'")
+    raw = _b64decode(blob, "a signature")
+    if len(raw) < 5:
+        raise CheckpointError("a signature is too short")
+    return NoteSignature(name, raw[:4], raw[4:])
+
+
+def open_note(note: str, verifier: NoteVerifier) -> str:
+    """Return the text of ``note`` if ``verifier`` signed it; raise otherwise.
+
+    Signature lines from other keys (e.g. witness cosignatures) are allowed
+    but must be well formed; the note must carry a valid signature by
+    ``verifier``.
+    """
+    text, signatures = split_note(note)
+    if not signed_by(text, signatures, verifier):
         raise SignatureError(f"the note carries no signature by {verifier.name}")
     return text
+
+
+def signed_by(text: str, signatures: list[NoteSignature], verifier: NoteVerifier) -> bool:
+    """True if a line of ``verifier``'s name and key id signs ``text``; a line that does not is an error."""
+    found = False
+    for sig in signatures:
+        if sig.name != verifier.name or sig.key_id != verifier.key_id:
+            continue  # someone else's signature, e.g. a witness
+        if len(sig.signature) != 64 or not verifier.verify(text.encode("utf-8"), sig.signature):
+            raise SignatureError(f"the signature by {verifier.name} does not match the note text")
+        found = True
+    return found
+
+
+def add_signatures(note: str, signatures: list[NoteSignature]) -> str:
+    """``note`` with ``signatures`` added; a new line replaces an old one of the same name and key id.
+
+    Signatures cover the text only, so adding lines never invalidates those already there.
+    """
+    text, present = split_note(note)
+    fresh = {(sig.name, sig.key_id): sig for sig in signatures}
+    merged = [fresh.pop((sig.name, sig.key_id), sig) for sig in present]
+    merged += fresh.values()
+    if len(merged) > _MAX_SIGNATURES:
+        raise CheckpointError("the note would have too many signature lines")
+    return text + "\n" + "".join(sig.line() for sig in merged)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -8,6 +8,11 @@ shown to an auditor as is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
+
 
 class LedgerError(Exception):
     """Base class of every error raised by ``consentry.ledger``."""
@@ -71,8 +76,25 @@ class SignatureError(CheckpointError):
     """A signed note is not validly signed by the expected key."""
 
 
+class QuorumError(SignatureError):
+    """A checkpoint carries fewer valid witness cosignatures than the verifier requires.
+
+    Wait for the log to collect more cosignatures (it submits every new
+    checkpoint to its witnesses), or check the witness keys you configured.
+    """
+
+
 class ConsistencyError(LedgerError):
-    """Two checkpoints of the same log do not describe one append-only log."""
+    """Two checkpoints of the same log do not describe one append-only log.
+
+    ``trusted`` is the checkpoint the viewer trusted before and ``seen`` the
+    one it was shown, when both are known; keep both as evidence.
+    """
+
+    def __init__(self, message: str, trusted: Checkpoint | None = None, seen: Checkpoint | None = None) -> None:
+        self.trusted = trusted
+        self.seen = seen
+        super().__init__(message)
 
 
 class ForkError(ConsistencyError):
@@ -81,6 +103,43 @@ class ForkError(ConsistencyError):
 
 class RollbackError(ConsistencyError):
     """The log is smaller than a size it was already seen to have."""
+
+
+class WitnessError(LedgerError):
+    """A witness refused a checkpoint; ``status`` is the HTTP status of the refusal (C2SP tlog-witness)."""
+
+    status = 400
+
+
+class UnknownLogError(WitnessError):
+    """The witness is not configured for the checkpoint's origin (404)."""
+
+    status = 404
+
+
+class LogSignatureError(WitnessError):
+    """No valid signature by a log key the witness trusts for the origin (403)."""
+
+    status = 403
+
+
+class OldSizeConflict(WitnessError):
+    """The old size is not the size the witness last cosigned (409).
+
+    ``size`` is the witness's size: send the consistency proof from there.
+    """
+
+    status = 409
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(f"the witness last cosigned size {size}")
+
+
+class InconsistentCheckpoint(WitnessError):
+    """The checkpoint does not extend what the witness cosigned before (422): a fork."""
+
+    status = 422
 
 
 class StoreError(LedgerError):

@@ -182,20 +182,44 @@ def _successor_prev(rest: Iterator[bytes]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_consistency(trusted: Checkpoint, new: Checkpoint, proof: list[bytes]) -> None:
-    """Check ``new`` extends ``trusted`` using an RFC 9162 consistency proof."""
+def _rollback(trusted: Checkpoint, seen: Checkpoint) -> RollbackError:
+    return RollbackError(
+        f"rollback: the log shrank from {trusted.size} entries (trusted, root {trusted.root.hex()}) "
+        f"to {seen.size} entries (root {seen.root.hex()})",
+        trusted,
+        seen,
+    )
+
+
+def _fork(trusted: Checkpoint, seen: Checkpoint, why: str) -> ForkError:
+    return ForkError(
+        f"split view: {why}: trusted {trusted.size} entries with root {trusted.root.hex()}, "
+        f"shown {seen.size} entries with root {seen.root.hex()}",
+        trusted,
+        seen,
+    )
+
+
+def _check_order(trusted: Checkpoint, new: Checkpoint) -> None:
+    """What two checkpoints alone can show: another log, a rollback, two roots for one size."""
+    if trusted.origin != new.origin:
+        raise ForkError(f"trusted checkpoint is for {trusted.origin!r}, not {new.origin!r}", trusted, new)
     if new.size < trusted.size:
-        raise RollbackError(
-            f"the log shrank from {trusted.size} entries (trusted) to {new.size}"
-        )
+        raise _rollback(trusted, new)
     if new.size == trusted.size and new.root != trusted.root:
-        raise ForkError(f"two different roots were signed for size {new.size}")
+        raise _fork(trusted, new, f"two different roots were signed for size {new.size}")
+
+
+def check_consistency(trusted: Checkpoint, new: Checkpoint, proof: list[bytes]) -> None:
+    """Check ``new`` extends ``trusted`` using an RFC 9162 consistency proof.
+
+    Raises RollbackError or ForkError naming both checkpoints (sizes and roots).
+    """
+    _check_order(trusted, new)
     try:
         verify_consistency(trusted.size, new.size, trusted.root, new.root, proof)
     except ConsistencyProofError as exc:
-        raise ForkError(
-            f"checkpoint {new.size} does not extend trusted checkpoint {trusted.size}: {exc}"
-        ) from exc
+        raise _fork(trusted, new, f"the new checkpoint does not extend the trusted one ({exc})") from exc
 
 
 def verify_log(
@@ -216,14 +240,7 @@ def verify_log(
     """
     checkpoint = verify_checkpoint(note, verifier, origin)
     if trusted is not None:
-        if trusted.origin != checkpoint.origin:
-            raise ForkError(f"trusted checkpoint is for {trusted.origin!r}, not {checkpoint.origin!r}")
-        if trusted.size > checkpoint.size:
-            raise RollbackError(
-                f"the log shrank from {trusted.size} entries (trusted) to {checkpoint.size}"
-            )
-        if trusted.size == checkpoint.size and trusted.root != checkpoint.root:
-            raise ForkError(f"two different roots were signed for size {checkpoint.size}")
+        _check_order(trusted, checkpoint)
     sizes = {checkpoint.size} | ({trusted.size} if trusted else set())
     result = replay(entries, roots_at=sizes, strict=strict)
     if result.size < checkpoint.size:
@@ -236,9 +253,11 @@ def verify_log(
     if result.roots[checkpoint.size] != checkpoint.root:
         raise RootMismatchError(checkpoint.size, checkpoint.root, result.roots[checkpoint.size])
     if trusted is not None and result.roots[trusted.size] != trusted.root:
-        raise ForkError(
-            f"the entries do not reproduce the trusted root at size {trusted.size}: "
-            "the log was rewritten after it was checkpointed"
+        raise _fork(
+            trusted,
+            checkpoint,
+            f"the entries hash to root {result.roots[trusted.size].hex()} at size {trusted.size}, "
+            "so the log was rewritten after the trusted checkpoint",
         )
     return checkpoint
 

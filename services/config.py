@@ -47,6 +47,9 @@ class Settings:
     # How long an identity key that was just replaced still authenticates calls already under
     # way (docs/identity.md, "Key lifecycle"); never key management. 0: not at all.
     key_grace_s: float = 600.0
+    # Witnesses (docs/ledger.md): (submission URL, cosignature verifier key) of each witness the
+    # server submits its new checkpoints to, from CONSENTRY_WITNESSES.
+    witnesses: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -69,6 +72,7 @@ class Settings:
             rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),
             rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
             key_grace_s=float(env.get("CONSENTRY_KEY_GRACE_S", "600")),
+            witnesses=parse_witnesses(env.get("CONSENTRY_WITNESSES", "")),
         )
 
     def key_path(self, name: str) -> Path:
@@ -79,6 +83,17 @@ def client_root_certificates() -> bytes | None:
     """The CA (PEM) a command-line client trusts for a TLS server: $CONSENTRY_TLS_CA, if set."""
     path = os.environ.get("CONSENTRY_TLS_CA")
     return Path(path).read_bytes() if path else None
+
+
+def parse_witnesses(text: str) -> tuple[tuple[str, str], ...]:
+    """`URL=VKEY,URL=VKEY,...` as (URL, VKEY) pairs; a URL holds no `=` or `,` (a key holds no `,`)."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        url, sep, vkey = item.partition("=")
+        if not sep or not url or not vkey:
+            raise ValueError(f"CONSENTRY_WITNESSES: {item!r} is not URL=VKEY")
+        pairs.append((url, vkey))
+    return tuple(pairs)
 
 
 def sqlite_url(data_dir: Path) -> str:

@@ -1,9 +1,11 @@
 """Puts tests/ on sys.path (pytest's rootdir conftest rule) so suites share `backends`, `harness`
 and `pki`; serves the `harness` fixture (a real server per backend) and `mtls_harness` (one
-running mutual TLS); and reports the suites a run left out once, at the end, with how to run them."""
+running mutual TLS); keeps the CLI's state files in the run's own directory; and reports the
+suites a run left out once, at the end, with how to run them."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -32,6 +34,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for reason, count in reasons.most_common():
         how = next((h for start, h in HOW_TO_RUN.items() if reason.startswith(start)), None)
         terminalreporter.write_line(f"{count} tests: {reason}" + (f" -> {how}" if how else ""))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _state_home(tmp_path_factory):
+    """`consentry audit` keeps the last trusted checkpoint under $XDG_STATE_HOME by default: in
+    tests (and the commands they start), a directory of the run's own, never the user's."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

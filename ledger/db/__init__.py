@@ -9,6 +9,7 @@ history); a ledger used on its own calls ``create_tables``.
 Needs SQLAlchemy; the verifier in ``consentry.ledger`` does not.
 """
 
+from .cosigning import add_cosignatures
 from .cutting import cut_checkpoint
 from .head import Head
 from .reader import LedgerReader, StoredCheckpoint, StoredEntry
@@ -24,6 +25,7 @@ __all__ = [
     "LedgerWriter",
     "StoredCheckpoint",
     "StoredEntry",
+    "add_cosignatures",
     "configure_sqlite",
     "create_tables",
     "cut_checkpoint",

@@ -1,6 +1,7 @@
 """The gRPC server: our four services behind the guard interceptor, plus the standard health
-and reflection services (so `grpcurl` works), and a background thread that cuts checkpoints and
-ledgers the refusal summaries (and flushes them once more on stop)."""
+and reflection services (so `grpcurl` works), a background thread that cuts checkpoints and
+ledgers the refusal summaries (and flushes them once more on stop), and one that gets the
+checkpoints cosigned by the configured witnesses."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
 from consentry.services.identity.auth import Authenticator
+from consentry.services.store.witnessing import WitnessEndpoint, Witnessing
 from consentry.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -67,12 +69,23 @@ class Server:
         self.port = self.listeners[0].port
         self._stop = threading.Event()
         self._upkeep = threading.Thread(target=self._keep_ledger, name="ledger-upkeep", daemon=True)
+        self.witnessing = self._witnessing()
+
+    def _witnessing(self) -> Witnessing | None:
+        """Submits new checkpoints to the configured witnesses (CONSENTRY_WITNESSES), if any."""
+        settings = self.app.settings
+        if not settings.witnesses:
+            return None
+        witnesses = [WitnessEndpoint.parse(url, vkey) for url, vkey in settings.witnesses]
+        return Witnessing(self.app.db, witnesses, min(5.0, settings.checkpoint_every_seconds))
 
     def start(self) -> Server:
         self.grpc.start()
         for name in ["", *SERVICE_NAMES]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._upkeep.start()
+        if self.witnessing is not None:
+            self.witnessing.start()
         return self
 
     def stop(self, grace: float = 2.0) -> None:
@@ -81,6 +94,8 @@ class Server:
         self.grpc.stop(grace).wait()
         if self._upkeep.is_alive():
             self._upkeep.join()
+        if self.witnessing is not None:
+            self.witnessing.stop()
         try:
             self.flush_refusals(everything=True)
         except Exception:  # the database may be what is failing; stopping must not
@@ -110,3 +125,5 @@ class Server:
                 self.audit.cut(policy)
             except Exception:  # the next round retries; a missed cut loses nothing
                 log.exception("could not cut a checkpoint")
+            if self.witnessing is not None:
+                self.witnessing.kick()

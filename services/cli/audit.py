@@ -2,9 +2,11 @@
 and the proof that a patient signed each change of a consent (`audit consent`).
 
 Verification trusts nothing the server says: it recomputes the hash chain and the Merkle root
-from the entries, checks the checkpoint's signature against the ledger key the auditor holds,
-and checks that the log still extends the last checkpoint this auditor verified (kept in a
-local state file), so a rollback or a fork is caught.
+from the entries, checks the checkpoint's signature against the ledger key the auditor holds
+(and, with `--witness`, a quorum of witness cosignatures), and checks that the log still extends
+the last checkpoint this auditor trusted (kept in a local state file), so a rollback or a fork is
+caught. Every checkpoint a command is shown, `export` included, must extend that one: the
+server is asked for the consistency proof, and a split view fails naming both roots.
 
 Client commands: an auditor runs them with `pip install consentry`, without the server extra.
 """
@@ -14,16 +16,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import typer
 from rich.progress import Progress
 
-from consentry.ledger.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
-from consentry.ledger.errors import LedgerError
-from consentry.ledger.verify import read_jsonl, verify_log
+from consentry.ledger import (
+    Checkpoint,
+    CheckpointTrust,
+    CosignatureVerifier,
+    FileTrustStore,
+    LedgerError,
+    NoteVerifier,
+    read_jsonl,
+    require_cosignatures,
+    verify_log,
+)
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key
@@ -43,6 +54,8 @@ app = typer.Typer(help="Work with the audit ledger.", no_args_is_help=True)
 Target = typer.Option(None, "--target", help="HOST:PORT of a running server")
 Identity = typer.Option(None, "--identity", help="Key file of an auditor (default: the operator key in --data-dir)")
 Principal = typer.Option(None, "--principal", help="The identity's principal, e.g. auditor:ombudsman")
+State = typer.Option(None, "--state", help="Where the last trusted checkpoint is kept "
+                     "[default: per key, under $XDG_STATE_HOME or ~/.local/state/consentry/]")
 
 
 @app.command("key")
@@ -54,12 +67,20 @@ def audit_key(data_dir: Path | None = DataDir) -> None:
 @app.command("export")
 def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write checkpoint.note and entries.jsonl"),
                  target: str = typer.Option(cfg.DEFAULT_LISTEN, "--target", help="HOST:PORT of a running server"),
+                 key: str | None = typer.Option(None, "--key", help="The ledger verifier key [default: the "
+                                                "ledger key in --data-dir]"),
                  data_dir: Path | None = DataDir, identity: Path | None = Identity,
-                 principal: str | None = Principal, tls_client_cert: Path | None = TlsClientCert,
-                 tls_client_key: Path | None = TlsClientKey) -> None:
-    """Export the latest checkpoint and every entry it covers (JSON Lines)."""
-    with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
-        size = export(client, out)
+                 principal: str | None = Principal, state: Path | None = State,
+                 tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Export the latest checkpoint and every entry it covers (JSON Lines), once it extends the last trusted one."""
+    key = key or _data_dir_ledger_key(data_dir)
+    try:
+        with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
+            size = export(client, out, CheckpointTrust(NoteVerifier.from_key(key),
+                                                       FileTrustStore(state or default_state_file(key))))
+    except LedgerError as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"exported {size} entries and their checkpoint to {out}")
 
 
@@ -67,25 +88,30 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write
 def audit_verify(source: Path | None = typer.Argument(None, help="An export directory (or use --target)"),
                  key: str = typer.Option(..., "--key", help="The ledger verifier key (consentry audit key)"),
                  target: str | None = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
-                 principal: str | None = Principal,
-                 state: Path | None = typer.Option(None, "--state",
-                                                   help="Where the last trusted checkpoint is kept"),
+                 principal: str | None = Principal, state: Path | None = State,
+                 witnesses: list[str] = typer.Option([], "--witness", help="A witness's verifier key (repeat); "
+                                                     "its cosignature counts towards --min-witnesses"),
+                 min_witnesses: int | None = typer.Option(None, "--min-witnesses", help="How many of the "
+                                                          "--witness keys must have cosigned [default: all]"),
                  tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Recompute chain and root, check the signature and consistency with the last trusted checkpoint."""
     if (source is None) == (target is None):
         raise typer.BadParameter("give an export directory or --target, not both")
+    quorum = witness_quorum(witnesses, min_witnesses)
     state = state or default_state_file(key)
     try:
+        trust = CheckpointTrust(NoteVerifier.from_key(key), FileTrustStore(state))
         if source is not None:
-            checkpoint = verify_export(source, key, state)
+            checkpoint = verify_export(source, trust, quorum)
         else:
             assert target is not None  # exactly one of the two, checked above
             with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
-                checkpoint = verify_live(client, key, state)
+                checkpoint = verify_live(client, trust, quorum)
     except LedgerError as exc:
         typer.echo(f"FAILED: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature and "
+    cosigned = f", cosigned by {quorum.minimum} of the witnesses given" if quorum else ""
+    typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature{cosigned} and "
                f"consistency with the last trusted checkpoint ({state})")
 
 
@@ -166,25 +192,64 @@ def stream_entries(client: Client, size: int) -> Iterator[bytes]:
             start = page.next_start
 
 
-def export(client: Client, out: Path) -> int:
-    """Writes the latest checkpoint and every entry it covers; returns the tree size."""
-    checkpoint = latest_checkpoint(client)
+def export(client: Client, out: Path, trust: CheckpointTrust) -> int:
+    """Writes the latest checkpoint and every entry it covers; returns the tree size.
+
+    The checkpoint must extend the last trusted one (a consistency proof from the server), and
+    becomes the trusted one: an export never shows a history other than the one trusted before.
+    """
+    note = latest_checkpoint(client).note
+    checkpoint = trust.check(note, consistency_proofs(client))
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ENTRIES_FILE, "wb") as fh:
-        for entry in stream_entries(client, checkpoint.tree_size):
+        for entry in stream_entries(client, checkpoint.size):
             fh.write(entry + b"\n")
-    (out / CHECKPOINT_FILE).write_text(checkpoint.note)
-    return checkpoint.tree_size
+    (out / CHECKPOINT_FILE).write_text(note)
+    trust.trust(note)
+    return checkpoint.size
 
 
-def verify_export(directory: Path, key: str, state: Path) -> Checkpoint:
+def consistency_proofs(client: Client) -> Callable[[int, int], list[bytes]]:
+    """Asks the server for the RFC 9162 proof between two sizes (checked by the caller)."""
+    def prove(old_size: int, new_size: int) -> list[bytes]:
+        reply = client.audit.GetConsistencyProof(
+            audit_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size))
+        return list(reply.hashes)
+    return prove
+
+
+@dataclass(frozen=True)
+class WitnessQuorum:
+    """The witness keys whose cosignatures count, and how many of them a checkpoint needs."""
+
+    witnesses: list[CosignatureVerifier]
+    minimum: int
+
+
+def witness_quorum(vkeys: list[str], minimum: int | None) -> WitnessQuorum | None:
+    if not vkeys:
+        if minimum is not None:
+            raise typer.BadParameter("--min-witnesses needs the witnesses' keys (--witness)")
+        return None
+    try:
+        witnesses = list(dict.fromkeys(CosignatureVerifier.from_key(vkey) for vkey in vkeys))
+    except LedgerError as exc:
+        raise typer.BadParameter(f"--witness: {exc}") from exc
+    minimum = len(witnesses) if minimum is None else minimum
+    if not 1 <= minimum <= len(witnesses):
+        raise typer.BadParameter(f"--min-witnesses must be between 1 and the {len(witnesses)} distinct --witness keys")
+    return WitnessQuorum(witnesses, minimum)
+
+
+def verify_export(directory: Path, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
     note = (directory / CHECKPOINT_FILE).read_text()
-    return _verify(read_jsonl(directory / ENTRIES_FILE), note, key, state)
+    return _verify(read_jsonl(directory / ENTRIES_FILE), note, trust, quorum)
 
 
-def verify_live(client: Client, key: str, state: Path) -> Checkpoint:
-    checkpoint = latest_checkpoint(client)
-    return _verify(stream_entries(client, checkpoint.tree_size), checkpoint.note, key, state)
+def verify_live(client: Client, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
+    note = latest_checkpoint(client).note
+    checkpoint = trust.check(note, consistency_proofs(client))
+    return _verify(stream_entries(client, checkpoint.size), note, trust, quorum)
 
 
 def default_state_file(key: str) -> Path:
@@ -192,16 +257,18 @@ def default_state_file(key: str) -> Path:
     return home / "consentry" / f"trusted-{hashlib.sha256(key.encode()).hexdigest()[:16]}.note"
 
 
-def _verify(entries: Iterable[bytes], note: str, key: str, state: Path) -> Checkpoint:
-    verifier = NoteVerifier.from_key(key)
-    trusted = verify_checkpoint(state.read_text(), verifier) if state.exists() else None
-    checkpoint = verify_log(entries, note, verifier, trusted=trusted)
-    _remember(state, note)
+def _verify(entries: Iterable[bytes], note: str, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
+    """Signature and witness quorum, then chain and root from the entries, checked against the
+    trusted checkpoint's root too (the entries prove consistency themselves); then trusts it."""
+    if quorum is not None:
+        require_cosignatures(note, trust.verifier, quorum.witnesses, quorum.minimum)
+    checkpoint = verify_log(entries, note, trust.verifier, trusted=trust.trusted())
+    trust.trust(note)
     return checkpoint
 
 
-def _remember(state: Path, note: str) -> None:
-    state.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state.with_suffix(".tmp")
-    tmp.write_text(note)
-    os.replace(tmp, state)
+def _data_dir_ledger_key(data_dir: Path | None) -> str:
+    config = settings(data_dir)
+    if not config.key_path(cfg.LEDGER_SIGNING_KEY).exists():
+        raise typer.BadParameter("give the ledger verifier key (--key), or a --data-dir holding the ledger key")
+    return ledger_signer(config).verifier.to_key()

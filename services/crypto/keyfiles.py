@@ -120,7 +120,12 @@ def decode_key_file(data: bytes, kind: str, *, where: str = "key file") -> bytes
 
 def write_key_file(path: str | os.PathLike[str], kind: str, raw: bytes) -> Path:
     """Atomically create ``path`` (mode 0600) holding ``raw``; never overwrite an existing file."""
-    data = encode_key_file(kind, raw)
+    return create_private_file(path, encode_key_file(kind, raw))
+
+
+def create_private_file(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically create ``path`` (mode 0600) holding ``data`` (a key in some other format, e.g. a
+    witness's note key); never overwrite an existing file."""
     final = Path(path)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{nacl.utils.random(6).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -149,6 +154,12 @@ def write_key_file(path: str | os.PathLike[str], kind: str, raw: bytes) -> Path:
 
 def read_key_file(path: str | os.PathLike[str], kind: str) -> bytes:
     """Read and parse a key file, refusing it unless only its owner can read or write it."""
+    return decode_key_file(read_private_file(path), kind, where=str(path))
+
+
+def read_private_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a small private file, refused unless it is a regular file only its owner can
+    read or write (like ssh does), and not a symlink."""
     p = Path(path)
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -169,7 +180,7 @@ def read_key_file(path: str | os.PathLike[str], kind: str) -> bytes:
         os.close(fd)
     if len(data) > _MAX_FILE_BYTES:
         raise KeyFileError(f"{p} is too large to be a key file")
-    return decode_key_file(data, kind, where=str(p))
+    return data
 
 
 # --- helpers ----------------------------------------------------------------------------------

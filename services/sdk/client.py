@@ -9,6 +9,11 @@
     # Optionally prove each disclosure is in the audit ledger, under a signed checkpoint:
     client.fetch(..., prove=True, ledger_key=ledger_verifier_key)   # or, later:
     proof = client.verify_disclosure(item, ledger_verifier_key)
+
+Every checkpoint the client is shown must extend the last one it trusted (a consistency proof is
+asked for), or ForkError / RollbackError is raised naming both: a ledger cannot show this client
+a history other than the one it showed before. The trusted checkpoint is kept in memory, or in
+a file that outlives the process with `Client(..., trusted_checkpoint="path/to/file.note")`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +33,7 @@ from google.protobuf.message import Message
 from nacl.public import PrivateKey
 from nacl.signing import VerifyKey
 
+from consentry.ledger import CheckpointTrust, ConsistencyError, FileTrustStore, MemoryTrustStore, TrustStore
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from consentry.ledger.errors import LedgerError
@@ -128,7 +135,8 @@ class Client:
     def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
                  root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, time_window: timedelta = DEFAULT_TIME_WINDOW,
-                 seen_shares: SeenShares | None = None, clock: Callable[[], datetime] = _system_clock) -> None:
+                 seen_shares: SeenShares | None = None, clock: Callable[[], datetime] = _system_clock,
+                 trusted_checkpoint: str | os.PathLike[str] | TrustStore | None = None) -> None:
         """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
 
         For a mutual-TLS server, `certificate_chain` and `private_key` (PEM) are the client
@@ -138,12 +146,16 @@ class Client:
 
         A shared record is accepted only if its issue time is within `time_window` of `clock()`
         (aware UTC datetimes) and its share id is new to `seen_shares` (by default an in-memory
-        set of this client's; see seen_shares.py for one that survives a restart)."""
+        set of this client's; see seen_shares.py for one that survives a restart).
+
+        `trusted_checkpoint`: where the last trusted ledger checkpoint is kept (a file path or a
+        TrustStore; default: in memory, for this client's life)."""
         self.caller = caller
         self.timeout_s = timeout_s
         self.time_window = time_window
         self.seen_shares: SeenShares = seen_shares if seen_shares is not None else MemorySeenShares()
         self.clock = clock
+        self.trusted_checkpoint = _trust_store(trusted_checkpoint)
         self._channel = _channel(target, root_certificates, certificate_chain, private_key)
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
@@ -247,6 +259,8 @@ class Client:
                 raise DisclosureNotProven("the inclusion proof is for another entry or tree size")
             verify_inclusion(leaf_hash(bytes(raw_entry)), seq, size, list(proof.hashes), root)
             entry = _entry if _entry is not None else json.loads(raw_entry)
+        except ConsistencyError:
+            raise  # a split view or a rollback: evidence against the ledger, not a missing proof
         except (LedgerError, ValueError) as exc:
             raise DisclosureNotProven(f"ledger check failed: {exc}") from exc
         return DisclosureProof(seq, entry, note, size, root)
@@ -281,9 +295,27 @@ class Client:
                 raise
             # Trust only what the signed note says, never the response's convenience fields.
             checkpoint = verify_checkpoint(reply.checkpoint.note, verifier, origin)
+            self.check_checkpoint(reply.checkpoint.note, verifier, origin)
             if checkpoint.size > seq:
                 return reply.checkpoint.note, checkpoint.size, checkpoint.root
         raise DisclosureNotProven(f"no signed checkpoint covers ledger entry {seq} yet; try again later")
+
+    def check_checkpoint(self, note: str, verifier: NoteVerifier, origin: str | None = None) -> None:
+        """Checks a checkpoint shown to us extends the last one we trusted, then trusts it.
+
+        Raises ForkError or RollbackError (naming both sizes and roots) on a split view."""
+        def prove(old_size: int, new_size: int) -> list[bytes]:
+            request = audit_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size)
+            return list(self.audit.GetConsistencyProof(request, timeout=self.timeout_s).hashes)
+        CheckpointTrust(verifier, self.trusted_checkpoint, origin).advance(note, prove)
+
+
+def _trust_store(where: str | os.PathLike[str] | TrustStore | None) -> TrustStore:
+    if where is None:
+        return MemoryTrustStore()
+    if isinstance(where, (str, os.PathLike)):
+        return FileTrustStore(os.fspath(where))
+    return where
 
 
 def _channel(target: str, root_certificates: bytes | None, certificate_chain: bytes | None,

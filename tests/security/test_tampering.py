@@ -1,26 +1,58 @@
-"""Tampering: requests built to break the server rather than to ask it anything, and answers
-changed on their way to the client.
+"""Tampering: requests built to break the server rather than to ask it anything, answers changed
+on their way to the client, and a ledger that shows different histories to different viewers.
 
 Every bad input is INVALID_ARGUMENT with field violations naming where (never echoing what), is
 ledgered as the caller's refusal, bounded, with nothing of the caller's text in it, and leaves
 the server answering. None may end INTERNAL. A share package that does not answer the fetch it
 arrives in (another patient's, another fetch's, another purpose's, a repeat, a stale one) is
 refused by the SDK before anything of it is used.
+
+A second history signed with the ledger's own key (a fork), or a smaller one (a rollback), is
+refused by a witness over HTTP with the C2SP tlog-witness status, and caught by the CLI and the
+SDK, which name both roots and sizes; a checkpoint without its quorum of valid cosignatures by
+the witnesses an auditor names is refused.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 from harness import NONCE, Harness, Org, Person, field_violations, grant
+from witness_helpers import (
+    CONSENTRY,
+    forked_note,
+    latest_note,
+    ledger_signer,
+    second_ledger,
+    witness_server,
+)
 
+from consentry.ledger import (
+    AddCheckpoint,
+    Cosigner,
+    ForkError,
+    NoteSigner,
+    NoteVerifier,
+    add_signatures,
+    origin_hash,
+    parse_checkpoint,
+    sign_checkpoint,
+    split_note,
+)
+from consentry.ledger.db import LedgerReader
+from consentry.ledger.merkle import consistency_proof
 from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto.errors import (
     CryptoError,
@@ -32,6 +64,7 @@ from consentry.services.crypto.errors import (
 )
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client, FetchedRecord
+from consentry.services.store.witnessing import WitnessEndpoint, Witnessing
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 V1 = "/consentry.v1."
@@ -357,3 +390,167 @@ def test_a_stale_package_is_refused_and_the_window_is_the_clients(harness, swap)
             assert error is None and [r.shared for r in got] == [True]
         else:
             assert got == [] and isinstance(error, OutsideTimeWindow)
+
+
+# -- a ledger that shows different histories: witnesses, cosignatures and split-view checks ------
+
+def _audit(h: Harness, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CONSENTRY, "audit", *args, "--data-dir", str(h.settings.data_dir)],
+                          capture_output=True, text=True, timeout=180)
+
+
+def _post(url: str, body: bytes) -> tuple[int, str, bytes]:
+    """A raw add-checkpoint request: (status, Content-Type, body) of the answer."""
+    request = urllib.request.Request(url + "/add-checkpoint", data=body, method="POST")  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+            return answer.status, answer.headers["Content-Type"], answer.read()
+    except urllib.error.HTTPError as refusal:
+        with refusal:
+            return refusal.code, refusal.headers["Content-Type"], refusal.read()
+
+
+@pytest.fixture
+def witnessed(harness, tmp_path):
+    """A witness over real HTTP that has cosigned the server's latest checkpoint: (URL, witness, note)."""
+    harness.patient()
+    log_key = NoteVerifier.from_key(harness.app.ledger_verifier_key)
+    with witness_server(tmp_path / "state", {harness.settings.ledger_origin: [log_key]}) as (url, witness):
+        note = latest_note(harness, refresh=True)
+        endpoint = WitnessEndpoint(url, witness.cosigner.verifier)
+        assert Witnessing(harness.app.db, [endpoint], 1).round() == 1
+        yield url, witness, note
+
+
+def test_a_witness_refuses_a_forked_checkpoint_over_http(harness, witnessed):
+    url, witness, note = witnessed
+    size = int(note.split("\n")[1])
+    same_size, _ = forked_note(harness, size)
+    larger, tree = forked_note(harness, size + 5)
+    for request in (AddCheckpoint(size, (), same_size),
+                    AddCheckpoint(size, tuple(consistency_proof(size, size + 5, tree)), larger)):
+        status, _, body = _post(url, request.to_bytes())
+        assert status == 422 and b"does not extend the cosigned checkpoint" in body, body
+    signed_by_another = sign_checkpoint(NoteSigner.generate(harness.settings.ledger_origin),
+                                        harness.settings.ledger_origin, size + 1, bytes(32))
+    assert _post(url, AddCheckpoint(size, (), signed_by_another).to_bytes())[0] == 403
+    other_log = sign_checkpoint(NoteSigner.generate("elsewhere.example/log"), "elsewhere.example/log", 1, bytes(32))
+    assert _post(url, AddCheckpoint(0, (), other_log).to_bytes())[0] == 404
+    assert split_note(witness.cosigned(origin_hash(harness.settings.ledger_origin)))[0] == split_note(note)[0]
+
+
+def test_a_witness_refuses_a_rollback_over_http(harness, witnessed):
+    url, _, note = witnessed
+    size = int(note.split("\n")[1])
+    with harness.app.db.read() as s:
+        earlier = LedgerReader(s.connection()).root(size - 1)
+    rolled_back = sign_checkpoint(ledger_signer(harness), harness.settings.ledger_origin, size - 1, earlier)
+    status, content_type, body = _post(url, AddCheckpoint(size - 1, (), rolled_back).to_bytes())
+    assert (status, content_type, body) == (409, "text/x.tlog.size", f"{size}\n".encode())
+    assert _post(url, AddCheckpoint(size, (), rolled_back).to_bytes())[0] == 400  # old size past its own
+
+
+def test_audit_verify_refuses_too_few_foreign_or_misplaced_cosignatures(harness, tmp_path):
+    export = tmp_path / "export"
+    assert _audit(harness, "export", "--target", harness.target, "--out", str(export),
+                  "--state", str(tmp_path / "export.note")).returncode == 0
+    note = (export / "checkpoint.note").read_text()
+    text = split_note(note)[0]
+    w1, w2, w3, stranger = (Cosigner.generate(f"witness.test/w{i}") for i in range(1, 5))
+    now = int(time.time())
+    forked_text = split_note(forked_note(harness, int(note.split("\n")[1]))[0])[0]
+    key = harness.app.ledger_verifier_key
+    witnesses = [a for w in (w1, w2, w3) for a in ("--witness", w.verifier.to_key())]
+    cases = {
+        "two of three": ([w1.cosign(text, now), w2.cosign(text, now)], "3", "2 valid cosignatures"),
+        "a stranger's": ([w1.cosign(text, now), stranger.cosign(text, now)], "2", "1 valid cosignatures"),
+        "over another checkpoint": ([w1.cosign(text, now), w2.cosign(forked_text, now)], "1",
+                                    "the cosignature by witness.test/w2 does not match this checkpoint"),
+    }
+    for name, (lines, minimum, expected) in cases.items():
+        (export / "checkpoint.note").write_text(add_signatures(note, lines))
+        refused = _audit(harness, "verify", str(export), "--key", key, "--state", str(tmp_path / f"{name}.note"),
+                         *witnesses, "--min-witnesses", minimum)
+        assert refused.returncode == 1 and expected in refused.stderr, (name, refused.stderr)
+    (export / "checkpoint.note").write_text(add_signatures(note, [w1.cosign(text, now), w2.cosign(text, now)]))
+    accepted = _audit(harness, "verify", str(export), "--key", key, "--state", str(tmp_path / "ok.note"),
+                      *witnesses, "--min-witnesses", "2")
+    assert accepted.returncode == 0, accepted.stderr
+
+
+@pytest.fixture
+def second_server(harness, tmp_path):
+    """A second server with the same ledger key and a longer, different history."""
+    other = second_ledger(harness, tmp_path / "second", f"sqlite:///{tmp_path}/second.db", larger_by=7)
+    try:
+        yield other
+    finally:
+        other.stop()
+
+
+def test_the_cli_catches_a_second_history_signed_with_the_same_key(harness, second_server, tmp_path):
+    state = str(tmp_path / "trusted.note")
+    key = harness.app.ledger_verifier_key
+    assert _audit(harness, "verify", "--target", harness.target, "--key", key, "--state", state).returncode == 0
+    trusted = parse_checkpoint(split_note(Path(state).read_text())[0])
+    shown = parse_checkpoint(split_note(latest_note(second_server, refresh=True))[0])
+    for command in (["verify"], ["export", "--out", str(tmp_path / "export")]):
+        forked = _audit(second_server, *command, "--target", second_server.target, "--key", key, "--state", state)
+        assert forked.returncode == 1 and "split view" in forked.stderr, forked.stderr
+        for fact in (trusted.root.hex(), shown.root.hex(), f"{trusted.size} entries", f"{shown.size} entries"):
+            assert fact in forked.stderr
+    assert not (tmp_path / "export").exists()  # nothing of the other history was written
+    assert Path(state).read_text().startswith(f"{trusted.origin}\n{trusted.size}\n")  # trust unchanged
+
+
+def test_the_cli_catches_a_rollback_in_a_tampered_state_file(harness, tmp_path):
+    state = tmp_path / "trusted.note"
+    note = latest_note(harness, refresh=True)
+    ahead, tree = forked_note(harness, int(note.split("\n")[1]) + 50)
+    state.write_text(ahead)
+    rolled = _audit(harness, "verify", "--target", harness.target, "--key", harness.app.ledger_verifier_key,
+                    "--state", str(state))
+    assert rolled.returncode == 1 and "rollback" in rolled.stderr and tree.root().hex() in rolled.stderr
+
+
+def _story(h: Harness) -> tuple[Caller, Org, Person]:
+    """A hospital's record of a patient who consented to a family doctor reading it."""
+    hospital, patient = h.org(), h.patient()
+    doctor = h.org(kind=registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, practitioner="dr-split")
+    body = discharge_records(patient.id)["discharge summary"]
+    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body))
+    grant(patient, doctor, ["discharge-summary"])
+    return Caller("org:" + doctor.id, doctor.identity, role="physician", practitioner="dr-split"), doctor, patient
+
+
+def _fetch_proved(h: Harness, caller: Caller, doctor: Org, patient: Person, trusted: Path) -> list:
+    with Client(h.target, caller, trusted_checkpoint=trusted) as client:
+        return list(client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption, service_key=h.service_key,
+                                 prove=True, ledger_key=h.app.ledger_verifier_key))
+
+
+def test_the_sdk_catches_a_second_history_signed_with_the_same_key(harness, second_server, tmp_path):
+    trusted = tmp_path / "sdk-trusted.note"
+    [item] = _fetch_proved(harness, *_story(harness), trusted)
+    before = parse_checkpoint(split_note(trusted.read_text())[0])
+    assert before.size == item.proof.tree_size
+    with pytest.raises(ForkError) as fork:
+        _fetch_proved(second_server, *_story(second_server), trusted)
+    assert fork.value.trusted == before and fork.value.seen.size > before.size
+    for fact in (before.root.hex(), fork.value.seen.root.hex(), f"{before.size} entries",
+                 f"{fork.value.seen.size} entries"):
+        assert fact in str(fork.value)
+    assert parse_checkpoint(split_note(trusted.read_text())[0]) == before
+
+
+def test_the_sdk_catches_a_fork_planted_in_its_state_file(harness, tmp_path):
+    trusted = tmp_path / "sdk-trusted.note"
+    caller, doctor, patient = _story(harness)
+    _fetch_proved(harness, caller, doctor, patient, trusted)
+    real = parse_checkpoint(split_note(trusted.read_text())[0])
+    planted, tree = forked_note(harness, real.size)
+    trusted.write_text(planted)
+    with pytest.raises(ForkError) as fork:
+        _fetch_proved(harness, caller, doctor, patient, trusted)
+    assert tree.root().hex() in str(fork.value) and fork.value.seen.root.hex() in str(fork.value)
+    assert fork.value.trusted.root == tree.root()

@@ -109,6 +109,9 @@ class _Tampering:
     def __init__(self, stub, *, proof=None, checkpoint=None):
         self._stub, self._proof, self._checkpoint = stub, proof, checkpoint
 
+    def __getattr__(self, name):  # every other call (e.g. GetConsistencyProof) goes through as it is
+        return getattr(self._stub, name)
+
     def GetInclusionProof(self, request, **kw):
         reply = self._stub.GetInclusionProof(request, **kw)
         return self._proof(reply) if self._proof else reply
