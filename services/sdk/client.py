@@ -5,6 +5,8 @@
     service_key = client.pin_service_key(expected)      # or pass a key pinned out of band
     for item in client.fetch("P-1", "TREAT", recipient_key=x25519_private, service_key=service_key):
         ...
+    # Research names a research consent's subject id (Consent.subject_id), never the patient:
+    client.fetch("", "HRESCH", subject_id=consent.subject_id, recipient_key=..., service_key=...)
 
     # Optionally prove each disclosure is in the audit ledger, under a signed checkpoint:
     client.fetch(..., prove=True, ledger_key=ledger_verifier_key)   # or, later:
@@ -176,8 +178,11 @@ class Client:
         prove: bool = False,
         ledger_key: str | None = None,
         ledger_origin: str | None = None,
+        subject_id: str = "",
     ) -> Iterator[FetchedRecord]:
         """Fetches and opens records; a package that fails verification raises, never yields.
+
+        For research (HRESCH) pass ``patient_id=""`` and the research consent's ``subject_id``.
 
         With ``prove=True`` every outcome is also checked against the audit ledger (see
         ``verify_disclosure``) before it is yielded, and carries the proof in ``.proof``.
@@ -185,8 +190,8 @@ class Client:
         if prove and not ledger_key:
             raise ValueError("prove=True needs ledger_key, the ledger's verifier key pinned out of band")
         request = exchange_pb2.FetchRecordsRequest(
-            patient_id=patient_id, purpose=purpose, categories=categories, record_ids=record_ids,
-            emergency=exchange_pb2.Emergency(declared=bool(emergency_justification),
+            patient_id=patient_id, subject_id=subject_id, purpose=purpose, categories=categories,
+            record_ids=record_ids, emergency=exchange_pb2.Emergency(declared=bool(emergency_justification),
                                              justification=emergency_justification),
         )
         recipient = self.caller.principal.split(":", 1)[1]
