@@ -30,20 +30,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from consentry.ledger.pseudonym import MIN_KEY_BYTES
-
 INSTITUTION_PSEUDONYM = b"consentry/ledger/institution-pseudonym/v1"
 SUBJECT_ID = b"consentry/research/subject-id/v1"
 RESEARCH_PSEUDONYM = b"consentry/ledger/research-pseudonym/v1"
 BODY_PSEUDONYM_KEY = b"consentry/research/body-pseudonym-key/v1"
 CONTENT_HASH_KEY = b"consentry/records/content-hash-key/v1"
 
+MIN_SECRET_BYTES = 32  # as the ledger requires of the pseudonym key
 SUBJECT_ID_HEX = 32  # 128 bits, and a valid FHIR id, so a pseudonymised body can name it
 
 
 def _mac(secret: bytes, label: bytes, *parts: str) -> bytes:
-    if len(secret) < MIN_KEY_BYTES:
-        raise ValueError(f"the service secret must be at least {MIN_KEY_BYTES} bytes")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the service secret must be at least {MIN_SECRET_BYTES} bytes")
     if any(not part or "\x00" in part for part in parts):
         raise ValueError("a derivation part is empty or holds a NUL byte")
     message = b"\x00".join([label, *(part.encode("utf-8") for part in parts)])
