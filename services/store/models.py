@@ -99,7 +99,7 @@ class Record(Base):
     effective_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_ns: Mapped[int] = mapped_column(BigInteger)
     # Keyed for the holder alone (crypto/derived.py); NULL once erased, and for records deposited
-    # before it was keyed (migration 0003 dropped their unsalted hashes).
+    # before it was keyed (the "pseudonyms" migration dropped their unsalted hashes).
     content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Body sealed under the record's data key; both are destroyed on erasure.
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
