@@ -19,16 +19,22 @@ class ConsentryError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     # Whose data the refused call was about, set with `.about` only for an enrolled patient:
-    # the refusal is ledgered as about them (a pseudonym) so they see the attempt; never shown.
-    # The ledger names no patient the domain did not attach, so a typed id is never pseudonymised.
+    # the refusal is listed in their access history so they see the attempt; never shown to the
+    # caller. Its ledger entry names them (by the ledger pseudonym) only when the caller may act
+    # for them (`names_patient`); otherwise the entry names no patient, so the ledger never pairs
+    # an id a caller chose with its pseudonym. A typed id the domain did not attach is never used.
     patient_id: str | None = None
+    names_patient: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
-    def about(self, patient_id: str) -> ConsentryError:
+    def about(self, patient_id: str, *, acting_for: bool = False) -> ConsentryError:
+        """Lists the refusal in the enrolled patient's history; `acting_for` says the caller is
+        the patient, or their proxy acting within its scope, so the entry may name them."""
         self.patient_id = patient_id
+        self.names_patient = acting_for
         return self
 
     def details(self) -> list[any_pb2.Any]:

@@ -16,18 +16,30 @@ from consentry.services.domain.record_requests import (
     validate_put_record,
 )
 from consentry.services.domain.validation import to_timestamp
-from consentry.services.identity.principals import current_principal
+from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.models import Record
 from consentry.v1 import exchange_pb2 as pb
 from consentry.v1 import exchange_pb2_grpc
 
 
-def metadata_pb(row: Record) -> pb.RecordMetadata:
+def metadata_pb(row: Record, viewer: Principal) -> pb.RecordMetadata:
+    """A record's metadata for its holder or its patient: the content hash only to the holder."""
+    held = viewer.kind == "org" and viewer.name == row.holder
+    return _metadata(row, patient_id=row.patient_id, content_hash=(row.content_hash or "") if held else "")
+
+
+def shared_metadata_pb(row: Record, subject_id: str) -> pb.RecordMetadata:
+    """A shared record's metadata for its recipient: never a content hash (it would confirm a
+    guess of the body), and in a research fetch the subject id in place of the patient id."""
+    return _metadata(row, patient_id="" if subject_id else row.patient_id, subject_id=subject_id)
+
+
+def _metadata(row: Record, *, patient_id: str, content_hash: str = "", subject_id: str = "") -> pb.RecordMetadata:
     return pb.RecordMetadata(
-        record_id=row.record_id, patient_id=row.patient_id, holder=row.holder,
+        record_id=row.record_id, patient_id=patient_id, subject_id=subject_id, holder=row.holder,
         resource_type=row.resource_type, category=row.category, labels=list(row.labels),
         effective_time=to_timestamp(row.effective_ns), create_time=to_timestamp(row.created_ns),
-        erased=row.erased_ns is not None, content_hash=row.content_hash,
+        erased=row.erased_ns is not None, content_hash=content_hash,
     )
 
 
@@ -41,7 +53,7 @@ def outcome_pb(outcome: Outcome) -> pb.FetchRecordsResponse:
                 erased=outcome.erased))
     return pb.FetchRecordsResponse(
         ledger_seq=outcome.ledger_seq, ledger_entry=outcome.ledger_entry, shared=pb.SharedRecord(
-            record=metadata_pb(record), package=pb.SharePackage(
+            record=shared_metadata_pb(record, outcome.subject_id), package=pb.SharePackage(
                 header=package.header, ciphertext=package.ciphertext, sealed_key=package.sealed_key,
                 signature=package.signature)))
 
@@ -54,17 +66,18 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         holder = current_principal()
         holder.require("org")
         deposit = validate_put_record(request)
-        sealed = deposits.seal_deposit(request.patient_id, request.fhir_json, deposit, self.app.kek)
+        sealed = deposits.seal_deposit(holder.name, request.patient_id, request.fhir_json, deposit, self.app.kek,
+                                       self.app.trail.pseudonym_key)
         with self.app.db.write() as s:
             row, seq = deposits.file_deposit(s, self.app.trail, holder, sealed)
-            return pb.PutRecordResponse(record=metadata_pb(row), ledger_seq=seq)
+            return pb.PutRecordResponse(record=metadata_pb(row, holder), ledger_seq=seq)
 
     def ListRecords(self, request: pb.ListRecordsRequest, context: grpc.ServicerContext) -> pb.ListRecordsResponse:
         size = validate_list_records(request)
         principal = current_principal()
         with self.app.db.read() as s:
             rows, token = deposits.records_page(s, principal, request.patient_id, size, request.page_token)
-        return pb.ListRecordsResponse(records=[metadata_pb(r) for r in rows], next_page_token=token)
+        return pb.ListRecordsResponse(records=[metadata_pb(r, principal) for r in rows], next_page_token=token)
 
     def FetchRecords(self, request: pb.FetchRecordsRequest,
                      context: grpc.ServicerContext) -> Iterator[pb.FetchRecordsResponse]:
@@ -86,4 +99,4 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         validate_erase_record(request)
         with self.app.db.write() as s:
             row, seq = erasure.erase(s, self.app.trail, self.app.policy, principal, request.record_id)
-            return pb.EraseRecordResponse(record=metadata_pb(row), ledger_seq=seq)
+            return pb.EraseRecordResponse(record=metadata_pb(row, principal), ledger_seq=seq)

@@ -206,9 +206,11 @@ class GuardInterceptor(grpc.ServerInterceptor):
                     session,
                     kind,
                     actor,
-                    # Only a patient the domain found enrolled (`.about`): an id the caller typed
-                    # never becomes a pseudonym in the ledger.
+                    # Listed for a patient the domain found enrolled (`.about`), so they see the
+                    # attempt; named in the entry only when the caller may act for them, so the
+                    # ledger never pairs an id the caller typed with its pseudonym.
                     patient_id=error.patient_id,
+                    named=error.names_patient,
                     method=method,
                     status=error.code.name,
                     reasons=_reasons(error),

@@ -17,6 +17,7 @@ from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.domain import research_subjects
 from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store import schema
 from consentry.services.store.audit_trail import AuditTrail
@@ -59,11 +60,13 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
     db = Database(settings.database_url)
     schema.upgrade(db)
     _register_operator(db, operator_key(settings))
+    secret = keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY))
+    research_subjects.assign_missing(db, secret)  # research consents from before subject ids
     signer = ledger_signer(settings)
     app = App(
         settings=settings,
         db=db,
-        trail=AuditTrail(keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY))),
+        trail=AuditTrail(secret),
         share_signer=keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)),
         ledger_signer=SigningKey(signer.seed),
         ledger_verifier_key=signer.verifier.to_key(),

@@ -223,8 +223,10 @@ class Story:
         self.check(len(got) == 3 and not any(r.shared for r in got) and not any(r.record_id in sensitive for r in got),
                    "nothing shared, the psychiatric note not named: " + (why(got[0].reasons) if got else "?"))
 
-        self.say("5. The research registry asks for research use, with no consent at all")
-        self.check_unrelated("refused", lambda: self.fetch(registry, registry_key, "HRESCH"))
+        self.say("5. The research registry asks for research use under a subject id no consent gave it")
+        self.check_unrelated("refused", lambda: list(registry.fetch(
+            "", "HRESCH", subject_id=secrets.token_hex(16), recipient_key=registry_key, service_key=self.service_key)))
+        self._research(patient, registry, registry_key, records)
 
         self.say("6. The patient revokes the consent; Dr Chen is refused from now on")
         revoked = patient.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(
@@ -240,10 +242,11 @@ class Story:
             self.console.print(f"    #{e.ledger_seq:<4} {outcome} {e.institution_id:<24} {e.purpose:<6} "
                                f"{e.category or '-':<17} {reason}")
         refused = sum(not e.allowed for e in events)
-        # 1 in step 3, 4 in step 4, one refused call each in steps 5 and 6.
-        self.check(sum(e.allowed for e in events) == 3 and refused == 7,
-                   f"{len(events)} events: 3 shared, {refused} refused")
-        note = [e for e in events if e.category == "mental-health"]
+        # 1 in step 3, 4 in step 4, 2 in step 5 and one refused call in step 6. (Step 5's made-up
+        # subject id named no one, so it is in no patient's history.)
+        self.check(sum(e.allowed for e in events) == 5 and refused == 8,
+                   f"{len(events)} events: 5 shared, {refused} refused")
+        note = [e for e in events if e.category == "mental-health" and e.institution_id == self.ids["doctor"]]
         self.check(len(note) == 2 and any("mental-health" in r for e in note for r in e.reasons),
                    "the patient sees the psychiatric note refused, with the full reason Dr Chen was not shown")
 
@@ -254,6 +257,22 @@ class Story:
         self.console.print("\n[bold green]The story behaved as it must.[/bold green]" if not self.failures
                            else f"\n[bold red]{self.failures} step(s) did not behave as they must.[/bold red]")
         return self.failures
+
+    def _research(self, patient: Client, registry: Client, key: PrivateKey, records: dict[str, str]) -> None:
+        self.say("   The patient gives the registry a research consent; it fetches under the consent's subject id")
+        consent = patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
+            patient_id=self.ids["patient"], grantee=self.ids["registry"], terms=consent_pb2.ConsentTerms(
+                kind=consent_pb2.CONSENT_KIND_RESEARCH, categories=["medication", "lab"], purposes=["HRESCH"]))).consent
+        subject = consent.subject_id
+        self.check(bool(subject), f"research consent {consent.consent_id[:8]}: medication, lab for HRESCH, "
+                                  f"subject id {subject[:8]}")
+        got = list(registry.fetch("", "HRESCH", subject_id=subject, recipient_key=key, service_key=self.service_key))
+        shared = [r for r in got if r.body is not None]
+        self.check({records[r.record_id] for r in shared} == {"medication list", "lab results"},
+                   "the medication list and lab results were shared, pseudonymised")
+        self.check(all(self.ids["patient"] not in json.dumps(r.resource())
+                       and r.resource()["subject"]["reference"] == "Patient/" + subject for r in shared),
+                   "each body names the research subject, never the patient")
 
     def _audit(self, auditor: Client) -> None:
         cp = auditor.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint

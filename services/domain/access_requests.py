@@ -85,7 +85,7 @@ def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) 
         v = Violations()
         narrower_violations(v, "terms", row.terms, terms)
         v.raise_if_any()
-    consent = insert_consent(s, actor, row.patient_id, row.requester, terms)
+    consent = insert_consent(s, trail, actor, row.patient_id, row.requester, terms)
     row.status, row.decided_ns, row.consent_id = "approved", clock.now_ns(), consent.consent_id
     subject = Subject(consent_id=consent.consent_id, version=consent.version, request_id=row.request_id)
     ledger_signed(s, trail, "consent.request.approved", actor, row.patient_id, subject, request=row.request_id,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from consentry.services import clock
 from consentry.services.domain import consent_evidence
 from consentry.services.domain.consents import effective_status, expire_lapsed, narrower_violations, terms_of
+from consentry.services.domain.research_subjects import subject_of
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for, acting_for_owner
@@ -46,10 +47,12 @@ def ledger_signed(s: Session, trail: AuditTrail, kind: str, actor: Principal, pa
     return seq
 
 
-def insert_consent(s: Session, actor: Principal, patient_id: str, grantee: str, terms: dict,
+def insert_consent(s: Session, trail: AuditTrail, actor: Principal, patient_id: str, grantee: str, terms: dict,
                    consent_id: str | None = None, version: int = 1) -> Consent:
-    row = Consent(consent_id=consent_id or str(uuid.uuid4()), version=version, patient_id=patient_id,
-                  grantee=grantee, status="active", created_by=actor.id, created_ns=clock.now_ns(), **terms)
+    consent_id = consent_id or str(uuid.uuid4())
+    row = Consent(consent_id=consent_id, version=version, patient_id=patient_id, grantee=grantee, status="active",
+                  created_by=actor.id, created_ns=clock.now_ns(),
+                  subject_id=subject_of(trail.pseudonym_key, consent_id, terms["kind"]), **terms)
     s.add(row)
     return row
 
@@ -70,7 +73,7 @@ def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: d
     expire_lapsed(s, trail, patient_id)
     if s.get(Institution, grantee) is None:
         raise NotFound("no institution with this id is registered")
-    row = insert_consent(s, actor, patient_id, grantee, terms)
+    row = insert_consent(s, trail, actor, patient_id, grantee, terms)
     ledger_consent(s, trail, "consent.granted", actor, row, **ledgered)
     return row
 
@@ -87,7 +90,7 @@ def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Conse
     narrower_violations(v, "terms", terms_of(old), terms)
     v.raise_if_any()
     old.status = "superseded"
-    row = insert_consent(s, actor, old.patient_id, old.grantee, terms, old.consent_id, old.version + 1)
+    row = insert_consent(s, trail, actor, old.patient_id, old.grantee, terms, old.consent_id, old.version + 1)
     ledger_consent(s, trail, "consent.narrowed", actor, row)
     return row
 

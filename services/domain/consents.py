@@ -146,5 +146,5 @@ def consent_pb(row: Consent, now_ns: int | None = None) -> pb.Consent:
         validity=t.validity, excepted_categories=t.excepted_categories,
         status=_STATUS_PB[effective_status(row, now_ns or clock.now_ns())], created_by=row.created_by,
         create_time=to_timestamp(row.created_ns), revoke_time=to_timestamp(row.revoked_ns),
-        revoke_reason=row.revoke_reason or "",
+        revoke_reason=row.revoke_reason or "", subject_id=row.subject_id or "",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
-from consentry.services.crypto import at_rest
+from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain.records import Deposit
 from consentry.services.errors import NotFound, PermissionDenied
@@ -38,11 +37,13 @@ class SealedDeposit:
     sealed: at_rest.SealedRecord
 
 
-def seal_deposit(patient_id: str, body: bytes, deposit: Deposit, kek: KeyEncryptionKeyProvider) -> SealedDeposit:
-    """Seals the body under a fresh record id; done before the write transaction, which it
-    does not need, so the database's writer waits for no cryptography."""
+def seal_deposit(holder: str, patient_id: str, body: bytes, deposit: Deposit, kek: KeyEncryptionKeyProvider,
+                 secret: bytes) -> SealedDeposit:
+    """Seals the body under a fresh record id and hashes it under the holder's key (derived from
+    the service `secret`); done before the write transaction, which it does not need, so the
+    database's writer waits for no cryptography."""
     record_id = str(uuid.uuid4())
-    return SealedDeposit(record_id, patient_id, deposit, hashlib.sha256(body).hexdigest(),
+    return SealedDeposit(record_id, patient_id, deposit, derived.content_hash(secret, holder, body),
                          at_rest.seal_record(record_id, body, kek))
 
 

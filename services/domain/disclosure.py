@@ -9,13 +9,16 @@ Every decision is ledgered with the policy's full reasons, but the caller is tol
 docs/disclosure.md allows: nothing at all without a relationship to the patient, and of the
 records it may not have, only those that are not sensitive (or that it holds), with reasons that
 name no sensitive category or label.
+
+The decisions' entries are returned to the caller, so they name the patient by a pseudonym scoped
+to it (crypto/derived.py), never by the ledger's own; the patient's history lists them all the
+same. A research fetch names a research subject instead of the patient (research_subjects.py):
+its bodies are pseudonymised to that subject, and nothing it returns names the patient.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nacl.signing import SigningKey
@@ -24,14 +27,15 @@ from sqlalchemy.orm import Session
 
 from consentry.policy.engine import Decision, PolicyEngine
 from consentry.services import clock
-from consentry.services.crypto import at_rest
+from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.crypto.share import SharePackage, build_share
 from consentry.services.domain import policy_input, sensitivity
 from consentry.services.domain.consents import expire_lapsed, policy_consent
-from consentry.services.domain.obligations import Pseudonym, apply_obligations, keyed_pseudonym
+from consentry.services.domain.obligations import PSEUDONYMISE, Pseudonym, apply_obligations, keyed_pseudonym
 from consentry.services.domain.record_requests import Fetch
 from consentry.services.domain.relationship import require_relationship
+from consentry.services.domain.research_subjects import ResearchSubject, resolve
 from consentry.services.errors import FailedPrecondition
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
@@ -52,6 +56,7 @@ class Outcome:
     package: SharePackage | None = None
     reasons: tuple[str, ...] = ()
     erased: bool = False
+    subject_id: str = ""  # a research fetch's subject, which stands in for the patient
 
 
 class Disclosure:
@@ -69,11 +74,16 @@ class Disclosure:
         # committed before it: a revoke that returned is always seen.
         self.trail.writer(s)
         now_ns = clock.now_ns()
-        require_relationship(s, principal, fetch, now_ns)
+        subject = resolve(s, principal, fetch.subject_id) if fetch.subject_id else None
+        if subject is not None:
+            fetch = replace(fetch, patient_id=subject.patient_id)
+        research_consent = subject.consent_id if subject else None
+        require_relationship(s, principal, fetch, now_ns, research_consent)
         key = _current_encryption_key(s, principal.name, fetch.patient_id)
         records = _candidates(s, fetch)
         expire_lapsed(s, self.trail, fetch.patient_id, now_ns)  # ledgers a lapse once
-        consents = [policy_consent(c, now_ns) for c in _consents_for(s, fetch.patient_id, principal.name)]
+        consents = [policy_consent(c, now_ns)
+                    for c in _consents_for(s, fetch.patient_id, principal.name, research_consent)]
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, consents, now_ns)
         decisions = self.policy.decide_batch(shared, [policy_input.resource(self.trail, r) for r in records])
@@ -83,33 +93,36 @@ class Disclosure:
             (shown if _may_see(principal, record, decision) else hidden).append((record, decision))
         # The hidden decisions are ledgered last, so the entries the caller receives have
         # consecutive sequence numbers: no gap between them counts the records it was not shown.
-        outcomes = [self._decide(s, principal, fetch, r, d, key) for r, d in shown]
+        named = _Named(self.trail.pseudonym_key, principal, fetch.patient_id, subject)
+        outcomes = [self._decide(s, principal, fetch, r, d, key, named) for r, d in shown]
         for record, decision in hidden:
-            self._decide(s, principal, fetch, record, decision, key)
+            self._decide(s, principal, fetch, record, decision, key, named)
         return outcomes
 
     def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
-                key: PrincipalKey) -> Outcome:
+                key: PrincipalKey, named: _Named) -> Outcome:
         common: dict[str, Any] = {
-            "patient_id": record.patient_id, "record": record.record_id, "category": record.category,
-            "purpose": fetch.purpose, "role": principal.role, "practitioner": principal.practitioner,
-            "emergency": fetch.emergency, "policy_revision": self.policy.revision,
+            "patient_id": record.patient_id, "named_as": named.in_entries, "record": record.record_id,
+            "category": record.category, "purpose": fetch.purpose, "role": principal.role,
+            "practitioner": principal.practitioner, "emergency": fetch.emergency,
+            "policy_revision": self.policy.revision,
         }
         if record.erased_ns is not None:
-            return self._withhold(s, principal, record, ["the record was erased"], common, erased=True)
+            return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:
-            return self._withhold(s, principal, record, list(decision.reasons), common,
+            return self._withhold(s, principal, record, list(decision.reasons), common, named,
                                   consents=list(decision.consent_ids))
         body = at_rest.open_record(record.record_id, _sealed(record), self.kek)
-        body, applied = apply_obligations(body, decision.obligations,
-                                          pseudonym=self._research_pseudonym(principal.name),
+        body, applied = apply_obligations(body, decision.obligations, pseudonym=named.in_bodies,
                                           handled_elsewhere=LEDGERED_OBLIGATIONS)
+        if named.subject_id and PSEUDONYMISE not in applied:  # fail closed: the body names the patient
+            raise RuntimeError("the policy allowed a research disclosure without pseudonymisation")
         seq = self.trail.writer(s).next_seq
         # The patient reference is what the recipient named in its request, so it can check it.
         package = build_share(
             body, record_id=record.record_id, category=record.category, recipient=principal.name,
             recipient_key_id=key.key_id, recipient_public_key=key.public_key, purpose=fetch.purpose,
-            patient_ref=fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq, obligations=applied,
+            patient_ref=fetch.subject_id or fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq, obligations=applied,
             signer=self.signer, now=clock.now_utc(),
         )
         ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]
@@ -121,10 +134,10 @@ class Disclosure:
         )
         if entry.seq != seq:  # the header names the entry that proves it; they must agree
             raise RuntimeError("ledger sequence moved under an open writer")
-        return Outcome(record, seq, entry.entry_bytes, package=package)
+        return Outcome(record, seq, entry.entry_bytes, package=package, subject_id=named.subject_id)
 
     def _withhold(self, s: Session, principal: Principal, record: Record, reasons: list[str], common: dict[str, Any],
-                  *, erased: bool = False, **ledgered: Any) -> Outcome:
+                  named: _Named, *, erased: bool = False, **ledgered: Any) -> Outcome:
         entry = self.trail.append_entry(s, "access.decision", principal.id, allowed=False, reasons=reasons,
                                         **ledgered, **common)
         shown = sensitivity.caller_reasons(reasons)
@@ -132,12 +145,26 @@ class Disclosure:
         # them are shown, or to the holder, which filed the category and labels they name.
         sendable = shown == reasons or record.holder == principal.name
         return Outcome(record, entry.seq, entry.entry_bytes if sendable else b"", reasons=tuple(shown),
-                       erased=erased)
+                       erased=erased, subject_id=named.subject_id)
 
-    def _research_pseudonym(self, recipient: str) -> Pseudonym:
-        # Stable for one recipient, unlinkable across recipients.
-        key = hmac.new(self.trail.pseudonym_key, b"research:" + recipient.encode(), hashlib.sha256).digest()
-        return keyed_pseudonym(key)
+
+class _Named:
+    """How one fetch's outcomes name the patient (docs/ledger.md, docs/disclosure.md).
+
+    `in_entries`: the pseudonym its access entries carry, scoped to the recipient (to the research
+    subject in a research fetch), never the ledger's own. `in_bodies`: what a pseudonymised body
+    calls the patient: the subject id, and keyed pseudonyms scoped to the subject for anyone else
+    it names; outside research nothing is pseudonymised, so there is nothing to call them."""
+
+    def __init__(self, secret: bytes, recipient: Principal, patient_id: str, subject: ResearchSubject | None) -> None:
+        self.subject_id = subject.subject_id if subject else ""
+        self.in_bodies: Pseudonym | None = None
+        if subject is None:
+            self.in_entries = derived.institution_pseudonym(secret, recipient.name, patient_id)
+            return
+        self.in_entries = derived.research_pseudonym(secret, subject.subject_id)
+        others = keyed_pseudonym(derived.body_pseudonym_key(secret, subject.subject_id))
+        self.in_bodies = lambda named_id: subject.subject_id if named_id == patient_id else others(named_id)
 
 
 def _sealed(record: Record) -> at_rest.SealedRecord:
@@ -174,7 +201,11 @@ def _candidates(s: Session, fetch: Fetch) -> list[Record]:
     return list(s.scalars(query.order_by(Record.created_ns, Record.record_id)))
 
 
-def _consents_for(s: Session, patient_id: str, grantee: str) -> list[Consent]:
+def _consents_for(s: Session, patient_id: str, grantee: str, consent_id: str | None) -> list[Consent]:
+    """The consents the policy decides by: a research fetch's one consent, or all naming the grantee."""
     # Superseded versions are history, never a basis for a decision.
-    return list(s.scalars(select(Consent).where(
-        Consent.patient_id == patient_id, Consent.grantee == grantee, Consent.status != "superseded")))
+    query = select(Consent).where(
+        Consent.patient_id == patient_id, Consent.grantee == grantee, Consent.status != "superseded")
+    if consent_id is not None:
+        query = query.where(Consent.consent_id == consent_id)
+    return list(s.scalars(query))

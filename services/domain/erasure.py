@@ -44,7 +44,8 @@ def erase(s: Session, trail: AuditTrail, policy: PolicyEngine, principal: Princi
         raise FailedPrecondition("the record is already erased")
     if by != "holder":
         ledgered = _erasure_decision(trail, policy, row, by)
-    row.ciphertext, row.wrapped_key, row.erased_ns = None, None, clock.now_ns()
+    # The content hash goes too: it could confirm a guess of the body the erasure destroyed.
+    row.ciphertext, row.wrapped_key, row.content_hash, row.erased_ns = None, None, None, clock.now_ns()
     seq = trail.append(s, "record.erased", principal.id, patient_id=row.patient_id,
                        record=row.record_id, category=row.category, erased_by=by,
                        on_behalf_of="patient" if by == "proxy" else None,
@@ -59,5 +60,7 @@ def _erasure_decision(trail: AuditTrail, policy: PolicyEngine, row: Record, by: 
     if not decision.allow:
         if any(r.startswith(UNAVAILABLE) for r in decision.reasons):
             raise Unavailable("the policy engine could not decide; nothing was erased")
-        raise PermissionDenied("the policy does not let you erase this record", decision.reasons).about(row.patient_id)
+        # The caller is the patient or their proxy (acting_for_owner), so the entry may name them.
+        raise PermissionDenied("the policy does not let you erase this record",
+                               decision.reasons).about(row.patient_id, acting_for=True)
     return {"policy_revision": policy.revision, "reasons": list(decision.reasons)}

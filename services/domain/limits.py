@@ -35,7 +35,7 @@ MAX_CHARS: dict[str, int] = {
     "consent_id": 36, "request_id": 36, "record_id": 36, "record_ids": 36, "key_id": 80,
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
-    "practitioner_id": 64, "roles": 32, "authorization": 64,
+    "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32,
     "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
 }
 # Bytes in a bytes field.

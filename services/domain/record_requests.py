@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consentry.services.domain.records import Deposit, read_deposit
-from consentry.services.domain.validation import UUID, Violations
+from consentry.services.domain.validation import RESEARCH_PURPOSES, SUBJECT_ID, UUID, Violations
 from consentry.v1 import exchange_pb2 as pb
 
 DEFAULT_PAGE = 100
@@ -17,7 +17,10 @@ DEFAULT_PAGE = 100
 
 @dataclass(frozen=True)
 class Fetch:
-    """A validated FetchRecords request: whose records, why, and which of them."""
+    """A validated FetchRecords request: whose records, why, and which of them.
+
+    A research fetch names `subject_id` and no patient; `patient_id` is empty until the subject
+    is resolved inside the fetch's transaction (domain/research_subjects.py)."""
 
     patient_id: str
     purpose: str
@@ -27,6 +30,7 @@ class Fetch:
     justification: str
     # Chosen by the client, fresh per fetch; every package of the response carries it.
     nonce: bytes
+    subject_id: str = ""
 
 
 def validate_put_record(request: pb.PutRecordRequest) -> Deposit:
@@ -49,7 +53,16 @@ def validate_list_records(request: pb.ListRecordsRequest) -> int:
 
 def validate_fetch_records(request: pb.FetchRecordsRequest) -> Fetch:
     v = Violations()
-    v.person_id("patient_id", request.patient_id)
+    # Research is pseudonymised: it names a consent's research subject, never the patient.
+    research = ", ".join(RESEARCH_PURPOSES)
+    if request.purpose in RESEARCH_PURPOSES:
+        v.check(not request.patient_id, "patient_id",
+                f"must be empty for research ({research}): name the research subject with subject_id")
+        v.check(bool(SUBJECT_ID.fullmatch(request.subject_id)), "subject_id",
+                f"must be the subject_id of a research consent (32 lower-case hex digits) for research ({research})")
+    else:
+        v.person_id("patient_id", request.patient_id)
+        v.check(not request.subject_id, "subject_id", f"is only for research ({research})")
     v.purpose("purpose", request.purpose)
     v.categories("categories", request.categories)
     for i, record_id in enumerate(request.record_ids):
@@ -60,7 +73,7 @@ def validate_fetch_records(request: pb.FetchRecordsRequest) -> Fetch:
     v.fetch_nonce("nonce", request.nonce)
     v.raise_if_any()
     return Fetch(request.patient_id, request.purpose, tuple(request.categories), tuple(request.record_ids),
-                 request.emergency.declared, request.emergency.justification, request.nonce)
+                 request.emergency.declared, request.emergency.justification, request.nonce, request.subject_id)
 
 
 def validate_erase_record(request: pb.EraseRecordRequest) -> None:

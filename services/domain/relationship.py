@@ -28,18 +28,23 @@ UNRELATED = ("nothing was disclosed: this institution has no active consent, dec
              "that relates it to a patient with this id; ask the patient with RequestAccess")
 
 
-def require_relationship(s: Session, caller: Principal, fetch: Fetch, now_ns: int) -> None:
+def require_relationship(s: Session, caller: Principal, fetch: Fetch, now_ns: int,
+                         research_consent: str | None = None) -> None:
     """Refuses the fetch unless the patient is enrolled and the institution holds an active
     consent from them, may break the glass and declares an emergency, or holds one of their
-    records.
+    records. A research fetch is related only by the one consent its subject id names
+    (`research_consent`), in force: nothing else may link the subject to the patient.
 
     Call it after the ledger writer is taken, so a consent revoked before this fetch began is
     never counted."""
-    institution = caller.name
-    enrolled = s.get(Person, fetch.patient_id) is not None
-    if not (enrolled and (_emergency(caller, fetch) or _consented(s, fetch.patient_id, institution, now_ns)
-                          or _holds(s, fetch.patient_id, institution))):
-        raise about_enrolled(s, PermissionDenied(UNRELATED), fetch.patient_id)
+    institution, patient_id = caller.name, fetch.patient_id
+    if research_consent is not None:
+        related = _consented(s, patient_id, institution, now_ns, research_consent)
+    else:
+        related = (_emergency(caller, fetch) or _consented(s, patient_id, institution, now_ns)
+                   or _holds(s, patient_id, institution))
+    if not (s.get(Person, patient_id) is not None and related):
+        raise about_enrolled(s, PermissionDenied(UNRELATED), patient_id)
 
 
 def _emergency(caller: Principal, fetch: Fetch) -> bool:
@@ -49,13 +54,16 @@ def _emergency(caller: Principal, fetch: Fetch) -> bool:
             and staff.may_break_glass(caller.institution_kind, caller.role))
 
 
-def _consented(s: Session, patient_id: str, institution: str, now_ns: int) -> bool:
-    """An active consent in force at `now_ns` (started and not lapsed), whatever it covers."""
-    found = s.execute(select(Consent.consent_id).where(
+def _consented(s: Session, patient_id: str, institution: str, now_ns: int, consent_id: str | None = None) -> bool:
+    """An active consent (`consent_id`, if given) in force at `now_ns` (started and not lapsed),
+    whatever it covers."""
+    query = select(Consent.consent_id).where(
         Consent.patient_id == patient_id, Consent.grantee == institution, Consent.status == "active",
         or_(Consent.valid_from_ns.is_(None), Consent.valid_from_ns <= now_ns),
-        or_(Consent.valid_until_ns.is_(None), Consent.valid_until_ns > now_ns)).limit(1)).first()
-    return found is not None
+        or_(Consent.valid_until_ns.is_(None), Consent.valid_until_ns > now_ns))
+    if consent_id is not None:
+        query = query.where(Consent.consent_id == consent_id)
+    return s.execute(query.limit(1)).first() is not None
 
 
 def _holds(s: Session, patient_id: str, institution: str) -> bool:

@@ -24,6 +24,7 @@ from consentry.services.errors import InvalidArgument
 INSTITUTION_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
 PERSON_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SUBJECT_ID = re.compile(r"[0-9a-f]{32}")  # a research consent's subject id (crypto/derived.py)
 # A FHIR body nests at most this deep (real resources stay under 20 levels); checked before
 # it is parsed, since a parser recursing once per level is the thing to protect.
 MAX_JSON_DEPTH = 64
@@ -37,6 +38,9 @@ CATEGORIES: tuple[str, ...] = tuple(_VOCABULARY["categories"])
 SENSITIVE_CATEGORIES: tuple[str, ...] = tuple(_VOCABULARY["sensitive_categories"])
 PURPOSES: tuple[str, ...] = tuple(_VOCABULARY["purposes"])
 BROAD_CATEGORY: str = _VOCABULARY["broad_category"]
+# Purposes only a research consent serves: a fetch for one names a research subject, never the patient.
+RESEARCH_PURPOSES: tuple[str, ...] = tuple(
+    purpose for purpose, kind in _VOCABULARY["consent_kinds"].items() if kind == "research")
 MAX_TEXT = 500
 # Times are kept as signed 64-bit nanoseconds since the epoch, so every time the service accepts
 # falls in the years 1678 to 2261 (a protobuf Timestamp alone could say 0001 to 9999).

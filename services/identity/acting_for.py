@@ -3,8 +3,9 @@ scope the action needs, while the proxy is in force.
 
 Refusals here never tell an enrolled patient from an unknown id (docs/disclosure.md): a patient
 id the caller may not act for is refused with the same status, message and details whether or
-not it is enrolled, and only an enrolled patient is named (as the ledger's pseudonym) in the
-refusal's ledger entry, so the patient sees the attempt and a typed id never becomes a pseudonym.
+not it is enrolled. The refusal is listed in an enrolled patient's access history, so the patient
+sees the attempt, but its ledger entry names no patient: the caller may not act for them, and the
+ledger never pairs an id a caller typed with its pseudonym.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def acting_for_owner(s: Session, patient_id: str, scope: str, not_found: str) ->
 
 
 def about_enrolled(s: Session, error: _Error, patient_id: str) -> _Error:
-    """`error`, ledgered as about the patient when one with this id is enrolled."""
+    """`error`, listed in the patient's history when one with this id is enrolled (the entry
+    itself does not name them: the caller is not known to act for them)."""
     if s.get(Person, patient_id) is not None:
         error.about(patient_id)
     return error

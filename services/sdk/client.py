@@ -5,6 +5,8 @@
     service_key = client.pin_service_key(expected)      # or pass a key pinned out of band
     for item in client.fetch("P-1", "TREAT", recipient_key=x25519_private, service_key=service_key):
         ...   # each package checked first: signature, recipient, purpose, patient, nonce, time, share id
+    # Research names a research consent's subject id (Consent.subject_id), never the patient:
+    client.fetch("", "HRESCH", subject_id=consent.subject_id, recipient_key=..., service_key=...)
 
     # Optionally prove each disclosure is in the audit ledger, under a signed checkpoint:
     client.fetch(..., prove=True, ledger_key=ledger_verifier_key)   # or, later:
@@ -185,6 +187,7 @@ class Client:
         prove: bool = False,
         ledger_key: str | None = None,
         ledger_origin: str | None = None,
+        subject_id: str = "",
     ) -> Iterator[FetchedRecord]:
         """Fetches and opens records; a package that fails a check raises, and nothing of it is yielded.
 
@@ -194,6 +197,8 @@ class Client:
         window, a share id not seen before (errors: consentry.services.crypto.errors; a
         ``NotThisFetch`` means the package answered something else: moved, replayed or stale).
 
+        For research (HRESCH) pass ``patient_id=""`` and the research consent's ``subject_id``.
+
         With ``prove=True`` every outcome is also checked against the audit ledger (see
         ``verify_disclosure``) before it is yielded, and carries the proof in ``.proof``.
         """
@@ -201,12 +206,13 @@ class Client:
             raise ValueError("prove=True needs ledger_key, the ledger's verifier key pinned out of band")
         nonce = secrets.token_bytes(FETCH_NONCE_BYTES)
         request = exchange_pb2.FetchRecordsRequest(
-            patient_id=patient_id, purpose=purpose, categories=categories, record_ids=record_ids,
-            emergency=exchange_pb2.Emergency(declared=bool(emergency_justification),
+            patient_id=patient_id, subject_id=subject_id, purpose=purpose, categories=categories,
+            record_ids=record_ids, emergency=exchange_pb2.Emergency(declared=bool(emergency_justification),
                                              justification=emergency_justification),
             nonce=nonce,
         )
-        asked = Asked(purpose, patient_id, nonce, tuple(categories), tuple(record_ids), self.clock, self.time_window)
+        asked = Asked(purpose, subject_id or patient_id, nonce, tuple(categories), tuple(record_ids), self.clock,
+                      self.time_window)
         stream = (open_response(item, asked, self._recipient(recipient_key, service_key))
                   for item in self.exchange.FetchRecords(request, timeout=self.timeout_s))
         if not prove:

@@ -2,7 +2,8 @@
 
 Every event is appended inside the caller's write transaction, so it commits together with the
 state change it records, or not at all (no audit, no access). Patients appear only as keyed
-pseudonyms; no clinical content is ever passed in here.
+pseudonyms (docs/ledger.md says which entry carries which); no clinical content is ever passed in
+here.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ class AuditTrail:
         actor: str,
         *,
         patient_id: str | None = None,
+        named: bool = True,
+        named_as: str | None = None,
         **fields: Any,
     ) -> int:
         """Appends one entry and returns its sequence number (final once the caller commits)."""
-        return self.append_entry(session, kind, actor, patient_id=patient_id, **fields).seq
+        return self.append_entry(session, kind, actor, patient_id=patient_id, named=named, named_as=named_as,
+                                 **fields).seq
 
     def append_entry(
         self,
@@ -62,13 +66,21 @@ class AuditTrail:
         actor: str,
         *,
         patient_id: str | None = None,
+        named: bool = True,
+        named_as: str | None = None,
         **fields: Any,
     ) -> Appended:
-        """Like ``append``, but returns the appended entry with its exact canonical bytes."""
+        """Like ``append``, but returns the appended entry with its exact canonical bytes.
+
+        An entry about `patient_id` is listed in that patient's history (the service's index,
+        `LedgerSubject`, keyed by the ledger pseudonym) whatever the entry itself says. The entry
+        names the patient by the ledger pseudonym; by `named_as` instead (a pseudonym scoped to
+        the institution the entry is returned to, docs/ledger.md); or, with `named=False`, not
+        at all."""
         entry: dict[str, Any] = {"kind": kind, "time": now_rfc3339(), "actor": self.actor(actor)}
         pseudonym = self.pseudonym(patient_id) if patient_id else None
-        if pseudonym:
-            entry["patient"] = pseudonym
+        if pseudonym and named:
+            entry["patient"] = named_as or pseudonym
         entry.update({k: v for k, v in fields.items() if v is not None})
         appended = self.writer(session).append(entry)
         if pseudonym:

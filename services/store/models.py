@@ -103,7 +103,9 @@ class Record(Base):
     labels: Mapped[list] = mapped_column(JSON)
     effective_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_ns: Mapped[int] = mapped_column(BigInteger)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    # Keyed for the holder alone (crypto/derived.py); NULL once erased, and for records deposited
+    # before it was keyed (the "pseudonyms" migration dropped their unsalted hashes).
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Body sealed under the record's data key; both are destroyed on erasure.
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -132,6 +134,9 @@ class Consent(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     revoked_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     revoke_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A research consent's subject id (crypto/derived.py), the same in every version; what its
+    # grantee names in a research fetch. NULL for a treatment consent.
+    subject_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
     __table_args__ = (Index("ix_consents_patient_grantee_status", "patient_id", "grantee", "status"),)
 

@@ -3,11 +3,13 @@
 Each case is an attack on a running server: the caller compares what comes back for a patient it
 should know nothing about with what comes back for an id no one has, or probes for records it may
 not have. The secure outcome is the same bytes either way, and a refusal ledgered exactly once,
-naming the patient (as the ledger's pseudonym) only when one is enrolled, so the patient sees it.
+naming no patient (the caller may not act for one), yet listed in the patient's history when one
+is enrolled, so the patient sees it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from harness import NONCE, Harness, Org, Person, grant
+from harness import NONCE, Harness, Org, Person, field_violations, grant
 
+from consentry.services.crypto import derived
 from consentry.services.domain.sensitivity import WITHHELD
-from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
+from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 SENSITIVE_WORDS = ("HIV", "PSY", "hiv-sti", "mental-health")
 LAB_TERMS = consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])
@@ -89,13 +92,22 @@ def new_entries(harness: Harness, call: Callable[[], object]) -> tuple[tuple, li
     return got, harness.entries()[before:]
 
 
+def listed_for(harness: Harness, patient_id: str) -> set[int]:
+    """The entries the service's index lists in the patient's history (GetAccessHistory, ListEntries)."""
+    pseudonym = harness.app.trail.pseudonym(patient_id)
+    rows = harness.sql("SELECT seq FROM ledger_subjects WHERE pseudonym = :p", p=pseudonym)
+    return {row[0] for row in rows or ()}
+
+
 def assert_one_refusal(harness: Harness, entries: list[dict], patient_id: str | None) -> None:
-    """Exactly one refusal entry, naming the patient's pseudonym only when one is enrolled."""
+    """Exactly one refusal entry, naming no patient: listed in the history of `patient_id` (an
+    enrolled patient the call was about), or, with None, in no one's."""
     assert [e["kind"] for e in entries] == ["call.refused"]
+    assert "patient" not in entries[0]
     if patient_id is None:
-        assert "patient" not in entries[0]
+        assert harness.sql("SELECT count(*) FROM ledger_subjects WHERE seq = :s", s=entries[0]["seq"])[0][0] == 0
     else:
-        assert entries[0]["patient"] == harness.app.trail.pseudonym(patient_id)
+        assert entries[0]["seq"] in listed_for(harness, patient_id)
 
 
 def assert_never_pseudonymised(harness: Harness, typed_id: str) -> None:
@@ -111,8 +123,7 @@ def fetch(org: Org, patient_id: str, purpose: str = "TREAT", **kw) -> Callable[[
 
 # -- a fetch without a relationship ----------------------------------------------------------------
 
-@pytest.mark.parametrize("probe", [{}, {"categories": ["hiv-sti", "mental-health"]}, {"purpose": "HRESCH"},
-                                   {"purpose": "ETREAT"}])
+@pytest.mark.parametrize("probe", [{}, {"categories": ["hiv-sti", "mental-health"]}, {"purpose": "ETREAT"}])
 def test_an_unrelated_institution_cannot_tell_a_patient_with_sensitive_records_from_no_one(
         harness: Harness, world: World, probe: dict) -> None:
     nobody = unknown_id()
@@ -344,3 +355,166 @@ def test_a_holder_depositing_for_an_unknown_id_is_told_and_nothing_is_pseudonymi
     assert got[0] == grpc.StatusCode.NOT_FOUND
     assert_one_refusal(harness, entries, None)
     assert_never_pseudonymised(harness, nobody)
+
+
+# -- pseudonyms: research subjects, what institutions are told, keyed content hashes ---------------
+
+def research_registry(harness: Harness, world: World) -> tuple[Org, consent_pb2.Consent]:
+    """A research registry holding a research consent from the world's patient for lab results."""
+    registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher",
+                           practitioner="r-osei")
+    consent = grant(world.patient, registry, ["lab"], purposes=("HRESCH",), kind=consent_pb2.CONSENT_KIND_RESEARCH)
+    return registry, consent
+
+
+def research_fetch(org: Org, subject_id: str) -> Callable[[], object]:
+    request = exchange_pb2.FetchRecordsRequest(subject_id=subject_id, purpose="HRESCH")
+    return lambda: org.client.exchange.FetchRecords(request)
+
+
+def lab_body(patient_id: str) -> bytes:
+    return json.dumps(deposits(patient_id)["lab"][0]).encode()
+
+
+def test_a_research_fetch_carries_no_patient_id_no_content_hash_and_no_ledger_pseudonym(
+        harness: Harness, world: World) -> None:
+    registry, consent = research_registry(harness, world)
+    secret, subject = harness.app.trail.pseudonym_key, consent.subject_id
+    [response] = list(research_fetch(registry, subject)())
+    raw = response.SerializeToString()
+    body = lab_body(world.patient.id)
+    for revealing in (world.patient.id, harness.app.trail.pseudonym(world.patient.id),
+                      hashlib.sha256(body).hexdigest(), derived.content_hash(secret, world.hospital.id, body)):
+        assert revealing.encode() not in raw
+    record = response.shared.record
+    assert record.record_id == world.records["lab"] and record.patient_id == "" and record.content_hash == ""
+    assert record.subject_id == subject
+    # The entry names the subject's own pseudonym, not the one this registry would see in a
+    # treatment fetch for the patient: the two cannot be linked through the ledger.
+    named = json.loads(response.ledger_entry)["patient"]
+    assert named == derived.research_pseudonym(secret, subject)
+    assert named != derived.institution_pseudonym(secret, registry.id, world.patient.id)
+    # Still byte-exact: the registry proves the disclosure, and the body names only the subject.
+    [item] = registry.client.fetch("", "HRESCH", subject_id=subject, recipient_key=registry.encryption,
+                                   service_key=harness.service_key, prove=True,
+                                   ledger_key=harness.app.ledger_verifier_key)
+    assert item.proof is not None and item.proof.entry["patient"] == named
+    assert world.patient.id.encode() not in (item.body or b"")
+    assert item.resource()["subject"]["reference"] == "Patient/" + subject
+    events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+        patient_id=world.patient.id, page_size=1000)).events
+    assert {response.ledger_seq, item.ledger_seq} <= {e.ledger_seq for e in events}  # the patient sees both
+
+
+def test_research_by_patient_id_is_invalid_whoever_the_id_names(harness: Harness, world: World) -> None:
+    registry, _consent = research_registry(harness, world)
+    enrolled, enrolled_entries = new_entries(harness, fetch(registry, world.patient.id, "HRESCH"))
+    unknown, unknown_entries = new_entries(harness, fetch(registry, unknown_id(), "HRESCH"))
+    assert enrolled[0] == grpc.StatusCode.INVALID_ARGUMENT and enrolled == unknown
+    with pytest.raises(grpc.RpcError) as err:
+        list(fetch(registry, world.patient.id, "HRESCH")())
+    assert field_violations(err.value) == {
+        "patient_id": "must be empty for research (HRESCH): name the research subject with subject_id",
+        "subject_id": "must be the subject_id of a research consent (32 lower-case hex digits) for research (HRESCH)"}
+    assert_one_refusal(harness, enrolled_entries, None)  # refused before any id was looked up
+    assert_one_refusal(harness, unknown_entries, None)
+
+
+def test_a_foreign_made_up_or_revoked_subject_id_answers_like_an_unrelated_patient(
+        harness: Harness, world: World) -> None:
+    registry, consent = research_registry(harness, world)
+    other, _its_own = research_registry(harness, world)
+    unrelated = answer(fetch(world.outsider, world.patient.id))
+    foreign, foreign_entries = new_entries(harness, research_fetch(other, consent.subject_id))
+    made_up, made_up_entries = new_entries(harness, research_fetch(other, secrets.token_hex(16)))
+    assert unrelated[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert foreign == made_up == unrelated  # code, message and details: the same bytes
+    assert_one_refusal(harness, foreign_entries, world.patient.id)  # someone else's subject id: the patient sees it
+    assert_one_refusal(harness, made_up_entries, None)
+    world.patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+    revoked, revoked_entries = new_entries(harness, research_fetch(registry, consent.subject_id))
+    assert revoked == unrelated
+    assert_one_refusal(harness, revoked_entries, world.patient.id)
+
+
+@pytest.mark.parametrize("caller", ["auditor", "institution"])
+def test_a_refusal_naming_an_enrolled_patient_pseudonymises_no_one_yet_the_patient_sees_it(
+        harness: Harness, world: World, caller: str) -> None:
+    if caller == "auditor":
+        auditor = harness.auditor()
+        actor, call = "auditor:" + auditor.id, lambda: auditor.client.consent.GetAccessHistory(
+            consent_pb2.GetAccessHistoryRequest(patient_id=world.patient.id))
+    else:
+        actor, call = "org:" + world.outsider.id, fetch(world.outsider, world.patient.id)
+    got, entries = new_entries(harness, call)
+    assert got[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert_one_refusal(harness, entries, world.patient.id)
+    [entry] = entries
+    assert entry["actor"] == actor
+    # No pseudonym anywhere in the entry's exact bytes: reading the ledger pairs no typed id with one.
+    assert harness.app.trail.pseudonym(world.patient.id).encode() not in harness.raw_entries()[entry["seq"]]
+    events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+        patient_id=world.patient.id, page_size=1000)).events
+    [event] = [e for e in events if e.ledger_seq == entry["seq"]]
+    assert not event.allowed and actor.endswith(event.institution_id)
+
+
+def test_a_refusal_of_the_patient_in_person_names_them(harness: Harness, world: World) -> None:
+    # The patient may act for themselves: the ledger names them, as in their other events.
+    got, entries = new_entries(harness, lambda: world.patient.client.exchange.EraseRecord(
+        exchange_pb2.EraseRecordRequest(record_id=world.records["lab"], reason="mine")))
+    assert got[0] == grpc.StatusCode.PERMISSION_DENIED  # a lab result is retained by its holder
+    assert [e["kind"] for e in entries] == ["call.refused"]
+    assert entries[0]["patient"] == harness.app.trail.pseudonym(world.patient.id)
+
+
+def test_institutions_never_receive_the_ledger_pseudonym(harness: Harness, world: World) -> None:
+    ledger_pseudonym, secret = harness.app.trail.pseudonym(world.patient.id), harness.app.trail.pseudonym_key
+    named = {}
+    for org in (world.doctor, world.hospital):
+        responses = list(fetch(org, world.patient.id)())
+        assert responses and ledger_pseudonym.encode() not in b"".join(r.SerializeToString() for r in responses)
+        named[org.id] = {json.loads(r.ledger_entry)["patient"] for r in responses if r.ledger_entry}
+        assert named[org.id] == {derived.institution_pseudonym(secret, org.id, world.patient.id)}
+    assert named[world.doctor.id] != named[world.hospital.id]
+    # The consent and record events keep the ledger pseudonym; the access entries are the doctor's
+    # own, still byte-exact for its proof, and in the patient's history.
+    deposited = [e for e in harness.entries() if e["kind"] == "record.deposited" and e["record"] in
+                 world.records.values()]
+    assert len(deposited) == 3 and all(e["patient"] == ledger_pseudonym for e in deposited)
+    [item] = world.doctor.client.fetch(world.patient.id, "TREAT", recipient_key=world.doctor.encryption,
+                                       service_key=harness.service_key, prove=True,
+                                       ledger_key=harness.app.ledger_verifier_key)
+    assert item.proof is not None and {item.proof.entry["patient"]} == named[world.doctor.id]
+    events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
+        patient_id=world.patient.id, page_size=1000)).events
+    assert item.ledger_seq in {e.ledger_seq for e in events}
+
+
+def test_the_content_hash_is_keyed_for_its_holder_shown_to_no_one_else_and_erased(harness: Harness,
+                                                                                   world: World) -> None:
+    patient, other_holder = harness.patient(), harness.org()
+    grant(patient, world.doctor, ["lab"])
+    body, secret = lab_body(patient.id), harness.app.trail.pseudonym_key
+
+    def put(org: Org) -> exchange_pb2.RecordMetadata:
+        request = exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body)
+        return org.client.exchange.PutRecord(request).record
+
+    mine, theirs, plain = put(world.hospital), put(other_holder), hashlib.sha256(body).hexdigest()
+    assert mine.content_hash == derived.content_hash(secret, world.hospital.id, body) != plain
+    assert theirs.content_hash not in ("", plain, mine.content_hash)  # no equality across holders either
+    list_records = exchange_pb2.ListRecordsRequest(patient_id=patient.id)
+    [listed] = world.hospital.client.exchange.ListRecords(list_records).records
+    assert listed.content_hash == mine.content_hash
+    by_patient = patient.client.exchange.ListRecords(list_records).records
+    assert len(by_patient) == 2 and all(r.content_hash == "" for r in by_patient)
+    responses = list(fetch(world.doctor, patient.id)())
+    assert [r.HasField("shared") for r in responses] == [True, True]
+    assert all(r.shared.record.content_hash == "" for r in responses)
+    raw = b"".join(r.SerializeToString() for r in responses)
+    assert not any(h.encode() in raw for h in (plain, mine.content_hash, theirs.content_hash))
+    erased = world.hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(
+        record_id=mine.record_id, reason="deposited twice")).record
+    assert erased.erased and erased.content_hash == ""
+    assert harness.sql("SELECT content_hash FROM records WHERE record_id = :r", r=mine.record_id)[0][0] is None

@@ -56,7 +56,7 @@ PROXY_SCOPE_MANAGE_CONSENTS: ProxyScope
 PROXY_SCOPE_READ_HISTORY: ProxyScope
 
 class Consent(_message.Message):
-    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason")
+    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id")
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class Consent(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_REASON_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     consent_id: str
     version: int
     patient_id: str
@@ -87,7 +88,8 @@ class Consent(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
     revoke_reason: str
-    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ...) -> None: ...
+    subject_id: str
+    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...
 
 class ConsentTerms(_message.Message):
     __slots__ = ("kind", "categories", "purposes", "data_period", "validity", "excepted_categories")

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecordMetadata(_message.Message):
-    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash")
+    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class RecordMetadata(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ERASED_FIELD_NUMBER: _ClassVar[int]
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     patient_id: str
     holder: str
@@ -31,7 +32,8 @@ class RecordMetadata(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     erased: bool
     content_hash: str
-    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ...) -> None: ...
+    subject_id: str
+    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...
 
 class PutRecordRequest(_message.Message):
     __slots__ = ("patient_id", "fhir_json", "labels", "category", "idempotency_key")
@@ -82,20 +84,22 @@ class Emergency(_message.Message):
     def __init__(self, declared: _Optional[bool] = ..., justification: _Optional[str] = ...) -> None: ...
 
 class FetchRecordsRequest(_message.Message):
-    __slots__ = ("patient_id", "purpose", "categories", "record_ids", "emergency", "nonce")
+    __slots__ = ("patient_id", "purpose", "categories", "record_ids", "emergency", "nonce", "subject_id")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     purpose: str
     categories: _containers.RepeatedScalarFieldContainer[str]
     record_ids: _containers.RepeatedScalarFieldContainer[str]
     emergency: Emergency
     nonce: bytes
-    def __init__(self, patient_id: _Optional[str] = ..., purpose: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., record_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[_Union[Emergency, _Mapping]] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+    subject_id: str
+    def __init__(self, patient_id: _Optional[str] = ..., purpose: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., record_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[_Union[Emergency, _Mapping]] = ..., nonce: _Optional[bytes] = ..., subject_id: _Optional[str] = ...) -> None: ...
 
 class SharePackage(_message.Message):
     __slots__ = ("header", "ciphertext", "sealed_key", "signature")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 
 import grpc
 import pytest
 from harness import NONCE, field_violations, grant
 
 from consentry.services.cli.demo import discharge_records
+from consentry.services.crypto import derived
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
@@ -100,8 +102,9 @@ def test_wrong_purpose_research_and_revocation_are_refused(harness, story):
     assert withheld_ids(wrong_purpose) == not_sensitive(records)
     assert all(r.reasons == (f"role physician may not read {r.category} for HPAYMT",) for r in wrong_purpose)
     registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher")
-    with pytest.raises(grpc.RpcError) as err:  # no consent at all: refused before any record is read
-        fetch(harness, registry, patient, "HRESCH")
+    with pytest.raises(grpc.RpcError) as err:  # no research consent, so no subject id: refused before any read
+        list(registry.client.fetch("", "HRESCH", subject_id=secrets.token_hex(16), recipient_key=registry.encryption,
+                                   service_key=harness.service_key))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert any(r.shared for r in fetch(harness, doctor, patient))
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id,
@@ -159,9 +162,24 @@ def test_patient_pages_through_exactly_their_own_ledger_entries(harness, story):
         start = page.next_start
     mine = [(e.seq, json.loads(e.entry)) for page in pages for e in page.entries]
     assert len(mine) >= len(records) and pages[-1].next_start == len(everything)
-    [pseudonym] = {entry["patient"] for _seq, entry in mine}
-    assert [seq for seq, _entry in mine] == [e["seq"] for e in everything if e.get("patient") == pseudonym]
     assert all(entry == everything[seq] for seq, entry in mine)
+    # Exactly the entries the service's index lists for the patient: every one naming their ledger
+    # pseudonym, their access entries (which name them by the fetching institution's pseudonym)
+    # and refusals about them (which name no one).
+    ledger = harness.app.trail.pseudonym(patient.id)
+    indexed = [row[0] for row in harness.sql(
+        "SELECT seq FROM ledger_subjects WHERE pseudonym = :p ORDER BY seq", p=ledger) or ()]
+    assert [seq for seq, _entry in mine] == indexed
+    assert {e["seq"] for e in everything if e.get("patient") == ledger} < set(indexed)
+    for _seq, entry in mine:
+        if entry["kind"] == "access.decision":
+            recipient = entry["actor"].removeprefix("org:")
+            assert entry["patient"] == derived.institution_pseudonym(harness.app.trail.pseudonym_key, recipient,
+                                                                     patient.id)
+        elif entry["kind"] == "call.refused":
+            assert "patient" not in entry
+        else:
+            assert entry["patient"] == ledger
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -7,7 +7,7 @@ import json
 
 import grpc
 import pytest
-from harness import grant
+from harness import field_violations, grant
 
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
@@ -51,16 +51,20 @@ def test_research_needs_a_research_consent_and_gets_pseudonymised_data(harness):
     registry = harness.org(kind=registry_pb2.INSTITUTION_KIND_RESEARCH_REGISTRY, role="researcher")
     lab = deposit(hospital, patient, LAB)
     treatment = grant(patient, registry, ["lab"], purposes=("HRESCH",))
-    [refused] = registry.client.fetch(patient.id, "HRESCH", recipient_key=registry.encryption,
-                                      service_key=harness.service_key)
-    assert refused.record_id == lab and not refused.shared
+    assert treatment.subject_id == ""  # a treatment consent has no research subject to fetch under
+    with pytest.raises(grpc.RpcError) as err:  # research never names the patient
+        list(registry.client.fetch(patient.id, "HRESCH", recipient_key=registry.encryption,
+                                   service_key=harness.service_key))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(err.value)) == {"patient_id", "subject_id"}
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=treatment.consent_id))
-    grant(patient, registry, ["lab"], purposes=("HRESCH",), kind=consent_pb2.CONSENT_KIND_RESEARCH)
-    [item] = registry.client.fetch(patient.id, "HRESCH", recipient_key=registry.encryption,
+    research = grant(patient, registry, ["lab"], purposes=("HRESCH",), kind=consent_pb2.CONSENT_KIND_RESEARCH)
+    [item] = registry.client.fetch("", "HRESCH", subject_id=research.subject_id, recipient_key=registry.encryption,
                                    service_key=harness.service_key)
     assert item.record_id == lab and item.shared and "pseudonymise" in item.header["obligations"]
     text = item.body.decode()
     assert patient.id not in text and "Ana Ruiz" not in text and "MRN" not in text
+    assert item.resource()["subject"] == {"reference": "Patient/" + research.subject_id}  # the subject, by its id
     assert item.resource()["valueQuantity"] == {"value": 12, "unit": "mg/L"}  # the science survives
 
 

@@ -1,15 +1,20 @@
-"""The Alembic migrations build exactly the schema the models describe, on every backend."""
+"""The Alembic migrations build exactly the schema the models describe, on every backend, and
+migrate the data they must."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from backends import BACKENDS, database
+from sqlalchemy import text
 
 from consentry.services.store.db import Database
 from consentry.services.store.models import Base
-from consentry.services.store.schema import upgrade
+from consentry.services.store.schema import alembic_config, upgrade
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -24,3 +29,24 @@ def test_migrations_match_the_models(backend, tmp_path):
         finally:
             db.dispose()
     assert diff == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_upgrade_to_keyed_content_hashes_drops_every_unsalted_one(backend, tmp_path):
+    with database(backend, tmp_path) as url:
+        db = Database(url)
+        try:
+            config = alembic_config(url)
+            with db.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "0002")
+                conn.execute(text(
+                    "INSERT INTO records (record_id, patient_id, holder, resource_type, category, labels, created_ns,"
+                    " content_hash) VALUES ('r-1', 'P1', 'org-1', 'Observation', 'lab', '[]', 0, :plain)"),
+                    {"plain": hashlib.sha256(b"{}").hexdigest()})
+            upgrade(db)
+            with db.engine.connect() as conn:
+                rows = conn.execute(text("SELECT record_id, content_hash FROM records")).all()
+        finally:
+            db.dispose()
+    assert [tuple(row) for row in rows] == [("r-1", None)]
