@@ -118,12 +118,13 @@ class Disclosure:
         if named.subject_id and PSEUDONYMISE not in applied:  # fail closed: the body names the patient
             raise RuntimeError("the policy allowed a research disclosure without pseudonymisation")
         seq = self.trail.writer(s).next_seq
-        # The patient reference is what the recipient named in its request, so it can check it.
+        # The patient reference is what the recipient named in its request (the research subject,
+        # never the patient, in a research fetch), so it can check it and learns nothing more.
         package = build_share(
             body, record_id=record.record_id, category=record.category, recipient=principal.name,
             recipient_key_id=key.key_id, recipient_public_key=key.public_key, purpose=fetch.purpose,
-            patient_ref=fetch.subject_id or fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq, obligations=applied,
-            signer=self.signer, now=clock.now_utc(),
+            patient_ref=fetch.subject_id or fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq,
+            obligations=applied, signer=self.signer, now=clock.now_utc(),
         )
         ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]
         entry = self.trail.append_entry(

@@ -368,7 +368,7 @@ def research_registry(harness: Harness, world: World) -> tuple[Org, consent_pb2.
 
 
 def research_fetch(org: Org, subject_id: str) -> Callable[[], object]:
-    request = exchange_pb2.FetchRecordsRequest(subject_id=subject_id, purpose="HRESCH")
+    request = exchange_pb2.FetchRecordsRequest(subject_id=subject_id, purpose="HRESCH", nonce=NONCE)
     return lambda: org.client.exchange.FetchRecords(request)
 
 

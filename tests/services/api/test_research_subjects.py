@@ -7,7 +7,7 @@ import json
 
 import grpc
 import pytest
-from harness import field_violations, grant
+from harness import NONCE, field_violations, grant
 
 from consentry.services.crypto import derived
 from consentry.services.domain import research_subjects
@@ -92,7 +92,7 @@ def test_a_research_subject_is_unrelated_once_its_consent_is_revoked(harness, st
 def test_a_subject_id_belongs_to_research_and_has_one_shape(harness, study, request_fields, violations):
     _patient, registry, _records = study
     with pytest.raises(grpc.RpcError) as err:
-        list(registry.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(**request_fields)))
+        list(registry.client.exchange.FetchRecords(exchange_pb2.FetchRecordsRequest(nonce=NONCE, **request_fields)))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(err.value) == violations
 
