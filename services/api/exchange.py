@@ -53,7 +53,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     def PutRecord(self, request: pb.PutRecordRequest, context: grpc.ServicerContext) -> pb.PutRecordResponse:
         holder = current_principal()
         holder.require("org")
-        deposit = validate_put_record(request)
+        deposit = validate_put_record(request, self.app.settings.max_body_bytes)
         sealed = deposits.seal_deposit(request.patient_id, request.fhir_json, deposit, self.app.kek)
         with self.app.db.write() as s:
             row, seq = deposits.file_deposit(s, self.app.trail, holder, sealed)

@@ -59,6 +59,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._sources = SourceLimits(settings.rate_auth_failures, settings.rate_window_s)
         self._principals = PrincipalLimits(settings.rate_calls_per_s, settings.rate_burst)
         self.summaries = RefusalSummaries(settings.rate_window_s)
+        self._body_limit = settings.max_body_bytes
 
     def intercept_service(
         self,
@@ -89,7 +90,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal = self._authenticate(method, context)
                 self._hold_to_rate(principal)
                 with acting_as(principal):
-                    return self._idempotent(behaviour, method, principal, checked(request), context)
+                    return self._idempotent(behaviour, method, principal, checked(request, self._body_limit),
+                                            context)
             except Exception as error:
                 self._fail(method, principal, error, context)
 
@@ -103,7 +105,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal = self._authenticate(method, context)
                 self._hold_to_rate(principal)
                 with acting_as(principal):
-                    responses = behaviour(checked(request), context)
+                    responses = behaviour(checked(request, self._body_limit), context)
                 while True:
                     with acting_as(principal):
                         item = next(responses, None)

@@ -19,6 +19,7 @@ from consentry.services.api.consent import ConsentServicer
 from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
+from consentry.services.config import channel_options
 from consentry.services.identity.auth import Authenticator
 from consentry.v1 import (
     audit_pb2,
@@ -48,8 +49,10 @@ class Server:
         self.app = app
         self.audit = AuditServicer(app, signer)
         self.guard = GuardInterceptor(app.db, Authenticator(app.db), app.trail, app.settings)
+        # A deposit's body may be as large as the service accepts (docs/limits.md, "Bodies").
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
-                                maximum_concurrent_rpcs=workers * 8)
+                                maximum_concurrent_rpcs=workers * 8,
+                                options=channel_options(app.settings.max_body_bytes))
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
         exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(app), self.grpc)

@@ -27,12 +27,12 @@ class Fetch:
     justification: str
 
 
-def validate_put_record(request: pb.PutRecordRequest) -> Deposit:
-    """The deposit's metadata, derived from its FHIR body."""
+def validate_put_record(request: pb.PutRecordRequest, body_limit: int) -> Deposit:
+    """The deposit's metadata, derived from its FHIR body of at most `body_limit` bytes."""
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.raise_if_any()
-    return read_deposit(request.patient_id, request.fhir_json, list(request.labels), request.category)
+    return read_deposit(request.patient_id, request.fhir_json, list(request.labels), request.category, body_limit)
 
 
 def validate_list_records(request: pb.ListRecordsRequest) -> int:

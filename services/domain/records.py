@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from consentry.services.domain.validation import CATEGORIES, Violations, storable_ns
 
-MAX_BODY_BYTES = 1024 * 1024
 LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 MAX_LABELS = 32
 
@@ -52,12 +51,12 @@ class Deposit:
     effective_ns: int | None
 
 
-def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str) -> Deposit:
+def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str, body_limit: int) -> Deposit:
     """Validates a deposit and derives its metadata; raises InvalidArgument naming the field."""
     v = Violations()
-    resource = v.json_object("fhir_json", body, limit=MAX_BODY_BYTES, what="a FHIR R4 resource")
+    resource = v.json_object("fhir_json", body, limit=body_limit, what="a FHIR R4 resource")
     rtype = resource.get("resourceType")
-    if rtype not in CATEGORY_BY_TYPE:
+    if not isinstance(rtype, str) or rtype not in CATEGORY_BY_TYPE:
         v.refuse("fhir_json.resourceType", "must be one of " + ", ".join(sorted(CATEGORY_BY_TYPE)))
     v.check(_names_patient(resource, patient_id), "fhir_json",
             "must reference the patient named by patient_id (subject, patient or Patient.id)")

@@ -30,6 +30,8 @@ from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.hashing import leaf_hash
 from consentry.ledger.merkle import verify_inclusion
+from consentry.services import config
+from consentry.services.config import channel_options
 from consentry.services.crypto.share import SharePackage, open_share
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.v1 import audit_pb2, audit_pb2_grpc, consent_pb2_grpc, exchange_pb2, exchange_pb2_grpc, registry_pb2_grpc
@@ -142,12 +144,15 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
 
 class Client:
     def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
-                 root_certificates: bytes | None = None) -> None:
-        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext."""
+                 root_certificates: bytes | None = None, max_body_bytes: int | None = None) -> None:
+        """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
+        `max_body_bytes` is the largest record body the channel carries either way: the server's
+        setting, by default $CONSENTRY_MAX_BODY_BYTES or its default (docs/limits.md)."""
         self.caller = caller
         self.timeout_s = timeout_s
-        self._channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates))
-                         if root_certificates is not None else grpc.insecure_channel(target))
+        options = channel_options(max_body_bytes or config.max_body_bytes())
+        self._channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates), options)
+                         if root_certificates is not None else grpc.insecure_channel(target, options))
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
         self.consent = consent_pb2_grpc.ConsentServiceStub(channel)
