@@ -15,6 +15,8 @@ SHARE_SIGNING_KEY = "service-signing.key"
 LEDGER_SIGNING_KEY = "ledger-signing.key"
 KEK_FILE = "kek.key"
 PSEUDONYM_KEY = "ledger-pseudonym.key"
+# Operator value sets inside the data directory, merged over the shipped ones.
+VALUESETS_DIR = "valuesets"
 
 # The most bytes a deposited FHIR body (PutRecord.fhir_json) may hold; real documents embed PDFs
 # and images of a few MB. One number for the service's own check and for the gRPC transport,
@@ -51,6 +53,9 @@ class Settings:
     rate_auth_failures: int = 100
     rate_window_s: float = 60.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # A directory of value sets that extend the shipped ones, besides the data directory's
+    # `valuesets/` (docs/labelling.md, "Value sets").
+    valuesets_dir: Path | None = None
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -71,10 +76,15 @@ class Settings:
             rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),
             rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
             max_body_bytes=max_body_bytes(),
+            valuesets_dir=Path(env["CONSENTRY_VALUESETS_DIR"]) if env.get("CONSENTRY_VALUESETS_DIR") else None,
         )
 
     def key_path(self, name: str) -> Path:
         return self.data_dir / name
+
+    def valueset_dirs(self) -> list[Path]:
+        """Where operator value sets are read from, in order (those that exist)."""
+        return [self.data_dir / VALUESETS_DIR, *([self.valuesets_dir] if self.valuesets_dir else [])]
 
 
 def max_body_bytes() -> int:

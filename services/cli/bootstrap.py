@@ -17,6 +17,7 @@ from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store import schema
 from consentry.services.store.audit_trail import AuditTrail
@@ -70,6 +71,8 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
         kek=DirectoryKekProvider(settings.data_dir),
         policy=load_engine(settings.policy_engine, settings.opa_url),
+        # The shipped value sets and what the operator added (docs/labelling.md, "Value sets").
+        deposit_rules=DepositRules.load(settings.valueset_dirs()),
     )
     return app, signer
 

@@ -21,13 +21,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.services.config import DEFAULT_MAX_BODY_BYTES
 from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
+from consentry.services.domain.patient_identifiers import MAX_IDENTIFIERS
 from consentry.services.domain.records import MAX_LABELS
 from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violations, storable_ns
 
 # Items in a repeated field.
 MAX_ITEMS: dict[str, int] = {
     "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": MAX_LABELS,
-    "scopes": 4, "roles": 8,
+    "scopes": 4, "roles": 8, "identifiers": MAX_IDENTIFIERS,
 }
 # Characters in a string field (each item, for a repeated one).
 MAX_CHARS: dict[str, int] = {
@@ -35,7 +36,7 @@ MAX_CHARS: dict[str, int] = {
     "consent_id": 36, "request_id": 36, "record_id": 36, "record_ids": 36, "key_id": 80,
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
-    "practitioner_id": 64, "roles": 32,
+    "practitioner_id": 64, "roles": 32, "system": 256, "value": 128,
     "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
 }
 # Bytes in a bytes field. A deposit's `fhir_json` is held to the server's setting
