@@ -36,24 +36,25 @@ class DateRules:
     def of(self, resource: dict) -> int | None:
         """Epoch ns of the first readable date among the type's date elements, or None."""
         for path in self.elements(resource_type(resource)):
-            ns = _date_ns(element(resource, path))
+            ns = _date_ns(path.rsplit(".", 1)[-1], element(resource, path))
             if ns is not None:
                 return ns
         return None
 
 
-def _date_ns(value: Any) -> int | None:
-    if isinstance(value, str):
-        return fhir_datetime_ns(value)
-    if isinstance(value, list):  # Timing.event: its first date
-        return _date_ns(value[0]) if value else None
-    if isinstance(value, dict):  # a Period: its start, or its end when open at the start
-        for bound in ("start", "end"):
-            if isinstance(value.get(bound), str):
-                ns = fhir_datetime_ns(value[bound])
+def _date_ns(name: str, value: Any) -> int | None:
+    """The date an element holds, read as its name says it is typed: a Period (its start, or its
+    end when open at the start), Timing.event (its first date), else a date, dateTime or instant."""
+    if name.lower().endswith("period"):
+        if isinstance(value, dict):
+            for bound in ("start", "end"):
+                ns = fhir_datetime_ns(value[bound]) if isinstance(value.get(bound), str) else None
                 if ns is not None:
                     return ns
-    return None
+        return None
+    if name == "event":
+        value = value[0] if isinstance(value, list) and value else None
+    return fhir_datetime_ns(value) if isinstance(value, str) else None
 
 
 def fhir_datetime_ns(value: str) -> int | None:
