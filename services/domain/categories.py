@@ -85,15 +85,12 @@ class CategoryRules:
 
     def most_restricted(self, filed: Iterable[Filed]) -> Filed:
         """The one the fewest (role, purpose) duties may read, ties going to the vocabulary's
-        order; among the determined ones if there are any (a fallback says nothing of the
-        content)."""
+        order. Determined if any of them was."""
         items = list(filed)
-        determined = [f for f in items if f.determined] or items
-        if not determined:
+        if not items:
             return Filed(self.unknown_type, False)
-        category = min({f.category for f in determined},
-                       key=lambda c: (self._readers.get(c, 0), CATEGORIES.index(c)))
-        return Filed(category, bool(determined[0].determined))
+        category = min({f.category for f in items}, key=lambda c: (self._readers.get(c, 0), CATEGORIES.index(c)))
+        return Filed(category, any(f.determined for f in items))
 
 
 def _readers_per_category(duties: dict) -> dict[str, int]:

@@ -88,12 +88,15 @@ def read_deposit(patient: PatientIdentity, body: bytes, labels: list[str], categ
 
 def _filed(resource: dict, entries: list[Found], categories: CategoryRules) -> Filed:
     """A resource's category; a document Bundle's is its Composition's (the document is what it
-    says it is), any other Bundle's the most restricted of its entries'."""
+    says it is), any other Bundle's the most restricted of its entries' (fallbacks included, its
+    Patient left out unless it holds nothing else)."""
     if not entries:
         return categories.of(resource)
     if resource.get("type") == "document" and entries[0].type == "Composition":
         return categories.of(entries[0].resource)
-    return categories.most_restricted(categories.of(e.resource) for e in entries)
+    # The Patient of a Bundle of their records is its subject, not its content.
+    content = [e for e in entries if e.type != "Patient"] or entries
+    return categories.most_restricted(categories.of(e.resource) for e in content)
 
 
 def _category(v: Violations, given: str, filed: Filed) -> str:

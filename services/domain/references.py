@@ -24,7 +24,7 @@ from typing import Any
 from consentry.services.domain.fhir_walk import Found, as_list, resource_type, resources
 from consentry.services.domain.patient_identifiers import identifier_hash
 
-PATIENT_ELEMENTS = ("subject", "patient")
+PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")  # beneficiary: Coverage
 # [base/]Type/id[/_history/version]: FHIR ids, and the service's patient ids ('_' too).
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9._-]{1,128})(?:/_history/[A-Za-z0-9._-]{1,64})?$")
 

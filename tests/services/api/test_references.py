@@ -71,7 +71,8 @@ def test_urn_uuid_references_resolve_within_the_bundle(harness):
         {"fullUrl": patient_url, "resource": {"resourceType": "Patient", "id": patient_id},
          "request": {"method": "PUT", "url": f"Patient/{patient_id}"}},
         {"fullUrl": "urn:uuid:88d1c0d3-6f3a-4a86-9d1d-6b0a4f0f3c11",
-         "resource": with_subject(patient_id, {"reference": patient_url}), "request": {"method": "POST", "url": "Observation"}},
+         "resource": with_subject(patient_id, {"reference": patient_url}),
+         "request": {"method": "POST", "url": "Observation"}},
     ]}
     assert put(hospital, patient_id, bundle).record.category == "lab"
     elsewhere = "urn:uuid:" + "1" * 8 + "-1111-4111-8111-" + "1" * 12
@@ -111,8 +112,8 @@ def test_identifier_references_match_an_enrolled_identifier(harness):
 def test_identifiers_are_kept_only_as_keyed_hashes(harness):
     number = national_id()
     patient_id = enrol(harness, (NATIONAL_ID, number))
-    rows = harness.sql("SELECT identifier_hash, patient_id FROM patient_identifiers WHERE patient_id = :p", p=patient_id)
-    [(digest, _)] = rows
+    [(digest, _)] = harness.sql("SELECT identifier_hash, patient_id FROM patient_identifiers WHERE patient_id = :p",
+                                p=patient_id)
     assert len(digest) == 64 and number not in digest
     dump = json.dumps([list(r) for r in harness.sql("SELECT * FROM patient_identifiers")])
     assert number not in dump and NATIONAL_ID not in dump

@@ -3,8 +3,10 @@ fails on a malformed body with anything but INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -75,9 +77,8 @@ def test_category_rules(resource, category):
 ])
 def test_date_rules_read_every_date_element_of_a_type(resource, day):
     ns = RULES.dates.of(resource)
-    assert ns is not None and ns // 1_000_000_000 // 86400 * 86400 == int(
-        __import__("datetime").datetime.fromisoformat(day).replace(
-            tzinfo=__import__("datetime").UTC).timestamp())
+    assert ns is not None
+    assert datetime.fromtimestamp(ns / 1e9, UTC).date() == date.fromisoformat(day)
 
 
 @pytest.mark.parametrize("resource", [
@@ -91,7 +92,7 @@ def test_no_date_or_an_unreadable_one_is_none(resource):
 
 
 def test_docs_list_the_date_elements_of_every_type():
-    text = DOCS.read_text()
+    text = DOCS.read_text().split("## Clinical dates", 1)[1].split("\n## ", 1)[0]
     rules = json.loads(DATES_FILE.read_text())
     for rtype, elements in rules["types"].items():
         row = re.search(rf"^\| {rtype} \| ([^|]*) \|$", text, re.MULTILINE)
@@ -141,7 +142,5 @@ def _replaced(doc, path, value):
 @given(path=st.sampled_from(PATHS), value=JSON_VALUES)
 def test_any_member_of_any_json_type_is_read_or_refused(path, value):
     body = json.dumps(_replaced(SAMPLE, path, value)).encode()
-    try:
+    with contextlib.suppress(InvalidArgument):  # anything else fails the test
         read_deposit(PatientIdentity("p1"), body, [], "", DEFAULT_MAX_BODY_BYTES, RULES)
-    except InvalidArgument:
-        pass
