@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consentry.services.config import DEFAULT_MAX_BODY_BYTES
+from consentry.services.domain.categories import DUTIES_FILE, CategoryRules, Filed
+from consentry.services.domain.categories import RULES_FILE as CATEGORIES_FILE
 from consentry.services.domain.clinical_dates import DATES_FILE
 from consentry.services.domain.records import DepositRules, read_deposit
 from consentry.services.domain.references import PatientIdentity
@@ -144,3 +146,16 @@ def test_any_member_of_any_json_type_is_read_or_refused(path, value):
     body = json.dumps(_replaced(SAMPLE, path, value)).encode()
     with contextlib.suppress(InvalidArgument):  # anything else fails the test
         read_deposit(PatientIdentity("p1"), body, [], "", DEFAULT_MAX_BODY_BYTES, RULES)
+
+
+def test_category_rules_that_would_derive_a_sensitive_category_are_refused():
+    doc = json.loads(CATEGORIES_FILE.read_text())
+    doc["types"]["Condition"] = "mental-health"
+    with pytest.raises(ValueError, match="not clinical categories of the vocabulary: mental-health"):
+        CategoryRules(doc, json.loads(DUTIES_FILE.read_text()))
+
+
+def test_a_bundle_takes_the_category_the_fewest_duties_may_read():
+    filed = [Filed("lab", True), Filed("survey", True), Filed("other", False)]
+    assert RULES.categories.most_restricted(filed) == Filed("other", True)
+    assert RULES.categories.most_restricted(filed[:2]) == Filed("survey", True)
