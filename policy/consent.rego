@@ -165,8 +165,14 @@ _problems contains [i, sprintf("consent %v expired at %v", [c.id, c.valid_until]
 _problems contains [i, msg] if {
 	some i, c in _consents
 	not _in_window(object.get(c, "data_from", null), object.get(c, "data_until", null), _effective)
-	msg := sprintf("record dated %v is outside the data period of consent %v", [_effective, c.id])
+	msg := _outside_data_period(c.id)
 }
+
+# A record without a clinical date (effective null) falls in no bounded data period: the patient's
+# history says so in words rather than as "dated null" (docs/labelling.md, "Clinical dates").
+_outside_data_period(id) := sprintf("record has no clinical date, so it is outside the data period of consent %v", [id]) if {
+	not is_number(_effective)
+} else := sprintf("record dated %v is outside the data period of consent %v", [_effective, id])
 
 _required_kind := object.get(_vocab.consent_kinds, input.purpose, _vocab.consent_kinds["default"])
 

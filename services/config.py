@@ -15,6 +15,18 @@ SHARE_SIGNING_KEY = "service-signing.key"
 LEDGER_SIGNING_KEY = "ledger-signing.key"
 KEK_FILE = "kek.key"
 PSEUDONYM_KEY = "ledger-pseudonym.key"
+# Operator value sets inside the data directory, merged over the shipped ones.
+VALUESETS_DIR = "valuesets"
+
+# The most bytes a deposited FHIR body (PutRecord.fhir_json) may hold; real documents embed PDFs
+# and images of a few MB. One number for the service's own check and for the gRPC transport,
+# which takes it plus MESSAGE_HEADROOM_BYTES for the rest of a message (ids, labels, a share
+# header, a ledger entry of at most 16 KiB). docs/limits.md, "Bodies".
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+MESSAGE_HEADROOM_BYTES = 64 * 1024
+# From one page of ledger entries (paging.py, 1 MiB), which must fit a message, to what gRPC,
+# counting sizes in an int32, can carry.
+BODY_BYTES_RANGE = (1024 * 1024, 1024 * 1024 * 1024)
 
 
 def default_data_dir() -> Path:
@@ -50,6 +62,10 @@ class Settings:
     # Witnesses (docs/ledger.md): (submission URL, cosignature verifier key) of each witness the
     # server submits its new checkpoints to, from CONSENTRY_WITNESSES.
     witnesses: tuple[tuple[str, str], ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # A directory of value sets that extend the shipped ones, besides the data directory's
+    # `valuesets/` (docs/labelling.md, "Value sets").
+    valuesets_dir: Path | None = None
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -73,10 +89,32 @@ class Settings:
             rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
             key_grace_s=float(env.get("CONSENTRY_KEY_GRACE_S", "600")),
             witnesses=parse_witnesses(env.get("CONSENTRY_WITNESSES", "")),
+            max_body_bytes=max_body_bytes(),
+            valuesets_dir=Path(env["CONSENTRY_VALUESETS_DIR"]) if env.get("CONSENTRY_VALUESETS_DIR") else None,
         )
 
     def key_path(self, name: str) -> Path:
         return self.data_dir / name
+
+    def valueset_dirs(self) -> list[Path]:
+        """Where operator value sets are read from, in order (those that exist)."""
+        return [self.data_dir / VALUESETS_DIR, *([self.valuesets_dir] if self.valuesets_dir else [])]
+
+
+def max_body_bytes() -> int:
+    """$CONSENTRY_MAX_BODY_BYTES, or the default; raises ValueError outside BODY_BYTES_RANGE."""
+    value = int(os.environ.get("CONSENTRY_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+    low, high = BODY_BYTES_RANGE
+    if not low <= value <= high:
+        raise ValueError(f"CONSENTRY_MAX_BODY_BYTES must be from {low} to {high}")
+    return value
+
+
+def channel_options(body_bytes: int) -> list[tuple[str, int]]:
+    """gRPC options for a server or channel that carries bodies of up to `body_bytes`: a message
+    may hold one body and the rest of its message, in either direction."""
+    limit = body_bytes + MESSAGE_HEADROOM_BYTES
+    return [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
 
 
 def client_root_certificates() -> bytes | None:

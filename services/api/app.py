@@ -9,6 +9,7 @@ from nacl.signing import SigningKey
 from consentry.policy.engine import PolicyEngine
 from consentry.services.config import Settings
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
+from consentry.services.domain.records import DepositRules
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 
@@ -23,3 +24,4 @@ class App:
     ledger_verifier_key: str
     kek: KeyEncryptionKeyProvider
     policy: PolicyEngine
+    deposit_rules: DepositRules

@@ -69,10 +69,11 @@ def tolerant_parser(request_type: type[Message]) -> Callable[[bytes], Received]:
     return parse
 
 
-def checked(request: Request) -> Message:
-    """The decoded request, if it is within every limit (domain/limits.py)."""
+def checked(request: Request, body_limit: int) -> Message:
+    """The decoded request, if it is within every limit (domain/limits.py); a deposit's body
+    within `body_limit` bytes (the server's setting)."""
     if isinstance(request, Undecodable):
         raise InvalidArgument([("request", f"must be a well-formed {request.type_name} message "
                                            "(protobuf wire format, strings in UTF-8)")])
-    check_limits(request)
+    check_limits(request, body_limit)
     return request

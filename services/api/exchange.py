@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import grpc
 
 from consentry.services.api.app import App
-from consentry.services.domain import deposits, erasure
+from consentry.services.domain import deposits, erasure, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
 from consentry.services.domain.record_requests import (
     validate_erase_record,
@@ -15,6 +15,7 @@ from consentry.services.domain.record_requests import (
     validate_list_records,
     validate_put_record,
 )
+from consentry.services.domain.references import PatientIdentity
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.models import Record
@@ -40,6 +41,7 @@ def _metadata(row: Record, *, patient_id: str, content_hash: str = "", subject_i
         resource_type=row.resource_type, category=row.category, labels=list(row.labels),
         effective_time=to_timestamp(row.effective_ns), create_time=to_timestamp(row.created_ns),
         erased=row.erased_ns is not None, content_hash=content_hash,
+        label_reasons=[pb.LabelReason(**reason) for reason in row.label_reasons or []],
     )
 
 
@@ -65,12 +67,20 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     def PutRecord(self, request: pb.PutRecordRequest, context: grpc.ServicerContext) -> pb.PutRecordResponse:
         holder = current_principal()
         holder.require("org")
-        deposit = validate_put_record(request)
-        sealed = deposits.seal_deposit(holder.name, request.patient_id, request.fhir_json, deposit, self.app.kek,
-                                       self.app.trail.pseudonym_key)
+        app = self.app
+        deposit = validate_put_record(request, app.settings.max_body_bytes, app.deposit_rules, self._identity)
+        sealed = deposits.seal_deposit(holder.name, request.patient_id, request.fhir_json, deposit, app.kek,
+                                       app.trail.pseudonym_key)
         with self.app.db.write() as s:
             row, seq = deposits.file_deposit(s, self.app.trail, holder, sealed)
             return pb.PutRecordResponse(record=metadata_pb(row, holder), ledger_seq=seq)
+
+    def _identity(self, patient_id: str) -> PatientIdentity:
+        """The patient as a deposit's references may name them (an unknown id has no identifiers;
+        filing it is refused later, NOT_FOUND)."""
+        with self.app.db.read() as s:
+            hashes = patient_identifiers.enrolled_hashes(s, patient_id)
+        return PatientIdentity(patient_id, hashes, self.app.trail.pseudonym_key)
 
     def ListRecords(self, request: pb.ListRecordsRequest, context: grpc.ServicerContext) -> pb.ListRecordsResponse:
         size = validate_list_records(request)

@@ -61,6 +61,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._sources = SourceLimits(settings.rate_auth_failures, settings.rate_window_s)
         self._principals = PrincipalLimits(settings.rate_calls_per_s, settings.rate_burst)
         self.summaries = RefusalSummaries(settings.rate_window_s)
+        self._body_limit = settings.max_body_bytes
 
     def intercept_service(
         self,
@@ -91,7 +92,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal, call = self._authenticate(method, received, context)
                 self._hold_to_rate(principal)
                 with acting_as(principal), serving(call):
-                    return self._idempotent(behaviour, method, principal, checked(received.request), context)
+                    return self._idempotent(behaviour, method, principal,
+                                            checked(received.request, self._body_limit), context)
             except Exception as error:
                 self._fail(method, principal, error, context)
 
@@ -105,7 +107,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 principal, call = self._authenticate(method, received, context)
                 self._hold_to_rate(principal)
                 with acting_as(principal), serving(call):
-                    responses = behaviour(checked(received.request), context)
+                    responses = behaviour(checked(received.request, self._body_limit), context)
                 while True:
                     with acting_as(principal), serving(call):
                         item = next(responses, None)

@@ -105,10 +105,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                       context: grpc.ServicerContext) -> pb.EnrollPatientResponse:
         operator = current_principal()
         operator.require("operator")
-        validate_enroll_patient(request)
+        identifiers = validate_enroll_patient(request)
         with self.app.db.write() as s:
             key_id = enrolment.enroll_patient(s, self.app.trail, operator, request.patient_id,
-                                              request.identity_public_key)
+                                              request.identity_public_key, identifiers)
         return pb.EnrollPatientResponse(patient_id=request.patient_id, key_id=key_id)
 
     def EnrollAuditor(self, request: pb.EnrollAuditorRequest,

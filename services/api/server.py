@@ -21,6 +21,7 @@ from consentry.services.api.consent import ConsentServicer
 from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
+from consentry.services.config import channel_options
 from consentry.services.identity.auth import Authenticator
 from consentry.services.store.witnessing import WitnessEndpoint, Witnessing
 from consentry.v1 import (
@@ -56,8 +57,10 @@ class Server:
         authenticator = Authenticator(app.db, app.settings.key_grace_s,
                                       mutual_tls=transport.mode(app.settings) == transport.MTLS)
         self.guard = GuardInterceptor(app.db, authenticator, app.trail, app.settings)
+        # A deposit's body may be as large as the service accepts (docs/limits.md, "Bodies").
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
-                                maximum_concurrent_rpcs=workers * 8, options=transport.SERVER_OPTIONS)
+                                maximum_concurrent_rpcs=workers * 8,
+                                options=[*transport.SERVER_OPTIONS, *channel_options(app.settings.max_body_bytes)])
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
         exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(app), self.grpc)

@@ -18,6 +18,7 @@ from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
 from consentry.services.domain import research_subjects
+from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store import schema
 from consentry.services.store.audit_trail import AuditTrail
@@ -57,6 +58,9 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         raise FileNotFoundError(
             f"{settings.data_dir} lacks {', '.join(missing)}; run `consentry init --data-dir {settings.data_dir}`"
         )
+    # The shipped value sets and what the operator added (docs/labelling.md, "Value sets"); read
+    # first, so a file that would take sensitivity away stops the start before anything opens.
+    deposit_rules = DepositRules.load(settings.valueset_dirs())
     db = Database(settings.database_url)
     schema.upgrade(db)
     _register_operator(db, operator_key(settings))
@@ -73,6 +77,7 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
         kek=DirectoryKekProvider(settings.data_dir),
         policy=load_engine(settings.policy_engine, settings.opa_url),
+        deposit_rules=deposit_rules,
     )
     return app, signer
 

@@ -99,9 +99,13 @@ def discharge_records(patient: str) -> dict[str, bytes]:
             "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5", "display": "C reactive protein"}]},
             "valueQuantity": {"value": 12, "unit": "mg/L"},
         }),
+        # No security label and no category from the hospital: the service labels it PSY from its
+        # practice setting, psychiatry (docs/labelling.md).
         "psychiatric note": _fhir({
             "resourceType": "DocumentReference", "status": "current", "subject": ref, "date": "2026-11-18T15:00:00Z",
-            "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]},
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}]},
+            "context": {"practiceSetting": {"coding": [{"system": "http://snomed.info/sct", "code": "394587001",
+                                                        "display": "Psychiatry"}]}},
             "description": "Liaison psychiatry consult during admission",
         }),
     }
@@ -183,17 +187,18 @@ class Story:
             registry_pb2.EnrollAuditorRequest(auditor_id=aid, identity_public_key=pk)))
         self.check(True, f"{ids['hospital']}, {ids['doctor']}, {ids['registry']}, a patient and an auditor")
 
-        self.say("1. The hospital deposits the discharge records (stored encrypted)")
+        self.say("1. The hospital deposits the discharge records as its system writes them (stored encrypted)")
         records, sensitive = {}, set()
         for title, body in discharge_records(ids["patient"]).items():
-            category = "mental-health" if title == "psychiatric note" else ""
-            reply = hospital.exchange.PutRecord(exchange_pb2.PutRecordRequest(
-                patient_id=ids["patient"], fhir_json=body, category=category))
+            reply = hospital.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=ids["patient"],
+                                                                              fhir_json=body))
             records[reply.record.record_id] = title
-            if category:
+            if reply.record.labels:
                 sensitive.add(reply.record.record_id)
             self.check(True, f"{title}: category {reply.record.category}, labels {list(reply.record.labels) or '-'}, "
                              f"ledger #{reply.ledger_seq}")
+        self.check([records[r] for r in sensitive] == ["psychiatric note"],
+                   "the service labelled the psychiatric note PSY from its own codes; the hospital set no label")
 
         self.say("2. The patient grants the family doctor treatment access to the non-sensitive records")
         until = Timestamp()
@@ -246,7 +251,7 @@ class Story:
         # subject id named no one, so it is in no patient's history.)
         self.check(sum(e.allowed for e in events) == 5 and refused == 8,
                    f"{len(events)} events: 5 shared, {refused} refused")
-        note = [e for e in events if e.category == "mental-health" and e.institution_id == self.ids["doctor"]]
+        note = [e for e in events if e.record_id in sensitive]
         self.check(len(note) == 2 and any("mental-health" in r for e in note for r in e.reasons),
                    "the patient sees the psychiatric note refused, with the full reason Dr Chen was not shown")
 

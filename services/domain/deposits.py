@@ -63,6 +63,7 @@ def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDe
         resource_type=deposit.resource_type, category=deposit.category, labels=deposit.labels,
         effective_ns=deposit.effective_ns, created_ns=clock.now_ns(), content_hash=new.content_hash,
         ciphertext=new.sealed.ciphertext, wrapped_key=new.sealed.wrapped_key, kek_id=new.sealed.kek_id,
+        label_reasons=[reason.to_json() for reason in deposit.label_reasons],
     )
     s.add(row)
     seq = trail.append(

@@ -3,6 +3,7 @@ auditors with their identity keys. Every change is ledgered in the caller's writ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.crypto.share import recipient_key_id
+from consentry.services.domain.patient_identifiers import enroll_identifiers
 from consentry.services.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from consentry.services.identity.principals import Principal
 from consentry.services.identity.tokens import identity_key_id
@@ -93,11 +95,15 @@ def revoke_key(s: Session, trail: AuditTrail, manager: Principal, institution_id
     return key
 
 
-def enroll_patient(s: Session, trail: AuditTrail, operator: Principal, patient_id: str, public_key: bytes) -> str:
-    """Enrols the patient with their identity key; returns the key id."""
-    return _enroll(s, trail, operator, Person(patient_id=patient_id, created_ns=clock.now_ns()), patient_id,
-                   "patient:" + patient_id, public_key, "this patient is already enrolled", "patient.enrolled",
-                   patient_id=patient_id)
+def enroll_patient(s: Session, trail: AuditTrail, operator: Principal, patient_id: str, public_key: bytes,
+                   identifiers: Sequence[tuple[str, str]] = ()) -> str:
+    """Enrols the patient with their identity key and other identifiers (kept as keyed hashes,
+    never ledgered); returns the key id."""
+    key_id = _enroll(s, trail, operator, Person(patient_id=patient_id, created_ns=clock.now_ns()), patient_id,
+                     "patient:" + patient_id, public_key, "this patient is already enrolled", "patient.enrolled",
+                     patient_id=patient_id)
+    enroll_identifiers(s, trail.pseudonym_key, patient_id, identifiers)
+    return key_id
 
 
 def enroll_auditor(s: Session, trail: AuditTrail, operator: Principal, auditor_id: str, public_key: bytes) -> str:

@@ -20,14 +20,16 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.services.crypto.share_header import FETCH_NONCE_BYTES
+from consentry.services.config import DEFAULT_MAX_BODY_BYTES
 from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
-from consentry.services.domain.records import MAX_BODY_BYTES, MAX_LABELS
+from consentry.services.domain.patient_identifiers import MAX_IDENTIFIERS
+from consentry.services.domain.records import MAX_LABELS
 from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violations, storable_ns
 
 # Items in a repeated field.
 MAX_ITEMS: dict[str, int] = {
     "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": MAX_LABELS,
-    "scopes": 4, "roles": 8,
+    "scopes": 4, "roles": 8, "identifiers": MAX_IDENTIFIERS,
 }
 # Characters in a string field (each item, for a repeated one).
 MAX_CHARS: dict[str, int] = {
@@ -35,12 +37,13 @@ MAX_CHARS: dict[str, int] = {
     "consent_id": 36, "request_id": 36, "record_id": 36, "record_ids": 36, "key_id": 80,
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
-    "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32,
+    "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
     "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
 }
-# Bytes in a bytes field.
+# Bytes in a bytes field. A deposit's `fhir_json` is held to the server's setting
+# (CONSENTRY_MAX_BODY_BYTES, config.py); this is its default.
 MAX_BYTES: dict[str, int] = {
-    "fhir_json": MAX_BODY_BYTES, "identity_public_key": 32, "encryption_public_key": 32, "public_key": 32,
+    "fhir_json": DEFAULT_MAX_BODY_BYTES, "identity_public_key": 32, "encryption_public_key": 32, "public_key": 32,
     "nonce": FETCH_NONCE_BYTES[1],
 }
 # What a field missing from the tables gets (tests/services/domain/test_limits.py keeps the
@@ -51,31 +54,32 @@ MAX_UNSIGNED = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def check_limits(request: Message) -> None:
-    """Raises InvalidArgument naming every field of `request` (nested ones too) past its limit."""
+def check_limits(request: Message, body_limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Raises InvalidArgument naming every field of `request` (nested ones too) past its limit;
+    a deposit's body may hold `body_limit` bytes."""
     v = Violations()
-    _message(v, "", request)
+    _message(v, "", request, {**MAX_BYTES, "fhir_json": body_limit})
     v.raise_if_any()
 
 
-def _message(v: Violations, prefix: str, message: Message) -> None:
+def _message(v: Violations, prefix: str, message: Message, max_bytes: dict[str, int]) -> None:
     if isinstance(message, Timestamp):
         _timestamp(v, prefix.rstrip("."), message)
         return
     for field, value in message.ListFields():
         path = prefix + field.name
         if not field.is_repeated:
-            _value(v, path, field, value)
+            _value(v, path, field, value, max_bytes)
             continue
         limit = MAX_ITEMS.get(field.name, DEFAULT_ITEMS)
         if len(value) > limit:
             v.add(path, f"must hold at most {limit} items")
             continue
         for i, item in enumerate(value):
-            _value(v, f"{path}[{i}]", field, item)
+            _value(v, f"{path}[{i}]", field, item, max_bytes)
 
 
-def _value(v: Violations, path: str, field: FieldDescriptor, value: object) -> None:
+def _value(v: Violations, path: str, field: FieldDescriptor, value: object, max_bytes: dict[str, int]) -> None:
     if field.type == FieldDescriptor.TYPE_STRING:
         assert isinstance(value, str)
         limit = MAX_CHARS.get(field.name, DEFAULT_CHARS)
@@ -85,11 +89,11 @@ def _value(v: Violations, path: str, field: FieldDescriptor, value: object) -> N
             v.add(path, "must not contain control characters")
     elif field.type == FieldDescriptor.TYPE_BYTES:
         assert isinstance(value, bytes)
-        limit = MAX_BYTES.get(field.name, DEFAULT_BYTES)
+        limit = max_bytes.get(field.name, DEFAULT_BYTES)
         v.check(len(value) <= limit, path, f"must be at most {limit} bytes")
     elif field.type == FieldDescriptor.TYPE_MESSAGE:
         assert isinstance(value, Message)
-        _message(v, path + ".", value)
+        _message(v, path + ".", value, max_bytes)
     elif field.type == FieldDescriptor.TYPE_ENUM:
         declared = field.enum_type.values_by_number if field.enum_type else {}
         v.check(value in declared, path, "must be one of the enum's declared values")

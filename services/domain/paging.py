@@ -1,8 +1,9 @@
 """Pages bounded by bytes as well as by count.
 
 A page of ledger entries or access events holds at most MAX_PAGE_BYTES of them (and always at
-least one), so no entry, however large, can push a response past gRPC's 4 MiB message limit: a
-client that follows the page's continuation reads everything, a page at a time.
+least one), so no entry, however large, can push a response past the transport's message limit
+(config.py: never under 1 MiB + 64 KiB): a client that follows the page's continuation reads
+everything, a page at a time.
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ naming every offending field and what was wanted, and returns what the handler g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from consentry.services.domain.records import Deposit, read_deposit
+from consentry.services.domain.records import Deposit, DepositRules, read_deposit
+from consentry.services.domain.references import PatientIdentity
 from consentry.services.domain.validation import RESEARCH_PURPOSES, SUBJECT_ID, UUID, Violations
 from consentry.v1 import exchange_pb2 as pb
 
@@ -33,12 +35,15 @@ class Fetch:
     subject_id: str = ""
 
 
-def validate_put_record(request: pb.PutRecordRequest) -> Deposit:
-    """The deposit's metadata, derived from its FHIR body."""
+def validate_put_record(request: pb.PutRecordRequest, body_limit: int, rules: DepositRules,
+                        identity_of: Callable[[str], PatientIdentity]) -> Deposit:
+    """The deposit's metadata, derived from its FHIR body of at most `body_limit` bytes;
+    `identity_of` tells the valid patient id's enrolled identifiers."""
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.raise_if_any()
-    return read_deposit(request.patient_id, request.fhir_json, list(request.labels), request.category)
+    return read_deposit(identity_of(request.patient_id), request.fhir_json, list(request.labels), request.category,
+                        body_limit, rules)
 
 
 def validate_list_records(request: pb.ListRecordsRequest) -> int:

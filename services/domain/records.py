@@ -1,47 +1,41 @@
-"""FHIR R4 deposits: validation, the closed category mapping, sensitivity labels, clinical date.
+"""FHIR R4 deposits: what a record is filed and governed by, read from its body
+(docs/labelling.md).
 
-Only what is needed to file and govern a record is read from it; the body itself is stored
-encrypted and never logged.
+The body must be a FHIR R4 resource about the patient (references.py). Its category comes from
+the category rules (categories.py), its labels from the labelling step (labelling.py) plus the
+body's `meta.security` and the holder's labels, its clinical date from the date rules
+(clinical_dates.py). A Bundle is filed whole, as one record: labelled with every label of every
+entry, under its document's category or the most restricted of its entries', dated by its
+timestamp, its document's date or its latest entry. Only what is needed to file and govern the record is read; the body
+itself is stored encrypted and never logged.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path
 
-from consentry.services.domain.validation import CATEGORIES, Violations, storable_ns
+from consentry.policy.bundle import POLICY_DIR
+from consentry.services.domain.categories import CategoryRules, Filed
+from consentry.services.domain.clinical_dates import DateRules
+from consentry.services.domain.fhir_walk import Found, resource_type, resources
+from consentry.services.domain.labelling import VALUE_SET, Labeller, LabelReason
+from consentry.services.domain.references import PatientIdentity, not_about_patient
+from consentry.services.domain.validation import CATEGORIES, SENSITIVE_CATEGORIES, Violations
+from consentry.services.domain.valuesets import load_value_sets
 
-MAX_BODY_BYTES = 1024 * 1024
 LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 MAX_LABELS = 32
-
-# resourceType -> category; None means the holder must say (the type alone does not tell).
-CATEGORY_BY_TYPE: dict[str, str | None] = {
-    "Patient": "demographics",
-    "Encounter": "encounter",
-    "Composition": "discharge-summary",
-    "MedicationRequest": "medication",
-    "MedicationStatement": "medication",
-    "MedicationDispense": "medication",
-    "MedicationAdministration": "medication",
-    "AllergyIntolerance": "allergy",
-    "Immunization": "immunization",
-    "Procedure": "procedure",
-    "Condition": "condition",
-    "CarePlan": "care-plan",
-    "ImagingStudy": "imaging",
-    "DiagnosticReport": "lab",
-    "Observation": None,
-    "DocumentReference": None,
-    "Bundle": None,
-}
-# Observation.category codes (HL7 observation-category) that settle the category.
-OBSERVATION_CATEGORY = {"laboratory": "lab", "vital-signs": "vital-signs", "imaging": "imaging"}
-# Where a resource names its clinical date, in order of preference.
-DATE_FIELDS = ("effectiveDateTime", "occurrenceDateTime", "authoredOn", "issued", "date",
-               "recordedDate", "onsetDateTime", "performedDateTime")
-PERIOD_FIELDS = ("effectivePeriod", "period", "performedPeriod")
+R4_TYPES = frozenset(json.loads((POLICY_DIR / "data" / "deposit" / "resource-types.json").read_text())["types"])
+NOT_ABOUT_PATIENT = ("must name the patient of patient_id: as Patient/<id> (relative, absolute or with /_history/), "
+                     "a urn:uuid: or contained reference to a Patient that is them, or an identifier they were "
+                     "enrolled with")
+NO_PATIENT = "must name the patient of patient_id, in a subject, a patient or a Patient resource"
+CATEGORY_MISMATCH = ("must be empty, the category the resource determines, or a sensitive category "
+                     "(docs/labelling.md, \"Categories\")")
 
 
 @dataclass(frozen=True)
@@ -50,118 +44,93 @@ class Deposit:
     category: str
     labels: list[str]
     effective_ns: int | None
+    label_reasons: tuple[LabelReason, ...] = ()
 
 
-def read_deposit(patient_id: str, body: bytes, labels: list[str], category: str) -> Deposit:
+@dataclass(frozen=True)
+class DepositRules:
+    """The data a deposit is read by, loaded once at start."""
+
+    categories: CategoryRules
+    dates: DateRules
+    labeller: Labeller
+
+    @classmethod
+    def load(cls, valueset_dirs: Sequence[Path] = ()) -> DepositRules:
+        return cls(CategoryRules.load(), DateRules.load(), Labeller(load_value_sets(valueset_dirs)))
+
+
+def read_deposit(patient: PatientIdentity, body: bytes, labels: list[str], category: str, body_limit: int,
+                 rules: DepositRules) -> Deposit:
     """Validates a deposit and derives its metadata; raises InvalidArgument naming the field."""
     v = Violations()
-    resource = v.json_object("fhir_json", body, limit=MAX_BODY_BYTES, what="a FHIR R4 resource")
-    rtype = resource.get("resourceType")
-    if rtype not in CATEGORY_BY_TYPE:
-        v.refuse("fhir_json.resourceType", "must be one of " + ", ".join(sorted(CATEGORY_BY_TYPE)))
-    v.check(_names_patient(resource, patient_id), "fhir_json",
-            "must reference the patient named by patient_id (subject, patient or Patient.id)")
-    derived = _derived_category(resource)
-    if category:
-        v.check(category in CATEGORIES, "category", "must be a category from the vocabulary")
-        v.check(derived is None or derived == category, "category",
-                "must match the category this resource type determines, or be left empty")
-    else:
-        v.check(derived is not None, "category", "is required for this resource (its type does not determine one)")
-    all_labels = sorted(set(labels) | set(_security_labels(resource)))
-    # Every label is ledgered with the deposit, so a body cannot bring in more than a request could.
-    v.check(len(all_labels) <= MAX_LABELS, "fhir_json",
-            f"must carry at most {MAX_LABELS} distinct security labels, with those in labels")
+    resource = v.json_object("fhir_json", body, limit=body_limit, what="a FHIR R4 resource")
+    rtype = resource_type(resource)
+    if rtype not in R4_TYPES:
+        v.refuse("fhir_json.resourceType", "must be a FHIR R4 resource type")
+    wrong = not_about_patient(resource, patient)
+    if wrong is not None:
+        v.add(_field(wrong), NOT_ABOUT_PATIENT if wrong else NO_PATIENT)
     for i, label in enumerate(labels):
         v.check(bool(LABEL.fullmatch(label)), f"labels[{i}]", "must be a code of 1-32 letters, digits, '.', '_' or '-'")
+    reasons = rules.labeller.label(resource, labels)
+    # Every label is ledgered with the deposit, so a body cannot bring in more than a request could;
+    # the derived ones come from the closed set of labels.json.
+    given = {r.label for r in reasons if r.source != VALUE_SET}
+    v.check(len(given) <= MAX_LABELS, "fhir_json",
+            f"must carry at most {MAX_LABELS} distinct security labels, with those in labels")
+    entries = _entries(resource, rules.categories) if rtype == "Bundle" else []
+    filed_as = _category(v, category, _filed(resource, entries, rules.categories))
     v.raise_if_any()
-    filed_as = category or derived
-    assert filed_as is not None  # neither given nor derived is a violation, raised above
-    return Deposit(rtype, filed_as, all_labels, _clinical_date(resource))
+    return Deposit(rtype, filed_as, sorted({r.label for r in reasons}), _clinical_date(resource, entries, rules.dates),
+                   tuple(reasons))
 
 
-def _resources(resource: dict) -> list[dict]:
-    if resource.get("resourceType") != "Bundle":
-        return [resource]
-    entries = resource.get("entry")
-    if not isinstance(entries, list):
-        return []
-    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+def _filed(resource: dict, entries: list[Found], categories: CategoryRules) -> Filed:
+    """A resource's category; a document Bundle's is its Composition's (the document is what it
+    says it is), any other Bundle's the most restricted of its entries' (fallbacks included, its
+    Patient left out unless it holds nothing else)."""
+    if not entries:
+        return categories.of(resource)
+    if resource.get("type") == "document" and entries[0].type == "Composition":
+        return categories.of(entries[0].resource)
+    # The Patient of a Bundle of their records is its subject, not its content.
+    content = [e for e in entries if e.type != "Patient"] or entries
+    return categories.most_restricted(categories.of(e.resource) for e in content)
 
 
-def _names_patient(resource: dict, patient_id: str) -> bool:
-    """Every resource that names a patient names this one, and at least one does."""
-    wanted = f"Patient/{patient_id}"
-    named = []
-    for res in _resources(resource):
-        if res.get("resourceType") == "Patient":
-            named.append(res.get("id") == patient_id)
-        for key in ("subject", "patient"):
-            ref = res.get(key)
-            if isinstance(ref, dict) and "reference" in ref:
-                named.append(ref.get("reference") == wanted)
-    return bool(named) and all(named)
+def _category(v: Violations, given: str, filed: Filed) -> str:
+    """The holder's category where it may stand: as the resource's own, in place of a fallback,
+    or a sensitive one (which only raises sensitivity: every derived label stays)."""
+    if not given:
+        return filed.category
+    if not v.check(given in CATEGORIES, "category", "must be a category from the vocabulary"):
+        return filed.category
+    if given == filed.category or given in SENSITIVE_CATEGORIES or not filed.determined:
+        return given
+    v.add("category", CATEGORY_MISMATCH)
+    return filed.category
 
 
-def _derived_category(resource: dict) -> str | None:
-    rtype = resource["resourceType"]
-    if rtype == "Observation":
-        for cat in resource.get("category") or []:
-            for coding in (cat.get("coding") or []) if isinstance(cat, dict) else []:
-                if isinstance(coding, dict) and coding.get("code") in OBSERVATION_CATEGORY:
-                    return OBSERVATION_CATEGORY[coding["code"]]
-        return None
-    if rtype == "Bundle":
-        first = _resources(resource)[:1]
-        if resource.get("type") == "document" and first and first[0].get("resourceType") == "Composition":
-            return "discharge-summary"
-        return None
-    return CATEGORY_BY_TYPE[rtype]
+def _entries(bundle: dict, categories: CategoryRules) -> list[Found]:
+    """The Bundle's entries (nested Bundles' too) that are patient data of a type the category
+    rules know: not its Organizations, Practitioners, Medications and other supporting resources."""
+    return [f for f in resources(bundle) if not f.contained and f.resource is not bundle and categories.known(f.type)]
 
 
-def _security_labels(resource: dict) -> list[str]:
-    labels = []
-    for res in _resources(resource):
-        meta = res.get("meta")
-        security = meta.get("security") if isinstance(meta, dict) else None
-        for coding in security or []:
-            code = coding.get("code") if isinstance(coding, dict) else None
-            if isinstance(code, str) and LABEL.fullmatch(code):
-                labels.append(code)
-    return labels
+def _clinical_date(resource: dict, entries: list[Found], dates: DateRules) -> int | None:
+    own = dates.of(resource)
+    if own is not None or not entries:
+        return own
+    for entry in entries:  # a document is dated by its Composition
+        if entry.type == "Composition" and dates.of(entry.resource) is not None:
+            return dates.of(entry.resource)
+    found = [ns for ns in (dates.of(e.resource) for e in entries) if ns is not None]
+    return max(found, default=None)
 
 
-def _clinical_date(resource: dict) -> int | None:
-    res = _resources(resource)[0] if _resources(resource) else resource
-    for key in DATE_FIELDS:
-        if isinstance(res.get(key), str):
-            return fhir_datetime_ns(res[key])
-    for key in PERIOD_FIELDS:
-        period = res.get(key)
-        if isinstance(period, dict) and isinstance(period.get("start"), str):
-            return fhir_datetime_ns(period["start"])
-    return None
-
-
-def fhir_datetime_ns(value: str) -> int | None:
-    """A FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or full) as epoch ns; None if unreadable
-    or outside the times the service stores."""
-    ns = _datetime_ns(value)
-    return ns if ns is not None and storable_ns(ns) else None
-
-
-def _datetime_ns(value: str) -> int | None:
-    text = value.strip()
-    for fmt, size in (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10)):
-        if len(text) == size:
-            try:
-                return int(datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
-            except ValueError:
-                return None
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=UTC)
-        return int(stamp.timestamp() * 1_000_000) * 1000
-    except (ValueError, OverflowError):  # not a date, or one whose offset leaves year 1..9999
-        return None
+def _field(path: str) -> str:
+    """A body path ("Bundle.entry[2].resource.subject") as a request field
+    ("fhir_json.entry[2].resource.subject"); the body itself for ""."""
+    _root, _, rest = path.partition(".")
+    return f"fhir_json.{rest}" if rest else "fhir_json"

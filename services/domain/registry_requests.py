@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from consentry.services.domain.patient_identifiers import validate_identifiers
 from consentry.services.domain.validation import INSTITUTION_ID, Violations
 from consentry.services.identity.staff import STAFF_ROLES
 from consentry.v1 import registry_pb2 as pb
@@ -65,11 +66,15 @@ def validate_revoke_institution_key(request: pb.RevokeInstitutionKeyRequest) -> 
     v.raise_if_any()
 
 
-def validate_enroll_patient(request: pb.EnrollPatientRequest) -> None:
+def validate_enroll_patient(request: pb.EnrollPatientRequest) -> list[tuple[str, str]]:
+    """The patient's other identifiers, as (system, value)."""
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.key32("identity_public_key", request.identity_public_key)
+    identifiers = [(i.system, i.value) for i in request.identifiers]
+    validate_identifiers(v, "identifiers", identifiers)
     v.raise_if_any()
+    return identifiers
 
 
 def validate_enroll_auditor(request: pb.EnrollAuditorRequest) -> None:

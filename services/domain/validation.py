@@ -132,6 +132,10 @@ class Violations:
         data = raw.encode() if isinstance(raw, str) else raw
         if json_depth(data) > MAX_JSON_DEPTH:
             self.refuse(field, f"must not nest deeper than {MAX_JSON_DEPTH} levels")
+        # JSON is UTF-8 (RFC 8259 §8.1) and so is FHIR's; json.loads would also take UTF-16 and
+        # UTF-32 bytes and skip a byte-order mark, and hand a recipient bytes it may not read.
+        if isinstance(raw, bytes) and not _utf8_without_bom(raw):
+            self.refuse(field, "must be JSON text in UTF-8, without a byte-order mark")
         try:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -139,6 +143,17 @@ class Violations:
         if not isinstance(doc, dict):
             self.refuse(field, f"must be a JSON object ({what})")
         return doc
+
+
+def _utf8_without_bom(raw: bytes) -> bool:
+    """UTF-8 with no byte-order mark and no NUL (which UTF-16 and UTF-32 text is full of)."""
+    if raw.startswith(b"\xef\xbb\xbf") or b"\x00" in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def json_depth(raw: bytes) -> int:

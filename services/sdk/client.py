@@ -41,6 +41,8 @@ from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.hashing import leaf_hash
 from consentry.ledger.merkle import verify_inclusion
+from consentry.services import config
+from consentry.services.config import channel_options
 from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
@@ -138,7 +140,8 @@ class Client:
                  root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, time_window: timedelta = DEFAULT_TIME_WINDOW,
                  seen_shares: SeenShares | None = None, clock: Callable[[], datetime] = _system_clock,
-                 trusted_checkpoint: str | os.PathLike[str] | TrustStore | None = None) -> None:
+                 trusted_checkpoint: str | os.PathLike[str] | TrustStore | None = None,
+                 max_body_bytes: int | None = None) -> None:
         """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
 
         For a mutual-TLS server, `certificate_chain` and `private_key` (PEM) are the client
@@ -151,14 +154,18 @@ class Client:
         set of this client's; see seen_shares.py for one that survives a restart).
 
         `trusted_checkpoint`: where the last trusted ledger checkpoint is kept (a file path or a
-        TrustStore; default: in memory, for this client's life)."""
+        TrustStore; default: in memory, for this client's life).
+
+        `max_body_bytes` is the largest record body the channel carries either way: the server's
+        setting, by default $CONSENTRY_MAX_BODY_BYTES or its default (docs/limits.md)."""
         self.caller = caller
         self.timeout_s = timeout_s
         self.time_window = time_window
         self.seen_shares: SeenShares = seen_shares if seen_shares is not None else MemorySeenShares()
         self.clock = clock
         self.trusted_checkpoint = _trust_store(trusted_checkpoint)
-        self._channel = _channel(target, root_certificates, certificate_chain, private_key)
+        options = channel_options(max_body_bytes or config.max_body_bytes())
+        self._channel = _channel(target, root_certificates, certificate_chain, private_key, options)
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
         self.consent = consent_pb2_grpc.ConsentServiceStub(channel)
@@ -325,10 +332,11 @@ def _trust_store(where: str | os.PathLike[str] | TrustStore | None) -> TrustStor
 
 
 def _channel(target: str, root_certificates: bytes | None, certificate_chain: bytes | None,
-             private_key: bytes | None) -> grpc.Channel:
+             private_key: bytes | None, options: list[tuple[str, int]]) -> grpc.Channel:
     """Plaintext, TLS or mutual TLS, from what the caller gave."""
     if (certificate_chain is None) != (private_key is None):
         raise ValueError("a client certificate needs both certificate_chain and private_key")
     if root_certificates is None and certificate_chain is None:
-        return grpc.insecure_channel(target)
-    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain))
+        return grpc.insecure_channel(target, options)
+    credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+    return grpc.secure_channel(target, credentials, options)

@@ -47,6 +47,17 @@ class Person(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
 
 
+class PatientIdentifier(Base):
+    """An identifier a patient was enrolled with (a national health id, a record number), as a
+    keyed hash only (domain/patient_identifiers.py): a deposit naming the patient by it can be
+    matched, while the table alone says nothing about whose identifier it is."""
+
+    __tablename__ = "patient_identifiers"
+    identifier_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
 class Auditor(Base):
     __tablename__ = "auditors"
     auditor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -111,6 +122,9 @@ class Record(Base):
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     erased_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Why each label is there (domain/labelling.py, LabelReason.to_json): value sets, elements and
+    # code systems, never a code or other content, so it may outlive an erasure. Null: none given.
+    label_reasons: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class Consent(Base):

@@ -79,12 +79,14 @@ def wheel(tmp_path_factory) -> set[str]:
 def test_wheel_has_the_policy_the_migrations_and_the_typed_stubs(wheel):
     policy = {f"consentry/policy/{p.name}" for p in (ROOT / "policy").glob("*.rego")
               if not p.name.endswith("_test.rego")}
-    data = {f"consentry/policy/data/{p.name}" for p in (ROOT / "policy" / "data").glob("*.json")}
+    data = {f"consentry/policy/data/{p.relative_to(ROOT / 'policy' / 'data').as_posix()}"
+            for p in (ROOT / "policy" / "data").rglob("*.json")}
     stubs = {f"consentry/v1/{p.name}" for p in STUBS.glob("*_pb2*.py*")}
     store = ROOT / "services" / "store"
     migrations = {f"consentry/services/store/{p.relative_to(store).as_posix()}"
                   for p in (store / "migrations").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert policy and data and any(s.endswith(".pyi") for s in stubs)
+    assert {"consentry/policy/data/deposit/categories.json", "consentry/policy/data/valuesets/genetic.json"} <= data
     assert {"env.py", "script.py.mako"} <= {Path(m).name for m in migrations}
     assert policy | data | stubs | migrations <= wheel
 

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecordMetadata(_message.Message):
-    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id")
+    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id", "label_reasons")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class RecordMetadata(_message.Message):
     ERASED_FIELD_NUMBER: _ClassVar[int]
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_REASONS_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     patient_id: str
     holder: str
@@ -33,7 +34,24 @@ class RecordMetadata(_message.Message):
     erased: bool
     content_hash: str
     subject_id: str
-    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...
+    label_reasons: _containers.RepeatedCompositeFieldContainer[LabelReason]
+    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ..., label_reasons: _Optional[_Iterable[_Union[LabelReason, _Mapping]]] = ...) -> None: ...
+
+class LabelReason(_message.Message):
+    __slots__ = ("label", "source", "element", "value_set", "value_set_version", "system")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SET_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    source: str
+    element: str
+    value_set: str
+    value_set_version: str
+    system: str
+    def __init__(self, label: _Optional[str] = ..., source: _Optional[str] = ..., element: _Optional[str] = ..., value_set: _Optional[str] = ..., value_set_version: _Optional[str] = ..., system: _Optional[str] = ...) -> None: ...
 
 class PutRecordRequest(_message.Message):
     __slots__ = ("patient_id", "fhir_json", "labels", "category", "idempotency_key")

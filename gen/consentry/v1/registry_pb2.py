@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onsentry/v1/registry.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\tPublicKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.consentry.v1.KeyType\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.consentry.v1.KeyStatus\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x01\n\x0bInstitution\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.consentry.v1.InstitutionKind\x12%\n\x04keys\x18\x04 \x03(\x0b\x32\x17.consentry.v1.PublicKey\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcc\x01\n\x1aRegisterInstitutionRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.consentry.v1.InstitutionKind\x12\x1b\n\x13identity_public_key\x18\x04 \x01(\x0c\x12\x1d\n\x15\x65ncryption_public_key\x18\x05 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\"M\n\x1bRegisterInstitutionResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"/\n\x15GetInstitutionRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\"H\n\x16GetInstitutionResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"@\n\x17ListInstitutionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x18ListInstitutionsResponse\x12/\n\x0cinstitutions\x18\x01 \x03(\x0b\x32\x19.consentry.v1.Institution\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n\x1bRotateInstitutionKeyRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.consentry.v1.KeyType\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"N\n\x1cRotateInstitutionKeyResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"n\n\x1bRevokeInstitutionKeyRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"N\n\x1cRevokeInstitutionKeyResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"`\n\x14\x45nrollPatientRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\";\n\x15\x45nrollPatientResponse\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"`\n\x14\x45nrollAuditorRequest\x12\x12\n\nauditor_id\x18\x01 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\";\n\x15\x45nrollAuditorResponse\x12\x12\n\nauditor_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"\xb2\x01\n\x0cPractitioner\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x31\n\rregister_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bremove_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x1bRegisterPractitionerRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"P\n\x1cRegisterPractitionerResponse\x12\x30\n\x0cpractitioner\x18\x01 \x01(\x0b\x32\x1a.consentry.v1.Practitioner\"e\n\x19RemovePractitionerRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"N\n\x1aRemovePractitionerResponse\x12\x30\n\x0cpractitioner\x18\x01 \x01(\x0b\x32\x1a.consentry.v1.Practitioner\"Y\n\x18ListPractitionersRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x19ListPractitionersResponse\x12\x31\n\rpractitioners\x18\x01 \x03(\x0b\x32\x1a.consentry.v1.Practitioner\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15GetServiceKeysRequest\"n\n\x16GetServiceKeysResponse\x12 \n\x18share_signing_public_key\x18\x01 \x01(\x0c\x12\x1b\n\x13ledger_verifier_key\x18\x02 \x01(\t\x12\x15\n\rledger_origin\x18\x03 \x01(\t*\xfa\x01\n\x0fInstitutionKind\x12 \n\x1cINSTITUTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19INSTITUTION_KIND_HOSPITAL\x10\x01\x12\x1b\n\x17INSTITUTION_KIND_CLINIC\x10\x02\x12\"\n\x1eINSTITUTION_KIND_FAMILY_DOCTOR\x10\x03\x12\x1f\n\x1bINSTITUTION_KIND_LABORATORY\x10\x04\x12\x1c\n\x18INSTITUTION_KIND_INSURER\x10\x05\x12&\n\"INSTITUTION_KIND_RESEARCH_REGISTRY\x10\x06*S\n\x07KeyType\x12\x18\n\x14KEY_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_TYPE_IDENTITY\x10\x01\x12\x17\n\x13KEY_TYPE_ENCRYPTION\x10\x02*o\n\tKeyStatus\x12\x1a\n\x16KEY_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12KEY_STATUS_CURRENT\x10\x01\x12\x16\n\x12KEY_STATUS_RETIRED\x10\x02\x12\x16\n\x12KEY_STATUS_REVOKED\x10\x03\x32\xea\x08\n\x0fRegistryService\x12j\n\x13RegisterInstitution\x12(.consentry.v1.RegisterInstitutionRequest\x1a).consentry.v1.RegisterInstitutionResponse\x12[\n\x0eGetInstitution\x12#.consentry.v1.GetInstitutionRequest\x1a$.consentry.v1.GetInstitutionResponse\x12\x61\n\x10ListInstitutions\x12%.consentry.v1.ListInstitutionsRequest\x1a&.consentry.v1.ListInstitutionsResponse\x12m\n\x14RotateInstitutionKey\x12).consentry.v1.RotateInstitutionKeyRequest\x1a*.consentry.v1.RotateInstitutionKeyResponse\x12m\n\x14RevokeInstitutionKey\x12).consentry.v1.RevokeInstitutionKeyRequest\x1a*.consentry.v1.RevokeInstitutionKeyResponse\x12X\n\rEnrollPatient\x12\".consentry.v1.EnrollPatientRequest\x1a#.consentry.v1.EnrollPatientResponse\x12X\n\rEnrollAuditor\x12\".consentry.v1.EnrollAuditorRequest\x1a#.consentry.v1.EnrollAuditorResponse\x12m\n\x14RegisterPractitioner\x12).consentry.v1.RegisterPractitionerRequest\x1a*.consentry.v1.RegisterPractitionerResponse\x12g\n\x12RemovePractitioner\x12\'.consentry.v1.RemovePractitionerRequest\x1a(.consentry.v1.RemovePractitionerResponse\x12\x64\n\x11ListPractitioners\x12&.consentry.v1.ListPractitionersRequest\x1a\'.consentry.v1.ListPractitionersResponse\x12[\n\x0eGetServiceKeys\x12#.consentry.v1.GetServiceKeysRequest\x1a$.consentry.v1.GetServiceKeysResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onsentry/v1/registry.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\tPublicKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.consentry.v1.KeyType\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.consentry.v1.KeyStatus\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x01\n\x0bInstitution\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.consentry.v1.InstitutionKind\x12%\n\x04keys\x18\x04 \x03(\x0b\x32\x17.consentry.v1.PublicKey\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcc\x01\n\x1aRegisterInstitutionRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.consentry.v1.InstitutionKind\x12\x1b\n\x13identity_public_key\x18\x04 \x01(\x0c\x12\x1d\n\x15\x65ncryption_public_key\x18\x05 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\"M\n\x1bRegisterInstitutionResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"/\n\x15GetInstitutionRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\"H\n\x16GetInstitutionResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"@\n\x17ListInstitutionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x18ListInstitutionsResponse\x12/\n\x0cinstitutions\x18\x01 \x03(\x0b\x32\x19.consentry.v1.Institution\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n\x1bRotateInstitutionKeyRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.consentry.v1.KeyType\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"N\n\x1cRotateInstitutionKeyResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"n\n\x1bRevokeInstitutionKeyRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"N\n\x1cRevokeInstitutionKeyResponse\x12.\n\x0binstitution\x18\x01 \x01(\x0b\x32\x19.consentry.v1.Institution\"\x96\x01\n\x14\x45nrollPatientRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x34\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\x1f.consentry.v1.PatientIdentifier\"2\n\x11PatientIdentifier\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\";\n\x15\x45nrollPatientResponse\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"`\n\x14\x45nrollAuditorRequest\x12\x12\n\nauditor_id\x18\x01 \x01(\t\x12\x1b\n\x13identity_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\";\n\x15\x45nrollAuditorResponse\x12\x12\n\nauditor_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"\xb2\x01\n\x0cPractitioner\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x31\n\rregister_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bremove_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x1bRegisterPractitionerRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"P\n\x1cRegisterPractitionerResponse\x12\x30\n\x0cpractitioner\x18\x01 \x01(\x0b\x32\x1a.consentry.v1.Practitioner\"e\n\x19RemovePractitionerRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"N\n\x1aRemovePractitionerResponse\x12\x30\n\x0cpractitioner\x18\x01 \x01(\x0b\x32\x1a.consentry.v1.Practitioner\"Y\n\x18ListPractitionersRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x19ListPractitionersResponse\x12\x31\n\rpractitioners\x18\x01 \x03(\x0b\x32\x1a.consentry.v1.Practitioner\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15GetServiceKeysRequest\"n\n\x16GetServiceKeysResponse\x12 \n\x18share_signing_public_key\x18\x01 \x01(\x0c\x12\x1b\n\x13ledger_verifier_key\x18\x02 \x01(\t\x12\x15\n\rledger_origin\x18\x03 \x01(\t*\xfa\x01\n\x0fInstitutionKind\x12 \n\x1cINSTITUTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19INSTITUTION_KIND_HOSPITAL\x10\x01\x12\x1b\n\x17INSTITUTION_KIND_CLINIC\x10\x02\x12\"\n\x1eINSTITUTION_KIND_FAMILY_DOCTOR\x10\x03\x12\x1f\n\x1bINSTITUTION_KIND_LABORATORY\x10\x04\x12\x1c\n\x18INSTITUTION_KIND_INSURER\x10\x05\x12&\n\"INSTITUTION_KIND_RESEARCH_REGISTRY\x10\x06*S\n\x07KeyType\x12\x18\n\x14KEY_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_TYPE_IDENTITY\x10\x01\x12\x17\n\x13KEY_TYPE_ENCRYPTION\x10\x02*o\n\tKeyStatus\x12\x1a\n\x16KEY_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12KEY_STATUS_CURRENT\x10\x01\x12\x16\n\x12KEY_STATUS_RETIRED\x10\x02\x12\x16\n\x12KEY_STATUS_REVOKED\x10\x03\x32\xea\x08\n\x0fRegistryService\x12j\n\x13RegisterInstitution\x12(.consentry.v1.RegisterInstitutionRequest\x1a).consentry.v1.RegisterInstitutionResponse\x12[\n\x0eGetInstitution\x12#.consentry.v1.GetInstitutionRequest\x1a$.consentry.v1.GetInstitutionResponse\x12\x61\n\x10ListInstitutions\x12%.consentry.v1.ListInstitutionsRequest\x1a&.consentry.v1.ListInstitutionsResponse\x12m\n\x14RotateInstitutionKey\x12).consentry.v1.RotateInstitutionKeyRequest\x1a*.consentry.v1.RotateInstitutionKeyResponse\x12m\n\x14RevokeInstitutionKey\x12).consentry.v1.RevokeInstitutionKeyRequest\x1a*.consentry.v1.RevokeInstitutionKeyResponse\x12X\n\rEnrollPatient\x12\".consentry.v1.EnrollPatientRequest\x1a#.consentry.v1.EnrollPatientResponse\x12X\n\rEnrollAuditor\x12\".consentry.v1.EnrollAuditorRequest\x1a#.consentry.v1.EnrollAuditorResponse\x12m\n\x14RegisterPractitioner\x12).consentry.v1.RegisterPractitionerRequest\x1a*.consentry.v1.RegisterPractitionerResponse\x12g\n\x12RemovePractitioner\x12\'.consentry.v1.RemovePractitionerRequest\x1a(.consentry.v1.RemovePractitionerResponse\x12\x64\n\x11ListPractitioners\x12&.consentry.v1.ListPractitionersRequest\x1a\'.consentry.v1.ListPractitionersResponse\x12[\n\x0eGetServiceKeys\x12#.consentry.v1.GetServiceKeysRequest\x1a$.consentry.v1.GetServiceKeysResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'consentry.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSTITUTIONKIND']._serialized_start=2655
-  _globals['_INSTITUTIONKIND']._serialized_end=2905
-  _globals['_KEYTYPE']._serialized_start=2907
-  _globals['_KEYTYPE']._serialized_end=2990
-  _globals['_KEYSTATUS']._serialized_start=2992
-  _globals['_KEYSTATUS']._serialized_end=3103
+  _globals['_INSTITUTIONKIND']._serialized_start=2762
+  _globals['_INSTITUTIONKIND']._serialized_end=3012
+  _globals['_KEYTYPE']._serialized_start=3014
+  _globals['_KEYTYPE']._serialized_end=3097
+  _globals['_KEYSTATUS']._serialized_start=3099
+  _globals['_KEYSTATUS']._serialized_end=3210
   _globals['_PUBLICKEY']._serialized_start=79
   _globals['_PUBLICKEY']._serialized_end=253
   _globals['_INSTITUTION']._serialized_start=256
@@ -62,32 +62,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKEINSTITUTIONKEYREQUEST']._serialized_end=1355
   _globals['_REVOKEINSTITUTIONKEYRESPONSE']._serialized_start=1357
   _globals['_REVOKEINSTITUTIONKEYRESPONSE']._serialized_end=1435
-  _globals['_ENROLLPATIENTREQUEST']._serialized_start=1437
-  _globals['_ENROLLPATIENTREQUEST']._serialized_end=1533
-  _globals['_ENROLLPATIENTRESPONSE']._serialized_start=1535
-  _globals['_ENROLLPATIENTRESPONSE']._serialized_end=1594
-  _globals['_ENROLLAUDITORREQUEST']._serialized_start=1596
-  _globals['_ENROLLAUDITORREQUEST']._serialized_end=1692
-  _globals['_ENROLLAUDITORRESPONSE']._serialized_start=1694
-  _globals['_ENROLLAUDITORRESPONSE']._serialized_end=1753
-  _globals['_PRACTITIONER']._serialized_start=1756
-  _globals['_PRACTITIONER']._serialized_end=1934
-  _globals['_REGISTERPRACTITIONERREQUEST']._serialized_start=1936
-  _globals['_REGISTERPRACTITIONERREQUEST']._serialized_end=2054
-  _globals['_REGISTERPRACTITIONERRESPONSE']._serialized_start=2056
-  _globals['_REGISTERPRACTITIONERRESPONSE']._serialized_end=2136
-  _globals['_REMOVEPRACTITIONERREQUEST']._serialized_start=2138
-  _globals['_REMOVEPRACTITIONERREQUEST']._serialized_end=2239
-  _globals['_REMOVEPRACTITIONERRESPONSE']._serialized_start=2241
-  _globals['_REMOVEPRACTITIONERRESPONSE']._serialized_end=2319
-  _globals['_LISTPRACTITIONERSREQUEST']._serialized_start=2321
-  _globals['_LISTPRACTITIONERSREQUEST']._serialized_end=2410
-  _globals['_LISTPRACTITIONERSRESPONSE']._serialized_start=2412
-  _globals['_LISTPRACTITIONERSRESPONSE']._serialized_end=2515
-  _globals['_GETSERVICEKEYSREQUEST']._serialized_start=2517
-  _globals['_GETSERVICEKEYSREQUEST']._serialized_end=2540
-  _globals['_GETSERVICEKEYSRESPONSE']._serialized_start=2542
-  _globals['_GETSERVICEKEYSRESPONSE']._serialized_end=2652
-  _globals['_REGISTRYSERVICE']._serialized_start=3106
-  _globals['_REGISTRYSERVICE']._serialized_end=4236
+  _globals['_ENROLLPATIENTREQUEST']._serialized_start=1438
+  _globals['_ENROLLPATIENTREQUEST']._serialized_end=1588
+  _globals['_PATIENTIDENTIFIER']._serialized_start=1590
+  _globals['_PATIENTIDENTIFIER']._serialized_end=1640
+  _globals['_ENROLLPATIENTRESPONSE']._serialized_start=1642
+  _globals['_ENROLLPATIENTRESPONSE']._serialized_end=1701
+  _globals['_ENROLLAUDITORREQUEST']._serialized_start=1703
+  _globals['_ENROLLAUDITORREQUEST']._serialized_end=1799
+  _globals['_ENROLLAUDITORRESPONSE']._serialized_start=1801
+  _globals['_ENROLLAUDITORRESPONSE']._serialized_end=1860
+  _globals['_PRACTITIONER']._serialized_start=1863
+  _globals['_PRACTITIONER']._serialized_end=2041
+  _globals['_REGISTERPRACTITIONERREQUEST']._serialized_start=2043
+  _globals['_REGISTERPRACTITIONERREQUEST']._serialized_end=2161
+  _globals['_REGISTERPRACTITIONERRESPONSE']._serialized_start=2163
+  _globals['_REGISTERPRACTITIONERRESPONSE']._serialized_end=2243
+  _globals['_REMOVEPRACTITIONERREQUEST']._serialized_start=2245
+  _globals['_REMOVEPRACTITIONERREQUEST']._serialized_end=2346
+  _globals['_REMOVEPRACTITIONERRESPONSE']._serialized_start=2348
+  _globals['_REMOVEPRACTITIONERRESPONSE']._serialized_end=2426
+  _globals['_LISTPRACTITIONERSREQUEST']._serialized_start=2428
+  _globals['_LISTPRACTITIONERSREQUEST']._serialized_end=2517
+  _globals['_LISTPRACTITIONERSRESPONSE']._serialized_start=2519
+  _globals['_LISTPRACTITIONERSRESPONSE']._serialized_end=2622
+  _globals['_GETSERVICEKEYSREQUEST']._serialized_start=2624
+  _globals['_GETSERVICEKEYSREQUEST']._serialized_end=2647
+  _globals['_GETSERVICEKEYSRESPONSE']._serialized_start=2649
+  _globals['_GETSERVICEKEYSRESPONSE']._serialized_end=2759
+  _globals['_REGISTRYSERVICE']._serialized_start=3213
+  _globals['_REGISTRYSERVICE']._serialized_end=4343
 # @@protoc_insertion_point(module_scope)

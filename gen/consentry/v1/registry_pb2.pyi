@@ -162,14 +162,24 @@ class RevokeInstitutionKeyResponse(_message.Message):
     def __init__(self, institution: _Optional[_Union[Institution, _Mapping]] = ...) -> None: ...
 
 class EnrollPatientRequest(_message.Message):
-    __slots__ = ("patient_id", "identity_public_key", "idempotency_key")
+    __slots__ = ("patient_id", "identity_public_key", "idempotency_key", "identifiers")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     identity_public_key: bytes
     idempotency_key: str
-    def __init__(self, patient_id: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    identifiers: _containers.RepeatedCompositeFieldContainer[PatientIdentifier]
+    def __init__(self, patient_id: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[PatientIdentifier, _Mapping]]] = ...) -> None: ...
+
+class PatientIdentifier(_message.Message):
+    __slots__ = ("system", "value")
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    system: str
+    value: str
+    def __init__(self, system: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class EnrollPatientResponse(_message.Message):
     __slots__ = ("patient_id", "key_id")
