@@ -252,7 +252,7 @@ class Story:
         self.check(sum(e.allowed for e in events) == 5 and refused == 8,
                    f"{len(events)} events: 5 shared, {refused} refused")
         note = [e for e in events if e.record_id in sensitive]
-        self.check(len(note) == 2 and any("mental-health" in r for e in note for r in e.reasons),
+        self.check(len(note) == 3 and any("mental-health" in r for e in note for r in e.reasons),
                    "the patient sees the psychiatric note refused, with the full reason Dr Chen was not shown")
 
         self.say("8. The auditor verifies the ledger offline against the ledger's public key")

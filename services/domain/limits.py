@@ -19,8 +19,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from consentry.services.crypto.share_header import FETCH_NONCE_BYTES
 from consentry.services.config import DEFAULT_MAX_BODY_BYTES
+from consentry.services.crypto.share_header import FETCH_NONCE_BYTES
 from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
 from consentry.services.domain.patient_identifiers import MAX_IDENTIFIERS
 from consentry.services.domain.records import MAX_LABELS
