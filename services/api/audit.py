@@ -99,9 +99,13 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             rows, next_start = self._patient_page(s, LedgerReader(s.connection()), request.patient_id,
                                                   request.start, size)
         origin = self.app.settings.ledger_origin
-        bundle = audit_bundle(audit_event(e.seq, e.entry, origin) for e in rows)
-        return pb.ExportAuditEventsResponse(bundle_json=json.dumps(bundle, separators=(",", ":")).encode(),
-                                            next_start=next_start)
+        events = [audit_event(e.seq, e.entry, origin) for e in rows]
+        # An event is about twice its entry's size: the page is bounded by what it sends.
+        kept = within_bytes(events, lambda event: len(json.dumps(event, separators=(",", ":"))))
+        if len(kept) < len(rows):
+            next_start = rows[len(kept)].seq
+        return pb.ExportAuditEventsResponse(
+            bundle_json=json.dumps(audit_bundle(kept), separators=(",", ":")).encode(), next_start=next_start)
 
     def _patient_page(self, s: Session, reader: LedgerReader, patient_id: str, start: int,
                       size: int) -> tuple[list[StoredEntry], int]:

@@ -15,6 +15,7 @@ from harness import grant
 
 from consentry.ledger import verify_inclusion
 from consentry.services.cli.demo import discharge_records
+from consentry.services.domain import paging
 from consentry.v1 import audit_pb2, exchange_pb2, registry_pb2
 
 DETAIL = "urn:consentry:ledger-entry"
@@ -107,3 +108,22 @@ def test_only_the_patient_exports_their_events(harness, story):
         with pytest.raises(grpc.RpcError) as err:
             caller.client.audit.ExportAuditEvents(audit_pb2.ExportAuditEventsRequest(patient_id=patient.id))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_page_holds_at_most_the_page_bytes_of_events(harness, story, monkeypatch):
+    """Events are about twice their entries' size: a page is cut by what it sends, and the next
+    page goes on from the first event it left out."""
+    hospital, patient, doctor = story
+    everything = export(patient)
+    monkeypatch.setattr(paging, "MAX_PAGE_BYTES", 6000)
+    pages, start = [], 0
+    while True:
+        reply = patient.client.audit.ExportAuditEvents(audit_pb2.ExportAuditEventsRequest(
+            patient_id=patient.id, start=start, page_size=1000))
+        events = [e["resource"] for e in json.loads(reply.bundle_json).get("entry", [])]
+        if not events:
+            break
+        assert len(events) == 1 or sum(len(json.dumps(e, separators=(",", ":"))) + 16 for e in events) <= 6000
+        pages.append(events)
+        start = reply.next_start
+    assert len(pages) > 2 and [e for page in pages for e in page] == everything
