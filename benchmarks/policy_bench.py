@@ -8,8 +8,8 @@ query, several a `{"batch": [...]}` query); "regorus+FailClosed" is what load_en
 (adds the worker-thread hand-off and result validation); "... shared" rows use `decide_batch`,
 the shared batch shape a fetch sends ({..., "resources": [...]}: the consents encoded once per
 query); "regorus loop" evaluates `decision` once per record, for comparison; "regopy" is
-rego-cpp (test-only) when installed; "opa(fake)" is opa-python-client against the in-process
-fake OPA of the tests (HTTP + regorus, not a real OPA), with --opa. Budget: p99 <= 1000 us per
+rego-cpp (test-only) when installed; "opa(data api)" is opa-python-client against the in-process
+OPA Data API endpoint of the tests (our HTTP, OPA 1.20's evaluator), with --opa. Budget: p99 <= 1000 us per
 decision for the embedded engine, single decisions (records/query 1). The machine is shared:
 the 1-minute load average is printed before and after; with --max-load the run waits (up to
 10 minutes) for the load to fall below L first. Compare rows of one run.
@@ -29,7 +29,7 @@ from pathlib import Path
 from consentry.policy import load_engine
 from consentry.policy.embedded import RegorusEngine
 
-# The test-only engines live with the tests: rego-cpp (regopy_engine) and the fake OPA.
+# The test-only engines live with the tests: rego-cpp (regopy_engine) and the OPA Data API endpoint.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "policy"))
 
 NOW = 1_800_000_000_000_000_000
@@ -105,12 +105,12 @@ def engines(with_opa: bool):
 
         found["regopy"] = RegopyEngine().decide
     if with_opa:
-        from fake_opa import FakeOpa
+        from opa_data_api import OpaDataApi
 
-        server = FakeOpa().__enter__()
+        server = OpaDataApi().__enter__()
         opa = load_engine("opa", opa_url=server.url, timeout_s=5)
-        found["opa(fake)"] = opa.decide
-        found["opa(fake) shared"] = _shared(opa.decide_batch)
+        found["opa(data api)"] = opa.decide
+        found["opa(data api) shared"] = _shared(opa.decide_batch)
     return found
 
 
@@ -129,7 +129,7 @@ def wait_for_quiet(max_load: float, patience_s: float = 600) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1000)
-    parser.add_argument("--opa", action="store_true", help="also the OPA client against the fake endpoint")
+    parser.add_argument("--opa", action="store_true", help="also the OPA client against the tests' OPA endpoint")
     parser.add_argument("--only", help="comma-separated engine names to run (default: all)")
     parser.add_argument("--max-load", type=float, help="first wait until the 1-minute load average is below this")
     args = parser.parse_args()

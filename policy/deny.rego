@@ -45,18 +45,21 @@ _deny contains sprintf("category %v is not a known category", [_category]) if {
 
 _deny contains "now must be epoch nanoseconds (a number)" if not is_number(input.now)
 
-_deny contains "subject.org must be a non-empty string" if not _non_empty_string(input.subject.org)
+# Each of the three reads the subject through `_subject` and object.get, never input.subject.x:
+# OPA hoists a reference out of a `not` (as a call's argument or a key), so an absent or
+# non-object subject would make the whole rule undefined there, and the denial would vanish.
+_deny contains "subject.org must be a non-empty string" if not _non_empty_string(object.get(_subject, "org", null))
 
 _deny contains "resource.labels must be a list of strings" if {
 	not is_array(object.get(_resource, "labels", []))
 }
 
 _deny contains sprintf("role %v is not a known staff role", [object.get(_subject, "role", null)]) if {
-	not _roles[input.subject.role]
+	not _roles[object.get(_subject, "role", null)]
 }
 
 _deny contains sprintf("institution kind %v is not a known kind", [object.get(_subject, "kind", null)]) if {
-	not _kinds[input.subject.kind]
+	not _kinds[object.get(_subject, "kind", null)]
 }
 
 # Authentication refuses such a token already (services/identity/auth.py); the policy holds the

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import grpc
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
 from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
+from consentry.services.domain.audit_events import audit_bundle, audit_event
 from consentry.services.domain.audit_requests import (
     validate_consistency_proof,
+    validate_export_audit_events,
     validate_inclusion_proof,
     validate_list_entries,
 )
@@ -68,12 +72,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         with self.app.db.read() as s:
             reader = LedgerReader(s.connection())
             if principal.kind == "patient":
-                acting_for(s, request.patient_id, READ_HISTORY)
-                seqs = s.scalars(select(LedgerSubject.seq).where(
-                    LedgerSubject.pseudonym == self.app.trail.pseudonym(request.patient_id),
-                    LedgerSubject.seq >= request.start).order_by(LedgerSubject.seq).limit(size + 1)).all()
-                rows = _page(reader.entries_at(seqs[:size]))
-                next_start = seqs[len(rows)] if len(rows) < len(seqs) else reader.size()
+                rows, next_start = self._patient_page(s, reader, request.patient_id, request.start, size)
             else:
                 try:
                     principal.require("auditor", "operator")
@@ -85,6 +84,39 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                 next_start = rows[-1].seq + 1 if rows else max(request.start, reader.size())
         return pb.ListEntriesResponse(entries=[pb.LedgerEntry(seq=e.seq, entry=e.entry) for e in rows],
                                       next_start=next_start)
+
+    def ExportAuditEvents(self, request: pb.ExportAuditEventsRequest,
+                          context: grpc.ServicerContext) -> pb.ExportAuditEventsResponse:
+        """A patient's own entries as FHIR AuditEvents, paged like the patient form of ListEntries."""
+        size = validate_export_audit_events(request)
+        with self.app.db.read() as s:
+            # Only a patient, or their proxy, exports their events; an auditor exports the whole
+            # ledger (`consentry audit export --format fhir-auditevent`).
+            try:
+                current_principal().require("patient")
+            except PermissionDenied as denied:  # an attempt on a patient's entries: theirs to see
+                raise about_enrolled(s, denied, request.patient_id) from None
+            rows, next_start = self._patient_page(s, LedgerReader(s.connection()), request.patient_id,
+                                                  request.start, size)
+        origin = self.app.settings.ledger_origin
+        events = [audit_event(e.seq, e.entry, origin) for e in rows]
+        # An event is about twice its entry's size: the page is bounded by what it sends.
+        kept = within_bytes(events, lambda event: len(json.dumps(event, separators=(",", ":"))))
+        if len(kept) < len(rows):
+            next_start = rows[len(kept)].seq
+        return pb.ExportAuditEventsResponse(
+            bundle_json=json.dumps(audit_bundle(kept), separators=(",", ":")).encode(), next_start=next_start)
+
+    def _patient_page(self, s: Session, reader: LedgerReader, patient_id: str, start: int,
+                      size: int) -> tuple[list[StoredEntry], int]:
+        """The entries about a patient the caller may read the history of, from `start`; and where
+        the next page starts."""
+        acting_for(s, patient_id, READ_HISTORY)
+        seqs = s.scalars(select(LedgerSubject.seq).where(
+            LedgerSubject.pseudonym == self.app.trail.pseudonym(patient_id),
+            LedgerSubject.seq >= start).order_by(LedgerSubject.seq).limit(size + 1)).all()
+        rows = _page(reader.entries_at(seqs[:size]))
+        return rows, seqs[len(rows)] if len(rows) < len(seqs) else reader.size()
 
     def GetInclusionProof(self, request: pb.GetInclusionProofRequest,
                           context: grpc.ServicerContext) -> pb.GetInclusionProofResponse:

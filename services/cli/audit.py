@@ -14,7 +14,9 @@ Client commands: an auditor runs them with `pip install consentry`, without the 
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.crypto import keyfiles
+from consentry.services.domain.audit_events import audit_bundle, audit_event
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client, DisclosureNotProven
 from consentry.services.sdk.consent_evidence import EvidenceNotProven, verify_consent_evidence
@@ -46,6 +49,14 @@ from consentry.v1 import audit_pb2
 
 CHECKPOINT_FILE = "checkpoint.note"
 ENTRIES_FILE = "entries.jsonl"
+AUDIT_EVENTS_FILE = "auditevents.json"
+
+
+class ExportFormat(enum.StrEnum):
+    JSONL = "jsonl"
+    FHIR_AUDITEVENT = "fhir-auditevent"
+
+
 PAGE = 1000
 PROGRESS_FROM = 20_000  # show a progress bar on runs at least this long
 
@@ -66,18 +77,21 @@ def audit_key(data_dir: Path | None = DataDir) -> None:
 
 @app.command("export")
 def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write checkpoint.note and entries.jsonl"),
+                 fmt: ExportFormat = typer.Option(ExportFormat.JSONL, "--format", help="Also write the entries "
+                                                  f"as FHIR R4 AuditEvents in a Bundle ({AUDIT_EVENTS_FILE})"),
                  target: str = typer.Option(cfg.DEFAULT_LISTEN, "--target", help="HOST:PORT of a running server"),
                  key: str | None = typer.Option(None, "--key", help="The ledger verifier key [default: the "
                                                 "ledger key in --data-dir]"),
                  data_dir: Path | None = DataDir, identity: Path | None = Identity,
                  principal: str | None = Principal, state: Path | None = State,
                  tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Export the latest checkpoint and every entry it covers (JSON Lines), once it extends the last trusted one."""
+    """Export a fresh checkpoint and every entry it covers (JSON Lines), once it extends the last trusted one."""
     key = key or _data_dir_ledger_key(data_dir)
     try:
         with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
             size = export(client, out, CheckpointTrust(NoteVerifier.from_key(key),
-                                                       FileTrustStore(state or default_state_file(key))))
+                                                       FileTrustStore(state or default_state_file(key))),
+                          audit_events=fmt is ExportFormat.FHIR_AUDITEVENT)
     except LedgerError as exc:
         typer.echo(f"FAILED: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -192,18 +206,25 @@ def stream_entries(client: Client, size: int) -> Iterator[bytes]:
             start = page.next_start
 
 
-def export(client: Client, out: Path, trust: CheckpointTrust) -> int:
-    """Writes the latest checkpoint and every entry it covers; returns the tree size.
+def export(client: Client, out: Path, trust: CheckpointTrust, *, audit_events: bool = False) -> int:
+    """Writes a fresh checkpoint and every entry it covers (and, with `audit_events`, the entries
+    as a FHIR Bundle of AuditEvents); returns the tree size.
 
-    The checkpoint must extend the last trusted one (a consistency proof from the server), and
-    becomes the trusted one: an export never shows a history other than the one trusted before.
+    The server cuts the checkpoint first, so the export does not lag the ledger. It must extend
+    the last trusted one (a consistency proof from the server), and becomes the trusted one: an
+    export never shows a history other than the one trusted before.
     """
-    note = latest_checkpoint(client).note
+    note = client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint.note
     checkpoint = trust.check(note, consistency_proofs(client))
     out.mkdir(parents=True, exist_ok=True)
+    events = []
     with open(out / ENTRIES_FILE, "wb") as fh:
-        for entry in stream_entries(client, checkpoint.size):
+        for seq, entry in enumerate(stream_entries(client, checkpoint.size)):
             fh.write(entry + b"\n")
+            if audit_events:
+                events.append(audit_event(seq, entry, checkpoint.origin))
+    if audit_events:
+        (out / AUDIT_EVENTS_FILE).write_text(json.dumps(audit_bundle(events), indent=1) + "\n")
     (out / CHECKPOINT_FILE).write_text(note)
     trust.trust(note)
     return checkpoint.size

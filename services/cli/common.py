@@ -21,7 +21,7 @@ from consentry.services.sdk.client import Client
 SERVER_INSTALL = "pip install 'consentry[server]'"
 # The top-level modules of what only `consentry[server]` installs (pyproject.toml).
 SERVER_MODULES = ("sqlalchemy", "alembic", "psycopg", "regorus", "opa_client", "orjson",
-                  "grpc_health", "grpc_reflection")
+                  "grpc_health", "grpc_reflection", "fhir", "fhir_core")
 
 DataDir = typer.Option(None, "--data-dir", help="Database and keys [default: $CONSENTRY_HOME or ./consentry-data]")
 # A client command's certificate for a mutual-TLS server (docs/transport.md); the server's CA is

@@ -10,6 +10,7 @@ which needs the server install.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -85,6 +86,7 @@ def discharge_records(patient: str) -> dict[str, bytes]:
             "resourceType": "Composition", "status": "final", "subject": ref, "date": "2026-11-20",
             "type": {"coding": [{"system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary"}]},
             "title": "Discharge summary: community-acquired pneumonia, recovered",
+            "author": [{"display": "Discharging physician, general medicine"}],
         }),
         "medication list": _fhir({
             "resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": ref,
@@ -107,6 +109,8 @@ def discharge_records(patient: str) -> dict[str, bytes]:
             "context": {"practiceSetting": {"coding": [{"system": "http://snomed.info/sct", "code": "394587001",
                                                         "display": "Psychiatry"}]}},
             "description": "Liaison psychiatry consult during admission",
+            "content": [{"attachment": {"contentType": "text/plain", "title": "Consult note",
+                                        "data": base64.b64encode(b"Seen on the ward; plan agreed.").decode()}}],
         }),
     }
 

@@ -1,10 +1,14 @@
-"""`consentry keys`: rotate, rewrap and retire the key-encryption key (KEK).
+"""`consentry keys`: the service's public keys for pinning (`show`); rotate, rewrap and retire the
+key-encryption key (KEK).
 
-Server commands: they work on the database, so each checks for the server install first.
+`show` reads only key files. The KEK commands work on the database, so each checks for the
+server install first.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +16,7 @@ import typer
 
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, require_server, settings
+from consentry.services.cli.datadir import ledger_signer, share_verify_key
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
 
@@ -20,9 +25,30 @@ if TYPE_CHECKING:
     from consentry.services.store.audit_trail import AuditTrail
     from consentry.services.store.db import Database
 
-app = typer.Typer(help="Service keys: rotate and retire the key-encryption key (KEK).", no_args_is_help=True)
+app = typer.Typer(help="Service keys: show the public keys; rotate and retire the key-encryption key (KEK).",
+                  no_args_is_help=True)
 
 BatchSize = typer.Option(200, "--batch-size", min=1, help="Records rewrapped per write transaction")
+
+
+def fingerprint(public_key: bytes) -> str:
+    """`SHA256:` and the unpadded base64 of SHA-256 over the 32-byte public key (docs/identity.md)."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
+
+
+@app.command("show")
+def show(data_dir: Path | None = DataDir) -> None:
+    """Print the service's public keys with their fingerprints, to hand to recipients and auditors
+    out of band: they pin them instead of trusting the gRPC channel that serves them."""
+    config = settings(data_dir)
+    share = bytes(share_verify_key(config))
+    ledger = ledger_signer(config).verifier
+    typer.echo("share signing key (Ed25519; verifies share packages, docs/share-format.md)")
+    typer.echo(f"  public key:   {base64.b64encode(share).decode()}")
+    typer.echo(f"  fingerprint:  {fingerprint(share)}")
+    typer.echo("ledger checkpoint key (Ed25519 signed-note key; verifies checkpoints, docs/ledger.md)")
+    typer.echo(f"  verifier key: {ledger.to_key()}")
+    typer.echo(f"  fingerprint:  {fingerprint(ledger.public_key)}")
 
 
 @app.command("rotate-kek")

@@ -24,6 +24,15 @@ def validate_list_entries(request: pb.ListEntriesRequest, principal: Principal) 
     return request.page_size or DEFAULT_PAGE
 
 
+def validate_export_audit_events(request: pb.ExportAuditEventsRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.page_size("page_size", request.page_size, MAX_PAGE)
+    v.person_id("patient_id", request.patient_id)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
 def validate_inclusion_proof(request: pb.GetInclusionProofRequest, ledger_size: int) -> int:
     """The tree size to prove inclusion in (by default the whole ledger)."""
     size = request.tree_size or ledger_size

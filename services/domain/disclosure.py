@@ -18,6 +18,7 @@ its bodies are pseudonymised to that subject, and nothing it returns names the p
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,24 +95,24 @@ class Disclosure:
         # The hidden decisions are ledgered last, so the entries the caller receives have
         # consecutive sequence numbers: no gap between them counts the records it was not shown.
         named = _Named(self.trail.pseudonym_key, principal, fetch.patient_id, subject)
-        outcomes = [self._decide(s, principal, fetch, r, d, key, named) for r, d in shown]
+        versions = {c["id"]: c["version"] for c in consents}
+        outcomes = [self._decide(s, principal, fetch, r, d, key, named, versions) for r, d in shown]
         for record, decision in hidden:
-            self._decide(s, principal, fetch, record, decision, key, named)
+            self._decide(s, principal, fetch, record, decision, key, named, versions)
         return outcomes
 
     def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
-                key: PrincipalKey, named: _Named) -> Outcome:
+                key: PrincipalKey, named: _Named, versions: dict[str, int]) -> Outcome:
         common: dict[str, Any] = {
             "patient_id": record.patient_id, "named_as": named.in_entries, "record": record.record_id,
             "category": record.category, "purpose": fetch.purpose, "role": principal.role,
             "practitioner": principal.practitioner, "emergency": fetch.emergency,
-            "policy_revision": self.policy.revision,
+            **decision_log(self.policy.revision, decision, versions),
         }
         if record.erased_ns is not None:
             return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:
-            return self._withhold(s, principal, record, list(decision.reasons), common, named,
-                                  consents=list(decision.consent_ids))
+            return self._withhold(s, principal, record, list(decision.reasons), common, named)
         body = at_rest.open_record(record.record_id, _sealed(record), self.kek)
         body, applied = apply_obligations(body, decision.obligations, pseudonym=named.in_bodies,
                                           handled_elsewhere=LEDGERED_OBLIGATIONS)
@@ -129,7 +130,6 @@ class Disclosure:
         ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]
         entry = self.trail.append_entry(
             s, "access.decision", principal.id, allowed=True, reasons=list(decision.reasons),
-            consents=list(decision.consent_ids),
             obligations=sorted(applied + ledgered), recipient_key=key.key_id,
             header_hash=package.header_hash, ciphertext_hash=package.ciphertext_hash, **common,
         )
@@ -147,6 +147,19 @@ class Disclosure:
         sendable = shown == reasons or record.holder == principal.name
         return Outcome(record, entry.seq, entry.entry_bytes if sendable else b"", reasons=tuple(shown),
                        erased=erased, subject_id=named.subject_id)
+
+
+def decision_log(revision: str, decision: Decision, versions: dict[str, int]) -> dict[str, Any]:
+    """What an entry holds of its decision, in the shape of OPA's decision log: an id of its own,
+    the policy bundle's revision, and each consent it relied on with the version in force, so the
+    entry proves which version of which consent allowed it (docs/ledger.md, "Decision entries")."""
+    if not set(decision.consent_ids) <= set(versions):  # fail closed: a basis the fetch never read
+        raise RuntimeError("the policy relied on a consent it was not given")
+    return {
+        "decision_id": str(uuid.uuid4()), "policy_revision": revision,
+        "consents": list(decision.consent_ids),
+        "consent_versions": [{"id": c, "version": versions[c]} for c in decision.consent_ids],
+    }
 
 
 class _Named:

@@ -7,6 +7,8 @@ record id answers exactly as one that does not exist (NOT_FOUND).
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.orm import Session
 
 from consentry.policy.engine import UNAVAILABLE, PolicyEngine
@@ -63,4 +65,4 @@ def _erasure_decision(trail: AuditTrail, policy: PolicyEngine, row: Record, by: 
         # The caller is the patient or their proxy (acting_for_owner), so the entry may name them.
         raise PermissionDenied("the policy does not let you erase this record",
                                decision.reasons).about(row.patient_id, acting_for=True)
-    return {"policy_revision": policy.revision, "reasons": list(decision.reasons)}
+    return {"decision_id": str(uuid.uuid4()), "policy_revision": policy.revision, "reasons": list(decision.reasons)}

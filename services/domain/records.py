@@ -1,8 +1,8 @@
 """FHIR R4 deposits: what a record is filed and governed by, read from its body
 (docs/labelling.md).
 
-The body must be a FHIR R4 resource about the patient (references.py). Its category comes from
-the category rules (categories.py), its labels from the labelling step (labelling.py) plus the
+The body must be a valid FHIR R4 resource (fhir_validation.py) about the patient (references.py).
+Its category comes from the category rules (categories.py), its labels from the labelling step (labelling.py) plus the
 body's `meta.security` and the holder's labels, its clinical date from the date rules
 (clinical_dates.py). A Bundle is filed whole, as one record: labelled with every label of every
 entry, under its document's category or the most restricted of its entries', dated by its
@@ -21,6 +21,7 @@ from pathlib import Path
 from consentry.policy.bundle import POLICY_DIR
 from consentry.services.domain.categories import CategoryRules, Filed
 from consentry.services.domain.clinical_dates import DateRules
+from consentry.services.domain.fhir_validation import fhir_violations
 from consentry.services.domain.fhir_walk import Found, resource_type, resources
 from consentry.services.domain.labelling import VALUE_SET, Labeller, LabelReason
 from consentry.services.domain.references import PatientIdentity, not_about_patient
@@ -68,6 +69,8 @@ def read_deposit(patient: PatientIdentity, body: bytes, labels: list[str], categ
     rtype = resource_type(resource)
     if rtype not in R4_TYPES:
         v.refuse("fhir_json.resourceType", "must be a FHIR R4 resource type")
+    for field, why in fhir_violations(resource):
+        v.add(field, why)
     wrong = not_about_patient(resource, patient)
     if wrong is not None:
         v.add(_field(wrong), NOT_ABOUT_PATIENT if wrong else NO_PATIENT)

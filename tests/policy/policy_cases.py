@@ -21,11 +21,17 @@ from consentry.policy.engine import Decision
 
 TABLES = Path(__file__).resolve().parent / "tables"
 
-# Every engine that loads here: regorus always, regopy (test-only) when installed.
-ENGINE_NAMES = ["regorus"] + (["regopy"] if importlib.util.find_spec("regopy") else [])
+# Every engine that loads here: OPA's own evaluator (the reference; `make venv` installs it),
+# regorus (the embedded default) always, regopy (test-only) when installed. The first is the one
+# the others must agree with.
+ENGINE_NAMES = ["opa-golib", "regorus"] + (["regopy"] if importlib.util.find_spec("regopy") else [])
 
 
 def make_engine(name: str):
+    if name == "opa-golib":
+        from opa_reference import OpaReference
+
+        return OpaReference()
     if name == "regorus":
         from consentry.policy.embedded import RegorusEngine
 

@@ -1,19 +1,21 @@
-"""OpaEngine and load_engine("opa") against FakeOpa, a Data API stand-in served in-process.
+"""OpaEngine and load_engine("opa") against OpaDataApi, an OPA Data API endpoint served in-process
+and answered by OPA's own evaluator (opa_data_api.py).
 
 What this proves: our client wiring through opa-python-client (URL parsing, policy upload with
 rego_compat=False, data upload under data.consentry.*, the revision document, one POST per batch
 to /v1/data/consentry/authz/decisions with {"input": {"batch": [...]}}), the request shapes, and
 fail-closed handling of HTTP 500, timeouts, undefined ({}) and malformed results.
 
-What it does not prove: OPA's own evaluation semantics. FakeOpa evaluates the uploaded Rego with
-regorus, so agreement here is regorus agreeing with itself; a real OPA could still differ (e.g.
-on a builtin). Run the decision tables against a real OPA sidecar before relying on that mode.
+And, since the endpoint evaluates with OPA 1.20 itself, that the `opa` path gives every
+decision-table case OPA's answer over HTTP. What is not OPA here is the HTTP server (the Data API's
+status codes and bodies as OpaEngine uses them) and OPA's server configuration (bundles,
+authentication, decision logs).
 """
 
 from __future__ import annotations
 
 import pytest
-from fake_opa import FakeOpa
+from opa_data_api import OpaDataApi
 from policy_cases import load_cases, mismatches
 
 from consentry.policy import load_engine
@@ -26,7 +28,7 @@ CASES = list(load_cases())
 
 @pytest.fixture
 def opa():
-    with FakeOpa() as server:
+    with OpaDataApi() as server:
         yield server
 
 

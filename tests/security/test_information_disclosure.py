@@ -34,11 +34,14 @@ def deposits(patient_id: str) -> dict[str, tuple[dict, str]]:
     """A lab result, a condition labelled HIV and a psychiatric note: (FHIR resource, category)."""
     ref = {"reference": f"Patient/{patient_id}"}
     return {
-        "lab": ({"resourceType": "Observation", "status": "final", "subject": ref, "effectiveDateTime": "2026-11-19",
+        "lab": ({"resourceType": "Observation", "status": "final", "code": {"text": "CRP"},
+                 "subject": ref, "effectiveDateTime": "2026-11-19",
                  "category": [{"coding": [{"code": "laboratory"}]}]}, ""),
         "hiv": ({"resourceType": "Condition", "subject": ref, "recordedDate": "2026-10-01",
                  "meta": {"security": [{"code": "HIV"}]}}, ""),
-        "psy": ({"resourceType": "DocumentReference", "status": "current", "subject": ref, "date": "2026-11-18",
+        "psy": ({"resourceType": "DocumentReference", "status": "current", "subject": ref,
+                 "date": "2026-11-18T15:00:00Z",
+                 "content": [{"attachment": {"contentType": "text/plain"}}],
                  "meta": {"security": [{"code": "PSY"}]}}, "mental-health"),
     }
 

@@ -25,9 +25,11 @@ from consentry.services.sdk.client import DisclosureNotProven
 from consentry.services.sdk.consent_evidence import EvidenceNotProven, verify_consent_evidence
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
 
-LAB = ('{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+LAB = ('{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'
+       '"subject":{"reference":"Patient/%s"},'
        '"category":[{"coding":[{"code":"laboratory"}]}],"effectiveDateTime":"2026-11-19"}')
-NOTE = '{"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/%s"}}'
+NOTE = ('{"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/%s"},'
+        '"content":[{"attachment":{"contentType":"text/plain"}}]}')
 GRANT = "/consentry.v1.ConsentService/GrantConsent"
 
 

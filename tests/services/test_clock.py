@@ -11,7 +11,8 @@ from harness import grant
 from consentry.services import clock
 from consentry.v1 import common_pb2, consent_pb2, exchange_pb2
 
-LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'
+       b'"subject":{"reference":"Patient/%s"},'
        b'"category":[{"coding":[{"code":"laboratory"}]}],"effectiveDateTime":"2026-11-01"}')
 
 

@@ -96,3 +96,21 @@ class GetConsistencyProofResponse(_message.Message):
     new_size: int
     hashes: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, old_size: _Optional[int] = ..., new_size: _Optional[int] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ExportAuditEventsRequest(_message.Message):
+    __slots__ = ("patient_id", "start", "page_size")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    start: int
+    page_size: int
+    def __init__(self, patient_id: _Optional[str] = ..., start: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ExportAuditEventsResponse(_message.Message):
+    __slots__ = ("bundle_json", "next_start")
+    BUNDLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    NEXT_START_FIELD_NUMBER: _ClassVar[int]
+    bundle_json: bytes
+    next_start: int
+    def __init__(self, bundle_json: _Optional[bytes] = ..., next_start: _Optional[int] = ...) -> None: ...

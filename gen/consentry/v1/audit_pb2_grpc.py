@@ -56,6 +56,11 @@ class AuditServiceStub:
                 request_serializer=consentry_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.FromString,
                 _registered_method=True)
+        self.ExportAuditEvents = channel.unary_unary(
+                '/consentry.v1.AuditService/ExportAuditEvents',
+                request_serializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -88,6 +93,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAuditEvents(self, request, context):
+        """A patient's own entries (those ListEntries gives them) as FHIR R4 AuditEvents in a Bundle, each
+        carrying its entry's seq, leaf hash and bytes (docs/ledger.md, "FHIR AuditEvent export").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +123,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetConsistencyProof,
                     request_deserializer=consentry_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.SerializeToString,
+            ),
+            'ExportAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAuditEvents,
+                    request_deserializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +240,33 @@ class AuditService:
             '/consentry.v1.AuditService/GetConsistencyProof',
             consentry_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
             consentry_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.AuditService/ExportAuditEvents',
+            consentry_dot_v1_dot_audit__pb2.ExportAuditEventsRequest.SerializeToString,
+            consentry_dot_v1_dot_audit__pb2.ExportAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

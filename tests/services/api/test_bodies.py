@@ -72,7 +72,7 @@ def test_a_document_of_several_megabytes_is_filed_and_shared_whole(harness):
     pdf = base64.b64encode(b"%PDF-1.7\n" + bytes(range(256)) * (5 * 4096)).decode()
     body = json.dumps({
         "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient.id}"},
-        "type": {"coding": [{"system": "http://loinc.org", "code": "18842-5"}]}, "date": "2026-11-20",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "18842-5"}]}, "date": "2026-11-20T10:00:00Z",
         "content": [{"attachment": {"contentType": "application/pdf", "data": pdf}}]}).encode()
     assert 5 * 1024 * 1024 < len(body) < DEFAULT_MAX_BODY_BYTES
     put(hospital, patient.id, body)

@@ -53,7 +53,7 @@ def test_a_document_is_what_its_composition_says_it_is(harness):
     hospital, patient = harness.org(), harness.patient()
     composition = {"resourceType": "Composition", "status": "final", "subject": {"reference": f"Patient/{patient.id}"},
                    "type": {"coding": [{"system": "http://loinc.org", "code": "18842-5"}]}, "date": "2026-05-04",
-                   "title": "Discharge summary"}
+                   "title": "Discharge summary", "author": [{"display": "Discharging physician"}]}
     record = put(hospital, patient, {**collection(composition, lab_result(patient.id), ORGANIZATION),
                                      "type": "document"})
     assert record.category == "discharge-summary"

@@ -8,7 +8,8 @@ from harness import field_violations, grant
 
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
 
-LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'
+       b'"subject":{"reference":"Patient/%s"},'
        b'"category":[{"coding":[{"code":"laboratory"}]}],"effectiveDateTime":"2026-11-01"}')
 
 

@@ -185,7 +185,8 @@ def test_patient_pages_through_exactly_their_own_ledger_entries(harness, story):
 @pytest.mark.parametrize(("body", "field"), [
     (b"not json", "fhir_json"),
     (json.dumps({"resourceType": "Spaceship"}).encode(), "fhir_json.resourceType"),
-    (json.dumps({"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/someone-else"},
+    (json.dumps({"resourceType": "Observation", "status": "final", "code": {"text": "CRP"},
+                 "subject": {"reference": "Patient/someone-else"},
                  "category": [{"coding": [{"code": "laboratory"}]}]}).encode(), "fhir_json.subject"),
 ])
 def test_a_bad_deposit_is_refused_with_the_field_and_writes_only_its_ledger_entry(harness, story, body, field):

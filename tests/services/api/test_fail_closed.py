@@ -11,7 +11,8 @@ from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
 
-LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'
+       b'"subject":{"reference":"Patient/%s"},'
        b'"category":[{"coding":[{"code":"laboratory"}]}]}')
 
 

@@ -13,7 +13,8 @@ from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
 ALLERGY = {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/{pid}"},
            "code": {"text": "penicillin"}, "recordedDate": "2026-10-01"}
-LAB = {"resourceType": "Observation", "status": "final",
+NOTE_CONTENT = [{"attachment": {"contentType": "text/plain"}}]
+LAB = {"resourceType": "Observation", "status": "final", "code": {"text": "CRP"},
        "subject": {"reference": "Patient/{pid}", "display": "Ana Ruiz"},
        "category": [{"coding": [{"code": "laboratory"}]}], "effectiveDateTime": "2026-11-19",
        "identifier": [{"system": "urn:mrn", "value": "MRN-{pid}"}], "valueQuantity": {"value": 12, "unit": "mg/L"}}
@@ -29,7 +30,8 @@ def test_break_the_glass_shares_the_emergency_set_and_flags_it(harness):
     hospital, er, patient = harness.org(), harness.org(practitioner="dr-er"), harness.patient()
     allergy = deposit(hospital, patient, ALLERGY)
     note = deposit(hospital, patient, {"resourceType": "DocumentReference", "status": "current",
-                                       "subject": {"reference": f"Patient/{patient.id}"}}, category="mental-health")
+                                       "subject": {"reference": f"Patient/{patient.id}"}, "content": NOTE_CONTENT},
+                   category="mental-health")
     got = {r.record_id: r for r in er.client.fetch(
         patient.id, "ETREAT", recipient_key=er.encryption, service_key=harness.service_key,
         emergency_justification="unconscious on arrival, anaphylaxis suspected")}

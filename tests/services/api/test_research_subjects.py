@@ -13,11 +13,13 @@ from consentry.services.crypto import derived
 from consentry.services.domain import research_subjects
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
-LAB = {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/{pid}"},
+LAB = {"resourceType": "Observation", "status": "final", "code": {"text": "CRP"},
+       "subject": {"reference": "Patient/{pid}"},
        "category": [{"coding": [{"code": "laboratory"}]}], "effectiveDateTime": "2026-11-19",
        "valueQuantity": {"value": 12, "unit": "mg/L"}}
 MEDICATION = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-              "subject": {"reference": "Patient/{pid}"}, "authoredOn": "2026-11-20"}
+              "subject": {"reference": "Patient/{pid}"}, "authoredOn": "2026-11-20",
+              "medicationCodeableConcept": {"text": "amoxicillin 500 mg"}}
 RESEARCH = consent_pb2.CONSENT_KIND_RESEARCH
 
 

@@ -11,7 +11,8 @@ from harness import grant
 
 from consentry.v1 import consent_pb2, exchange_pb2
 
-LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
+LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'
+       b'"subject":{"reference":"Patient/%s"},'
        b'"category":[{"coding":[{"code":"laboratory"}]}]}')
 FETCHERS = 4
 

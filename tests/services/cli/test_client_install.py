@@ -24,7 +24,7 @@ from consentry.v1 import registry_pb2
 
 # The top-level modules of what only `consentry[server]` installs.
 SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "regorus", "opa_client", "orjson", "grpc_health",
-               "grpc_reflection")
+               "grpc_reflection", "fhir", "fhir_core")
 HINT = "pip install 'consentry[server]'"
 
 # Loaded by Python at start-up from PYTHONPATH; the finder runs before every other one.
@@ -82,8 +82,9 @@ def test_demo_target_audit_export_and_verify_run_and_catch_tampering(served, tmp
     assert key.returncode == 0 and key.stdout.startswith("consentry.local/ledger+"), key.stderr
     export = tmp_path / "export"
     exported = run("audit", "export", "--target", target, "--data-dir", str(data), "--out", str(export),
-                   env=client_only)
+                   "--format", "fhir-auditevent", env=client_only)
     assert exported.returncode == 0, exported.stderr
+    assert (export / "auditevents.json").read_text().startswith('{\n "resourceType": "Bundle"')
     verified = run("audit", "verify", str(export), "--key", key.stdout.strip(), "--state",
                    str(tmp_path / "trusted.note"), env=client_only)
     assert verified.returncode == 0 and verified.stdout.startswith("verified "), verified.stderr

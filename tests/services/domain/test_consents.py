@@ -48,15 +48,17 @@ def _ref(patient_id: str) -> dict:
 def records(patient_id: str) -> dict[str, tuple[dict, str]]:
     """One record per category: (FHIR resource, category the holder states)."""
     return {
-        "lab": ({"resourceType": "Observation", "status": "final", "subject": _ref(patient_id),
+        "lab": ({"resourceType": "Observation", "status": "final", "code": {"text": "CRP"}, "subject": _ref(patient_id),
                  "category": [{"coding": [{"code": "laboratory"}]}], "effectiveDateTime": "2026-01-02"}, ""),
         "medication": ({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-                        "subject": _ref(patient_id), "authoredOn": "2026-01-02"}, ""),
+                        "subject": _ref(patient_id), "authoredOn": "2026-01-02",
+                        "medicationCodeableConcept": {"text": "amoxicillin"}}, ""),
         "allergy": ({"resourceType": "AllergyIntolerance", "patient": _ref(patient_id),
                      "recordedDate": "2026-01-02"}, ""),
         "imaging": ({"resourceType": "ImagingStudy", "status": "available", "subject": _ref(patient_id)}, ""),
         SENSITIVE: ({"resourceType": "DocumentReference", "status": "current", "subject": _ref(patient_id),
-                     "date": "2026-01-02T10:00:00Z"}, SENSITIVE),
+                     "date": "2026-01-02T10:00:00Z", "content": [{"attachment": {"contentType": "text/plain"}}]},
+                    SENSITIVE),
     }
 
 

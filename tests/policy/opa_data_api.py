@@ -1,8 +1,10 @@
-"""A stand-in for an OPA server: the few Data API calls OpaEngine makes, on 127.0.0.1:0.
+"""An OPA Data API endpoint on 127.0.0.1:0, evaluating with OPA's own evaluator (the OPA 1.20
+library of `opa-golib-python-bindings`, opa_reference.py): the calls OpaEngine makes.
 
 Policies PUT to /v1/policies/<id> and data PUT to /v1/data/<path> are kept; POST
-/v1/data/<path> evaluates data.<path> with regorus over what was uploaded. `mode` injects
-failures: "ok", "error500", "slow", "undefined", "malformed".
+/v1/data/<path> evaluates data.<path> with OPA over what was uploaded. Only the HTTP layer is
+ours; the answers are OPA's. `mode` injects failures: "ok", "error500", "slow", "undefined",
+"malformed".
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import regorus
+from opa_bindings import OpaEngine, OpaError, OpaUndefinedError
 
 
-class FakeOpa:
+class OpaDataApi:
     def __init__(self) -> None:
         self.policies: dict[str, str] = {}
         self.data: dict[str, Any] = {}
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, parsed body)
         self.mode = "ok"
         self.slow_s = 1.0
+        self._opa: OpaEngine | None = None  # built from the uploads on the first query after them
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -31,7 +35,7 @@ class FakeOpa:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> FakeOpa:
+    def __enter__(self) -> OpaDataApi:
         self._thread.start()
         return self
 
@@ -46,17 +50,27 @@ class FakeOpa:
             node = node.setdefault(key, {})
         node[leaf] = value
 
+    def uploaded(self) -> None:
+        """A policy or data upload: the next query compiles what is there now, as OPA does."""
+        with self._lock:
+            self._opa = None
+
     def evaluate(self, path: str, input_doc: Any) -> Any:
-        engine = regorus.Engine()  # per request: the handler threads differ
-        for pid, source in self.policies.items():
-            engine.add_policy(pid, source)
-        engine.add_data_json(json.dumps(self.data))
-        engine.set_input_json(json.dumps(input_doc))
-        result = json.loads(engine.eval_rule_as_json("data." + path.strip("/").replace("/", ".")))
-        return None if result == "<undefined>" else result
+        """data.<path> for `input_doc`; None when undefined. Raises OpaError on an evaluation error."""
+        with self._lock:
+            if self._opa is None:
+                self._opa = OpaEngine()
+                for pid, source in self.policies.items():
+                    self._opa.add_policy(pid, source)
+                self._opa.add_data(self.data)
+            opa = self._opa
+        try:
+            return opa.eval_document(path.strip("/").replace("/", "."), input_doc)
+        except OpaUndefinedError:
+            return None
 
 
-def _handler(opa: FakeOpa) -> type[BaseHTTPRequestHandler]:
+def _handler(opa: OpaDataApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
@@ -77,11 +91,13 @@ def _handler(opa: FakeOpa) -> type[BaseHTTPRequestHandler]:
             if self.path.startswith("/v1/policies/"):
                 opa.policies[self.path.removeprefix("/v1/policies/")] = raw.decode()
                 opa.requests.append(("PUT", self.path, raw.decode()))
+                opa.uploaded()
                 self._reply(200, {})
             elif self.path.startswith("/v1/data/"):
                 value = json.loads(raw)
                 opa.requests.append(("PUT", self.path, value))
                 opa.put_data(self.path.removeprefix("/v1/data/"), value)
+                opa.uploaded()
                 self._reply(204)
             else:
                 self._reply(404, {"code": "not_found", "message": self.path})
@@ -103,7 +119,10 @@ def _handler(opa: FakeOpa) -> type[BaseHTTPRequestHandler]:
                 return self._reply(200, {})
             if opa.mode == "malformed":
                 return self._reply(200, {"result": [{"allow": "true", "reasons": []}]})
-            result = opa.evaluate(self.path.removeprefix("/v1/data/"), body["input"])
+            try:
+                result = opa.evaluate(self.path.removeprefix("/v1/data/"), body["input"])
+            except OpaError as e:  # as OPA's server answers an evaluation error
+                return self._reply(500, {"code": "internal_error", "message": e.message})
             self._reply(200, {} if result is None else {"result": result})
 
     return Handler
