@@ -70,7 +70,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             if principal.kind == "patient":
                 acting_for(s, request.patient_id, READ_HISTORY)
                 seqs = s.scalars(select(LedgerSubject.seq).where(
-                    LedgerSubject.pseudonym == self.app.trail.pseudonym(request.patient_id),
+                    LedgerSubject.pseudonym == self.app.trail.known_pseudonym(s, request.patient_id),
                     LedgerSubject.seq >= request.start).order_by(LedgerSubject.seq).limit(size + 1)).all()
                 rows = _page(reader.entries_at(seqs[:size]))
                 next_start = seqs[len(rows)] if len(rows) < len(seqs) else reader.size()

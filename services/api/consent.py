@@ -209,7 +209,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         size, after = validate_get_access_history(request)
         with self.app.db.read() as s:
             acting_for(s, request.patient_id, READ_HISTORY)
-            pseudonym = self.app.trail.pseudonym(request.patient_id)
+            pseudonym = self.app.trail.known_pseudonym(s, request.patient_id)
             seqs = s.scalars(select(LedgerSubject.seq).where(
                 LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,
                 LedgerSubject.kind.in_(("access.decision", "call.refused")),

@@ -20,7 +20,7 @@ from consentry.services.crypto.kek_rotation import DirectoryKekProvider
 from consentry.services.domain import research_subjects
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
-from consentry.services.store import schema
+from consentry.services.store import pseudonym_keys, schema
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 from consentry.services.store.models import PrincipalKey
@@ -66,6 +66,7 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
     _register_operator(db, operator_key(settings))
     secret = keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY))
     research_subjects.assign_missing(db, secret)  # research consents from before subject ids
+    pseudonym_keys.adopt_service_wide(db, secret)  # patients from before per-patient keys
     signer = ledger_signer(settings)
     app = App(
         settings=settings,

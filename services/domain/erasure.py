@@ -43,7 +43,7 @@ def erase(s: Session, trail: AuditTrail, policy: PolicyEngine, principal: Princi
     if row.erased_ns is not None:
         raise FailedPrecondition("the record is already erased")
     if by != "holder":
-        ledgered = _erasure_decision(trail, policy, row, by)
+        ledgered = _erasure_decision(s, trail, policy, row, by)
     # The content hash goes too: it could confirm a guess of the body the erasure destroyed.
     row.ciphertext, row.wrapped_key, row.content_hash, row.erased_ns = None, None, None, clock.now_ns()
     seq = trail.append(s, "record.erased", principal.id, patient_id=row.patient_id,
@@ -54,9 +54,9 @@ def erase(s: Session, trail: AuditTrail, policy: PolicyEngine, principal: Princi
     return row, seq
 
 
-def _erasure_decision(trail: AuditTrail, policy: PolicyEngine, row: Record, by: str) -> dict:
+def _erasure_decision(s: Session, trail: AuditTrail, policy: PolicyEngine, row: Record, by: str) -> dict:
     """Asks the policy whether `by` ("patient" or "proxy") may erase `row`; raises unless it may."""
-    [decision] = policy.decide([policy_input.erasure(by, trail, row, clock.now_ns())])
+    [decision] = policy.decide([policy_input.erasure(s, by, trail, row, clock.now_ns())])
     if not decision.allow:
         if any(r.startswith(UNAVAILABLE) for r in decision.reasons):
             raise Unavailable("the policy engine could not decide; nothing was erased")

@@ -166,7 +166,7 @@ def test_patient_pages_through_exactly_their_own_ledger_entries(harness, story):
     # Exactly the entries the service's index lists for the patient: every one naming their ledger
     # pseudonym, their access entries (which name them by the fetching institution's pseudonym)
     # and refusals about them (which name no one).
-    ledger = harness.app.trail.pseudonym(patient.id)
+    ledger = harness.pseudonym(patient.id)
     indexed = [row[0] for row in harness.sql(
         "SELECT seq FROM ledger_subjects WHERE pseudonym = :p ORDER BY seq", p=ledger) or ()]
     assert [seq for seq, _entry in mine] == indexed

@@ -90,7 +90,7 @@ def test_the_patient_erases_a_sensitive_record(harness, story):
 
     entries = verified_entries(harness)
     [entry] = [e for e in entries if e["kind"] == "record.erased" and e["record"] == note.record_id]
-    pseudonym = harness.app.trail.pseudonym(patient.id)
+    pseudonym = harness.pseudonym(patient.id)
     assert entry["seq"] == reply.ledger_seq
     assert entry["actor"] == "patient:" + pseudonym and entry["patient"] == pseudonym
     assert entry["erased_by"] == "patient" and "on_behalf_of" not in entry
@@ -154,7 +154,7 @@ def test_a_proxy_with_manage_consents_erases_and_the_ledger_names_both(harness, 
     assert reply.record.erased
     assert stored(harness, note.record_id)[:2] == (None, None)
     [entry] = [e for e in verified_entries(harness) if e["kind"] == "record.erased" and e["record"] == note.record_id]
-    pseudonym = harness.app.trail.pseudonym
+    pseudonym = harness.pseudonym
     assert entry["actor"] == "patient:" + pseudonym(daughter.id) and entry["patient"] == pseudonym(patient.id)
     assert entry["erased_by"] == "proxy" and entry["on_behalf_of"] == "patient"
     assert entry["policy_revision"] == harness.app.policy.revision
