@@ -30,7 +30,7 @@ from .cosignature import (
     require_cosignatures,
     verify_cosignatures,
 )
-from .entries import FORMAT_VERSION, REDACTED_KIND, entry_leaf_hash, leaf_data, tombstone_commitment
+from .entries import FORMAT_VERSION, REDACTED_KIND, entry_leaf_hash, is_salted, leaf_data, tombstone_commitment
 from .errors import (
     CanonicalizationError,
     ChainError,
@@ -111,6 +111,7 @@ __all__ = [
     "check_consistency",
     "entry_leaf_hash",
     "format_size",
+    "is_salted",
     "leaf_data",
     "leaf_hash",
     "node_hash",

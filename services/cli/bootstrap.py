@@ -15,8 +15,9 @@ from consentry.services import config as cfg
 from consentry.services.api.app import App
 from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.config import Settings
-from consentry.services.crypto import keyfiles
+from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.crypto.record_keys import RecordKeyVault
 from consentry.services.domain import research_subjects
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
@@ -76,7 +77,9 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         ledger_signer=SigningKey(signer.seed),
         ledger_verifier_key=signer.verifier.to_key(),
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
-        kek=DirectoryKekProvider(settings.data_dir),
+        # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
+        # record shreds it in every copy of the database (crypto/record_keys.py).
+        kek=RecordKeyVault(DirectoryKekProvider(settings.data_dir), settings.data_dir / record_keys.DIRECTORY),
         policy=load_engine(settings.policy_engine, settings.opa_url),
         deposit_rules=deposit_rules,
     )

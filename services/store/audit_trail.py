@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import delete, event
 from sqlalchemy.orm import Session
 
-from consentry.ledger.db import Appended, LedgerWriter
+from consentry.ledger.db import MAX_REDACTED_PER_ENTRY, Appended, LedgerWriter
 from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.services.clock import now_rfc3339
 from consentry.services.store import pseudonym_keys
 from consentry.services.store.models import LedgerSubject
 
 _WRITER = "consentry.ledger_writer"
+
+# Reason codes of `ledger.redacted` entries (docs/ledger.md, "Redaction"); never free text.
+ERASURE = "erasure"
+RETENTION = "retention"
 
 
 class AuditTrail:
@@ -96,3 +100,17 @@ class AuditTrail:
         if pseudonym:
             session.add(LedgerSubject(pseudonym=pseudonym, seq=appended.seq, kind=kind))
         return appended
+
+    def redact(self, session: Session, seqs: list[int], reason: str, actor: str) -> int | None:
+        """Tombstones the entries at `seqs` (in batches the ledger allows) and ledgers each batch
+        as a `ledger.redacted` entry with the reason code; drops them from every patient's index.
+        Returns the seq of the last redaction entry, or None when nothing was left to redact."""
+        last = None
+        for start in range(0, len(seqs), MAX_REDACTED_PER_ENTRY):
+            batch = seqs[start:start + MAX_REDACTED_PER_ENTRY]
+            done = self.writer(session).redact(batch, {
+                "time": now_rfc3339(), "actor": self.actor(session, actor), "reason": reason})
+            if done is not None:
+                last = done.seq
+            session.execute(delete(LedgerSubject).where(LedgerSubject.seq.in_(batch)))
+        return last

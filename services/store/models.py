@@ -124,7 +124,7 @@ class Record(Base):
     erased_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Why each label is there (domain/labelling.py, LabelReason.to_json): value sets, elements and
     # code systems, never a code or other content, so it may outlive an erasure. Null: none given.
-    label_reasons: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    label_reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class Consent(Base):
