@@ -18,7 +18,7 @@ from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
 from consentry.services.crypto.record_keys import RecordKeyVault
-from consentry.services.domain import research_subjects
+from consentry.services.domain import erasure, research_subjects
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store import pseudonym_keys, schema
@@ -83,6 +83,7 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         policy=load_engine(settings.policy_engine, settings.opa_url),
         deposit_rules=deposit_rules,
     )
+    erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
     return app, signer
 
 

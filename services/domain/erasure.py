@@ -23,11 +23,14 @@ from consentry.ledger import is_salted
 from consentry.ledger.db import LedgerReader
 from consentry.policy.engine import UNAVAILABLE, PolicyEngine
 from consentry.services import clock
+from consentry.services.crypto import at_rest
+from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain import policy_input
 from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for_owner
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import ERASURE, AuditTrail
+from consentry.services.store.db import Database
 from consentry.services.store.models import LedgerSubject, Record
 
 NOT_HELD = "this institution holds no record with this id"
@@ -99,3 +102,11 @@ def _erasure_decision(s: Session, trail: AuditTrail, policy: PolicyEngine, row: 
         raise PermissionDenied("the policy does not let you erase this record",
                                decision.reasons).about(row.patient_id, acting_for=True)
     return {"policy_revision": policy.revision, "reasons": list(decision.reasons)}
+
+
+def destroy_leftover_keys(db: Database, kek: KeyEncryptionKeyProvider) -> int:
+    """Destroys the record key of every erased record that still has one (a server stopped
+    between an erasure's commit and the key's destruction); returns how many. Run at start."""
+    with db.read() as s:
+        erased = s.scalars(select(Record.record_id).where(Record.erased_ns.is_not(None))).all()
+    return sum(at_rest.destroy_record_key(record_id, kek) for record_id in erased)

@@ -178,3 +178,20 @@ def test_after_an_erasure_no_database_file_holds_the_body_or_its_keys(harness):
     assert not (harness.settings.data_dir / "record-keys" / sha256(context).hexdigest()).exists()
     with pytest.raises(DecryptionFailed):
         harness.app.kek.unwrap(shielded, context)
+
+
+def test_a_record_key_an_interrupted_erasure_left_is_destroyed_at_start(harness):
+    from hashlib import sha256
+
+    from consentry.services.domain import erasure as erasure_domain
+
+    _hospital, patient, _body, put = deposit_and_erase_parts(harness)
+    path = harness.settings.data_dir / "record-keys" / sha256(at_rest.key_context(put.record.record_id)).hexdigest()
+    left = path.read_bytes()
+    erase(patient, put.record.record_id)
+    assert not path.exists()
+    path.write_bytes(left)  # as if the server stopped between the commit and the key's destruction
+    path.chmod(0o600)
+    assert erasure_domain.destroy_leftover_keys(harness.app.db, harness.app.kek) >= 1
+    assert not path.exists()
+    assert erasure_domain.destroy_leftover_keys(harness.app.db, harness.app.kek) == 0
