@@ -149,6 +149,17 @@ class Harness:
         self.server.flush_refusals(everything=True)
         return [e for e in self.entries()[start:] if e["kind"] in ("auth.refused", "call.rate_limited")]
 
+    def pseudonym(self, patient_id: str) -> str | None:
+        """The patient's ledger pseudonym under their own key; None if no entry has named them."""
+        with self.app.db.read() as session:
+            return self.app.trail.known_pseudonym(session, patient_id)
+
+    def actor(self, principal_id: str) -> str:
+        """A principal as entries name it (a patient by their ledger pseudonym)."""
+        if principal_id.startswith("patient:"):
+            return f"patient:{self.pseudonym(principal_id.split(':', 1)[1])}"
+        return principal_id
+
     def sql(self, statement: str, **params: object) -> Sequence[Row[Any]] | None:
         """Direct database access, as an attacker with the database (or a test) would have."""
         engine = create_engine(self.settings.database_url)

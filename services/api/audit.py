@@ -14,7 +14,7 @@ from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain.audit_events import audit_bundle, audit_event
+from consentry.services.domain.audit_events import audit_bundle, audit_events
 from consentry.services.domain.audit_requests import (
     validate_consistency_proof,
     validate_export_audit_events,
@@ -99,7 +99,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             rows, next_start = self._patient_page(s, LedgerReader(s.connection()), request.patient_id,
                                                   request.start, size)
         origin = self.app.settings.ledger_origin
-        events = [audit_event(e.seq, e.entry, origin) for e in rows]
+        events = audit_events(((e.seq, e.entry) for e in rows), origin)
         # An event is about twice its entry's size: the page is bounded by what it sends.
         kept = within_bytes(events, lambda event: len(json.dumps(event, separators=(",", ":"))))
         if len(kept) < len(rows):
@@ -113,7 +113,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         the next page starts."""
         acting_for(s, patient_id, READ_HISTORY)
         seqs = s.scalars(select(LedgerSubject.seq).where(
-            LedgerSubject.pseudonym == self.app.trail.pseudonym(patient_id),
+            LedgerSubject.pseudonym == self.app.trail.known_pseudonym(s, patient_id),
             LedgerSubject.seq >= start).order_by(LedgerSubject.seq).limit(size + 1)).all()
         rows = _page(reader.entries_at(seqs[:size]))
         return rows, seqs[len(rows)] if len(rows) < len(seqs) else reader.size()

@@ -9,6 +9,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
+from consentry.ledger import tombstone_commitment
 from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
@@ -209,13 +210,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         size, after = validate_get_access_history(request)
         with self.app.db.read() as s:
             acting_for(s, request.patient_id, READ_HISTORY)
-            pseudonym = self.app.trail.pseudonym(request.patient_id)
+            pseudonym = self.app.trail.known_pseudonym(s, request.patient_id)
             seqs = s.scalars(select(LedgerSubject.seq).where(
                 LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,
                 LedgerSubject.kind.in_(("access.decision", "call.refused")),
             ).order_by(LedgerSubject.seq).limit(size + 1)).all()
             rows = LedgerReader(s.connection()).entries_at(seqs[:size])
-        events = [_access_event(e.seq, json.loads(e.entry)) for e in rows]
+        # An entry redacted between the two reads is a tombstone now: it is no longer history.
+        events = [_access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
         page = within_bytes(events, lambda event: event.ByteSize())
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
         return pb.GetAccessHistoryResponse(events=page, next_page_token=str(page[-1].ledger_seq) if more else "")

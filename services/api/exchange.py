@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import grpc
 
 from consentry.services.api.app import App
+from consentry.services.crypto import at_rest
 from consentry.services.domain import deposits, erasure, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
 from consentry.services.domain.record_requests import (
@@ -21,6 +23,8 @@ from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.models import Record
 from consentry.v1 import exchange_pb2 as pb
 from consentry.v1 import exchange_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 
 def metadata_pb(row: Record, viewer: Principal) -> pb.RecordMetadata:
@@ -109,4 +113,12 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         validate_erase_record(request)
         with self.app.db.write() as s:
             row, seq = erasure.erase(s, self.app.trail, self.app.policy, principal, request.record_id)
-            return pb.EraseRecordResponse(record=metadata_pb(row, principal), ledger_seq=seq)
+            reply = pb.EraseRecordResponse(record=metadata_pb(row, principal), ledger_seq=seq)
+        # Only once the erasure is committed: destroyed before, a failed commit would leave a
+        # record that is neither erased nor readable.
+        at_rest.destroy_record_key(row.record_id, self.app.kek)
+        try:
+            self.app.db.shred(erasure.TOUCHED_TABLES)
+        except Exception:  # the erasure stands; the next one (or the operator) cleans the files
+            log.warning("could not clean the database files after an erasure", exc_info=True)
+        return reply

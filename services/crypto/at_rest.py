@@ -8,8 +8,12 @@ Sealed body, format version 1::
     wrapped_key = kek.wrap(data_key, context = b"consentry-record-key-v1\\x00" | UTF-8(record_id))
 
 Both the body and its wrapped key are bound to the record id, so neither can be moved to another
-record row. Erasing a record = deleting its wrapped key (crypto-shredding): the ciphertext left in
-backups is then undecryptable, while the ledger keeps only hashes.
+record row. Deleting the wrapped key from the row alone would not shred anything: a backup, a
+replica or a WAL segment made before still holds it, and the live KEK opens it. So the service's
+KEK provider is a `record_keys.RecordKeyVault`, which shields each wrapped key under a key of the
+record's own, kept in a file outside the database; erasing the record destroys that file
+(`destroy_record_key`), after which no copy of the database decrypts the body, even with the KEK,
+once no backup of the record keys holds it either (docs/erasure.md).
 """
 
 from __future__ import annotations
@@ -82,6 +86,17 @@ def rewrap_record(
     """KEK rotation: rewrap the data key only; the (large) ciphertext is unchanged."""
     wrapped = rewrap(sealed.wrapped_key, _KEY_DOMAIN + _rid(record_id), old, new)
     return SealedRecord(sealed.ciphertext, wrapped, wrapped_key_id(wrapped))
+
+
+def key_context(record_id: str) -> bytes:
+    """What the record's data key is wrapped under (and its record key named by)."""
+    return _KEY_DOMAIN + _rid(record_id)
+
+
+def destroy_record_key(record_id: str, kek: KeyEncryptionKeyProvider) -> bool:
+    """Destroys the record's own key, if `kek` keeps one; True if one was destroyed."""
+    destroy = getattr(kek, "destroy", None)
+    return bool(destroy(key_context(record_id))) if destroy is not None else False
 
 
 def _rid(record_id: str) -> bytes:

@@ -87,7 +87,7 @@ class Disclosure:
                     for c in _consents_for(s, fetch.patient_id, principal.name, research_consent)]
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, consents, now_ns)
-        decisions = self.policy.decide_batch(shared, [policy_input.resource(self.trail, r) for r in records])
+        decisions = self.policy.decide_batch(shared, [policy_input.resource(s, self.trail, r) for r in records])
         shown: list[tuple[Record, Decision]] = []
         hidden: list[tuple[Record, Decision]] = []
         for record, decision in zip(records, decisions, strict=True):

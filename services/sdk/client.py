@@ -38,8 +38,8 @@ from nacl.signing import VerifyKey
 from consentry.ledger import CheckpointTrust, ConsistencyError, FileTrustStore, MemoryTrustStore, TrustStore
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
+from consentry.ledger.entries import entry_leaf_hash
 from consentry.ledger.errors import LedgerError
-from consentry.ledger.hashing import leaf_hash
 from consentry.ledger.merkle import verify_inclusion
 from consentry.services import config
 from consentry.services.config import channel_options
@@ -270,7 +270,7 @@ class Client:
                 audit_pb2.GetInclusionProofRequest(seq=seq, tree_size=size), timeout=self.timeout_s)
             if proof.seq != seq or proof.tree_size != size:
                 raise DisclosureNotProven("the inclusion proof is for another entry or tree size")
-            verify_inclusion(leaf_hash(bytes(raw_entry)), seq, size, list(proof.hashes), root)
+            verify_inclusion(entry_leaf_hash(bytes(raw_entry)), seq, size, list(proof.hashes), root)
             entry = _entry if _entry is not None else json.loads(raw_entry)
         except ConsistencyError:
             raise  # a split view or a rollback: evidence against the ledger, not a missing proof

@@ -124,7 +124,7 @@ class Record(Base):
     erased_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Why each label is there (domain/labelling.py, LabelReason.to_json): value sets, elements and
     # code systems, never a code or other content, so it may outlive an erasure. Null: none given.
-    label_reasons: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    label_reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class Consent(Base):
@@ -214,3 +214,19 @@ class LedgerSubject(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
+
+
+class PatientPseudonymKey(Base):
+    """Each patient's own pseudonym key: their ledger pseudonym is an HMAC under it
+    (`consentry.ledger.pseudonym.patient_pseudonym`), so deleting the row unlinks every entry
+    that names them from their id, and no one else's. Created the first time an entry names
+    the patient (store/pseudonym_keys.py).
+
+    `key` is NULL for a patient enrolled before per-patient keys: their entries so far name them
+    under the service-wide key, and the server gives them a key of their own when it starts
+    (`adopt_service_wide`), moving their history index to the new pseudonym."""
+
+    __tablename__ = "patient_pseudonym_keys"
+    patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_ns: Mapped[int] = mapped_column(BigInteger)

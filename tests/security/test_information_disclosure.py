@@ -22,6 +22,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from harness import NONCE, Harness, Org, Person, field_violations, grant
 
+from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.services.crypto import derived
 from consentry.services.domain.sensitivity import WITHHELD
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
@@ -97,7 +98,7 @@ def new_entries(harness: Harness, call: Callable[[], object]) -> tuple[tuple, li
 
 def listed_for(harness: Harness, patient_id: str) -> set[int]:
     """The entries the service's index lists in the patient's history (GetAccessHistory, ListEntries)."""
-    pseudonym = harness.app.trail.pseudonym(patient_id)
+    pseudonym = harness.pseudonym(patient_id)
     rows = harness.sql("SELECT seq FROM ledger_subjects WHERE pseudonym = :p", p=pseudonym)
     return {row[0] for row in rows or ()}
 
@@ -114,9 +115,11 @@ def assert_one_refusal(harness: Harness, entries: list[dict], patient_id: str | 
 
 
 def assert_never_pseudonymised(harness: Harness, typed_id: str) -> None:
-    pseudonym = harness.app.trail.pseudonym(typed_id)
-    assert pseudonym not in json.dumps(harness.entries())
-    assert harness.sql("SELECT count(*) FROM ledger_subjects WHERE pseudonym = :p", p=pseudonym)[0][0] == 0
+    # No pseudonym key was made for the id, so nothing the service keeps can name it; nor does
+    # any entry carry its pseudonym under the service secret.
+    assert harness.pseudonym(typed_id) is None
+    assert harness.sql("SELECT count(*) FROM patient_pseudonym_keys WHERE patient_id = :p", p=typed_id)[0][0] == 0
+    assert patient_pseudonym(harness.app.trail.pseudonym_key, typed_id) not in json.dumps(harness.entries())
 
 
 def fetch(org: Org, patient_id: str, purpose: str = "TREAT", **kw) -> Callable[[], object]:
@@ -338,7 +341,7 @@ def test_asking_for_an_unknown_patient_is_accepted_like_any_request_and_expires(
         assert got.status == consent_pb2.ACCESS_REQUEST_STATUS_PENDING and got.patient_id == patient_id
         assert got.requester == asker.id and got.expire_time == expire
     assert [e["kind"] for e in entries] == ["consent.requested", "consent.requested"]
-    assert entries[0]["patient"] == harness.app.trail.pseudonym(world.patient.id)
+    assert entries[0]["patient"] == harness.pseudonym(world.patient.id)
     assert "patient" not in entries[1]  # ledgered without a patient
     assert_never_pseudonymised(harness, nobody)
     time.sleep(2.2)
@@ -386,7 +389,7 @@ def test_a_research_fetch_carries_no_patient_id_no_content_hash_and_no_ledger_ps
     [response] = list(research_fetch(registry, subject)())
     raw = response.SerializeToString()
     body = lab_body(world.patient.id)
-    for revealing in (world.patient.id, harness.app.trail.pseudonym(world.patient.id),
+    for revealing in (world.patient.id, harness.pseudonym(world.patient.id),
                       hashlib.sha256(body).hexdigest(), derived.content_hash(secret, world.hospital.id, body)):
         assert revealing.encode() not in raw
     record = response.shared.record
@@ -455,7 +458,7 @@ def test_a_refusal_naming_an_enrolled_patient_pseudonymises_no_one_yet_the_patie
     [entry] = entries
     assert entry["actor"] == actor
     # No pseudonym anywhere in the entry's exact bytes: reading the ledger pairs no typed id with one.
-    assert harness.app.trail.pseudonym(world.patient.id).encode() not in harness.raw_entries()[entry["seq"]]
+    assert harness.pseudonym(world.patient.id).encode() not in harness.raw_entries()[entry["seq"]]
     events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
         patient_id=world.patient.id, page_size=1000)).events
     [event] = [e for e in events if e.ledger_seq == entry["seq"]]
@@ -468,11 +471,11 @@ def test_a_refusal_of_the_patient_in_person_names_them(harness: Harness, world: 
         exchange_pb2.EraseRecordRequest(record_id=world.records["lab"], reason="mine")))
     assert got[0] == grpc.StatusCode.PERMISSION_DENIED  # a lab result is retained by its holder
     assert [e["kind"] for e in entries] == ["call.refused"]
-    assert entries[0]["patient"] == harness.app.trail.pseudonym(world.patient.id)
+    assert entries[0]["patient"] == harness.pseudonym(world.patient.id)
 
 
 def test_institutions_never_receive_the_ledger_pseudonym(harness: Harness, world: World) -> None:
-    ledger_pseudonym, secret = harness.app.trail.pseudonym(world.patient.id), harness.app.trail.pseudonym_key
+    ledger_pseudonym, secret = harness.pseudonym(world.patient.id), harness.app.trail.pseudonym_key
     named = {}
     for org in (world.doctor, world.hospital):
         responses = list(fetch(org, world.patient.id)())

@@ -70,7 +70,7 @@ def test_an_authenticated_callers_refusal_is_ledgered_naming_it(harness, attempt
     assert err.value.code() == status
     [entry] = new_entries(harness, before)
     assert entry["kind"] == "call.refused" and entry["status"] == status.name
-    actor = harness.app.trail.actor(("org:" if caller is hospital else "patient:") + caller.id)
+    actor = harness.actor(("org:" if caller is hospital else "patient:") + caller.id)
     assert entry["actor"] == actor
 
 
@@ -80,7 +80,7 @@ def test_a_consent_change_names_the_patient_who_made_it_and_the_version(harness)
     consent = grant(patient, doctor, ["lab"])
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     granted, revoked = new_entries(harness, before)
-    actor = harness.app.trail.actor("patient:" + patient.id)
+    actor = harness.actor("patient:" + patient.id)
     assert (granted["kind"], granted["actor"], granted["consent"], granted["version"]) == (
         "consent.granted", actor, consent.consent_id, 1)
     assert (revoked["kind"], revoked["actor"], revoked["consent"]) == ("consent.revoked", actor, consent.consent_id)
@@ -233,7 +233,7 @@ def test_every_signed_change_is_kept_and_proven(harness):
     by_proxy = grant(Person(patient.id, daughter.client, daughter.identity), doctor, ["imaging"])
     c.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
 
-    pseudonym = harness.app.trail.pseudonym(patient.id)
+    pseudonym = harness.pseudonym(patient.id)
     signed = [e for e in harness.entries() if "authorization" in e and e.get("patient") == pseudonym]
     methods = []
     for entry in signed:

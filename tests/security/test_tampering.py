@@ -235,7 +235,7 @@ def test_a_bad_input_is_invalid_argument_ledgered_and_the_server_still_answers(h
     [refusal] = [e for e in harness.entries()[before:] if e["kind"] == "call.refused"]
     assert refusal["method"] == V1 + method and refusal["status"] == "INVALID_ARGUMENT"
     assert refusal["reasons"] == [f"{field}: {why}" for field, why in expected.items()]
-    assert refusal["actor"] == harness.app.trail.actor(caller.principal)
+    assert refusal["actor"] == harness.actor(caller.principal)
     assert len(json.dumps(refusal)) < 2048
     assert harness.operator.registry.GetServiceKeys(registry_pb2.GetServiceKeysRequest()).ledger_origin
 

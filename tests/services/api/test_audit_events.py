@@ -95,7 +95,9 @@ def test_each_event_is_proved_against_a_signed_checkpoint(harness, story):
     checkpoint = doctor.client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
     for event in events:
         seq, leaf = int(details(event)["seq"]), bytes.fromhex(details(event)["leaf-hash"])
-        assert leaf == hashlib.sha256(b"\x00" + base64.b64decode(details(event)["entry"])).digest()
+        # A version 2 leaf (docs/ledger.md): SHA-256(0x00 || 0x02 || SHA-256(entry bytes)).
+        committed = hashlib.sha256(base64.b64decode(details(event)["entry"])).digest()
+        assert leaf == hashlib.sha256(b"\x00\x02" + committed).digest()
         proof = doctor.client.audit.GetInclusionProof(audit_pb2.GetInclusionProofRequest(
             seq=seq, tree_size=checkpoint.tree_size))
         verify_inclusion(leaf, seq, checkpoint.tree_size, list(proof.hashes), checkpoint.root_hash)

@@ -120,7 +120,7 @@ def test_a_proxy_manages_consent_and_the_ledger_names_both(harness, trio):
             categories=["lab"], purposes=["TREAT"]))).consent
     assert consent.created_by == "patient:" + daughter.id
     [entry] = [e for e in harness.entries() if e.get("consent") == consent.consent_id]
-    pseudonym = harness.app.trail.pseudonym
+    pseudonym = harness.pseudonym
     assert entry["actor"] == "patient:" + pseudonym(daughter.id) and entry["patient"] == pseudonym(patient.id)
     assert entry["on_behalf_of"] == "patient"
     patient.client.consent.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
@@ -150,7 +150,7 @@ def test_a_refused_attempt_on_a_consent_shows_in_the_patients_ledger(harness, tr
         stranger.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND  # as for an id that does not exist
     [refusal] = [e for e in harness.entries() if e["kind"] == "call.refused" and e["method"].endswith("/RevokeConsent")
-                 and e["actor"] == "patient:" + harness.app.trail.pseudonym(stranger.id)]
+                 and e["actor"] == "patient:" + harness.pseudonym(stranger.id)]
     # The stranger may not act for the patient: the entry names no one, yet the patient's own
     # listing of their entries holds it.
     assert "patient" not in refusal and patient.id not in str(refusal)

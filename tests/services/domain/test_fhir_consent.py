@@ -119,7 +119,7 @@ def test_import_is_ledgered_as_a_grant_from_fhir(harness, pair, detailed):
     imported = import_(patient, export(patient, detailed.consent_id))
     [entry] = [e for e in new_entries(harness, before) if e.get("consent") == imported.consent_id]
     assert entry["kind"] == "consent.granted" and entry["source"] == "fhir"
-    assert entry["patient"] == harness.app.trail.pseudonym(patient.id) and entry["grantee"] == "org:" + doctor.id
+    assert entry["patient"] == harness.pseudonym(patient.id) and entry["grantee"] == "org:" + doctor.id
     assert entry["categories"] == ["*", "mental-health"] and entry["excepted"] == ["imaging"]
 
 
@@ -269,7 +269,7 @@ def test_expiry_is_ledgered_once_by_the_next_write_and_never_by_a_read(harness, 
     expired = [e for e in new_entries(harness, before) if e["kind"] == "consent.expired"]
     assert len(expired) == 1
     assert expired[0]["consent"] == lapsed.consent_id and expired[0]["actor"] == "service"
-    assert expired[0]["patient"] == harness.app.trail.pseudonym(patient.id)
+    assert expired[0]["patient"] == harness.pseudonym(patient.id)
     assert parse_datetime(expired[0]["valid_until"]) == lapsed.validity.end.ToNanoseconds()
     got = patient.client.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=lapsed.consent_id))
     assert got.consent.status == consent_pb2.CONSENT_STATUS_EXPIRED
