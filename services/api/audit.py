@@ -12,6 +12,7 @@ from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
+from consentry.services.domain import metadata_reads
 from consentry.services.domain.audit_requests import (
     validate_consistency_proof,
     validate_inclusion_proof,
@@ -65,7 +66,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         """At most page_size entries and MAX_PAGE_BYTES of them; `next_start` says where to go on."""
         principal = current_principal()
         size = validate_list_entries(request, principal)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             reader = LedgerReader(s.connection())
             if principal.kind == "patient":
                 acting_for(s, request.patient_id, READ_HISTORY)
@@ -74,6 +75,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                     LedgerSubject.seq >= request.start).order_by(LedgerSubject.seq).limit(size + 1)).all()
                 rows = _page(reader.entries_at(seqs[:size]))
                 next_start = seqs[len(rows)] if len(rows) < len(seqs) else reader.size()
+                metadata_reads.ledger_entries_read(s, self.app.trail, principal, request.start, rows,
+                                                   request.patient_id)
             else:
                 try:
                     principal.require("auditor", "operator")
@@ -83,6 +86,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                     raise denied from None
                 rows = _page(reader.entries(request.start, size))
                 next_start = rows[-1].seq + 1 if rows else max(request.start, reader.size())
+                metadata_reads.ledger_entries_read(s, self.app.trail, principal, request.start, rows)
         return pb.ListEntriesResponse(entries=[pb.LedgerEntry(seq=e.seq, entry=e.entry) for e in rows],
                                       next_start=next_start)
 
