@@ -42,6 +42,7 @@ def _metadata(row: Record, *, patient_id: str, content_hash: str = "", subject_i
         effective_time=to_timestamp(row.effective_ns), create_time=to_timestamp(row.created_ns),
         erased=row.erased_ns is not None, content_hash=content_hash,
         label_reasons=[pb.LabelReason(**reason) for reason in row.label_reasons or []],
+        amends_record_id=row.amends_record_id or "",
     )
 
 
