@@ -77,7 +77,7 @@ def _page(s: Session, patient_id: str, after: str, budget: int,
 def _bundle(export_id: str, rows: list[tuple[Record, bytes]]) -> bytes:
     """FHIR R4 Bundle, type collection: one entry per record, the resource as deposited (parsed
     and re-serialized), the record id as the entry's fullUrl."""
-    entries = [{"fullUrl": f"urn:uuid:{row.record_id}", "resource": json.loads(body)} for row, body in rows]
-    return json.dumps({"resourceType": "Bundle", "id": export_id, "type": "collection",
-                       "timestamp": clock.now_rfc3339(), "entry": entries},
-                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    bundle: dict = {"resourceType": "Bundle", "id": export_id, "type": "collection", "timestamp": clock.now_rfc3339()}
+    if rows:  # FHIR JSON has no empty arrays: a patient without records gets a Bundle without entries
+        bundle["entry"] = [{"fullUrl": f"urn:uuid:{row.record_id}", "resource": json.loads(body)} for row, body in rows]
+    return json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -131,6 +131,13 @@ def test_an_institution_listing_its_own_access_requests_names_no_one_and_is_list
         consent_pb2.ListAccessRequestsRequest(page_size=100)))
     assert (entry["read"], entry["count"]) == ("access-requests", 2) and "patient" not in entry
     assert listed_for(harness, patient.id, entry["seq"]) and listed_for(harness, second.id, entry["seq"])
+    # One request read by the patient names them.
+    [mine] = patient.client.consent.ListAccessRequests(consent_pb2.ListAccessRequestsRequest(
+        patient_id=patient.id)).requests
+    entry = only_read(harness, lambda: patient.client.consent.GetAccessRequest(
+        consent_pb2.GetAccessRequestRequest(request_id=mine.request_id)))
+    assert (entry["read"], entry["count"], entry["patient"]) == (
+        "access-request", 1, harness.app.trail.pseudonym(patient.id))
 
 
 def test_a_refused_read_leaves_its_refusal_and_no_read_entry(harness, world):

@@ -116,6 +116,12 @@ def test_an_export_pages_within_the_body_limit(small_bodies):
     assert len({p.request_id for p in pages}) == len({p.ledger_seq for p in pages}) == len(pages)
 
 
+def test_a_patient_without_records_exports_a_bundle_without_entries(harness):
+    patient = harness.patient()
+    [page] = patient.client.export_records(patient.id, harness.service_key)
+    assert page.header["records"] == 0 and "entry" not in page.bundle and page.bundle["type"] == "collection"
+
+
 def test_no_one_but_the_patient_or_their_representative_exports(harness):
     hospital, patient, stranger, daughter = harness.org(), harness.patient(), harness.patient(), harness.patient()
     deposit(hospital, patient)
