@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
-from consentry.services.crypto.sealed_text import open_text, seal_text
+from consentry.services.crypto.sealed_text import open_text, request_context, seal_text
 from consentry.services.domain import rights_deadlines
 from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import EXERCISE_RIGHTS, READ_HISTORY, acting_for
@@ -106,15 +106,15 @@ def update(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, row: Ri
 
 
 def seal_correction_text(row: RightsRequest, text: str, kek: KeyEncryptionKeyProvider) -> None:
-    row.correction_text = seal_text(_context(row, "correction"), text, kek) if text else None
+    row.correction_text = seal_text(_context(row, "correction_text"), text, kek) if text else None
 
 
 def texts(row: RightsRequest, kek: KeyEncryptionKeyProvider) -> tuple[str, str]:
     """The request's correction text and explanation, opened."""
-    correction = open_text(_context(row, "correction"), row.correction_text, kek) if row.correction_text else ""
+    correction = open_text(_context(row, "correction_text"), row.correction_text, kek) if row.correction_text else ""
     explanation = open_text(_context(row, "explanation"), row.explanation, kek) if row.explanation else ""
     return correction, explanation
 
 
-def _context(row: RightsRequest, which: str) -> str:
-    return f"rights-request/{row.request_id}/{which}"
+def _context(row: RightsRequest, column: str) -> str:
+    return request_context(row.request_id, column)
