@@ -399,3 +399,32 @@ def datetime_ts(when: datetime):
     ts = Timestamp()
     ts.FromDatetime(when)
     return ts
+
+
+def test_a_retried_filing_returns_the_first_request_and_files_once(harness):
+    hospital, patient = harness.org(), harness.patient()
+    request = rights_pb2.FileRightsRequestRequest(patient_id=patient.id, type=rights_pb2.RIGHTS_REQUEST_TYPE_ERASURE,
+                                                  holder=hospital.id, idempotency_key="erase-once")
+    first = patient.client.rights.FileRightsRequest(request).request
+    again = patient.client.rights.FileRightsRequest(request).request
+    assert first == again
+    assert len(patient.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
+        patient_id=patient.id)).requests) == 1
+
+
+def test_a_proxy_reading_the_history_lists_the_requests_but_files_none(harness):
+    hospital, patient, daughter = harness.org(), harness.patient(), harness.patient()
+    patient.client.consent.AddProxy(consent_pb2.AddProxyRequest(
+        patient_id=patient.id, proxy_id=daughter.id, relationship="daughter",
+        scopes=[consent_pb2.PROXY_SCOPE_READ_HISTORY]))
+    filed = file(patient, rights_pb2.RIGHTS_REQUEST_TYPE_OBJECTION, hospital.id)
+    [seen] = daughter.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
+        patient_id=patient.id)).requests
+    assert seen.request_id == filed.request_id
+    refused(lambda: file(daughter_as(daughter, patient), rights_pb2.RIGHTS_REQUEST_TYPE_ERASURE),
+            grpc.StatusCode.PERMISSION_DENIED)
+
+
+def daughter_as(proxy: Person, patient: Person) -> Person:
+    """The proxy's client, filing in the patient's name."""
+    return Person(patient.id, proxy.client, proxy.identity)
