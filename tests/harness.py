@@ -128,18 +128,35 @@ class Harness:
         return [json.loads(e) for e in self.raw_entries()]
 
     def raw_entries(self) -> list[bytes]:
-        """Every ledger entry's canonical bytes, exactly as hashed, read as an auditor would."""
+        """Every ledger entry's canonical bytes, exactly as hashed, read as an auditor would, but
+        for the entries that ledger this reading itself (they would shift every count a test
+        takes before and after a call). Index by an entry's `seq`, not by its position."""
+        return [entry for _seq, entry in self.entries_by_seq()]
+
+    def raw_ledger(self) -> list[bytes]:
+        """The whole ledger as an auditor exports it, the harness's own reads included: the
+        entry at index n is entry n, so it verifies against a checkpoint."""
+        return [entry for _seq, entry in self.entries_by_seq(own_reads=True)]
+
+    def entries_by_seq(self, *, own_reads: bool = False) -> list[tuple[int, bytes]]:
+        """(seq, canonical bytes) of every entry; with `own_reads`, the harness's reads too."""
         if self._reader is None:
             self._reader = self.auditor()
         auditor = self._reader
-        out: list[bytes] = []
+        mine = b'"actor":"auditor:%s","count":' % auditor.id.encode()
+        out: list[tuple[int, bytes]] = []
         start = 0
         while True:
             page = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))
-            out.extend(e.entry for e in page.entries)
+            out.extend((e.seq, e.entry) for e in page.entries
+                       if own_reads or not (mine in e.entry and b'"kind":"metadata.read"' in e.entry))
             if not page.entries:
                 return out
             start = page.next_start
+
+    def entry_at(self, seq: int) -> dict:
+        """The ledger entry with this sequence number."""
+        return next(json.loads(entry) for s, entry in self.entries_by_seq() if s == seq)
 
     def flush_refusals(self) -> list[dict]:
         """Ledgers the refusal summaries counted so far, as the server's upkeep thread does once
@@ -147,7 +164,8 @@ class Harness:
         with self.app.db.read() as session:
             start = LedgerReader(session.connection()).size()
         self.server.flush_refusals(everything=True)
-        return [e for e in self.entries()[start:] if e["kind"] in ("auth.refused", "call.rate_limited")]
+        appended = [json.loads(entry) for seq, entry in self.entries_by_seq() if seq >= start]
+        return [e for e in appended if e["kind"] in ("auth.refused", "call.rate_limited")]
 
     def pseudonym(self, patient_id: str) -> str | None:
         """The patient's ledger pseudonym under their own key; None if no entry has named them."""

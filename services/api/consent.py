@@ -8,12 +8,20 @@ import json
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from consentry.ledger import tombstone_commitment
 from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain import access_requests, consent_changes, evidence_lookup, fhir_consent, proxies
+from consentry.services.domain import (
+    access_requests,
+    consent_changes,
+    evidence_lookup,
+    fhir_consent,
+    metadata_reads,
+    proxies,
+)
 from consentry.services.domain.consent_requests import (
     SCOPES,
     validate_add_proxy,
@@ -94,24 +102,27 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     def GetConsent(self, request: pb.GetConsentRequest, context: grpc.ServicerContext) -> pb.GetConsentResponse:
         validate_consent_lookup(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows = consent_changes.readable_versions(s, request.consent_id)
+            self._ledger_read(s, metadata_reads.CONSENT, rows[-1].patient_id, len(rows))
             now = clock.now_ns()
             return pb.GetConsentResponse(consent=consent_pb(rows[-1], now), history=[consent_pb(r, now) for r in rows])
 
     def ListConsents(self, request: pb.ListConsentsRequest, context: grpc.ServicerContext) -> pb.ListConsentsResponse:
         size = validate_list_consents(request)
         now = clock.now_ns()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             page, token = consent_changes.consents_page(s, request.patient_id, request.include_inactive, size,
                                                         request.page_token, now)
+            self._ledger_read(s, metadata_reads.CONSENTS, request.patient_id, len(page))
             return pb.ListConsentsResponse(consents=[consent_pb(r, now) for r in page], next_page_token=token)
 
     def ExportConsent(self, request: pb.ExportConsentRequest,
                       context: grpc.ServicerContext) -> pb.ExportConsentResponse:
         validate_consent_lookup(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             row = consent_changes.readable_latest(s, request.consent_id)
+            self._ledger_read(s, metadata_reads.CONSENT_EXPORT, row.patient_id, 1)
             return pb.ExportConsentResponse(fhir_json=json.dumps(fhir_consent.to_fhir(row), separators=(",", ":")))
 
     def ImportConsent(self, request: pb.ImportConsentRequest,
@@ -124,12 +135,19 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
                            context: grpc.ServicerContext) -> pb.GetConsentEvidenceResponse:
         after = validate_get_consent_evidence(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             if request.authorization:
-                return pb.GetConsentEvidenceResponse(evidence=[evidence_lookup.by_authorization(
-                    s, request.authorization)])
+                found = evidence_lookup.by_authorization(s, request.authorization)
+                self._ledger_read(s, metadata_reads.CONSENT_EVIDENCE,
+                                  evidence_lookup.patient_of_change(s, request.authorization), 1)
+                return pb.GetConsentEvidenceResponse(evidence=[found])
             page, token = evidence_lookup.for_consent(s, request.consent_id, request.version, after)
+            self._ledger_read(s, metadata_reads.CONSENT_EVIDENCE,
+                              consent_changes.latest(s, request.consent_id).patient_id, len(page))
             return pb.GetConsentEvidenceResponse(evidence=page, next_page_token=token)
+
+    def _ledger_read(self, s: Session, read: str, patient_id: str, count: int) -> None:
+        metadata_reads.ledger_read(s, self.app.trail, current_principal(), read, patient_id, count)
 
     # -- access requests --------------------------------------------------------------------
 
@@ -147,8 +165,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def GetAccessRequest(self, request: pb.GetAccessRequestRequest,
                          context: grpc.ServicerContext) -> pb.GetAccessRequestResponse:
         validate_request_lookup(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             row = access_requests.readable_request(s, request.request_id)
+            self._ledger_read(s, metadata_reads.ACCESS_REQUEST, row.patient_id, 1)
             return pb.GetAccessRequestResponse(request=_request_pb(row, clock.now_ns()))
 
     def ListAccessRequests(self, request: pb.ListAccessRequestsRequest,
@@ -156,12 +175,16 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         size = validate_list_access_requests(request, principal)
         now = clock.now_ns()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows = access_requests.visible_requests(s, principal, request.patient_id, request.page_token)
-            found = [_request_pb(r, now) for r in rows]
-        # The filter is on the status as the caller reads it (a lapsed pending request is expired).
-        found = [r for r in found if not request.status or r.status == request.status]
-        token = found[size - 1].request_id if len(found) > size else ""
+            # The filter is on the status as the caller reads it (a lapsed pending request is expired).
+            found = [r for r in (_request_pb(r, now) for r in rows) if not request.status or r.status == request.status]
+            token = found[size - 1].request_id if len(found) > size else ""
+            if request.patient_id:
+                self._ledger_read(s, metadata_reads.ACCESS_REQUESTS, request.patient_id, len(found[:size]))
+            else:
+                metadata_reads.ledger_read_many(s, self.app.trail, principal, metadata_reads.ACCESS_REQUESTS,
+                                                [r.patient_id for r in found[:size]])
         return pb.ListAccessRequestsResponse(requests=found[:size], next_page_token=token)
 
     def ApproveAccessRequest(self, request: pb.ApproveAccessRequestRequest,
@@ -199,8 +222,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListProxies(self, request: pb.ListProxiesRequest, context: grpc.ServicerContext) -> pb.ListProxiesResponse:
         validate_list_proxies(request)
         now = clock.now_ns()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows = proxies.proxies_of(s, request.patient_id)
+            self._ledger_read(s, metadata_reads.PROXIES, request.patient_id, len(rows))
             return pb.ListProxiesResponse(proxies=[_proxy_pb(r, now) for r in rows])
 
     # -- access history ---------------------------------------------------------------------
@@ -208,7 +232,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def GetAccessHistory(self, request: pb.GetAccessHistoryRequest,
                          context: grpc.ServicerContext) -> pb.GetAccessHistoryResponse:
         size, after = validate_get_access_history(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             acting_for(s, request.patient_id, READ_HISTORY)
             pseudonym = self.app.trail.known_pseudonym(s, request.patient_id)
             seqs = s.scalars(select(LedgerSubject.seq).where(
@@ -216,9 +240,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                 LedgerSubject.kind.in_(("access.decision", "call.refused")),
             ).order_by(LedgerSubject.seq).limit(size + 1)).all()
             rows = LedgerReader(s.connection()).entries_at(seqs[:size])
-        # An entry redacted between the two reads is a tombstone now: it is no longer history.
-        events = [_access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
-        page = within_bytes(events, lambda event: event.ByteSize())
+            # A tombstone (an erased record's entry) is no longer history.
+            events = [_access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
+            page = within_bytes(events, lambda event: event.ByteSize())
+            self._ledger_read(s, metadata_reads.ACCESS_HISTORY, request.patient_id, len(page))
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
         return pb.GetAccessHistoryResponse(events=page, next_page_token=str(page[-1].ledger_seq) if more else "")
 

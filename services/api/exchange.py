@@ -9,7 +9,7 @@ import grpc
 
 from consentry.services.api.app import App
 from consentry.services.crypto import at_rest
-from consentry.services.domain import deposits, erasure, patient_identifiers
+from consentry.services.domain import deposits, erasure, metadata_reads, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
 from consentry.services.domain.record_requests import (
     validate_erase_record,
@@ -46,6 +46,7 @@ def _metadata(row: Record, *, patient_id: str, content_hash: str = "", subject_i
         effective_time=to_timestamp(row.effective_ns), create_time=to_timestamp(row.created_ns),
         erased=row.erased_ns is not None, content_hash=content_hash,
         label_reasons=[pb.LabelReason(**reason) for reason in row.label_reasons or []],
+        amends_record_id=row.amends_record_id or "",
     )
 
 
@@ -89,8 +90,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     def ListRecords(self, request: pb.ListRecordsRequest, context: grpc.ServicerContext) -> pb.ListRecordsResponse:
         size = validate_list_records(request)
         principal = current_principal()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows, token = deposits.records_page(s, principal, request.patient_id, size, request.page_token)
+            metadata_reads.ledger_read(s, self.app.trail, principal, metadata_reads.RECORDS, request.patient_id,
+                                       len(rows))
         return pb.ListRecordsResponse(records=[metadata_pb(r, principal) for r in rows], next_page_token=token)
 
     def FetchRecords(self, request: pb.FetchRecordsRequest,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from consentry.services.cli import audit, demo, incident, keys, ledger, org, server, tls, witness
+from consentry.services.cli import audit, demo, incident, keys, ledger, org, rights, server, tls, witness
 
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
@@ -18,6 +18,7 @@ app.add_typer(incident.app, name="incident")
 app.add_typer(keys.app, name="keys")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(org.app, name="org")
+app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")
 app.command()(server.init)

@@ -39,6 +39,8 @@ MAX_CHARS: dict[str, int] = {
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
     "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
     "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
+    "holder": 64, "representative_id": 128, "evidence_type": 32, "evidence_hash": 64, "refusal_reason": 32,
+    "explanation": MAX_TEXT, "text": MAX_TEXT,
 }
 # Bytes in a bytes field. A deposit's `fhir_json` is held to the server's setting
 # (CONSENTRY_MAX_BODY_BYTES, config.py); this is its default.

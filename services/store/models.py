@@ -125,6 +125,8 @@ class Record(Base):
     # Why each label is there (domain/labelling.py, LabelReason.to_json): value sets, elements and
     # code systems, never a code or other content, so it may outlive an erasure. Null: none given.
     label_reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # An amendment (an accepted correction): the record it is a new version of.
+    amends_record_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class Consent(Base):
@@ -230,3 +232,54 @@ class PatientPseudonymKey(Base):
     patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_ns: Mapped[int] = mapped_column(BigInteger)
+class RightsRequest(Base):
+    """A patient's rights request followed to its answer (domain/rights_requests.py). Texts of
+    the patient's or the answerer's choosing are kept sealed (domain/sealed_text.py), never in
+    the clear and never in the ledger."""
+
+    __tablename__ = "rights_requests"
+    request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # access | correction | erasure | restriction | objection
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    record_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    received_ns: Mapped[int] = mapped_column(BigInteger)
+    deadline_ns: Mapped[int] = mapped_column(BigInteger)
+    deadline_basis: Mapped[str] = mapped_column(String(200))
+    # The law whose deadline applies, for its extension.
+    law: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # received | in-progress | extended | completed | refused
+    updated_ns: Mapped[int] = mapped_column(BigInteger)
+    refusal_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    explanation: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    correction_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    correction_text: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    amendment_record_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    filed_by: Mapped[str] = mapped_column(String(140))
+
+
+class RecipientNotice(Base):
+    """An institution that received a record now amended is told so (domain/corrections.py)."""
+
+    __tablename__ = "recipient_notices"
+    notice_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(40))
+    amendment_record_id: Mapped[str] = mapped_column(String(40))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Representative(Base):
+    """A legal guardian of a minor (PIPL 31) or a deceased patient's next of kin (PIPL 49),
+    established by the operator on evidence kept by the operator (its type and SHA-256 here)."""
+
+    __tablename__ = "representatives"
+    patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    representative_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(16))  # guardian | next-of-kin
+    evidence_type: Mapped[str] = mapped_column(String(32))
+    evidence_hash: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    end_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ended_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

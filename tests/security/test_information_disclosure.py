@@ -265,12 +265,22 @@ def test_a_call_naming_a_patient_answers_alike_for_someone_elses_patient_and_no_
     unknown, unknown_entries = new_entries(harness, lambda: PATIENT_CALLS[rpc](client, nobody, world))
     assert enrolled == unknown
     if caller == "institution" and rpc in ANSWERED_TO_INSTITUTIONS:
-        assert enrolled[0] == "answered" and enrolled_entries == unknown_entries == []
+        # Its read is ledgered alike too: one entry naming no patient, listed for the enrolled one.
+        assert enrolled[0] == "answered"
+        [seen], [unseen] = enrolled_entries, unknown_entries
+        assert _position_free(seen) == _position_free(unseen) and seen["kind"] == "metadata.read"
+        assert seen["count"] == 0 and "patient" not in seen and seen["seq"] in listed_for(harness, world.patient.id)
+        assert harness.sql("SELECT count(*) FROM ledger_subjects WHERE seq = :s", s=unseen["seq"])[0][0] == 0
+        assert_never_pseudonymised(harness, nobody)
         return
     assert enrolled[0] == grpc.StatusCode.PERMISSION_DENIED
     assert_one_refusal(harness, enrolled_entries, world.patient.id)
     assert_one_refusal(harness, unknown_entries, None)
     assert_never_pseudonymised(harness, nobody)
+
+
+def _position_free(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k not in ("seq", "prev", "time", "salt")}
 
 
 def test_an_institution_lists_no_records_but_its_own_for_anyone(harness: Harness, world: World) -> None:
@@ -458,7 +468,7 @@ def test_a_refusal_naming_an_enrolled_patient_pseudonymises_no_one_yet_the_patie
     [entry] = entries
     assert entry["actor"] == actor
     # No pseudonym anywhere in the entry's exact bytes: reading the ledger pairs no typed id with one.
-    assert harness.pseudonym(world.patient.id).encode() not in harness.raw_entries()[entry["seq"]]
+    assert harness.pseudonym(world.patient.id).encode() not in harness.raw_ledger()[entry["seq"]]
     events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
         patient_id=world.patient.id, page_size=1000)).events
     [event] = [e for e in events if e.ledger_seq == entry["seq"]]

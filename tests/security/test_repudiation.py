@@ -108,7 +108,7 @@ def test_a_removed_refusal_is_caught_by_the_auditor(harness):
     hospital, patient = harness.org(), harness.patient()
     with pytest.raises(grpc.RpcError):
         hospital.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
-    raw = harness.raw_entries()
+    raw = [entry for _seq, entry in harness.entries_by_seq(own_reads=True)]
     verified(harness, raw)
     [seq] = [i for i, e in enumerate(raw) if json.loads(e)["kind"] == "call.refused"
              and json.loads(e)["actor"] == "org:" + hospital.id]
@@ -169,7 +169,7 @@ def test_a_grant_is_proven_offline_with_the_patients_key(harness):
     # The entry is the ledger's own, under a checkpoint signed with the ledger's key.
     proof = auditor.client.prove_entry(evidence.ledger_seq, evidence.ledger_entry, harness.app.ledger_verifier_key)
     assert proof.entry["authorization"] == hashlib.sha256(evidence.token.encode()).hexdigest()
-    assert harness.entries()[evidence.ledger_seq] == change.entry
+    assert harness.entry_at(evidence.ledger_seq) == change.entry
     # The grantee and the patient read the same evidence.
     assert doctor.client.consent_evidence(consent.consent_id) == [evidence]
     assert patient.client.consent_evidence(consent.consent_id, version=1) == [evidence]

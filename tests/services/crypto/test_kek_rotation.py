@@ -24,7 +24,7 @@ from consentry.services.crypto.kek_rotation import (
     usage_by_kek,
 )
 from consentry.services.crypto.record_keys import RecordKeyVault
-from consentry.v1 import exchange_pb2, registry_pb2
+from consentry.v1 import exchange_pb2, registry_pb2, rights_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
 CATEGORIES = ["discharge-summary", "medication", "lab"]
@@ -224,3 +224,27 @@ def test_a_crash_during_promotion_is_finished_by_the_next_run(harness):
     assert keyfiles.load_secret(data / f"kek-{promotion.old_kek}.key") == old
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
     retire_keks(harness.settings.data_dir, harness.app.db, harness.app.trail)
+
+
+def test_rights_texts_are_rewrapped_with_the_records_and_hold_their_kek_until_then(harness):
+    """A correction's text and a refusal's explanation are sealed under the KEK too: a KEK still
+    wrapping one is not retired, a rotation moves them, and they read the same afterwards."""
+    hospital, patient, _doctor, ids = deposit_story(harness)
+    text, explanation = "the allergy is to penicillin, not to latex", "checked against the admission notes"
+    request = patient.client.rights.FileCorrection(rights_pb2.FileCorrectionRequest(
+        patient_id=patient.id, record_id=ids[0], reason="inaccurate", text=text)).request
+    hospital.client.rights.AnswerCorrection(rights_pb2.AnswerCorrectionRequest(
+        request_id=request.request_id, refusal_reason="other", explanation=explanation))
+    data = harness.settings.data_dir
+    old_id = harness.app.kek.key_id
+    promote_new_kek(data)
+    # Only the two texts hold the old KEK once the records have moved.
+    assert rewrap_batch(harness.app.db, kek(harness), batch_size=10_000).rewrapped >= len(ids)
+    assert usage_by_kek(harness.app.db).get(old_id, 0) >= 2
+    with pytest.raises(KekInUse):
+        retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
+    assert old_id in retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    [seen] = [r for r in patient.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
+        patient_id=patient.id)).requests if r.request_id == request.request_id]
+    assert (seen.correction_text, seen.explanation, seen.refusal_reason) == (text, explanation, "other")

@@ -67,10 +67,10 @@ def test_the_deposit_entry_becomes_a_tombstone_and_the_ledger_verifies(harness, 
     hospital, patient, _body, put = deposit_and_erase_parts(harness)
     kept = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
         patient_id=patient.id, fhir_json=discharge_records(patient.id)["discharge summary"]))
-    deposited = harness.raw_entries()[put.ledger_seq]
+    deposited = harness.raw_ledger()[put.ledger_seq]
     assert b"mental-health" in deposited
     reply = erase(patient, put.record.record_id)
-    raw = harness.raw_entries()
+    raw = harness.raw_ledger()
     stone = raw[put.ledger_seq]
     assert tombstone_commitment(stone) is not None and b"mental-health" not in stone
     assert json.loads(stone)["seq"] == put.ledger_seq
@@ -149,7 +149,7 @@ def test_after_an_erasure_no_database_file_holds_the_body_or_its_keys(harness):
     context = at_rest.key_context(rid)
     inner = harness.app.kek.unshield(shielded, context)  # the KEK's wrapped key
     data_key = harness.app.kek.unwrap(shielded, context)
-    deposited = harness.raw_entries()[put.ledger_seq]
+    deposited = harness.raw_ledger()[put.ledger_seq]
     secrets_ = {"body": body, "KEK-wrapped key": inner, "data key": data_key}
     stored = {"shielded key": shielded, "ciphertext": ciphertext, "deposit entry": deposited}
 

@@ -209,9 +209,10 @@ BAD = {
 def test_import_refuses_what_it_cannot_honour(harness, pair, detailed, case):
     _, patient = pair
     mutate, fields = BAD[case]
+    document = mutate(export(patient, detailed.consent_id))  # (an export is a read, ledgered)
     before = ledger_size(harness)
     with pytest.raises(grpc.RpcError) as err:
-        import_(patient, mutate(export(patient, detailed.consent_id)))
+        import_(patient, document)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(err.value)) == set(fields)
     # Nothing was written but the refusal's own ledger entry.
@@ -263,7 +264,9 @@ def test_expiry_is_ledgered_once_by_the_next_write_and_never_by_a_read(harness, 
     got = patient.client.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=lapsed.consent_id))
     assert got.consent.status == consent_pb2.CONSENT_STATUS_EXPIRED
     patient.client.consent.ListConsents(consent_pb2.ListConsentsRequest(patient_id=patient.id, include_inactive=True))
-    assert new_entries(harness, before) == []  # reads do not write
+    # Reads ledger only themselves (metadata.read), never the expiry they saw.
+    assert [(e["kind"], e["read"]) for e in new_entries(harness, before)] == [
+        ("metadata.read", "consent"), ("metadata.read", "consents")]
     grant(patient, doctor, ["medication"])
     grant(patient, doctor, ["allergy"])
     expired = [e for e in new_entries(harness, before) if e["kind"] == "consent.expired"]

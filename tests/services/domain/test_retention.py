@@ -39,18 +39,18 @@ def days_later(days: float):
 def verified(harness) -> list[bytes]:
     auditor = harness.auditor()
     cp = auditor.client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
-    raw = harness.raw_entries()[: cp.tree_size]
+    raw = harness.raw_ledger()[: cp.tree_size]
     verify_log(raw, cp.note, NoteVerifier.from_key(harness.app.ledger_verifier_key), strict=True)
     return raw
 
 
 def refused_fetch(harness, org, patient_id: str) -> int:
     """A refused fetch (no consent): one call.refused entry; returns its seq."""
-    before = len(harness.raw_entries())
+    before = len(harness.raw_ledger())
     with pytest.raises(grpc.RpcError) as err:
         list(org.client.fetch(patient_id, "TREAT", recipient_key=org.encryption, service_key=harness.service_key))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    return next(i for i, e in enumerate(harness.raw_entries()[before:], before) if b'"kind":"call.refused"' in e)
+    return next(i for i, e in enumerate(harness.raw_ledger()[before:], before) if b'"kind":"call.refused"' in e)
 
 
 def test_the_shipped_rules_meet_the_legal_floors():
@@ -85,7 +85,7 @@ def test_the_job_redacts_past_the_ceiling_never_before_the_floor(harness):
     doctor, patient = harness.org(), harness.patient()
     refused = refused_fetch(harness, doctor, patient.id)
     granted = grant(patient, doctor, ["lab"])
-    history = [e for e in harness.raw_entries() if b'"kind":"consent.granted"' in e]
+    history = [e for e in harness.raw_ledger() if b'"kind":"consent.granted"' in e]
     granted_seq = json.loads(history[-1])["seq"]
     assert granted.consent_id
     rules = RetentionRules.load()
@@ -93,12 +93,12 @@ def test_the_job_redacts_past_the_ceiling_never_before_the_floor(harness):
 
     with days_later(THREE_YEARS + 10):  # past the floor of call.refused, short of its ceiling
         early = sweep(db, trail, rules, clock.now_ns(), apply=True)
-    assert early.redacted == 0 and tombstone_commitment(harness.raw_entries()[refused]) is None
+    assert early.redacted == 0 and tombstone_commitment(harness.raw_ledger()[refused]) is None
 
     with days_later(SIX_YEARS + 10):  # call.refused is past its ceiling; consent.granted has none
         counted = sweep(db, trail, rules, clock.now_ns(), apply=False)
     assert counted.due["call.refused"] >= 1 and "consent.granted" not in counted.due
-    assert counted.redacted == 0 and tombstone_commitment(harness.raw_entries()[refused]) is None
+    assert counted.redacted == 0 and tombstone_commitment(harness.raw_ledger()[refused]) is None
     with days_later(SIX_YEARS + 10):
         done = sweep(db, trail, rules, clock.now_ns(), apply=True)
     raw = verified(harness)
@@ -126,7 +126,7 @@ def test_the_retention_command_counts_then_applies(harness, tmp_path):
     dry = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert "call.refused:" in dry.stdout and "run with --apply" in dry.stdout
-    assert tombstone_commitment(harness.raw_entries()[refused]) is None
+    assert tombstone_commitment(harness.raw_ledger()[refused]) is None
     applied = subprocess.run([*args, "--apply"], capture_output=True, text=True, env=env, timeout=120)
     assert applied.returncode == 0, applied.stderr
     assert "redacted" in applied.stdout
