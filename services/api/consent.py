@@ -12,7 +12,14 @@ from sqlalchemy import select
 from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain import access_requests, consent_changes, evidence_lookup, fhir_consent, proxies
+from consentry.services.domain import (
+    access_requests,
+    consent_changes,
+    evidence_lookup,
+    fhir_consent,
+    notices,
+    proxies,
+)
 from consentry.services.domain.consent_requests import (
     SCOPES,
     validate_add_proxy,
@@ -24,7 +31,9 @@ from consentry.services.domain.consent_requests import (
     validate_grant_consent,
     validate_list_access_requests,
     validate_list_consents,
+    validate_list_notices,
     validate_list_proxies,
+    validate_mark_notices_read,
     validate_narrow_consent,
     validate_remove_proxy,
     validate_request_access,
@@ -36,7 +45,7 @@ from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for, proxy_active
 from consentry.services.identity.principals import current_principal
-from consentry.services.store.models import AccessRequest, LedgerSubject, Proxy
+from consentry.services.store.models import AccessRequest, LedgerSubject, PatientNotice, Proxy
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
@@ -45,6 +54,11 @@ _REQUEST_STATUS_PB = {
     "declined": pb.ACCESS_REQUEST_STATUS_DECLINED, "expired": pb.ACCESS_REQUEST_STATUS_EXPIRED,
 }
 _SCOPE_PB = {v: k for k, v in SCOPES.items()}
+_NOTICE_KIND_PB = {
+    notices.ACCESS_REQUESTED: pb.NOTICE_KIND_ACCESS_REQUESTED,
+    notices.EMERGENCY_ACCESS: pb.NOTICE_KIND_EMERGENCY_ACCESS,
+    notices.RECORD_AMENDED: pb.NOTICE_KIND_RECORD_AMENDED,
+}
 
 
 def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
@@ -63,6 +77,12 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
         relationship=row.relationship, create_time=to_timestamp(row.created_ns),
         expire_time=to_timestamp(row.expire_ns), active=proxy_active(row, now_ns),
     )
+
+
+def _notice_pb(row: PatientNotice) -> pb.PatientNotice:
+    return pb.PatientNotice(notice_id=row.notice_id, patient_id=row.patient_id, kind=_NOTICE_KIND_PB[row.kind],
+                            subject_ref=row.subject_ref, create_time=to_timestamp(row.created_ns),
+                            read_time=to_timestamp(row.read_ns))
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
@@ -219,6 +239,21 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         page = within_bytes(events, lambda event: event.ByteSize())
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
         return pb.GetAccessHistoryResponse(events=page, next_page_token=str(page[-1].ledger_seq) if more else "")
+
+    # -- notices ----------------------------------------------------------------------------
+
+    def ListNotices(self, request: pb.ListNoticesRequest, context: grpc.ServicerContext) -> pb.ListNoticesResponse:
+        size = validate_list_notices(request)
+        with self.app.db.read() as s:
+            rows, token = notices.notices_page(s, request.patient_id, request.unread_only, size, request.page_token)
+            return pb.ListNoticesResponse(notices=[_notice_pb(r) for r in rows], next_page_token=token)
+
+    def MarkNoticesRead(self, request: pb.MarkNoticesReadRequest,
+                        context: grpc.ServicerContext) -> pb.MarkNoticesReadResponse:
+        notice_ids = validate_mark_notices_read(request)
+        with self.app.db.write() as s:
+            rows = notices.mark_read(s, request.patient_id, notice_ids)
+            return pb.MarkNoticesReadResponse(notices=[_notice_pb(r) for r in rows])
 
 
 def _access_event(seq: int, e: dict) -> pb.AccessEvent:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
+from consentry.services.domain import notices
 from consentry.services.domain.consent_changes import insert_consent, ledger_consent, ledger_signed
 from consentry.services.domain.consent_evidence import Subject
 from consentry.services.domain.consents import expire_lapsed, narrower_violations
@@ -39,6 +40,8 @@ def request_access(s: Session, trail: AuditTrail, requester: Principal, patient_
     row = AccessRequest(request_id=str(uuid.uuid4()), patient_id=patient_id, requester=requester.name,
                         terms=terms, reason=reason, status="pending", created_ns=now_ns, expire_ns=expire_ns)
     s.add(row)
+    if about is not None:
+        notices.queue_notice(s, about, notices.ACCESS_REQUESTED, row.request_id)
     trail.append(s, "consent.requested", requester.id, patient_id=about, request=row.request_id,
                  categories=terms["categories"], purposes=terms["purposes"],
                  role=requester.role, practitioner=requester.practitioner)

@@ -187,3 +187,29 @@ def validate_get_access_history(request: pb.GetAccessHistoryRequest) -> tuple[in
     v.page_token("page_token", request.page_token, HISTORY_TOKEN)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE, int(request.page_token or -1)
+
+
+# -- notices -------------------------------------------------------------------------------------
+
+NOTICES_TOKEN = re.compile(r"[0-9]{19}:" + UUID.pattern)
+
+
+def validate_list_notices(request: pb.ListNoticesRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, NOTICES_TOKEN)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_mark_notices_read(request: pb.MarkNoticesReadRequest) -> list[str]:
+    """The notice ids, as given."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.check(bool(request.notice_ids), "notice_ids", "must name at least one notice")
+    for i, notice_id in enumerate(request.notice_ids):
+        v.uuid(f"notice_ids[{i}]", notice_id)
+    v.raise_if_any()
+    return list(request.notice_ids)

@@ -29,7 +29,7 @@ from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violation
 # Items in a repeated field.
 MAX_ITEMS: dict[str, int] = {
     "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": MAX_LABELS,
-    "scopes": 4, "roles": 8, "identifiers": MAX_IDENTIFIERS,
+    "scopes": 4, "roles": 8, "identifiers": MAX_IDENTIFIERS, "notice_ids": 100,
 }
 # Characters in a string field (each item, for a repeated one).
 MAX_CHARS: dict[str, int] = {
@@ -38,7 +38,7 @@ MAX_CHARS: dict[str, int] = {
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
     "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
-    "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
+    "notice_ids": 36, "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
 }
 # Bytes in a bytes field. A deposit's `fhir_json` is held to the server's setting
 # (CONSENTRY_MAX_BODY_BYTES, config.py); this is its default.

@@ -214,3 +214,17 @@ class LedgerSubject(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
+
+
+class PatientNotice(Base):
+    """A notice queued for a patient (domain/notices.py): a kind from a closed set and the id of
+    what it is about, never text of anyone's choosing nor clinical content, so it may be shown
+    and streamed to the patient without review."""
+
+    __tablename__ = "patient_notices"
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    read_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -38,6 +38,13 @@ class ProxyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROXY_SCOPE_UNSPECIFIED: _ClassVar[ProxyScope]
     PROXY_SCOPE_MANAGE_CONSENTS: _ClassVar[ProxyScope]
     PROXY_SCOPE_READ_HISTORY: _ClassVar[ProxyScope]
+
+class NoticeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOTICE_KIND_UNSPECIFIED: _ClassVar[NoticeKind]
+    NOTICE_KIND_ACCESS_REQUESTED: _ClassVar[NoticeKind]
+    NOTICE_KIND_EMERGENCY_ACCESS: _ClassVar[NoticeKind]
+    NOTICE_KIND_RECORD_AMENDED: _ClassVar[NoticeKind]
 CONSENT_STATUS_UNSPECIFIED: ConsentStatus
 CONSENT_STATUS_ACTIVE: ConsentStatus
 CONSENT_STATUS_REVOKED: ConsentStatus
@@ -54,6 +61,10 @@ ACCESS_REQUEST_STATUS_EXPIRED: AccessRequestStatus
 PROXY_SCOPE_UNSPECIFIED: ProxyScope
 PROXY_SCOPE_MANAGE_CONSENTS: ProxyScope
 PROXY_SCOPE_READ_HISTORY: ProxyScope
+NOTICE_KIND_UNSPECIFIED: NoticeKind
+NOTICE_KIND_ACCESS_REQUESTED: NoticeKind
+NOTICE_KIND_EMERGENCY_ACCESS: NoticeKind
+NOTICE_KIND_RECORD_AMENDED: NoticeKind
 
 class Consent(_message.Message):
     __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id")
@@ -488,3 +499,55 @@ class ConsentEvidence(_message.Message):
     consent_id: str
     version: int
     def __init__(self, method: _Optional[str] = ..., token: _Optional[str] = ..., request: _Optional[bytes] = ..., ledger_seq: _Optional[int] = ..., ledger_entry: _Optional[bytes] = ..., signer: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., consent_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class PatientNotice(_message.Message):
+    __slots__ = ("notice_id", "patient_id", "kind", "subject_ref", "create_time", "read_time")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    READ_TIME_FIELD_NUMBER: _ClassVar[int]
+    notice_id: str
+    patient_id: str
+    kind: NoticeKind
+    subject_ref: str
+    create_time: _timestamp_pb2.Timestamp
+    read_time: _timestamp_pb2.Timestamp
+    def __init__(self, notice_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., kind: _Optional[_Union[NoticeKind, str]] = ..., subject_ref: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., read_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListNoticesRequest(_message.Message):
+    __slots__ = ("patient_id", "unread_only", "page_size", "page_token")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_ONLY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    unread_only: bool
+    page_size: int
+    page_token: str
+    def __init__(self, patient_id: _Optional[str] = ..., unread_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListNoticesResponse(_message.Message):
+    __slots__ = ("notices", "next_page_token")
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    notices: _containers.RepeatedCompositeFieldContainer[PatientNotice]
+    next_page_token: str
+    def __init__(self, notices: _Optional[_Iterable[_Union[PatientNotice, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MarkNoticesReadRequest(_message.Message):
+    __slots__ = ("patient_id", "notice_ids", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    notice_ids: _containers.RepeatedScalarFieldContainer[str]
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., notice_ids: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class MarkNoticesReadResponse(_message.Message):
+    __slots__ = ("notices",)
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    notices: _containers.RepeatedCompositeFieldContainer[PatientNotice]
+    def __init__(self, notices: _Optional[_Iterable[_Union[PatientNotice, _Mapping]]] = ...) -> None: ...
