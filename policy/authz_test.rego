@@ -11,6 +11,7 @@ _consent := {
 	"id": "c1", "grantee": "clinic-7", "categories": ["lab"], "purposes": ["TREAT"],
 	"data_from": null, "data_until": null, "valid_from": 1700000000000000000, "valid_until": null,
 	"excepted": [], "status": "active", "kind": "treatment",
+	"broad_categories": ["demographics", "encounter", "discharge-summary", "medication", "lab", "imaging", "allergy", "immunization", "procedure", "condition", "vital-signs", "care-plan", "social-history", "survey", "exam", "clinical-test", "clinical-note", "other"],
 }
 
 _input := {

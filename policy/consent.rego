@@ -3,8 +3,9 @@
 # description: |
 #   A consent covers a record when every check below holds. Periods are half-open,
 #   [from, until), epoch nanoseconds; null means unbounded. A consent whose categories
-#   contain data.consentry.vocabulary.broad_category ("*") is broad: it covers every
-#   non-sensitive category and never a sensitive record.
+#   contain data.consentry.vocabulary.broad_category ("*") is broad: it covers the
+#   non-sensitive categories listed in its broad_categories (what "*" stood for when the patient
+#   agreed) and never a sensitive record.
 package consentry.authz
 
 _consents := [c | some c in _consent_list; is_object(c)]
@@ -30,13 +31,16 @@ _covering_ids contains c.id if {
 	_covers_rest(c)
 }
 
-# Broad: "*" covers every non-sensitive category (a second body is cheaper than a nested loop).
+# Broad: "*" covers the non-sensitive categories the consent lists in broad_categories (a second
+# body is cheaper than a nested loop); without that list it covers nothing.
 _covering_ids contains c.id if {
 	not sensitive
 	broad := _vocab.broad_category
+	category := _category
 	purpose := input.purpose
 	some c in _consent_list
 	broad in c.categories
+	category in c.broad_categories
 	purpose in c.purposes
 	c.status == "active"
 	_covers_rest(c)
@@ -131,7 +135,12 @@ _problems contains [i, sprintf("consent %v does not cover category %v", [c.id, _
 	not sensitive
 	some i, c in _consents
 	not _listed(_category, c.categories)
-	not _listed(_vocab.broad_category, c.categories)
+	not _broadly_covered(c)
+}
+
+_broadly_covered(c) if {
+	_listed(_vocab.broad_category, c.categories)
+	_listed(_category, object.get(c, "broad_categories", []))
 }
 
 _problems contains [i, sprintf("consent %v does not name sensitive category %v", [c.id, name])] if {

@@ -18,6 +18,7 @@ from consentry.services.domain import (
     evidence_lookup,
     fhir_consent,
     notices,
+    privacy_notices,
     proxies,
 )
 from consentry.services.domain.consent_requests import (
@@ -29,6 +30,7 @@ from consentry.services.domain.consent_requests import (
     validate_get_access_history,
     validate_get_consent_evidence,
     validate_grant_consent,
+    validate_import_notice,
     validate_list_access_requests,
     validate_list_consents,
     validate_list_notices,
@@ -67,7 +69,7 @@ def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
         terms=terms_pb(row.terms), reason=row.reason, status=_REQUEST_STATUS_PB[access_requests.status_of(row, now_ns)],
         create_time=to_timestamp(row.created_ns), expire_time=to_timestamp(row.expire_ns),
         decide_time=to_timestamp(row.decided_ns), decline_reason=row.decline_reason or "",
-        consent_id=row.consent_id or "",
+        consent_id=row.consent_id or "", notice=privacy_notices.ref_pb(access_requests.notice_of(row)),
     )
 
 
@@ -92,9 +94,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     # -- consents ---------------------------------------------------------------------------
 
     def GrantConsent(self, request: pb.GrantConsentRequest, context: grpc.ServicerContext) -> pb.GrantConsentResponse:
-        terms = validate_grant_consent(request)
+        terms, notice = validate_grant_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms)
+            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
             return pb.GrantConsentResponse(consent=consent_pb(row))
 
     def NarrowConsent(self, request: pb.NarrowConsentRequest,
@@ -135,9 +137,11 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     def ImportConsent(self, request: pb.ImportConsentRequest,
                       context: grpc.ServicerContext) -> pb.ImportConsentResponse:
-        patient_id, grantee, terms = fhir_consent.from_fhir(fhir_consent.parse_json(request.fhir_json))
+        doc = fhir_consent.parse_json(request.fhir_json)
+        patient_id, grantee, terms = fhir_consent.from_fhir(doc)
+        notice = validate_import_notice(request, fhir_consent.named_notice(doc))
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, source="fhir")
+            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
             return pb.ImportConsentResponse(consent=consent_pb(row))
 
     def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
@@ -157,10 +161,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         principal.require("org")
         now = clock.now_ns()
-        terms, expire = validate_request_access(request, now)
+        terms, expire, notice = validate_request_access(request, now)
         with self.app.db.write() as s:
             row = access_requests.request_access(s, self.app.trail, principal, request.patient_id, terms,
-                                                 request.reason, now, expire)
+                                                 request.reason, now, expire, notice)
             return pb.RequestAccessResponse(request=_request_pb(row, now))
 
     def GetAccessRequest(self, request: pb.GetAccessRequestRequest,

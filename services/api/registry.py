@@ -9,13 +9,15 @@ import grpc
 from sqlalchemy.orm import Session
 
 from consentry.services.api.app import App
-from consentry.services.domain import enrolment, practitioners
+from consentry.services.domain import enrolment, practitioners, privacy_notices
 from consentry.services.domain.registry_requests import (
     validate_enroll_auditor,
     validate_enroll_patient,
+    validate_get_privacy_notice,
     validate_institution_id,
     validate_list_institutions,
     validate_list_practitioners,
+    validate_publish_privacy_notice,
     validate_register_institution,
     validate_register_practitioner,
     validate_remove_practitioner,
@@ -24,9 +26,9 @@ from consentry.services.domain.registry_requests import (
 )
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal
-from consentry.services.store.models import Practitioner, PrincipalKey
+from consentry.services.store.models import Practitioner, PrincipalKey, PrivacyNotice
+from consentry.v1 import common_pb2, registry_pb2_grpc
 from consentry.v1 import registry_pb2 as pb
-from consentry.v1 import registry_pb2_grpc
 
 _STATUS = {"current": pb.KEY_STATUS_CURRENT, "retired": pb.KEY_STATUS_RETIRED, "revoked": pb.KEY_STATUS_REVOKED}
 
@@ -128,6 +130,38 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             ledger_verifier_key=self.app.ledger_verifier_key,
             ledger_origin=self.app.settings.ledger_origin,
         )
+
+
+    def PublishPrivacyNotice(self, request: pb.PublishPrivacyNoticeRequest,
+                             context: grpc.ServicerContext) -> pb.PublishPrivacyNoticeResponse:
+        # Publishing a notice is the institution's own statement, as its keys are: the same callers.
+        publisher = _key_manager(request.institution_id)
+        purposes, categories, texts = validate_publish_privacy_notice(request)
+        with self.app.db.write() as s:
+            row = privacy_notices.publish(s, self.app.trail, publisher, request.institution_id, request.notice_id,
+                                          purposes, categories, texts)
+            return pb.PublishPrivacyNoticeResponse(notice=_notice_pb(row), ref=_ref_pb(row))
+
+    def GetPrivacyNotice(self, request: pb.GetPrivacyNoticeRequest,
+                         context: grpc.ServicerContext) -> pb.GetPrivacyNoticeResponse:
+        validate_get_privacy_notice(request)
+        with self.app.db.read() as s:
+            row = privacy_notices.version_of(s, request.notice_id, request.version)
+            return pb.GetPrivacyNoticeResponse(notice=_notice_pb(row), ref=_ref_pb(row))
+
+
+def _notice_pb(row: PrivacyNotice) -> pb.PrivacyNotice:
+    doc = row.document
+    return pb.PrivacyNotice(
+        notice_id=row.notice_id, version=row.version, institution_id=row.institution_id, purposes=doc["purposes"],
+        categories=doc["categories"], texts=[pb.NoticeText(**t) for t in doc["texts"]],
+        publish_time=to_timestamp(row.created_ns), content_hash=bytes.fromhex(row.content_hash),
+    )
+
+
+def _ref_pb(row: PrivacyNotice) -> common_pb2.NoticeRef:
+    return common_pb2.NoticeRef(notice_id=row.notice_id, version=row.version,
+                                content_hash=bytes.fromhex(row.content_hash))
 
 
 def _key_manager(institution_id: str) -> Principal:

@@ -151,6 +151,14 @@ class Consent(Base):
     # A research consent's subject id (crypto/derived.py), the same in every version; what its
     # grantee names in a research fetch. NULL for a treatment consent.
     subject_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # The privacy notice version this consent version was given under (domain/privacy_notices.py)
+    # and its content hash (hex); NULL only for versions made before notices existed.
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notice_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # For a consent naming "*": the non-sensitive categories of the vocabulary when the patient
+    # agreed, all "*" covers (policy/consent.rego); a category added later is not among them.
+    broad_categories: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_consents_patient_grantee_status", "patient_id", "grantee", "status"),)
 
@@ -168,6 +176,11 @@ class AccessRequest(Base):
     decided_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The requester's privacy notice the patient is shown with the request; NULL only for
+    # requests made before notices existed (their approval then needs none).
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notice_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Proxy(Base):
@@ -228,3 +241,17 @@ class PatientNotice(Base):
     subject_ref: Mapped[str] = mapped_column(String(64))
     created_ns: Mapped[int] = mapped_column(BigInteger)
     read_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PrivacyNotice(Base):
+    """One version of an institution's privacy notice (domain/privacy_notices.py), never changed
+    once published: `document` is its canonical content and `content_hash` the hash of it that
+    consents name."""
+
+    __tablename__ = "privacy_notices"
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64), index=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)

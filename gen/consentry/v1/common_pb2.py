@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onsentry/v1/common.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x06Period\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onsentry/v1/common.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x06Period\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\tNoticeRef\x12\x11\n\tnotice_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,4 +34,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PERIOD']._serialized_start=76
   _globals['_PERIOD']._serialized_end=168
+  _globals['_NOTICEREF']._serialized_start=170
+  _globals['_NOTICEREF']._serialized_end=239
 # @@protoc_insertion_point(module_scope)

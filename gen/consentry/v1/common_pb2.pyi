@@ -15,3 +15,13 @@ class Period(_message.Message):
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class NoticeRef(_message.Message):
+    __slots__ = ("notice_id", "version", "content_hash")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    notice_id: str
+    version: int
+    content_hash: bytes
+    def __init__(self, notice_id: _Optional[str] = ..., version: _Optional[int] = ..., content_hash: _Optional[bytes] = ...) -> None: ...

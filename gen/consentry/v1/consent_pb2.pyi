@@ -67,7 +67,7 @@ NOTICE_KIND_EMERGENCY_ACCESS: NoticeKind
 NOTICE_KIND_RECORD_AMENDED: NoticeKind
 
 class Consent(_message.Message):
-    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id")
+    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id", "notice", "broad_categories")
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,8 @@ class Consent(_message.Message):
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_REASON_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    BROAD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     consent_id: str
     version: int
     patient_id: str
@@ -100,7 +102,9 @@ class Consent(_message.Message):
     revoke_time: _timestamp_pb2.Timestamp
     revoke_reason: str
     subject_id: str
-    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    broad_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., subject_id: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ..., broad_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConsentTerms(_message.Message):
     __slots__ = ("kind", "categories", "purposes", "data_period", "validity", "excepted_categories")
@@ -119,7 +123,7 @@ class ConsentTerms(_message.Message):
     def __init__(self, kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AccessRequest(_message.Message):
-    __slots__ = ("request_id", "patient_id", "requester", "terms", "reason", "status", "create_time", "expire_time", "decide_time", "decline_reason", "consent_id")
+    __slots__ = ("request_id", "patient_id", "requester", "terms", "reason", "status", "create_time", "expire_time", "decide_time", "decline_reason", "consent_id", "notice")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +135,7 @@ class AccessRequest(_message.Message):
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     patient_id: str
     requester: str
@@ -142,21 +147,24 @@ class AccessRequest(_message.Message):
     decide_time: _timestamp_pb2.Timestamp
     decline_reason: str
     consent_id: str
-    def __init__(self, request_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., requester: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[AccessRequestStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[str] = ..., consent_id: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, request_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., requester: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[AccessRequestStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[str] = ..., consent_id: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class RequestAccessRequest(_message.Message):
-    __slots__ = ("patient_id", "terms", "reason", "expire_time", "idempotency_key")
+    __slots__ = ("patient_id", "terms", "reason", "expire_time", "idempotency_key", "notice")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     terms: ConsentTerms
     reason: str
     expire_time: _timestamp_pb2.Timestamp
     idempotency_key: str
-    def __init__(self, patient_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, patient_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class RequestAccessResponse(_message.Message):
     __slots__ = ("request",)
@@ -231,16 +239,18 @@ class DeclineAccessRequestResponse(_message.Message):
     def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ...) -> None: ...
 
 class GrantConsentRequest(_message.Message):
-    __slots__ = ("patient_id", "grantee", "terms", "idempotency_key")
+    __slots__ = ("patient_id", "grantee", "terms", "idempotency_key", "notice")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     GRANTEE_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     grantee: str
     terms: ConsentTerms
     idempotency_key: str
-    def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class GrantConsentResponse(_message.Message):
     __slots__ = ("consent",)
@@ -443,12 +453,14 @@ class ExportConsentResponse(_message.Message):
     def __init__(self, fhir_json: _Optional[str] = ...) -> None: ...
 
 class ImportConsentRequest(_message.Message):
-    __slots__ = ("fhir_json", "idempotency_key")
+    __slots__ = ("fhir_json", "idempotency_key", "notice")
     FHIR_JSON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     fhir_json: str
     idempotency_key: str
-    def __init__(self, fhir_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, fhir_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class ImportConsentResponse(_message.Message):
     __slots__ = ("consent",)

@@ -12,7 +12,7 @@ from consentry.v1 import consent_pb2
 
 
 def ask(org, patient, reason="we are taking over your care"):
-    return org.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    return org.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=org.notice,
         patient_id=patient.id, reason=reason,
         terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))).request
 
@@ -32,7 +32,7 @@ def test_an_access_request_queues_a_notice_naming_it_and_nothing_else(harness):
 def test_a_request_for_an_unknown_id_queues_no_notice(harness):
     doctor = harness.org()
     before = harness.sql("SELECT count(*) FROM patient_notices")[0][0]
-    doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id="P-never-enrolled", reason="r", terms=consent_pb2.ConsentTerms(categories=["lab"],
                                                                                  purposes=["TREAT"])))
     assert harness.sql("SELECT count(*) FROM patient_notices")[0][0] == before
