@@ -15,6 +15,7 @@ from consentry.services.api.app import App
 from consentry.services.domain import (
     access_requests,
     consent_changes,
+    emergencies,
     evidence_lookup,
     fhir_consent,
     notices,
@@ -29,6 +30,7 @@ from consentry.services.domain.consent_requests import (
     validate_decline_access_request,
     validate_get_access_history,
     validate_get_consent_evidence,
+    validate_get_emergency_access,
     validate_grant_consent,
     validate_import_notice,
     validate_list_access_requests,
@@ -259,6 +261,15 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             rows = notices.mark_read(s, request.patient_id, notice_ids)
             return pb.MarkNoticesReadResponse(notices=[_notice_pb(r) for r in rows])
 
+    # -- emergency accesses -----------------------------------------------------------------
+
+    def GetEmergencyAccess(self, request: pb.GetEmergencyAccessRequest,
+                           context: grpc.ServicerContext) -> pb.GetEmergencyAccessResponse:
+        validate_get_emergency_access(request)
+        with self.app.db.read() as s:
+            row = emergencies.readable(s, request.emergency_id)
+            return pb.GetEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
+
 
 def _access_event(seq: int, e: dict) -> pb.AccessEvent:
     when = Timestamp()
@@ -269,6 +280,6 @@ def _access_event(seq: int, e: dict) -> pb.AccessEvent:
         role=e.get("role", ""), practitioner_id=e.get("practitioner", ""), purpose=e.get("purpose", ""),
         record_id=e.get("record", ""), category=e.get("category", ""), allowed=bool(e.get("allowed", False)),
         reasons=e.get("reasons", []), consent_ids=e.get("consents", []), emergency=bool(e.get("emergency", False)),
-        obligations=e.get("obligations", []),
+        obligations=e.get("obligations", []), emergency_access_id=e.get("emergency_access", ""),
     )
 

@@ -232,3 +232,9 @@ def validate_mark_notices_read(request: pb.MarkNoticesReadRequest) -> list[str]:
         v.uuid(f"notice_ids[{i}]", notice_id)
     v.raise_if_any()
     return list(request.notice_ids)
+
+
+def validate_get_emergency_access(request: pb.GetEmergencyAccessRequest) -> None:
+    v = Violations()
+    v.uuid("emergency_id", request.emergency_id)
+    v.raise_if_any()

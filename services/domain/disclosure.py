@@ -30,7 +30,7 @@ from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.crypto.share import SharePackage, build_share
-from consentry.services.domain import policy_input, sensitivity
+from consentry.services.domain import emergencies, policy_input, sensitivity
 from consentry.services.domain.consents import expire_lapsed, policy_consent
 from consentry.services.domain.obligations import PSEUDONYMISE, Pseudonym, apply_obligations, keyed_pseudonym
 from consentry.services.domain.record_requests import Fetch
@@ -94,19 +94,25 @@ class Disclosure:
         # The hidden decisions are ledgered last, so the entries the caller receives have
         # consecutive sequence numbers: no gap between them counts the records it was not shown.
         named = _Named(self.trail.pseudonym_key, principal, fetch.patient_id, subject)
-        outcomes = [self._decide(s, principal, fetch, r, d, key, named) for r, d in shown]
+        emergency_id = emergencies.new_id() if fetch.emergency else None
+        outcomes = [self._decide(s, principal, fetch, r, d, key, named, emergency_id) for r, d in shown]
         for record, decision in hidden:
-            self._decide(s, principal, fetch, record, decision, key, named)
+            self._decide(s, principal, fetch, record, decision, key, named, emergency_id)
+        if emergency_id is not None:
+            emergencies.record_access(s, self.trail, self.kek, principal, emergency_id, fetch.patient_id,
+                                      fetch.justification, [o.record for o in outcomes if o.package is not None])
         return outcomes
 
     def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
-                key: PrincipalKey, named: _Named) -> Outcome:
+                key: PrincipalKey, named: _Named, emergency_id: str | None) -> Outcome:
         common: dict[str, Any] = {
             "patient_id": record.patient_id, "named_as": named.in_entries, "record": record.record_id,
             "category": record.category, "purpose": fetch.purpose, "role": principal.role,
             "practitioner": principal.practitioner, "emergency": fetch.emergency,
             "policy_revision": self.policy.revision,
         }
+        if emergency_id is not None:
+            common["emergency_access"] = emergency_id
         if record.erased_ns is not None:
             return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:

@@ -255,3 +255,27 @@ class PrivacyNotice(Base):
     document: Mapped[dict] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class EmergencyAccess(Base):
+    """One break-the-glass fetch (domain/emergencies.py): who, for which patient, whose records,
+    the justification sealed at rest (crypto/at_rest.py, a note bound to the emergency id), and
+    its review: due by `review_due_ns`, then the auditor's outcome."""
+
+    __tablename__ = "emergency_accesses"
+    emergency_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    practitioner: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    holders: Mapped[list] = mapped_column(JSON)
+    record_ids: Mapped[list] = mapped_column(JSON)
+    justification_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    justification_wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    justification_kek_id: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    review_due_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    reviewed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reviewer: Mapped[str | None] = mapped_column(String(140), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # justified | not-justified | referred
+    review_comment: Mapped[str | None] = mapped_column(Text, nullable=True)

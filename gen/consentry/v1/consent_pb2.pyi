@@ -393,7 +393,7 @@ class ListProxiesResponse(_message.Message):
     def __init__(self, proxies: _Optional[_Iterable[_Union[Proxy, _Mapping]]] = ...) -> None: ...
 
 class AccessEvent(_message.Message):
-    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations")
+    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations", "emergency_access_id")
     LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -407,6 +407,7 @@ class AccessEvent(_message.Message):
     CONSENT_IDS_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
     OBLIGATIONS_FIELD_NUMBER: _ClassVar[int]
+    EMERGENCY_ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     ledger_seq: int
     time: _timestamp_pb2.Timestamp
     institution_id: str
@@ -420,7 +421,8 @@ class AccessEvent(_message.Message):
     consent_ids: _containers.RepeatedScalarFieldContainer[str]
     emergency: bool
     obligations: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ...) -> None: ...
+    emergency_access_id: str
+    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ..., emergency_access_id: _Optional[str] = ...) -> None: ...
 
 class GetAccessHistoryRequest(_message.Message):
     __slots__ = ("patient_id", "page_size", "page_token")
@@ -563,3 +565,15 @@ class MarkNoticesReadResponse(_message.Message):
     NOTICES_FIELD_NUMBER: _ClassVar[int]
     notices: _containers.RepeatedCompositeFieldContainer[PatientNotice]
     def __init__(self, notices: _Optional[_Iterable[_Union[PatientNotice, _Mapping]]] = ...) -> None: ...
+
+class GetEmergencyAccessRequest(_message.Message):
+    __slots__ = ("emergency_id",)
+    EMERGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    emergency_id: str
+    def __init__(self, emergency_id: _Optional[str] = ...) -> None: ...
+
+class GetEmergencyAccessResponse(_message.Message):
+    __slots__ = ("access",)
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    access: _common_pb2.EmergencyAccess
+    def __init__(self, access: _Optional[_Union[_common_pb2.EmergencyAccess, _Mapping]] = ...) -> None: ...

@@ -1,4 +1,4 @@
-"""patient notices; privacy notices named by consents; broad consents expanded
+"""patient notices; privacy notices named by consents; broad consents expanded; emergency accesses
 
 Revision ID: 0006
 Revises: 0005
@@ -60,6 +60,28 @@ def upgrade() -> None:
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('broad_categories', sa.JSON(), nullable=True))
     _expand_broad_consents()
+    op.create_table('emergency_accesses',
+    sa.Column('emergency_id', sa.String(length=36), nullable=False),
+    sa.Column('patient_id', sa.String(length=128), nullable=False),
+    sa.Column('recipient', sa.String(length=64), nullable=False),
+    sa.Column('practitioner', sa.String(length=64), nullable=False),
+    sa.Column('role', sa.String(length=32), nullable=False),
+    sa.Column('holders', sa.JSON(), nullable=False),
+    sa.Column('record_ids', sa.JSON(), nullable=False),
+    sa.Column('justification_ciphertext', sa.LargeBinary(), nullable=False),
+    sa.Column('justification_wrapped_key', sa.LargeBinary(), nullable=False),
+    sa.Column('justification_kek_id', sa.String(length=64), nullable=False),
+    sa.Column('created_ns', sa.BigInteger(), nullable=False),
+    sa.Column('review_due_ns', sa.BigInteger(), nullable=False),
+    sa.Column('reviewed_ns', sa.BigInteger(), nullable=True),
+    sa.Column('reviewer', sa.String(length=140), nullable=True),
+    sa.Column('outcome', sa.String(length=16), nullable=True),
+    sa.Column('review_comment', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('emergency_id')
+    )
+    with op.batch_alter_table('emergency_accesses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_emergency_accesses_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_emergency_accesses_review_due_ns'), ['review_due_ns'], unique=False)
 
 
 def _expand_broad_consents() -> None:
@@ -82,6 +104,10 @@ def _expand_broad_consents() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('emergency_accesses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_emergency_accesses_review_due_ns'))
+        batch_op.drop_index(batch_op.f('ix_emergency_accesses_patient_id'))
+    op.drop_table('emergency_accesses')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_column('broad_categories')
     for table in ('access_requests', 'consents'):
