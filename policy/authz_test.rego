@@ -63,6 +63,27 @@ test_broad_consent_never_covers_sensitive if {
 	"category mental-health is sensitive and needs a consent that names it" in d.reasons
 }
 
+_psychotherapy_note := object.union(_input.resource, {"category": "psychotherapy-notes"})
+
+test_psychotherapy_notes_are_covered_by_a_consent_naming_them_alone if {
+	inp := object.union(_with_consent({"categories": ["psychotherapy-notes"]}), {"resource": _psychotherapy_note})
+	d := authz.decision with input as inp
+	d.consent_ids == ["c1"]
+}
+
+test_psychotherapy_notes_are_not_covered_by_a_consent_naming_more if {
+	inp := object.union(_with_consent({"categories": ["mental-health", "psychotherapy-notes"]}), {"resource": _psychotherapy_note})
+	d := authz.decision with input as inp
+	d.allow == false
+	"consent c1 names more than psychotherapy-notes, which needs a consent of its own" in d.reasons
+}
+
+test_a_psythpn_label_needs_a_consent_naming_psychotherapy_notes_alone if {
+	labelled := _with_resource({"category": "clinical-note", "labels": ["PSYTHPN"]})
+	not authz.allow with input as object.union(labelled, {"consents": [object.union(_consent, {"categories": ["clinical-note", "psychotherapy-notes"]})]})
+	authz.allow with input as object.union(labelled, {"consents": [object.union(_consent, {"categories": ["psychotherapy-notes"]})]})
+}
+
 test_sensitive_label_makes_record_sensitive if {
 	authz.sensitive with input as _with_resource({"labels": ["PSY"]})
 	not authz.allow with input as object.union(_with_resource({"labels": ["PSY"]}), {"consents": [object.union(_consent, {"categories": ["*"]})]})

@@ -49,6 +49,7 @@ _covering_ids contains c.id if {
 # Sensitive: the consent must name every category the record counts as, its own included.
 _covering_ids contains c.id if {
 	sensitive
+	not _own_consent_record
 	category := _category
 	purpose := input.purpose
 	some c in _consent_list
@@ -58,6 +59,29 @@ _covering_ids contains c.id if {
 	is_array(c.categories)
 	count(_record_categories - {name | some name in c.categories}) == 0
 	_covers_rest(c)
+}
+
+# Psychotherapy notes (HIPAA 164.508(a)(2), (b)(3)(ii)): a record that counts as a category
+# needing a consent of its own is covered only by a consent naming that one category alone.
+_covering_ids contains c.id if {
+	_own_consent_record
+	purpose := input.purpose
+	some c in _consent_list
+	purpose in c.purposes
+	c.status == "active"
+	_alone_for_record(c)
+	_covers_rest(c)
+}
+
+_own_consent_record if {
+	some name in _record_categories
+	name in _vocab.own_consent_categories
+}
+
+_alone_for_record(c) if {
+	some name in _record_categories
+	name in _vocab.own_consent_categories
+	c.categories == [name]
 }
 
 _covers_rest(c) if {
@@ -146,8 +170,17 @@ _broadly_covered(c) if {
 _problems contains [i, sprintf("consent %v does not name sensitive category %v", [c.id, name])] if {
 	sensitive
 	some i, c in _consents
+	not _alone_for_record(c)
 	some name in _record_categories
 	not _listed(name, c.categories)
+}
+
+_problems contains [i, sprintf("consent %v names more than %v, which needs a consent of its own", [c.id, name])] if {
+	some i, c in _consents
+	some name in _record_categories
+	name in _vocab.own_consent_categories
+	_listed(name, c.categories)
+	not c.categories == [name]
 }
 
 _problems contains [i, sprintf("consent %v excepts category %v", [c.id, name])] if {

@@ -75,4 +75,4 @@ def test_break_the_glass_never_reaches_them(harness, therapy):
     er = harness.org(practitioner="dr-er")
     assert shared(harness, er, patient, "ETREAT", emergency_justification="unresponsive") == []
     [reasons] = reasons_for(patient, note)
-    assert "break-the-glass never reaches a sensitive record" in reasons
+    assert reasons == ["role physician may not read psychotherapy-notes for ETREAT"]
