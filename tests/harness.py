@@ -111,12 +111,13 @@ class Harness:
         return c
 
     def org(self, kind: registry_pb2.InstitutionKind = registry_pb2.INSTITUTION_KIND_HOSPITAL, role: str = "physician",
-            practitioner: str = "dr-test", prefix: str = "org") -> Org:
+            practitioner: str = "dr-test", prefix: str = "org", part2_program: bool = False) -> Org:
         org_id = f"{prefix}-{secrets.token_hex(4)}"
         identity, encryption = SigningKey.generate(), PrivateKey.generate()
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=org_id, display_name=org_id, kind=kind,
-            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key),
+            part2_program=part2_program))
         self.operator.registry.RegisterPractitioner(registry_pb2.RegisterPractitionerRequest(
             institution_id=org_id, practitioner_id=practitioner, roles=[role]))
         return Org(org_id, self.client(Caller("org:" + org_id, identity, role=role, practitioner=practitioner)),

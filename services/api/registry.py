@@ -44,7 +44,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         validate_register_institution(request)
         with self.app.db.write() as s:
             enrolment.register_institution(s, self.app.trail, operator, request.institution_id, request.display_name,
-                                           request.kind, request.identity_public_key, request.encryption_public_key)
+                                           request.kind, request.identity_public_key, request.encryption_public_key,
+                                           request.part2_program)
             return pb.RegisterInstitutionResponse(institution=_institution(s, request.institution_id))
 
     def GetInstitution(self, request: pb.GetInstitutionRequest,
@@ -196,7 +197,7 @@ def _institution(s: Session, institution_id: str) -> pb.Institution:
     return pb.Institution(
         institution_id=inst.institution_id, display_name=inst.display_name, kind=kind,
         create_time=to_timestamp(inst.created_ns),
-        keys=[_key_pb(k) for k in keys],
+        keys=[_key_pb(k) for k in keys], part2_program=inst.part2_program,
     )
 
 

@@ -6,7 +6,7 @@ backend and are what the policy input uses.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from consentry.ledger.db import metadata as ledger_metadata
@@ -22,6 +22,8 @@ class Institution(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[int] = mapped_column(Integer)
     created_ns: Mapped[int] = mapped_column(BigInteger)
+    # A 42 CFR Part 2 program: its every deposit is substance-use (domain/deposits.py).
+    part2_program: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Practitioner(Base):

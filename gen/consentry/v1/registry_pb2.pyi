@@ -63,34 +63,38 @@ class PublicKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., type: _Optional[_Union[KeyType, str]] = ..., public_key: _Optional[bytes] = ..., status: _Optional[_Union[KeyStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Institution(_message.Message):
-    __slots__ = ("institution_id", "display_name", "kind", "keys", "create_time")
+    __slots__ = ("institution_id", "display_name", "kind", "keys", "create_time", "part2_program")
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PART2_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     institution_id: str
     display_name: str
     kind: InstitutionKind
     keys: _containers.RepeatedCompositeFieldContainer[PublicKey]
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., keys: _Optional[_Iterable[_Union[PublicKey, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    part2_program: bool
+    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., keys: _Optional[_Iterable[_Union[PublicKey, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., part2_program: _Optional[bool] = ...) -> None: ...
 
 class RegisterInstitutionRequest(_message.Message):
-    __slots__ = ("institution_id", "display_name", "kind", "identity_public_key", "encryption_public_key", "idempotency_key")
+    __slots__ = ("institution_id", "display_name", "kind", "identity_public_key", "encryption_public_key", "idempotency_key", "part2_program")
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PART2_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     institution_id: str
     display_name: str
     kind: InstitutionKind
     identity_public_key: bytes
     encryption_public_key: bytes
     idempotency_key: str
-    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., identity_public_key: _Optional[bytes] = ..., encryption_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    part2_program: bool
+    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., identity_public_key: _Optional[bytes] = ..., encryption_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ..., part2_program: _Optional[bool] = ...) -> None: ...
 
 class RegisterInstitutionResponse(_message.Message):
     __slots__ = ("institution",)

@@ -1,4 +1,4 @@
-"""patient notices; privacy notices named by consents; broad consents expanded; emergency accesses
+"""patient notices; privacy notices named by consents; broad consents expanded; emergency accesses; Part 2 programs
 
 Revision ID: 0006
 Revises: 0005
@@ -60,6 +60,8 @@ def upgrade() -> None:
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('broad_categories', sa.JSON(), nullable=True))
     _expand_broad_consents()
+    with op.batch_alter_table('institutions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('part2_program', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_table('emergency_accesses',
     sa.Column('emergency_id', sa.String(length=36), nullable=False),
     sa.Column('patient_id', sa.String(length=128), nullable=False),
@@ -104,6 +106,8 @@ def _expand_broad_consents() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('institutions', schema=None) as batch_op:
+        batch_op.drop_column('part2_program')
     with op.batch_alter_table('emergency_accesses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_emergency_accesses_review_due_ns'))
         batch_op.drop_index(batch_op.f('ix_emergency_accesses_patient_id'))
