@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nacl.public import PrivateKey
@@ -23,9 +25,10 @@ from consentry.services.api.server import Server
 from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
+from consentry.services.domain.validation import CATEGORIES, EXPIRY_REQUIRED_CATEGORIES, PURPOSES
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
-from consentry.v1 import audit_pb2, consent_pb2, registry_pb2
+from consentry.v1 import audit_pb2, common_pb2, consent_pb2, registry_pb2
 
 # What a raw FetchRecords request must carry besides its fields (the SDK sends a fresh one per fetch).
 NONCE = secrets.token_bytes(16)
@@ -37,6 +40,16 @@ class Org:
     client: Client
     identity: SigningKey
     encryption: PrivateKey
+    notice: common_pb2.NoticeRef  # its privacy notice covering every category and purpose
+
+
+def notice_texts(name: str) -> list[registry_pb2.NoticeText]:
+    """A complete privacy notice text in both languages."""
+    parts = {"recipient_legal_name": f"{name} Ltd.", "recipient_contact": f"dpo@{name}.example",
+             "purpose_description": "continuing care after discharge", "handling_method": "read by clinicians",
+             "necessity_and_impact": "needed to treat you safely", "retention": "30 years, as the law requires",
+             "how_to_withdraw": "revoke the consent in your app at any time"}
+    return [registry_pb2.NoticeText(language=lang, **parts) for lang in ("zh-Hans", "en")]
 
 
 @dataclass
@@ -98,16 +111,24 @@ class Harness:
         return c
 
     def org(self, kind: registry_pb2.InstitutionKind = registry_pb2.INSTITUTION_KIND_HOSPITAL, role: str = "physician",
-            practitioner: str = "dr-test", prefix: str = "org") -> Org:
+            practitioner: str = "dr-test", prefix: str = "org", part2_program: bool = False) -> Org:
         org_id = f"{prefix}-{secrets.token_hex(4)}"
         identity, encryption = SigningKey.generate(), PrivateKey.generate()
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=org_id, display_name=org_id, kind=kind,
-            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key),
+            part2_program=part2_program))
         self.operator.registry.RegisterPractitioner(registry_pb2.RegisterPractitionerRequest(
             institution_id=org_id, practitioner_id=practitioner, roles=[role]))
         return Org(org_id, self.client(Caller("org:" + org_id, identity, role=role, practitioner=practitioner)),
-                   identity, encryption)
+                   identity, encryption, self.publish_notice(org_id))
+
+    def publish_notice(self, org_id: str, categories: Sequence[str] = CATEGORIES,
+                       purposes: Sequence[str] = PURPOSES) -> common_pb2.NoticeRef:
+        """Publishes a complete privacy notice of the institution (as the operator); its ref."""
+        return self.operator.registry.PublishPrivacyNotice(registry_pb2.PublishPrivacyNoticeRequest(
+            institution_id=org_id, purposes=list(purposes), categories=list(categories),
+            texts=notice_texts(org_id))).ref
 
     def patient(self) -> Person:
         patient_id = f"P{secrets.token_hex(5)}"
@@ -190,8 +211,13 @@ class Harness:
 
 
 def grant(patient: Person, org: Org, categories, purposes=("TREAT",), **terms) -> consent_pb2.Consent:
+    """Grants under the org's notice. A consent that must end (policy/data/consent_terms.json: a
+    research consent, one naming substance-use) gets a year's validity unless `validity` is given."""
+    must_end = terms.get("kind") == consent_pb2.CONSENT_KIND_RESEARCH or set(categories) & EXPIRY_REQUIRED_CATEGORIES
+    if must_end and "validity" not in terms:
+        terms["validity"] = common_pb2.Period(end=Timestamp(seconds=int(time.time()) + 365 * 86_400))
     return patient.client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id=patient.id, grantee=org.id,
+        patient_id=patient.id, grantee=org.id, notice=org.notice,
         terms=consent_pb2.ConsentTerms(categories=list(categories), purposes=list(purposes), **terms))).consent
 
 

@@ -14,13 +14,15 @@ from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain import metadata_reads
+from consentry.services.domain import emergencies, metadata_reads
 from consentry.services.domain.audit_events import audit_bundle, audit_events
 from consentry.services.domain.audit_requests import (
     validate_consistency_proof,
     validate_export_audit_events,
     validate_inclusion_proof,
+    validate_list_emergency_accesses,
     validate_list_entries,
+    validate_review_emergency_access,
 )
 from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import PERSON_ID
@@ -142,6 +144,26 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             new = validate_consistency_proof(request, reader.size())
             hashes = _proof(lambda: reader.consistency_proof(request.old_size, new))
         return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=new, hashes=hashes)
+
+    def ListEmergencyAccesses(self, request: pb.ListEmergencyAccessesRequest,
+                              context: grpc.ServicerContext) -> pb.ListEmergencyAccessesResponse:
+        current_principal().require("auditor")
+        size = validate_list_emergency_accesses(request)
+        now = clock.now_ns()
+        with self.app.db.write() as s:
+            rows, token = emergencies.review_queue(s, request.pending_only, size, request.page_token)
+            metadata_reads.ledger_read_many(s, self.app.trail, current_principal(), metadata_reads.EMERGENCY_ACCESSES,
+                                            [r.patient_id for r in rows])
+            return pb.ListEmergencyAccessesResponse(
+                accesses=[emergencies.access_pb(r, self.app.kek, now) for r in rows], next_page_token=token)
+
+    def ReviewEmergencyAccess(self, request: pb.ReviewEmergencyAccessRequest,
+                              context: grpc.ServicerContext) -> pb.ReviewEmergencyAccessResponse:
+        current_principal().require("auditor")
+        outcome = validate_review_emergency_access(request)
+        with self.app.db.write() as s:
+            row = emergencies.review(s, self.app.trail, request.emergency_id, outcome, request.comment)
+            return pb.ReviewEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
 
 
 def _page(entries: list[StoredEntry]) -> list[StoredEntry]:

@@ -17,9 +17,12 @@ from consentry.services.api.app import App
 from consentry.services.domain import (
     access_requests,
     consent_changes,
+    emergencies,
     evidence_lookup,
     fhir_consent,
     metadata_reads,
+    notices,
+    privacy_notices,
     proxies,
 )
 from consentry.services.domain.consent_requests import (
@@ -30,10 +33,14 @@ from consentry.services.domain.consent_requests import (
     validate_decline_access_request,
     validate_get_access_history,
     validate_get_consent_evidence,
+    validate_get_emergency_access,
     validate_grant_consent,
+    validate_import_notice,
     validate_list_access_requests,
     validate_list_consents,
+    validate_list_notices,
     validate_list_proxies,
+    validate_mark_notices_read,
     validate_narrow_consent,
     validate_remove_proxy,
     validate_request_access,
@@ -45,7 +52,7 @@ from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for, proxy_active
 from consentry.services.identity.principals import current_principal
-from consentry.services.store.models import AccessRequest, LedgerSubject, Proxy
+from consentry.services.store.models import AccessRequest, LedgerSubject, PatientNotice, Proxy
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
@@ -54,6 +61,11 @@ _REQUEST_STATUS_PB = {
     "declined": pb.ACCESS_REQUEST_STATUS_DECLINED, "expired": pb.ACCESS_REQUEST_STATUS_EXPIRED,
 }
 _SCOPE_PB = {v: k for k, v in SCOPES.items()}
+_NOTICE_KIND_PB = {
+    notices.ACCESS_REQUESTED: pb.NOTICE_KIND_ACCESS_REQUESTED,
+    notices.EMERGENCY_ACCESS: pb.NOTICE_KIND_EMERGENCY_ACCESS,
+    notices.RECORD_AMENDED: pb.NOTICE_KIND_RECORD_AMENDED,
+}
 
 
 def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
@@ -62,7 +74,7 @@ def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
         terms=terms_pb(row.terms), reason=row.reason, status=_REQUEST_STATUS_PB[access_requests.status_of(row, now_ns)],
         create_time=to_timestamp(row.created_ns), expire_time=to_timestamp(row.expire_ns),
         decide_time=to_timestamp(row.decided_ns), decline_reason=row.decline_reason or "",
-        consent_id=row.consent_id or "",
+        consent_id=row.consent_id or "", notice=privacy_notices.ref_pb(access_requests.notice_of(row)),
     )
 
 
@@ -74,6 +86,12 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
     )
 
 
+def _notice_pb(row: PatientNotice) -> pb.PatientNotice:
+    return pb.PatientNotice(notice_id=row.notice_id, patient_id=row.patient_id, kind=_NOTICE_KIND_PB[row.kind],
+                            subject_ref=row.subject_ref, create_time=to_timestamp(row.created_ns),
+                            read_time=to_timestamp(row.read_ns))
+
+
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
@@ -81,9 +99,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     # -- consents ---------------------------------------------------------------------------
 
     def GrantConsent(self, request: pb.GrantConsentRequest, context: grpc.ServicerContext) -> pb.GrantConsentResponse:
-        terms = validate_grant_consent(request)
+        terms, notice = validate_grant_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms)
+            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
             return pb.GrantConsentResponse(consent=consent_pb(row))
 
     def NarrowConsent(self, request: pb.NarrowConsentRequest,
@@ -127,9 +145,11 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     def ImportConsent(self, request: pb.ImportConsentRequest,
                       context: grpc.ServicerContext) -> pb.ImportConsentResponse:
-        patient_id, grantee, terms = fhir_consent.from_fhir(fhir_consent.parse_json(request.fhir_json))
+        doc = fhir_consent.parse_json(request.fhir_json)
+        patient_id, grantee, terms = fhir_consent.from_fhir(doc)
+        notice = validate_import_notice(request, fhir_consent.named_notice(doc))
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, source="fhir")
+            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
             return pb.ImportConsentResponse(consent=consent_pb(row))
 
     def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
@@ -156,10 +176,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         principal.require("org")
         now = clock.now_ns()
-        terms, expire = validate_request_access(request, now)
+        terms, expire, notice = validate_request_access(request, now)
         with self.app.db.write() as s:
             row = access_requests.request_access(s, self.app.trail, principal, request.patient_id, terms,
-                                                 request.reason, now, expire)
+                                                 request.reason, now, expire, notice)
             return pb.RequestAccessResponse(request=_request_pb(row, now))
 
     def GetAccessRequest(self, request: pb.GetAccessRequestRequest,
@@ -247,6 +267,32 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
         return pb.GetAccessHistoryResponse(events=page, next_page_token=str(page[-1].ledger_seq) if more else "")
 
+    # -- notices ----------------------------------------------------------------------------
+
+    def ListNotices(self, request: pb.ListNoticesRequest, context: grpc.ServicerContext) -> pb.ListNoticesResponse:
+        size = validate_list_notices(request)
+        with self.app.db.write() as s:
+            rows, token = notices.notices_page(s, request.patient_id, request.unread_only, size, request.page_token)
+            self._ledger_read(s, metadata_reads.NOTICES, request.patient_id, len(rows))
+            return pb.ListNoticesResponse(notices=[_notice_pb(r) for r in rows], next_page_token=token)
+
+    def MarkNoticesRead(self, request: pb.MarkNoticesReadRequest,
+                        context: grpc.ServicerContext) -> pb.MarkNoticesReadResponse:
+        notice_ids = validate_mark_notices_read(request)
+        with self.app.db.write() as s:
+            rows = notices.mark_read(s, request.patient_id, notice_ids)
+            return pb.MarkNoticesReadResponse(notices=[_notice_pb(r) for r in rows])
+
+    # -- emergency accesses -----------------------------------------------------------------
+
+    def GetEmergencyAccess(self, request: pb.GetEmergencyAccessRequest,
+                           context: grpc.ServicerContext) -> pb.GetEmergencyAccessResponse:
+        validate_get_emergency_access(request)
+        with self.app.db.write() as s:
+            row = emergencies.readable(s, request.emergency_id)
+            self._ledger_read(s, metadata_reads.EMERGENCY_ACCESS, row.patient_id, 1)
+            return pb.GetEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
+
 
 def _access_event(seq: int, e: dict) -> pb.AccessEvent:
     when = Timestamp()
@@ -257,6 +303,6 @@ def _access_event(seq: int, e: dict) -> pb.AccessEvent:
         role=e.get("role", ""), practitioner_id=e.get("practitioner", ""), purpose=e.get("purpose", ""),
         record_id=e.get("record", ""), category=e.get("category", ""), allowed=bool(e.get("allowed", False)),
         reasons=e.get("reasons", []), consent_ids=e.get("consents", []), emergency=bool(e.get("emergency", False)),
-        obligations=e.get("obligations", []),
+        obligations=e.get("obligations", []), emergency_access_id=e.get("emergency_access", ""),
     )
 

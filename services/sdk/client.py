@@ -330,6 +330,25 @@ class Client:
                                                 timeout=self.timeout_s)
         return reply.evidence[0]
 
+    def notices(self, patient_id: str, *, unread_only: bool = False) -> list[consent_pb2.PatientNotice]:
+        """Every notice queued for the patient (only those not yet marked read, with
+        ``unread_only``), oldest first; each names its kind and the id of what it is about."""
+        found: list[consent_pb2.PatientNotice] = []
+        token = ""
+        while True:
+            page = self.consent.ListNotices(consent_pb2.ListNoticesRequest(
+                patient_id=patient_id, unread_only=unread_only, page_token=token), timeout=self.timeout_s)
+            found.extend(page.notices)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def mark_notices_read(self, patient_id: str, notice_ids: list[str]) -> list[consent_pb2.PatientNotice]:
+        """Marks the patient's notices read; returns them as they now stand."""
+        reply = self.consent.MarkNoticesRead(consent_pb2.MarkNoticesReadRequest(
+            patient_id=patient_id, notice_ids=notice_ids), timeout=self.timeout_s)
+        return list(reply.notices)
+
     def _checkpoint_covering(self, seq: int, verifier: NoteVerifier, origin: str | None) -> tuple[str, int, bytes]:
         for refresh in (False, True):
             try:

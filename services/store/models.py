@@ -6,7 +6,7 @@ backend and are what the policy input uses.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from consentry.ledger.db import metadata as ledger_metadata
@@ -22,6 +22,8 @@ class Institution(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[int] = mapped_column(Integer)
     created_ns: Mapped[int] = mapped_column(BigInteger)
+    # A 42 CFR Part 2 program: its every deposit is substance-use (domain/deposits.py).
+    part2_program: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Practitioner(Base):
@@ -153,6 +155,14 @@ class Consent(Base):
     # A research consent's subject id (crypto/derived.py), the same in every version; what its
     # grantee names in a research fetch. NULL for a treatment consent.
     subject_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # The privacy notice version this consent version was given under (domain/privacy_notices.py)
+    # and its content hash (hex); NULL only for versions made before notices existed.
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notice_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # For a consent naming "*": the non-sensitive categories of the vocabulary when the patient
+    # agreed, all "*" covers (policy/consent.rego); a category added later is not among them.
+    broad_categories: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_consents_patient_grantee_status", "patient_id", "grantee", "status"),)
 
@@ -170,6 +180,11 @@ class AccessRequest(Base):
     decided_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The requester's privacy notice the patient is shown with the request; NULL only for
+    # requests made before notices existed (their approval then needs none).
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notice_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Proxy(Base):
@@ -283,3 +298,53 @@ class Representative(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     end_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     ended_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+class PatientNotice(Base):
+    """A notice queued for a patient (domain/notices.py): a kind from a closed set and the id of
+    what it is about, never text of anyone's choosing nor clinical content, so it may be shown
+    and streamed to the patient without review."""
+
+    __tablename__ = "patient_notices"
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    read_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PrivacyNotice(Base):
+    """One version of an institution's privacy notice (domain/privacy_notices.py), never changed
+    once published: `document` is its canonical content and `content_hash` the hash of it that
+    consents name."""
+
+    __tablename__ = "privacy_notices"
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64), index=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class EmergencyAccess(Base):
+    """One break-the-glass fetch (domain/emergencies.py): who, for which patient, whose records,
+    the justification sealed at rest (crypto/at_rest.py, a note bound to the emergency id), and
+    its review: due by `review_due_ns`, then the auditor's outcome."""
+
+    __tablename__ = "emergency_accesses"
+    emergency_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    practitioner: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    holders: Mapped[list] = mapped_column(JSON)
+    record_ids: Mapped[list] = mapped_column(JSON)
+    justification_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    justification_wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    justification_kek_id: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    review_due_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    reviewed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reviewer: Mapped[str | None] = mapped_column(String(140), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # justified | not-justified | referred
+    review_comment: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -101,10 +101,11 @@ def open_package(package, *, service_pk: bytes, own: PrivateKey, recipient: str,
     """docs/share-format.md, "Opening a package", steps 1-8."""
     header, ciphertext, sealed, signature = package.header, package.ciphertext, package.sealed_key, package.signature
     assert len(signature) == 64 and len(sealed) == 80 and len(ciphertext) >= 40
-    message = b"consentry-share-v2\x00" + sha256(header) + sha256(ciphertext) + sha256(sealed)
+    # A gRPC answer carries the current version, 3 ("In gRPC messages ... always the current version").
+    message = b"consentry-share-v3\x00" + sha256(header) + sha256(ciphertext) + sha256(sealed)
     Ed25519PublicKey.from_public_bytes(service_pk).verify(signature, message)
     h = json.loads(header)
-    assert h["v"] == 2 and rfc8785.dumps(h) == header and len(h) == 13
+    assert h["v"] == 3 and rfc8785.dumps(h) == header and len(h) == 14 and h["redisclosure"] is None
     assert h["recipient"] == recipient
     assert h["recipient_key_id"] == sha256(b"consentry-x25519-v1" + bytes(own.public_key))[:8].hex()
     assert h["purpose"] == purpose and h["fetch_nonce"] == b64url(nonce)
@@ -155,7 +156,8 @@ def world(harness):
     hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id,
                                                                      fhir_json=json.dumps(lab).encode()))
     patient.client.consent.GrantConsent(consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=doctor_id,
-        terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])))
+        terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]),
+        notice=harness.publish_notice(doctor_id)))
     yield channel, doctor_id, doctor, encryption, patient
     channel.close()
 

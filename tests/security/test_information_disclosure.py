@@ -68,7 +68,7 @@ def world(harness: Harness) -> World:
         records[name] = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
             patient_id=patient.id, fhir_json=json.dumps(resource).encode(), category=category)).record.record_id
     consent = grant(patient, doctor, ["lab"])
-    request = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    request = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id=patient.id, terms=LAB_TERMS, reason="follow-up")).request
     harness.entries()  # the first read enrols the reading auditor; later reads add no entries
     return World(hospital, doctor, outsider, patient, stranger, records, consent.consent_id, request.request_id)
@@ -237,7 +237,7 @@ def test_the_holder_is_told_of_its_own_sensitive_records_without_a_sensitive_rea
 PATIENT_CALLS: dict[str, Callable] = {
     "ListConsents": lambda c, pid, w: c.consent.ListConsents(consent_pb2.ListConsentsRequest(patient_id=pid)),
     "GrantConsent": lambda c, pid, w: c.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id=pid, grantee=w.doctor.id, terms=LAB_TERMS)),
+        patient_id=pid, grantee=w.doctor.id, notice=w.doctor.notice, terms=LAB_TERMS)),
     "GetAccessHistory": lambda c, pid, w: c.consent.GetAccessHistory(
         consent_pb2.GetAccessHistoryRequest(patient_id=pid)),
     "ListProxies": lambda c, pid, w: c.consent.ListProxies(consent_pb2.ListProxiesRequest(patient_id=pid)),
@@ -341,7 +341,7 @@ def test_asking_for_an_unknown_patient_is_accepted_like_any_request_and_expires(
     expire.FromNanoseconds(time.time_ns() + 2 * 10**9)
 
     def ask(patient_id: str) -> consent_pb2.AccessRequest:
-        return asker.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+        return asker.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=asker.notice,
             patient_id=patient_id, terms=LAB_TERMS, reason="referral", expire_time=expire)).request
 
     before = len(harness.entries())

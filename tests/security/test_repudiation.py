@@ -221,13 +221,13 @@ def test_every_signed_change_is_kept_and_proven(harness):
     c.NarrowConsent(consent_pb2.NarrowConsentRequest(consent_id=consent.consent_id, terms=consent_pb2.ConsentTerms(
         categories=["lab"], purposes=["TREAT"])))
     c.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id, reason="moved away"))
-    asked = [doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    asked = [doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id=patient.id, reason="follow-up", terms=consent_pb2.ConsentTerms(
             categories=["lab"], purposes=["TREAT"]))).request.request_id for _ in range(2)]
     approved = c.ApproveAccessRequest(consent_pb2.ApproveAccessRequestRequest(request_id=asked[0])).consent
     c.DeclineAccessRequest(consent_pb2.DeclineAccessRequestRequest(request_id=asked[1], reason="no"))
     exported = c.ExportConsent(consent_pb2.ExportConsentRequest(consent_id=approved.consent_id)).fhir_json
-    imported = c.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=exported)).consent
+    imported = c.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=exported, notice=doctor.notice)).consent
     c.AddProxy(consent_pb2.AddProxyRequest(patient_id=patient.id, proxy_id=daughter.id, relationship="daughter",
                                            scopes=[consent_pb2.PROXY_SCOPE_MANAGE_CONSENTS]))
     by_proxy = grant(Person(patient.id, daughter.client, daughter.identity), doctor, ["imaging"])

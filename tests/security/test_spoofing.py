@@ -333,9 +333,9 @@ def test_a_captured_grant_token_paired_with_other_terms_is_refused_and_counted(h
     """Someone on the path holds the patient's token for a grant of `lab` to a clinic and sends it,
     unspent, with a grant of everything to an insurer: the token binds the bytes it was made for."""
     clinic, insurer, patient = harness.org(), harness.org(), harness.patient()
-    asked = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=clinic.id, terms=consent_pb2.ConsentTerms(
-        categories=["lab"], purposes=["TREAT"]))
-    swapped = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=insurer.id,
+    asked = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=clinic.id, notice=clinic.notice,
+                                            terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))
+    swapped = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=insurer.id, notice=insurer.notice,
                                               terms=consent_pb2.ConsentTerms(categories=["*", "mental-health"],
                                                                              purposes=["TREAT", "HPAYMT"]))
     token = patient.client.caller.token(GRANT, asked.SerializeToString())

@@ -252,7 +252,7 @@ def test_a_fhir_member_name_is_never_echoed_in_the_error_or_the_ledger(harness, 
     doctor = harness.org()
     patient_client = harness.client(people.patient)
     granted = patient_client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id=people.patient_id, grantee=doctor.id,
+        patient_id=people.patient_id, grantee=doctor.id, notice=doctor.notice,
         terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])))
     exported = json.loads(patient_client.consent.ExportConsent(
         consent_pb2.ExportConsentRequest(consent_id=granted.consent.consent_id)).fhir_json)
@@ -261,7 +261,8 @@ def test_a_fhir_member_name_is_never_echoed_in_the_error_or_the_ledger(harness, 
     exported[secret + "-too"] = 1
     before = len(harness.raw_entries())
     with pytest.raises(grpc.RpcError) as err:
-        patient_client.consent.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=json.dumps(exported)))
+        patient_client.consent.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=json.dumps(exported),
+                                                                             notice=doctor.notice))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     violations = field_violations(err.value)
     assert set(violations) == {"fhir_json", "fhir_json.provision"}

@@ -127,7 +127,7 @@ def test_an_institution_listing_its_own_access_requests_names_no_one_and_is_list
     for p in (patient, second):
         doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
             patient_id=p.id, terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]),
-            reason="follow-up"))
+            reason="follow-up", notice=doctor.notice))
     entry = only_read(harness, lambda: doctor.client.consent.ListAccessRequests(
         consent_pb2.ListAccessRequestsRequest(page_size=100)))
     assert (entry["read"], entry["count"]) == ("access-requests", 2) and "patient" not in entry
