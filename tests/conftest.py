@@ -57,6 +57,20 @@ def harness(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
+def web_harness(request, tmp_path_factory):
+    """One server per backend per test module that also serves the web front door on a loopback
+    port (`web_harness.server.web.url`)."""
+    directory = tmp_path_factory.mktemp("consentry-web")
+    with database(request.param, directory) as url:
+        h = Harness.start(directory / "data", url, http="127.0.0.1:0")
+        h.backend = request.param
+        try:
+            yield h
+        finally:
+            h.stop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
 def mtls_harness(request, tmp_path_factory):
     """One mutual-TLS server per backend per test module (tests/pki.py made its certificates):
     `mtls_harness.target` asks for no client certificate, `.mtls_target` requires one from
