@@ -17,6 +17,7 @@ from pki import Pki
 HOW_TO_RUN = {
     "CONSENTRY_TEST_PG_URL is not set":
         "CONSENTRY_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test",
+    "/usr/bin/chromium is missing": "apt-get install -y chromium",
     "the signed-note signer key":
         "put the published signer key at ../shared/vectors/signed-note/signer-key.txt "
         "or set CONSENTRY_SIGNED_NOTE_SIGNER_KEY",

@@ -7,6 +7,7 @@ checkpoints cosigned by the configured witnesses; and, when asked, the web front
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from concurrent import futures
 
@@ -81,11 +82,14 @@ class Server:
     def _web(self, http: str | None) -> WebGateway | None:
         """The front door forwards browsers' calls over a plaintext port on 127.0.0.1 that only it
         uses: the call arrives like any other, with no client certificate, so on an mTLS server an
-        institution is refused there as on the listener without client certificates."""
+        institution is refused there as on the listener without client certificates. The gateway
+        names each browser's address with a secret of this process, so that failed
+        authentications are counted per browser, not for the server itself."""
         if http is None:
             return None
         port = self.grpc.add_insecure_port("127.0.0.1:0")
-        return WebGateway(self.app.settings, http, f"127.0.0.1:{port}")
+        self.guard.gateway_secret = secrets.token_urlsafe(32)
+        return WebGateway(self.app.settings, http, f"127.0.0.1:{port}", self.guard.gateway_secret)
 
     def _witnessing(self) -> Witnessing | None:
         """Submits new checkpoints to the configured witnesses (CONSENTRY_WITNESSES), if any."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
+import socketserver
 import ssl
 import struct
 import sys
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import grpc
 
+from consentry.services.api.rate_limits import FORWARDED_BY, FORWARDED_PEER
 from consentry.services.api.transport import ListenError, is_loopback
 from consentry.services.config import MESSAGE_HEADROOM_BYTES, Settings, channel_options
 from consentry.services.web import STATIC
@@ -78,7 +81,9 @@ def check(settings: Settings, listen: str) -> None:
 class WebGateway:
     """The HTTP listener; `url` is where a browser finds it (the real port for port 0)."""
 
-    def __init__(self, settings: Settings, listen: str, grpc_target: str) -> None:
+    def __init__(self, settings: Settings, listen: str, grpc_target: str, secret: str) -> None:
+        """Serves on `listen`, forwarding to `grpc_target` with `secret`, by which the server
+        knows the browser address the gateway names (rate_limits.forwarded_peer)."""
         check(settings, listen)
         tls = settings.tls_cert is not None and settings.tls_key is not None
         host, _, port = listen.rpartition(":")
@@ -87,9 +92,11 @@ class WebGateway:
             "channel": self.channel,
             "methods": streaming_methods(),
             "max_message": settings.max_body_bytes + MESSAGE_HEADROOM_BYTES,
+            "secret": secret,
         })
         try:
-            self.http = _HttpServer((host.strip("[]"), int(port)), handler)
+            server = _HttpServer6 if ":" in host else _HttpServer
+            self.http = server((host.strip("[]"), int(port)), handler)
         except OSError as exc:
             self.channel.close()
             raise ListenError(f"cannot serve the web front door on {listen}: {exc.strerror}") from exc
@@ -117,6 +124,13 @@ class WebGateway:
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def server_bind(self) -> None:
+        """As HTTPServer binds, without its reverse DNS lookup of the address (a slow resolver
+        would hold the server's start)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
     def handle_error(self, request: object, client_address: object) -> None:
         """A browser that hangs up mid-request is routine; anything else is logged once."""
         error = sys.exc_info()[1]
@@ -126,10 +140,15 @@ class _HttpServer(ThreadingHTTPServer):
             log.exception("web request from %s failed", client_address)
 
 
+class _HttpServer6(_HttpServer):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     channel: grpc.Channel
     methods: dict[str, bool]
     max_message: int
+    secret: str
     protocol_version = "HTTP/1.1"
     timeout = 30  # a connection idle this long (or a body this slow) is dropped
     server_version = "consentry"
@@ -185,7 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._trailers_only(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the body is not one uncompressed gRPC-Web message frame")
             return
-        metadata = [("authorization", self.headers["Authorization"])] if self.headers.get("Authorization") else []
+        metadata = [(FORWARDED_PEER, _peer(self.client_address)), (FORWARDED_BY, self.secret)]
+        if self.headers.get("Authorization"):
+            metadata.append(("authorization", self.headers["Authorization"]))
         if self.methods[method]:
             self._stream(method, request, metadata)
         else:
@@ -275,6 +296,14 @@ def _static_file(path: str) -> Path | None:
     if not file.is_relative_to(root) or not file.is_file() or file.suffix not in STATIC_TYPES:
         return None
     return file
+
+
+def _peer(client_address: tuple) -> str:
+    """The browser's address written as gRPC writes a peer ("ipv4:…:port", "ipv6:[…]:port")."""
+    host, port = client_address[0], client_address[1]
+    if host.startswith("::ffff:") and "." in host:
+        host = host.removeprefix("::ffff:")
+    return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}"
 
 
 def _unframe(body: bytes) -> bytes | None:

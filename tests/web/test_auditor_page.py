@@ -21,6 +21,7 @@ from consentry.ledger.checkpoint import NoteSigner
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "img" / "auditor.png"
+PHONE_SCREENSHOT = REPO / "docs" / "img" / "auditor-zh-phone.png"
 
 
 def _flip_in_first_message(body: bytes, at) -> bytes:
@@ -53,6 +54,9 @@ def test_verifies_a_checkpoint_its_growth_and_an_inclusion_proof(web_harness, pa
     expect(page.locator("#cp-growth")).to_have_text(f"+{grown} entries")
     if os.environ.get("CONSENTRY_WRITE_SCREENSHOTS") == "1":
         page.set_viewport_size({"width": 1000, "height": 900})
+        row = page.locator("#entries tr[data-seq='2']")
+        row.get_by_role("button").click()
+        expect(row.locator("td.result")).to_have_text("Included ✓")
         page.locator("#export").click()
         expect(page.locator("#export-status")).to_have_class("status ok")
         SCREENSHOT.parent.mkdir(exist_ok=True)
@@ -139,6 +143,8 @@ def test_keyboard_language_and_a_phone_sized_screen(web_harness, page):
     expect(page.locator("h1")).to_have_text("Consentry 审计账本核验")
     assert page.get_attribute("html", "lang") == "zh-Hans"
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    if os.environ.get("CONSENTRY_WRITE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
     page.reload()  # the choice is remembered, and so is the key (IndexedDB)
     expect(page.locator("#create-key")).to_have_text("更换密钥")
 
@@ -178,3 +184,21 @@ def test_the_merkle_module_passes_the_published_rfc6962_vectors(web_harness, pag
     }""", cases)
     expected = {c["name"]: "refused" if c["wantErr"] else "accepted" for c in cases}
     assert outcomes == expected
+
+
+def test_entries_are_browsed_page_by_page(web_harness, page):
+    while len(web_harness.raw_entries()) < 25:
+        web_harness.patient()
+    ready_auditor(web_harness, page, f"audit-{secrets.token_hex(3)}")
+    assert refresh(page).startswith("status ok")
+    rows = page.locator("#entries tr")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_have_attribute("data-seq", "0")
+    page.get_by_role("button", name="Next").click()
+    expect(rows.first).to_have_attribute("data-seq", "20")
+    row = page.locator("#entries tr[data-seq='21']")
+    row.get_by_role("button").click()
+    expect(row.locator("td.result")).to_have_text("Included ✓")
+    page.get_by_role("button", name="Previous").click()
+    expect(rows.first).to_have_attribute("data-seq", "0")
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()

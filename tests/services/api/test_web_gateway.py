@@ -11,12 +11,14 @@ import struct
 import urllib.parse
 from dataclasses import dataclass
 
+import grpc
 import pytest
 from backends import BACKENDS, database
 from google.rpc import error_details_pb2, status_pb2
 from harness import Harness
 from pki import Pki
 
+from consentry.services.api.rate_limits import FORWARDED_BY, FORWARDED_PEER
 from consentry.services.api.transport import ListenError
 from consentry.services.api.web_gateway import check
 from consentry.services.config import MESSAGE_HEADROOM_BYTES
@@ -240,3 +242,21 @@ def test_on_an_mtls_server_auditors_get_in_and_institutions_do_not(mtls_web_harn
     refused = grpc_web(mtls_web_harness, checkpoint, b"", token, connect=https)
     assert refused.grpc_status == 16, refused.trailers
     assert "certificate" in urllib.parse.unquote(refused.trailers["grpc-message"]), refused.trailers
+
+
+def test_failed_authentications_count_against_the_browser_not_the_server(tmp_path):
+    """The gateway forwards from 127.0.0.1; the browser here calls from ::1, and that is the source
+    the refusal is counted (and ledgered) under. A caller that writes the gateway's header itself
+    is still judged by its own address."""
+    with database("sqlite", tmp_path) as url:
+        h = Harness.start(tmp_path / "data", url, http="[::1]:0")
+        try:
+            assert h.server.web.url.startswith("http://[::1]:")
+            assert grpc_web(h, LIST_ENTRIES, b"").grpc_status == 16
+            spoofed = grpc.insecure_channel(h.target).unary_unary(LIST_ENTRIES)
+            with pytest.raises(grpc.RpcError):
+                spoofed(b"", metadata=[(FORWARDED_PEER, "ipv4:192.0.2.7:1"), (FORWARDED_BY, "a guess")])
+            sources = {e["source"] for e in h.flush_refusals() if e["kind"] == "auth.refused"}
+            assert sources == {"ipv6:::/64", "ipv4:127.0.0.1"}
+        finally:
+            h.stop()

@@ -2,7 +2,7 @@
 // key the auditor pasted; every call signed by the auditor's own key, held in this browser.
 
 import { AuditClient } from "../lib/audit.js";
-import { concat, fromUtf8, sha256, toBase64, toHex, utf8 } from "../lib/bytes.js";
+import { concat, fromUtf8, sha256, toHex, utf8 } from "../lib/bytes.js";
 import { GrpcError } from "../lib/grpcweb.js";
 import { current, setup, t, use } from "../lib/i18n.js";
 import * as keystore from "../lib/keystore.js";
@@ -20,6 +20,14 @@ const state = {
   baseline: null, // the first one verified since the page opened
   start: 0n,
 };
+
+// Something the auditor has to do first; `key` names the message saying what.
+class Need extends Error {
+  constructor(key) {
+    super(key);
+    this.key = key;
+  }
+}
 
 // A status line remembers its message so a language switch can say it again.
 function show(element, kind, key, values = {}) {
@@ -52,13 +60,6 @@ function client() {
   if (!id) throw new Need("need.id");
   if (!state.key) throw new Need("need.key");
   return new AuditClient(state.key, `auditor:${id}`);
-}
-
-class Need extends Error {
-  constructor(key) {
-    super(key);
-    this.key = key;
-  }
 }
 
 function renderKey() {
@@ -126,8 +127,17 @@ async function refresh() {
   }
 }
 
+// A page of entries from `start`; a failure is shown where the checkpoint's status is.
+async function showEntries(start) {
+  try {
+    await loadEntries(start);
+  } catch (error) {
+    if (error instanceof Need) show($("checkpoint-status"), "bad", error.key);
+    else showError($("checkpoint-status"), error);
+  }
+}
+
 async function loadEntries(start) {
-  const status = $("checkpoint-status");
   const page = await client().entries(start, PAGE_SIZE);
   state.start = start;
   const body = $("entries");
@@ -144,7 +154,6 @@ async function loadEntries(start) {
   $("previous").disabled = start === 0n;
   $("next").disabled = !page.entries.length || page.nextStart >= size;
   $("next").dataset.start = page.nextStart.toString();
-  return status;
 }
 
 function entryRow(seq, bytes) {
@@ -194,7 +203,7 @@ async function verifyEntry(seq, bytes, cell) {
     await verifyInclusion(await leafHash(bytes), seq, cp.size, proof, cp.root);
     done("ok", "entries.included");
   } catch (error) {
-    done("bad", "entries.notincluded", { why: error instanceof GrpcError ? error.message : error.message });
+    done("bad", "entries.notincluded", { why: error.message });
   }
 }
 
@@ -263,8 +272,8 @@ async function start() {
   $("verifier-key").value = localStorage.getItem("consentry.auditor.verifier") || "";
   $("create-key").addEventListener("click", createKey);
   $("refresh").addEventListener("click", refresh);
-  $("previous").addEventListener("click", () => loadEntries(state.start >= BigInt(PAGE_SIZE) ? state.start - BigInt(PAGE_SIZE) : 0n));
-  $("next").addEventListener("click", () => loadEntries(BigInt($("next").dataset.start)));
+  $("previous").addEventListener("click", () => showEntries(state.start >= BigInt(PAGE_SIZE) ? state.start - BigInt(PAGE_SIZE) : 0n));
+  $("next").addEventListener("click", () => showEntries(BigInt($("next").dataset.start)));
   $("export").addEventListener("click", buildExport);
   state.key = await keystore.load("auditor");
   renderKey();
