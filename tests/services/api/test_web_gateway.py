@@ -15,17 +15,19 @@ import grpc
 import pytest
 from backends import BACKENDS, database
 from google.rpc import error_details_pb2, status_pb2
-from harness import Harness
+from harness import NONCE, Harness, grant
 from pki import Pki
 
 from consentry.services.api.rate_limits import FORWARDED_BY, FORWARDED_PEER
 from consentry.services.api.transport import ListenError
 from consentry.services.api.web_gateway import check
+from consentry.services.cli.demo import discharge_records
 from consentry.services.config import MESSAGE_HEADROOM_BYTES
 from consentry.services.identity.tokens import Caller
-from consentry.v1 import audit_pb2
+from consentry.v1 import audit_pb2, exchange_pb2, registry_pb2
 
 LIST_ENTRIES = "/consentry.v1.AuditService/ListEntries"
+FETCH = "/consentry.v1.ExchangeService/FetchRecords"
 
 
 @dataclass
@@ -114,8 +116,24 @@ def test_a_refusal_carries_its_field_violations(web_harness):
     assert [v.field for v in bad.field_violations] == ["page_size"]
 
 
-def test_a_server_streaming_call_ends_with_its_status(web_harness):
-    answer = grpc_web(web_harness, "/consentry.v1.ExchangeService/FetchRecords", b"")
+def test_a_server_streaming_call_sends_each_response_then_its_status(web_harness):
+    hospital, patient = web_harness.org(), web_harness.patient()
+    doctor = web_harness.org(kind=registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, practitioner="dr-chen")
+    for title, body in discharge_records(patient.id).items():
+        if title != "psychiatric note":
+            hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body))
+    grant(patient, doctor, ["discharge-summary", "medication", "lab"])
+    request = exchange_pb2.FetchRecordsRequest(patient_id=patient.id, purpose="TREAT", nonce=NONCE).SerializeToString()
+    token = Caller("org:" + doctor.id, doctor.identity, role="physician", practitioner="dr-chen").token(FETCH, request)
+    answer = grpc_web(web_harness, FETCH, request, token)
+    assert answer.grpc_status == 0, answer.trailers
+    items = [exchange_pb2.FetchRecordsResponse.FromString(m) for m in answer.messages]
+    assert len(items) == 3 and all(item.shared.package.ciphertext for item in items)
+    assert answer.headers["connection"] == "close"
+
+
+def test_a_refused_server_streaming_call_ends_with_its_status(web_harness):
+    answer = grpc_web(web_harness, FETCH, b"")
     assert answer.grpc_status == 16
     assert answer.headers["connection"] == "close"
 

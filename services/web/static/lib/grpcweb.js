@@ -31,8 +31,10 @@ function parseTrailers(bytes) {
   return trailers;
 }
 
-// The response messages of one call (one for a unary call); throws GrpcError on a non-OK status.
-export async function call(method, request, token) {
+// Each response message of a call as it arrives (server streaming; a unary call yields one);
+// throws GrpcError when the call ends with a non-OK status. Breaking out of the loop cancels the
+// call.
+export async function* stream(method, request, token) {
   const response = await fetch(method, {
     method: "POST",
     headers: { "Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1", Authorization: `Bearer ${token}` },
@@ -40,19 +42,35 @@ export async function call(method, request, token) {
     cache: "no-store",
   });
   if (!response.ok) throw new GrpcError(2, `HTTP ${response.status}`);
-  const body = new Uint8Array(await response.arrayBuffer());
-  const messages = [];
+  const reader = response.body.getReader();
+  let buffer = new Uint8Array(0);
   let trailers = null;
-  for (let at = 0; at < body.length;) {
-    const flag = body[at];
-    const length = new DataView(body.buffer, body.byteOffset + at + 1, 4).getUint32(0);
-    const payload = body.slice(at + 5, at + 5 + length);
-    at += 5 + length;
-    if (flag & 0x80) trailers = parseTrailers(payload);
-    else messages.push(payload);
+  try {
+    for (;;) {
+      while (buffer.length >= 5) {
+        const length = new DataView(buffer.buffer, buffer.byteOffset + 1, 4).getUint32(0);
+        if (buffer.length < 5 + length) break;
+        const flag = buffer[0];
+        const payload = buffer.slice(5, 5 + length);
+        buffer = buffer.slice(5 + length);
+        if (flag & 0x80) trailers = parseTrailers(payload);
+        else yield payload;
+      }
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = concat(buffer, value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
   }
   if (trailers === null) throw new GrpcError(2, "the answer ended without a status");
   const code = Number(trailers["grpc-status"]);
   if (code !== 0) throw new GrpcError(code, decodeURIComponent(trailers["grpc-message"] || ""));
+}
+
+// The response messages of one call (one for a unary call); throws GrpcError on a non-OK status.
+export async function call(method, request, token) {
+  const messages = [];
+  for await (const message of stream(method, request, token)) messages.push(message);
   return messages;
 }
