@@ -13,11 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from auditor_page import open_page, ready_auditor, refresh
 from playwright.sync_api import expect
 from published import VECTORS
 
-from consentry.ledger.checkpoint import NoteSigner
+from consentry.ledger.checkpoint import NoteSigner, sign_checkpoint
+from consentry.services.cli.datadir import ledger_signer
+from consentry.v1 import audit_pb2
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "img" / "auditor.png"
@@ -76,6 +79,35 @@ def test_a_checkpoint_tampered_in_transit_is_a_verification_failure(web_harness,
     assert refresh(page) == ("status bad: Verification failed: the signature by consentry.local/ledger "
                              "does not match the note text")
     expect(page.locator("#checkpoint-details")).to_be_hidden()
+
+
+@pytest.mark.parametrize(("shown", "failure"), [
+    (lambda size: size + 1, r"this checkpoint does not extend the one seen before \(a split view\): "
+                            r"the proof does not rebuild the new root at size \d+"),
+    (lambda size: size - 1, r"the server shows \d+ entries after showing \d+ \(a rollback\)\."),
+], ids=["fork", "rollback"])
+def test_a_checkpoint_signed_by_the_ledger_key_that_forks_or_rolls_back_is_refused(web_harness, page, shown,
+                                                                                    failure):
+    """What only the holder of the ledger key can do, a second history: the signature checks, and
+    the consistency with the checkpoint the page already trusts does not."""
+    for _ in range(3):
+        web_harness.patient()
+    ready_auditor(web_harness, page, f"audit-{secrets.token_hex(3)}")
+    assert refresh(page).startswith("status ok")
+    trusted = int(page.text_content("#cp-size") or "")
+    web_harness.patient()
+    signer = ledger_signer(web_harness.settings)
+    forged = sign_checkpoint(signer, signer.name, shown(trusted), secrets.token_bytes(32))
+
+    def other_history(route):
+        answer = route.fetch()
+        message = audit_pb2.GetCheckpointResponse(checkpoint=audit_pb2.Checkpoint(note=forged)).SerializeToString()
+        trailers = answer.body()[5 + struct.unpack(">I", answer.body()[1:5])[0]:]
+        route.fulfill(response=answer, body=struct.pack(">BI", 0, len(message)) + message + trailers)
+
+    page.route("**/consentry.v1.AuditService/GetCheckpoint", other_history)
+    assert re.fullmatch(f"status bad: Verification failed: {failure}", refresh(page))
+    expect(page.locator("#cp-size")).to_have_text(str(trusted))  # the page still trusts what it verified
 
 
 def test_an_inclusion_proof_tampered_in_transit_is_refused(web_harness, page):
