@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -41,6 +42,8 @@ FRAME_HEADER = 5  # flag byte and 4-byte big-endian length
 TRAILER_FLAG = 0x80
 COMPRESSED_FLAG = 0x01
 UNARY_TIMEOUT_S = 120.0
+# Connections served at once (a thread each); the gRPC server behind bounds the calls in flight.
+MAX_CONNECTIONS = 256
 # Pages load scripts and styles from this origin only, run no inline script, talk to no other
 # origin and cannot be framed (clickjacking a patient's approval, say).
 SECURITY_HEADERS = {
@@ -81,7 +84,8 @@ def check(settings: Settings, listen: str) -> None:
 class WebGateway:
     """The HTTP listener; `url` is where a browser finds it (the real port for port 0)."""
 
-    def __init__(self, settings: Settings, listen: str, grpc_target: str, secret: str) -> None:
+    def __init__(self, settings: Settings, listen: str, grpc_target: str, secret: str, *,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         """Serves on `listen`, forwarding to `grpc_target` with `secret`, by which the server
         knows the browser address the gateway names (rate_limits.forwarded_peer)."""
         check(settings, listen)
@@ -96,7 +100,7 @@ class WebGateway:
         })
         try:
             server = _HttpServer6 if ":" in host else _HttpServer
-            self.http = server((host.strip("[]"), int(port)), handler)
+            self.http = server((host.strip("[]"), int(port)), handler, max_connections)
         except OSError as exc:
             self.channel.close()
             raise ListenError(f"cannot serve the web front door on {listen}: {exc.strerror}") from exc
@@ -122,7 +126,28 @@ class WebGateway:
 
 
 class _HttpServer(ThreadingHTTPServer):
+    """One thread per connection, and at most `max_connections` of them: past that, a new
+    connection is closed at once, so a flood of idle connections cannot exhaust the process."""
+
     daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("web front door: %d connections open; refusing more", self.max_connections)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def server_bind(self) -> None:
         """As HTTPServer binds, without its reverse DNS lookup of the address (a slow resolver

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import ssl
 import struct
+import time
 import urllib.parse
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from pki import Pki
 
 from consentry.services.api.rate_limits import FORWARDED_BY, FORWARDED_PEER
 from consentry.services.api.transport import ListenError
-from consentry.services.api.web_gateway import check
+from consentry.services.api.web_gateway import WebGateway, check
 from consentry.services.cli.demo import discharge_records
 from consentry.services.config import MESSAGE_HEADROOM_BYTES
 from consentry.services.identity.tokens import Caller
@@ -278,3 +280,26 @@ def test_failed_authentications_count_against_the_browser_not_the_server(tmp_pat
             assert sources == {"ipv6:::/64", "ipv4:127.0.0.1"}
         finally:
             h.stop()
+
+
+def test_connections_past_the_limit_are_closed_until_one_ends(web_harness):
+    gateway = WebGateway(web_harness.settings, "127.0.0.1:0", web_harness.target, "secret", max_connections=1).start()
+    try:
+        idle = socket.create_connection(("127.0.0.1", gateway.port))  # holds the one slot, says nothing
+        refused = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+        refused.request("GET", "/auditor/")
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            refused.getresponse()
+        idle.close()
+        for _ in range(50):  # the slot frees once the idle connection's thread has seen it close
+            conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+            try:
+                conn.request("GET", "/auditor/")
+                assert conn.getresponse().status == 200
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                time.sleep(0.1)
+        else:
+            pytest.fail("the slot never came back")
+    finally:
+        gateway.stop()
