@@ -17,6 +17,7 @@ from pki import Pki
 HOW_TO_RUN = {
     "CONSENTRY_TEST_PG_URL is not set":
         "CONSENTRY_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test",
+    "/usr/bin/chromium is missing": "apt-get install -y chromium",
     "the signed-note signer key":
         "put the published signer key at ../shared/vectors/signed-note/signer-key.txt "
         "or set CONSENTRY_SIGNED_NOTE_SIGNER_KEY",
@@ -49,6 +50,20 @@ def harness(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp("consentry")
     with database(request.param, directory) as url:
         h = Harness.start(directory / "data", url)
+        h.backend = request.param
+        try:
+            yield h
+        finally:
+            h.stop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_harness(request, tmp_path_factory):
+    """One server per backend per test module that also serves the web front door on a loopback
+    port (`web_harness.server.web.url`)."""
+    directory = tmp_path_factory.mktemp("consentry-web")
+    with database(request.param, directory) as url:
+        h = Harness.start(directory / "data", url, http="127.0.0.1:0")
         h.backend = request.param
         try:
             yield h

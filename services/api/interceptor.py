@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
 from consentry.services.api.decoding import Received, checked, method_types, tolerant_parser
-from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, source_of
+from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, forwarded_peer, source_of
 from consentry.services.api.refusal_summaries import RATE_LIMITED, RefusalSummaries
 from consentry.services.config import Settings
 from consentry.services.errors import (
@@ -62,6 +62,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._principals = PrincipalLimits(settings.rate_calls_per_s, settings.rate_burst)
         self.summaries = RefusalSummaries(settings.rate_window_s)
         self._body_limit = settings.max_body_bytes
+        # Set by the server when it runs the web front door (rate_limits.forwarded_peer).
+        self.gateway_secret: str | None = None
 
     def intercept_service(
         self,
@@ -123,12 +125,15 @@ class GuardInterceptor(grpc.ServerInterceptor):
                       context: grpc.ServicerContext) -> tuple[Principal, SignedCall]:
         """The caller and its signed call, unless its source has failed too often to be worth a
         look at its token. The token must bind the bytes received (hashed before decoding)."""
-        wait = self._sources.blocked_for(source_of(context.peer()))
+        wait = self._sources.blocked_for(self._source(context))
         if wait:
             raise ResourceExhausted("too many failed authentications from this address; retry later", wait)
         principal, token = self._auth.authenticate(context.invocation_metadata(), method, received.digest,
                                                    _client_certificate(context))
         return principal, SignedCall(method, token, received.raw)
+
+    def _source(self, context: grpc.ServicerContext) -> str:
+        return source_of(forwarded_peer(context.peer(), context.invocation_metadata(), self.gateway_secret))
 
     def _hold_to_rate(self, principal: Principal) -> None:
         wait = self._principals.wait_for(principal.id)
@@ -182,7 +187,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
     def _refuse_unauthenticated(self, method: str, error: ConsentryError, context: grpc.ServicerContext) -> NoReturn:
         """Counted into its source's summary: nothing the call claimed is proven, so nothing of
         it is ledgered, and a flood of such calls appends one entry per source and window."""
-        source = source_of(context.peer())
+        source = self._source(context)
         reason = error.reason if isinstance(error, Unauthenticated) else RATE_LIMITED
         if isinstance(error, Unauthenticated):
             self._sources.failed(source)

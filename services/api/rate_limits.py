@@ -7,13 +7,18 @@ before its next token is even parsed: a flood of junk costs the server almost no
 
 A source is the transport peer's address as gRPC reports it, never anything the caller wrote: an
 IPv4 address, an IPv6 /64 (a subscriber is usually given a whole /64, so a single address would
-be no limit at all), or the kind of a socket without an address.
+be no limit at all), or the kind of a socket without an address. A call the web front door
+forwards comes from the server itself; the gateway names the browser's address in
+FORWARDED_PEER, which counts only beside FORWARDED_BY holding the secret the server gave its
+own gateway, so no caller can choose its source by writing that header.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import threading
+from collections.abc import Iterable
 
 from consentry.services import clock
 
@@ -21,6 +26,21 @@ from consentry.services import clock
 # share one count, so an attacker with more addresses than that cannot make the server forget.
 MAX_TRACKED = 10_000
 OTHER_SOURCES = "other"
+# Metadata the web front door adds to the calls it forwards (api/web_gateway.py).
+FORWARDED_PEER = "consentry-forwarded-peer"
+FORWARDED_BY = "consentry-forwarded-by"
+
+
+def forwarded_peer(peer: str, metadata: Iterable[tuple[str, str | bytes]], gateway_secret: str | None) -> str:
+    """The peer a call's source is judged by: the browser's address when the server's own web
+    gateway forwarded the call (and proves it with `gateway_secret`), else the transport peer."""
+    if gateway_secret is None:
+        return peer
+    found = dict(metadata)
+    vouched, by = found.get(FORWARDED_PEER), found.get(FORWARDED_BY)
+    if isinstance(vouched, str) and isinstance(by, str) and hmac.compare_digest(by, gateway_secret):
+        return vouched
+    return peer
 
 
 def source_of(peer: str) -> str:

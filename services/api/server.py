@@ -1,11 +1,13 @@
 """The gRPC server: our four services behind the guard interceptor, plus the standard health
 and reflection services (so `grpcurl` works), a background thread that cuts checkpoints and
 ledgers the refusal summaries (and flushes them once more on stop), and one that gets the
-checkpoints cosigned by the configured witnesses."""
+checkpoints cosigned by the configured witnesses; and, when asked, the web front door
+(web_gateway.py), which reaches these same services over a loopback port of its own."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from concurrent import futures
 
@@ -22,6 +24,7 @@ from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
 from consentry.services.api.rights import RightsServicer
+from consentry.services.api.web_gateway import WebGateway
 from consentry.services.config import channel_options
 from consentry.services.identity.auth import Authenticator
 from consentry.services.store.witnessing import WitnessEndpoint, Witnessing
@@ -53,9 +56,10 @@ class Server:
     """A running Consentry server; `port` is the bound port (useful with port 0)."""
 
     def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16, *,
-                 listen_without_client_cert: str | None = None) -> None:
+                 listen_without_client_cert: str | None = None, http: str | None = None) -> None:
         """Listens on `listen` (plaintext, TLS or mTLS, as settings say) and, on an mTLS server,
-        on `listen_without_client_cert` for callers without a client certificate (api/transport.py)."""
+        on `listen_without_client_cert` for callers without a client certificate (api/transport.py);
+        serves the web front door on `http` (HOST:PORT) when given."""
         self.app = app
         self.audit = AuditServicer(app, signer)
         authenticator = Authenticator(app.db, app.settings.key_grace_s,
@@ -75,9 +79,22 @@ class Server:
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
         self.listeners = transport.bind(self.grpc, app.settings, listen, listen_without_client_cert)
         self.port = self.listeners[0].port
+        self.web = self._web(http)
         self._stop = threading.Event()
         self._upkeep = threading.Thread(target=self._keep_ledger, name="ledger-upkeep", daemon=True)
         self.witnessing = self._witnessing()
+
+    def _web(self, http: str | None) -> WebGateway | None:
+        """The front door forwards browsers' calls over a plaintext port on 127.0.0.1 that only it
+        uses: the call arrives like any other, with no client certificate, so on an mTLS server an
+        institution is refused there as on the listener without client certificates. The gateway
+        names each browser's address with a secret of this process, so that failed
+        authentications are counted per browser, not for the server itself."""
+        if http is None:
+            return None
+        port = self.grpc.add_insecure_port("127.0.0.1:0")
+        self.guard.gateway_secret = secrets.token_urlsafe(32)
+        return WebGateway(self.app.settings, http, f"127.0.0.1:{port}", self.guard.gateway_secret)
 
     def _witnessing(self) -> Witnessing | None:
         """Submits new checkpoints to the configured witnesses (CONSENTRY_WITNESSES), if any."""
@@ -92,12 +109,16 @@ class Server:
         for name in ["", *SERVICE_NAMES]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._upkeep.start()
+        if self.web is not None:
+            self.web.start()
         if self.witnessing is not None:
             self.witnessing.start()
         return self
 
     def stop(self, grace: float = 2.0) -> None:
         self._stop.set()
+        if self.web is not None:
+            self.web.stop()
         self.health.enter_graceful_shutdown()
         self.grpc.stop(grace).wait()
         if self._upkeep.is_alive():

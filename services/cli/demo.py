@@ -48,8 +48,10 @@ def demo(target: str | None = typer.Option(None, help="HOST:PORT of a running se
         with tempfile.TemporaryDirectory(prefix="consentry-demo-") as tmp:
             config = settings(Path(tmp))
             init_data_dir(config)
-            server = start(config, "127.0.0.1:0")
+            server = start(config, "127.0.0.1:0", http="127.0.0.1:0")
             typer.echo(f"started a server on 127.0.0.1:{server.port} with a temporary data directory")
+            assert server.web is not None
+            typer.echo(f"web front door: {server.web.url} (auditor page: {server.web.url}auditor/)")
             try:
                 failures = _play(f"127.0.0.1:{server.port}", config)
             finally:

@@ -41,12 +41,17 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
           insecure_plaintext: bool = typer.Option(
               False, "--insecure-plaintext", help="Allow plaintext on a non-loopback address [env: "
               "CONSENTRY_INSECURE_PLAINTEXT=1]; calls and their tokens then cross the network readable"),
+          http: str | None = typer.Option(
+              None, "--http", metavar="HOST:PORT",
+              help="Also serve the web pages and their gRPC-Web calls here (plain HTTP on loopback only; "
+              "elsewhere with the server's TLS certificate)"),
           data_dir: Path | None = DataDir) -> None:
     """Run the gRPC server (creating the data directory on first use).
 
     Plaintext, TLS or mTLS as configured (docs/transport.md); the start-up line says which."""
     require_server("serve")
     from consentry.services.api.transport import ListenError, check
+    from consentry.services.api.web_gateway import check as check_web
     from consentry.services.cli.bootstrap import init_data_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -55,12 +60,16 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         config = dataclasses.replace(config, insecure_plaintext=True)
     try:
         check(config, listen, listen_without_client_cert)  # before anything is built or migrated
+        if http is not None:
+            check_web(config, http)
         init_data_dir(config)
-        server = start(config, listen, listen_without_client_cert=listen_without_client_cert)
+        server = start(config, listen, listen_without_client_cert=listen_without_client_cert, http=http)
     except ListenError as exc:
         typer.echo(f"consentry serve: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"consentry serving {' and '.join(map(str, server.listeners))} (data: {config.data_dir})")
+    if server.web is not None:
+        typer.echo(f"web front door: {server.web.url} (auditor page: {server.web.url}auditor/)")
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         server.wait()
@@ -68,14 +77,15 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         server.stop()
 
 
-def start(config: Settings, listen: str, *, listen_without_client_cert: str | None = None) -> Server:
+def start(config: Settings, listen: str, *, listen_without_client_cert: str | None = None,
+          http: str | None = None) -> Server:
     """A started server on an existing data directory (the caller has called require_server)."""
     from consentry.services.api.server import Server
     from consentry.services.cli.bootstrap import build_app
 
     app, signer = build_app(config)
     try:
-        server = Server(app, signer, listen, listen_without_client_cert=listen_without_client_cert)
+        server = Server(app, signer, listen, listen_without_client_cert=listen_without_client_cert, http=http)
     except BaseException:
         app.db.dispose()
         raise

@@ -91,6 +91,14 @@ def test_wheel_has_the_policy_the_migrations_and_the_typed_stubs(wheel):
     assert policy | data | stubs | migrations <= wheel
 
 
+def test_wheel_has_every_web_page_file(wheel):
+    web = ROOT / "services" / "web"
+    static = {f"consentry/services/web/{p.relative_to(web).as_posix()}" for p in (web / "static").rglob("*")
+              if p.is_file()}
+    assert {"consentry/services/web/static/auditor/index.html", "consentry/services/web/static/lib/merkle.js"} <= static
+    assert static <= wheel
+
+
 def test_wheel_has_no_test_code_or_test_data(wheel):
     assert not [n for n in wheel if n.endswith("_test.rego") or "regopy" in n or "/tables/" in n
                 or n.startswith("tests/") or "/tests/" in n]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 
 from cli_helpers import run
@@ -36,6 +37,15 @@ def test_demo_on_embedded_defaults_tells_the_whole_story():
     for step in ("psychiatric note was withheld without being named", "refused after revocation (PERMISSION_DENIED)",
                  "the patient sees the psychiatric note refused", "checkpoint signature verified"):
         assert step in result.stdout
+    assert re.search(r"web front door: http://127\.0\.0\.1:\d+/ \(auditor page: http://127\.0\.0\.1:\d+/auditor/\)",
+                     result.stdout)
+
+
+def test_serve_refuses_plain_http_off_loopback_in_one_line(tmp_path):
+    result = run("serve", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:8080", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "secure context" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made
 
 
 def test_demo_against_a_running_server_twice(served):
