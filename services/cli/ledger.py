@@ -50,6 +50,31 @@ def retention(
         typer.echo(f"{sum(result.due.values())} entries due; run with --apply to redact them")
 
 
+@app.command("unlink-patient")
+def unlink_patient(
+    patient_id: str = typer.Argument(..., help="the patient whose ledger pseudonym key is destroyed"),
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Destroys the patient's own pseudonym key and their history index, for an erasure of the
+    whole patient: every entry that names them keeps a pseudonym nothing can recompute, and no
+    other patient is touched. Ledgered as `patient.unlinked`, which names no one (docs/erasure.md)."""
+    db, trail = server_job("ledger unlink-patient", data_dir)
+    from consentry.services.store import pseudonym_keys
+
+    try:
+        with db.write() as s:
+            unlinked = pseudonym_keys.destroy(s, patient_id)
+            if unlinked:
+                seq = trail.append(s, "patient.unlinked", "operator")
+    finally:
+        db.dispose()
+    if not unlinked:
+        typer.echo(f"consentry ledger: no entry names {patient_id} under a key of their own; nothing to unlink",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(f"unlinked: the key is destroyed; ledgered as entry {seq}")
+
+
 def server_job(command: str, data_dir: Path | None) -> tuple[Database, AuditTrail]:
     """The server's database (migrated) and its ledger trail, for a job run beside the server."""
     require_server(command)
