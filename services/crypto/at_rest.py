@@ -113,6 +113,13 @@ def rewrap_record(
     return SealedRecord(sealed.ciphertext, wrapped, wrapped_key_id(wrapped))
 
 
+def rewrap_note(note_id: str, sealed: SealedRecord, old: KeyEncryptionKeyProvider,
+                new: KeyEncryptionKeyProvider) -> SealedRecord:
+    """KEK rotation of a note: as `rewrap_record`, under the note's own key domain."""
+    wrapped = rewrap(sealed.wrapped_key, _NOTE_DOMAINS[1] + _rid(note_id), old, new)
+    return SealedRecord(sealed.ciphertext, wrapped, wrapped_key_id(wrapped))
+
+
 def key_context(record_id: str) -> bytes:
     """What the record's data key is wrapped under (and its record key named by)."""
     return _KEY_DOMAIN + _rid(record_id)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from consentry.services.config import KEK_FILE
 from consentry.services.crypto import at_rest, keyfiles, sealed_text
@@ -53,7 +54,7 @@ from consentry.services.crypto.kek import (
 )
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
-from consentry.services.store.models import Record
+from consentry.services.store.models import EmergencyAccess, Record
 
 log = logging.getLogger("consentry.kek")
 
@@ -197,16 +198,29 @@ def _live_not_current(current: str) -> ColumnElement[bool]:
 
 
 def usage_by_kek(db: Database) -> dict[str, int]:
-    """kek id -> number of live (not erased) records, and sealed texts (sealed_text.py), whose
-    data key it wraps."""
+    """kek id -> number of live (not erased) records, sealed texts (sealed_text.py) and emergency
+    justifications whose data key it wraps."""
     with db.read() as s:
         rows = s.execute(select(Record.kek_id, func.count()).where(Record.wrapped_key.is_not(None))
                          .group_by(Record.kek_id)).all()
         texts = sealed_text.usage_by_kek(s)
+        notes = s.execute(select(EmergencyAccess.justification_kek_id, func.count())
+                          .group_by(EmergencyAccess.justification_kek_id)).all()
     used = {kid or "?": n for kid, n in rows}
-    for kid, n in texts.items():
+    for kid, n in [*texts.items(), *notes]:
         used[kid] = used.get(kid, 0) + n
     return used
+
+
+def rewrap_notes(s: Session, kek: KeyEncryptionKeyProvider) -> int:
+    """Moves every emergency justification to the current KEK in the caller's transaction."""
+    moved = 0
+    for row in s.scalars(select(EmergencyAccess).where(EmergencyAccess.justification_kek_id != kek.key_id)):
+        sealed = at_rest.rewrap_note(row.emergency_id, at_rest.SealedRecord(
+            row.justification_ciphertext, row.justification_wrapped_key, row.justification_kek_id), kek, kek)
+        row.justification_wrapped_key, row.justification_kek_id = sealed.wrapped_key, sealed.kek_id
+        moved += 1
+    return moved
 
 
 @dataclass(frozen=True)
@@ -306,7 +320,7 @@ def rewrap_all(
             if on_batch is not None:
                 on_batch(result)
         with db.write() as s:
-            report.rewrapped += sealed_text.rewrap_texts(s, kek)
+            report.rewrapped += sealed_text.rewrap_texts(s, kek) + rewrap_notes(s, kek)
         report.remaining = sum(pending(db, current).values())
         if report.remaining == 0:
             break

@@ -24,7 +24,7 @@ from consentry.services.crypto.kek_rotation import (
     usage_by_kek,
 )
 from consentry.services.crypto.record_keys import RecordKeyVault
-from consentry.v1 import exchange_pb2, registry_pb2, rights_pb2
+from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2, rights_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
 CATEGORIES = ["discharge-summary", "medication", "lab"]
@@ -248,3 +248,27 @@ def test_rights_texts_are_rewrapped_with_the_records_and_hold_their_kek_until_th
     [seen] = [r for r in patient.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
         patient_id=patient.id)).requests if r.request_id == request.request_id]
     assert (seen.correction_text, seen.explanation, seen.refusal_reason) == (text, explanation, "other")
+
+
+def test_emergency_justifications_are_rewrapped_and_hold_their_kek_until_then(harness):
+    """A break-the-glass justification is sealed under the KEK: a KEK still wrapping one is not
+    retired, a rotation moves it, and the patient reads it the same afterwards."""
+    hospital, er, patient = harness.org(), harness.org(practitioner="dr-er"), harness.patient()
+    hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+        patient_id=patient.id, fhir_json=discharge_records(patient.id)["medication list"]))
+    why = "unconscious on arrival, anaphylaxis suspected"
+    list(er.client.fetch(patient.id, "ETREAT", recipient_key=er.encryption, service_key=harness.service_key,
+                         emergency_justification=why))
+    [emergency_id] = [n.subject_ref for n in patient.client.notices(patient.id)
+                      if n.kind == consent_pb2.NOTICE_KIND_EMERGENCY_ACCESS]
+    data, old_id = harness.settings.data_dir, harness.app.kek.key_id
+    promote_new_kek(data)
+    rewrap_batch(harness.app.db, kek(harness), batch_size=10_000)
+    assert usage_by_kek(harness.app.db).get(old_id, 0) >= 1
+    with pytest.raises(KekInUse):
+        retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
+    assert old_id in retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    access = patient.client.consent.GetEmergencyAccess(consent_pb2.GetEmergencyAccessRequest(
+        emergency_id=emergency_id)).access
+    assert access.justification == why
