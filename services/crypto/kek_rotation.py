@@ -123,9 +123,9 @@ def promote_new_kek(data_dir: Path) -> Promotion:
             raise KeyFileError(f"{retired} exists and holds a different key; refusing to continue")
     else:
         os.link(current_path, retired)  # same inode, same 0600 mode; atomic; never overwrites
-        keyfiles._fsync_dir(data_dir)
+        keyfiles.fsync_dir(data_dir)
     os.replace(next_path, current_path)  # atomic: readers see the old or the new kek.key
-    keyfiles._fsync_dir(data_dir)
+    keyfiles.fsync_dir(data_dir)
     return Promotion(old_id, new_id)
 
 
@@ -367,5 +367,5 @@ def retire_keks(data_dir: Path, db: Database, trail: AuditTrail, kek_ids: list[s
             trail.append(s, "key.kek_retired", actor, kek=kid, current=current)
         files[kid].unlink()
     if targets:
-        keyfiles._fsync_dir(data_dir)
+        keyfiles.fsync_dir(data_dir)
     return targets

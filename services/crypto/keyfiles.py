@@ -148,7 +148,7 @@ def create_private_file(path: str | os.PathLike[str], data: bytes) -> Path:
             raise KeyFileError(f"cannot create {final}: {e.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
 
 
@@ -201,7 +201,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # Makes the new directory entry durable; not every platform lets you open a directory.
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -35,7 +35,7 @@ from nacl.bindings import (
 
 from .errors import DecryptionFailed, MalformedPackage
 from .kek import SHIELDED_VERSION, WRAP_VERSION, KeyEncryptionKeyProvider, header_key_id
-from .keyfiles import KeyFileError, create_private_file, ensure_private_dir, read_private_file
+from .keyfiles import KeyFileError, create_private_file, ensure_private_dir, fsync_dir, read_private_file
 
 DIRECTORY = "record-keys"
 RECORD_KEY_BYTES = 32
@@ -97,7 +97,7 @@ class RecordKeyVault:
         finally:
             os.close(fd)
         path.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return True
 
     def _key(self, context: bytes, *, create: bool) -> bytes:
@@ -124,15 +124,3 @@ class RecordKeyVault:
     def __repr__(self) -> str:
         return f"RecordKeyVault({self.kek!r}, {str(self.directory)!r})"
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
