@@ -19,6 +19,7 @@ import grpc
 import typer
 
 from consentry.services import config as cfg
+from consentry.services.cli.acting import every
 from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import operator_key
 from consentry.services.crypto import keyfiles
@@ -83,19 +84,9 @@ def list_(institution: str = Institution, target: str = Target, data_dir: Path |
     """List the institution's registered practitioners and their roles."""
     with _client(target, data_dir, identity, principal, acting_practitioner, acting_role,
                  tls_client_cert, tls_client_key) as client:
-        for p in _every_practitioner(client, institution):
+        for p in every(lambda r: _call(client.registry.ListPractitioners, r), lambda token: pb.ListPractitionersRequest(
+                institution_id=institution, page_token=token), "practitioners"):
             typer.echo(f"{p.practitioner_id}\t{', '.join(p.roles)}")
-
-
-def _every_practitioner(client: Client, institution: str) -> Iterator[pb.Practitioner]:
-    token = ""
-    while True:
-        request = pb.ListPractitionersRequest(institution_id=institution, page_token=token)
-        page = _call(client.registry.ListPractitioners, request)
-        yield from page.practitioners
-        token = page.next_page_token
-        if not token:
-            return
 
 
 @contextmanager
