@@ -28,6 +28,7 @@ from consentry.services.cli import (
     org_records,
     org_requests,
     patient,
+    patient_proxies,
     server,
     tls,
     token,
@@ -44,10 +45,12 @@ app.add_typer(org.app, name="org")
 org.app.add_typer(org_keys.app, name="key")
 org.app.command("deposit")(org_records.deposit)
 org.app.command("records")(org_records.records)
+org.app.command("erase")(org_records.erase)
 org.app.command("fetch")(org_records.fetch)
 org.app.command("request-access")(org_requests.request_access)
 org.app.command("requests")(org_requests.requests)
 app.add_typer(patient.app, name="patient")
+patient.app.add_typer(patient_proxies.app, name="proxy")
 app.add_typer(operator.app, name="operator")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")

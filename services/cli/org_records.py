@@ -1,4 +1,4 @@
-"""`consentry org deposit | records | fetch`: an institution's records, in and out.
+"""`consentry org deposit | records | erase | fetch`: an institution's records, in and out.
 
 `fetch` writes each shared record's plaintext FHIR JSON to a file of its own (0600), only after
 the SDK has checked its share package: the service's signature under the pinned `--service-key`,
@@ -47,8 +47,24 @@ def records(patient: str = Patient, key: Path = acting.KeyFile, as_: str = actin
     with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
         for r in acting.every(client.exchange.ListRecords, lambda token: pb.ListRecordsRequest(
                 patient_id=patient, page_token=token), "records"):
-            typer.echo(f"{r.record_id}\t{r.resource_type}\t{r.category}\t{','.join(r.labels) or '-'}"
-                       f"{chr(9) + 'erased' if r.erased else ''}")
+            typer.echo(record_line(r))
+
+
+def record_line(r: pb.RecordMetadata) -> str:
+    erased = "\terased" if r.erased else ""
+    return f"{r.record_id}\t{r.holder}\t{r.resource_type}\t{r.category}\t{','.join(r.labels) or '-'}{erased}"
+
+
+def erase(record_id: str = typer.Argument(..., help="The record, held by this institution"),
+          reason: str = typer.Option(..., "--reason", help="Why (kept with the erasure)"),
+          key: Path = acting.KeyFile, as_: str = acting.OrgAs, role: str = acting.Role,
+          practitioner: str = acting.ActingPractitioner, target: str = acting.Target,
+          tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Erase a record this institution deposited: its content is destroyed, its metadata kept."""
+    caller = acting.institution(key, as_, role, practitioner)
+    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+        reply = client.exchange.EraseRecord(pb.EraseRecordRequest(record_id=record_id, reason=reason))
+    typer.echo(f"{record_line(reply.record)}\tledger #{reply.ledger_seq}")
 
 
 def fetch(patient: str = typer.Option("", "--patient", help="The patient's id (empty for research)"),

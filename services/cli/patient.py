@@ -21,12 +21,16 @@ from consentry.services.cli.consent_terms import (
     Kind,
     Purposes,
     consent_line,
+    consent_terms,
+    narrowed,
     request_line,
     terms,
 )
+from consentry.services.cli.org_records import record_line
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import consent_pb2 as pb
+from consentry.v1 import exchange_pb2
 
 app = typer.Typer(help="Patients and their proxies: consents, access requests, access history.",
                   no_args_is_help=True)
@@ -72,14 +76,18 @@ def grant(to: str = typer.Option(..., "--to", help="The grantee institution's id
 
 @app.command()
 def narrow(consent_id: str = typer.Argument(..., help="The consent to narrow"),
-           kind: str = Kind, category: list[str] = Categories, purpose: list[str] = Purposes,
-           days: int | None = Days, excepted: list[str] = Excepted,
+           category: list[str] = typer.Option([], "--category", help="Only these categories [default: as now]"),
+           purpose: list[str] = typer.Option([], "--purpose", help="Only these purposes [default: as now]"),
+           days: int | None = typer.Option(None, "--days", min=1, help="End this many days from now [default: as now]"),
+           excepted: list[str] = Excepted,
            key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
            tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Narrow a consent to terms within its current ones (a new version)."""
+    """Narrow a consent within its current terms (a new version); what is not given stays as it is."""
     who = Acting(key, as_, for_)
-    request = pb.NarrowConsentRequest(consent_id=consent_id, terms=terms(kind, category, purpose, days, excepted))
     with who.client(target, tls_client_cert, tls_client_key) as client:
+        current = client.consent.GetConsent(pb.GetConsentRequest(consent_id=consent_id)).consent
+        request = pb.NarrowConsentRequest(consent_id=consent_id, terms=narrowed(
+            consent_terms(current), category, purpose, days, excepted))
         typer.echo(consent_line(client.consent.NarrowConsent(request).consent))
 
 
@@ -108,6 +116,29 @@ def consents(include_inactive: bool = typer.Option(False, "--all", help="Also re
 
 
 @app.command()
+def show(consent_id: str = typer.Argument(..., help="The consent"),
+         key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
+         tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Every version of a consent, oldest first."""
+    who = Acting(key, as_, for_)
+    with who.client(target, tls_client_cert, tls_client_key) as client:
+        reply = client.consent.GetConsent(pb.GetConsentRequest(consent_id=consent_id))
+    for c in reply.history or [reply.consent]:
+        typer.echo(consent_line(c))
+
+
+@app.command()
+def records(key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
+            tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """The patient's records by holder and category (metadata only: nothing is decrypted)."""
+    who = Acting(key, as_, for_)
+    with who.client(target, tls_client_cert, tls_client_key) as client:
+        for r in acting.every(client.exchange.ListRecords, lambda token: exchange_pb2.ListRecordsRequest(
+                patient_id=who.patient_id, page_token=token), "records"):
+            typer.echo(record_line(r))
+
+
+@app.command()
 def requests(status: str | None = typer.Option(None, "--status", help=f"Only one of: {', '.join(STATUSES)}"),
              key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
              tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
@@ -127,18 +158,19 @@ def _requests(client: Client, patient_id: str, status: str | None = None) -> lis
 
 @app.command()
 def approve(request_id: str = typer.Argument(..., help="The access request"),
-            kind: str = Kind, category: list[str] = typer.Option([], "--category",
-                                                                 help="Narrow: only these categories"),
+            category: list[str] = typer.Option([], "--category", help="Narrow: only these categories"),
             purpose: list[str] = typer.Option([], "--purpose", help="Narrow: only these purposes"),
-            days: int | None = Days, excepted: list[str] = Excepted,
+            days: int | None = typer.Option(None, "--days", min=1, help="Narrow: end this many days from now"),
+            excepted: list[str] = Excepted,
             key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Approve an access request as asked, or narrowed by the terms given; prints the consent made."""
     who = Acting(key, as_, for_)
-    narrowed = bool(category or purpose or days or excepted)
-    request = pb.ApproveAccessRequestRequest(
-        request_id=request_id, terms=terms(kind, category, purpose, days, excepted) if narrowed else None)
     with who.client(target, tls_client_cert, tls_client_key) as client:
+        request = pb.ApproveAccessRequestRequest(request_id=request_id)
+        if category or purpose or days or excepted:
+            asked = client.consent.GetAccessRequest(pb.GetAccessRequestRequest(request_id=request_id)).request
+            request.terms.CopyFrom(narrowed(asked.terms, category, purpose, days, excepted))
         typer.echo(consent_line(client.consent.ApproveAccessRequest(request).consent))
 
 
