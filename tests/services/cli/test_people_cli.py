@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import ok, one_line, run
 
 from consentry.services.cli.demo import discharge_records
-from consentry.v1 import consent_pb2
+from consentry.v1 import consent_pb2, exchange_pb2
 
 
 def test_the_whole_story_by_cli(story):
@@ -76,6 +76,19 @@ def test_a_token_from_the_cli_signs_a_raw_grpc_call(story):
         with pytest.raises(grpc.RpcError) as refused:
             call(other, metadata=[("authorization", "Bearer " + fresh)], timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+        # An institution's token names the staff member acting, as --role and --practitioner say.
+        (story["dir"] / "lab.json").write_bytes(discharge_records(ids["patient"])["lab results"])
+        record_id = ok(run("org", "deposit", "--patient", ids["patient"], "--file", str(story["dir"] / "lab.json"),
+                           *story["hospital"]))[0].split("\t")[0]
+        printed = ok(run("token", "/consentry.v1.ExchangeService/ListRecords", "--request-json",
+                         json.dumps({"patientId": ids["patient"]}), *story["hospital"]))
+        listed = channel.unary_unary("/consentry.v1.ExchangeService/ListRecords",
+                                     response_deserializer=exchange_pb2.ListRecordsResponse.FromString)(
+            base64.b64decode(printed[1].removeprefix("request-base64: ")),
+            metadata=[("authorization", printed[0].removeprefix("authorization: "))], timeout=10)
+        assert record_id in {r.record_id for r in listed.records}
+        assert {r.holder for r in listed.records} == {ids["hospital"]}
 
 
 def test_bad_key_files_and_flags_are_one_line(story, tmp_path):
