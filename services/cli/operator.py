@@ -86,3 +86,15 @@ def register_practitioner(institution: str = typer.Option(..., "--institution", 
     with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
         got = client.registry.RegisterPractitioner(request).practitioner
     typer.echo(f"registered {got.practitioner_id} at {got.institution_id}: {', '.join(got.roles)}")
+
+
+@app.command("institutions")
+def institutions(target: str = acting.Target, key: Path | None = acting.OperatorKeyFile,
+                 data_dir: Path | None = DataDir, tls_client_cert: Path | None = TlsClientCert,
+                 tls_client_key: Path | None = TlsClientKey) -> None:
+    """List the registered institutions: id, kind, display name."""
+    with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
+        for i in acting.every(client.registry.ListInstitutions, lambda token: pb.ListInstitutionsRequest(
+                page_token=token), "institutions"):
+            kind = pb.InstitutionKind.Name(i.kind).removeprefix("INSTITUTION_KIND_").lower().replace("_", "-")
+            typer.echo(f"{i.institution_id}\t{kind}\t{i.display_name}")

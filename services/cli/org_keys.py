@@ -1,4 +1,4 @@
-"""`consentry org key new | rotate`: an institution makes its keys and replaces them.
+"""`consentry org key new | rotate | revoke`: an institution makes its keys and replaces them.
 
 `new` creates the identity (Ed25519) and encryption (X25519) key files and prints the public
 keys the operator registers (`consentry operator register-institution`). `rotate` registers a
@@ -29,6 +29,11 @@ def new(out: Path = typer.Option(..., "--out", dir_okay=False, help="The identit
     typer.echo(f"encryption public key: {acting.b64(bytes(keyfiles.generate_x25519_key(encryption_out).public_key))}")
 
 
+def key_lines(institution: pb.Institution) -> list[str]:
+    return [f"{k.key_id}\t{pb.KeyType.Name(k.type).removeprefix('KEY_TYPE_').lower()}\t"
+            f"{pb.KeyStatus.Name(k.status).removeprefix('KEY_STATUS_').lower()}" for k in institution.keys]
+
+
 @app.command("rotate")
 def rotate(new_key: Path = typer.Option(..., "--new-key", dir_okay=False,
                                         help="The new key file (ed25519 for identity, x25519 for encryption)"),
@@ -45,6 +50,21 @@ def rotate(new_key: Path = typer.Option(..., "--new-key", dir_okay=False,
     request = pb.RotateInstitutionKeyRequest(institution_id=as_.removeprefix("org:"), type=kind, public_key=public)
     with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
         got = client.registry.RotateInstitutionKey(request).institution
-    for k in got.keys:
-        typer.echo(f"{k.key_id}\t{pb.KeyType.Name(k.type).removeprefix('KEY_TYPE_').lower()}\t"
-                   f"{pb.KeyStatus.Name(k.status).removeprefix('KEY_STATUS_').lower()}")
+    for line in key_lines(got):
+        typer.echo(line)
+
+
+@app.command("revoke")
+def revoke(key_id: str = typer.Argument(..., help="The key to revoke (ed25519:… as `rotate` lists it)"),
+           reason: str = typer.Option(..., "--reason", help="Why, e.g. compromised"),
+           key: Path = acting.KeyFile, as_: str = acting.OrgAs, role: str = acting.Role,
+           practitioner: str = acting.ActingPractitioner, target: str = acting.Target,
+           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Revoke a (compromised) key at once: no call under it, no share sealed to it; not the current
+    identity key (rotate first)."""
+    caller = acting.institution(key, as_, role, practitioner)
+    request = pb.RevokeInstitutionKeyRequest(institution_id=as_.removeprefix("org:"), key_id=key_id, reason=reason)
+    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+        got = client.registry.RevokeInstitutionKey(request).institution
+    for line in key_lines(got):
+        typer.echo(line)

@@ -127,6 +127,28 @@ def show(consent_id: str = typer.Argument(..., help="The consent"),
         typer.echo(consent_line(c))
 
 
+@app.command("export")
+def export(consent_id: str = typer.Argument(..., help="The consent"),
+           key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
+           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Print a consent as a FHIR R4 Consent resource (JSON)."""
+    who = Acting(key, as_, for_)
+    with who.client(target, tls_client_cert, tls_client_key) as client:
+        typer.echo(client.consent.ExportConsent(pb.ExportConsentRequest(consent_id=consent_id)).fhir_json)
+
+
+@app.command("import")
+def import_(file: Path = typer.Option(..., "--file", exists=True, dir_okay=False,
+                                      help="A FHIR R4 Consent resource (JSON)"),
+            key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
+            tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Grant the consent a FHIR R4 Consent resource describes (docs/fhir-consent.md)."""
+    who = Acting(key, as_, for_)
+    with who.client(target, tls_client_cert, tls_client_key) as client:
+        typer.echo(consent_line(client.consent.ImportConsent(pb.ImportConsentRequest(
+            fhir_json=file.read_text())).consent))
+
+
 @app.command()
 def records(key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:

@@ -27,6 +27,14 @@ def test_an_institution_rotates_its_identity_key(story):
                      *with_new_key))
     assert sorted(line.split("\t")[1:] for line in rotated).count(["encryption", "current"]) == 1
 
+    old = next(line.split("\t")[0] for line in rotated if line.endswith("\tidentity\tretired"))
+    revoked = ok(run("org", "key", "revoke", old, "--reason", "laptop lost", *with_new_key))
+    assert f"{old}\tidentity\trevoked" in revoked
+    one_line(run("org", "records", "--patient", ids["patient"], *story["hospital"]),
+             "consentry org: UNAUTHENTICATED: ")
+    listed = ok(run("operator", "institutions", *story["operator"]))
+    assert f"{ids['hospital']}\thospital\thospital" in listed and f"{ids['doctor']}\tfamily-doctor\tdoctor" in listed
+
 
 def test_the_holder_erases_a_record_and_the_patient_approves_narrowed(story):
     d, ids = story["dir"], story["ids"]

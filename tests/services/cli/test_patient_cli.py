@@ -4,6 +4,7 @@ a removed proxy is refused in one line."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -36,6 +37,13 @@ def test_a_proxy_acts_for_the_patient_until_removed(story):
     narrowed = ok(run("patient", "narrow", consent_id, "--category", "lab", "--purpose", "TREAT", *for_patient))
     assert narrowed[0].split("\t")[:5] == [consent_id, "v2", "active", "treatment", ids["doctor"]]
     assert "\tlab for TREAT until " in narrowed[0]
+    exported = json.loads(run("patient", "export", consent_id, *for_patient).stdout)
+    assert exported["resourceType"] == "Consent" and exported["status"] == "active"
+    (story["dir"] / "consent.json").write_text(json.dumps(exported))
+    imported = ok(run("patient", "import", "--file", str(story["dir"] / "consent.json"), *story["patient"]))
+    assert imported[0].split("\t")[1:5] == ["v1", "active", "treatment", ids["doctor"]]
+    assert imported[0].split("\t")[0] != consent_id
+    ok(run("patient", "revoke", imported[0].split("\t")[0], *story["patient"]))
     shown = ok(run("patient", "show", consent_id, *story["patient"]))
     assert [line.split("\t")[1:3] for line in shown] == [["v1", "superseded"], ["v2", "active"]]
 
