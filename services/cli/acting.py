@@ -18,11 +18,10 @@ from typing import Any
 import typer
 
 from consentry.services import config as cfg
-from consentry.services.cli.common import connect, settings
+from consentry.services.cli.common import settings
 from consentry.services.cli.datadir import operator_key
 from consentry.services.crypto import keyfiles
 from consentry.services.identity.tokens import Caller
-from consentry.services.sdk.client import Client
 
 KeyFile = typer.Option(..., "--key", dir_okay=False, help="The signer's identity key file (ed25519 key file)")
 OperatorKeyFile = typer.Option(None, "--key", dir_okay=False,
@@ -60,10 +59,6 @@ def any_principal(key: Path | None, principal: str, role: str, practitioner: str
     if not principal.startswith(("patient:", "auditor:")):
         raise typer.BadParameter("--as must read org:ID, patient:ID, auditor:ID or operator")
     return Caller(principal, keyfiles.load_signing_key(key))
-
-
-def client(target: str, caller: Caller, tls_client_cert: Path | None, tls_client_key: Path | None) -> Client:
-    return connect(target, caller, tls_client_cert, tls_client_key)
 
 
 def every(method: Callable[..., Any], make_request: Callable[[str], Any], field: str) -> Iterator[Any]:

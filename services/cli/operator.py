@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from consentry.services.cli import acting
-from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey
+from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect
 from consentry.v1 import registry_pb2 as pb
 
 app = typer.Typer(help="The operator: register institutions, enrol patients and auditors, register practitioners.",
@@ -40,7 +40,7 @@ def register_institution(
         institution_id=institution, display_name=name, kind=KINDS[kind],
         identity_public_key=acting.public_key(identity_public_key, "--identity-public-key"),
         encryption_public_key=acting.public_key(encryption_public_key, "--encryption-public-key"))
-    with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
+    with connect(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
         got = client.registry.RegisterInstitution(request).institution
     typer.echo(f"registered org:{got.institution_id} ({kind}) with keys {', '.join(k.key_id for k in got.keys)}")
 
@@ -54,7 +54,7 @@ def enrol_patient(patient: str = typer.Option(..., "--id", help="The patient's i
     """Enrol a patient (or a proxy, who is a patient too) with the key `consentry patient key new` made."""
     request = pb.EnrollPatientRequest(patient_id=patient, identity_public_key=acting.public_key(
         identity_public_key, "--identity-public-key"))
-    with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
+    with connect(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
         got = client.registry.EnrollPatient(request)
     typer.echo(f"enrolled patient:{got.patient_id} with key {got.key_id}")
 
@@ -65,10 +65,11 @@ def enrol_auditor(auditor: str = typer.Option(..., "--id", help="The auditor's i
                   target: str = acting.Target, key: Path | None = acting.OperatorKeyFile,
                   data_dir: Path | None = DataDir, tls_client_cert: Path | None = TlsClientCert,
                   tls_client_key: Path | None = TlsClientKey) -> None:
-    """Enrol an auditor with an Ed25519 public key."""
+    """Enrol an auditor with an Ed25519 public key (any identity key file will do, e.g. one
+    `consentry patient key new` made)."""
     request = pb.EnrollAuditorRequest(auditor_id=auditor, identity_public_key=acting.public_key(
         identity_public_key, "--identity-public-key"))
-    with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
+    with connect(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
         got = client.registry.EnrollAuditor(request)
     typer.echo(f"enrolled auditor:{got.auditor_id} with key {got.key_id}")
 
@@ -83,7 +84,7 @@ def register_practitioner(institution: str = typer.Option(..., "--institution", 
     """Register a practitioner with their roles (replacing any they held); the institution can
     then manage its own (`consentry org practitioners`)."""
     request = pb.RegisterPractitionerRequest(institution_id=institution, practitioner_id=practitioner, roles=role)
-    with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
+    with connect(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
         got = client.registry.RegisterPractitioner(request).practitioner
     typer.echo(f"registered {got.practitioner_id} at {got.institution_id}: {', '.join(got.roles)}")
 
@@ -93,7 +94,7 @@ def institutions(target: str = acting.Target, key: Path | None = acting.Operator
                  data_dir: Path | None = DataDir, tls_client_cert: Path | None = TlsClientCert,
                  tls_client_key: Path | None = TlsClientKey) -> None:
     """List the registered institutions: id, kind, display name."""
-    with acting.client(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
+    with connect(target, acting.operator(key, data_dir), tls_client_cert, tls_client_key) as client:
         for i in acting.every(client.registry.ListInstitutions, lambda token: pb.ListInstitutionsRequest(
                 page_token=token), "institutions"):
             kind = pb.InstitutionKind.Name(i.kind).removeprefix("INSTITUTION_KIND_").lower().replace("_", "-")

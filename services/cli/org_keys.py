@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from consentry.services.cli import acting
-from consentry.services.cli.common import TlsClientCert, TlsClientKey
+from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.crypto import keyfiles
 from consentry.v1 import registry_pb2 as pb
 
@@ -48,7 +48,7 @@ def rotate(new_key: Path = typer.Option(..., "--new-key", dir_okay=False,
     else:
         kind, public = pb.KEY_TYPE_IDENTITY, bytes(keyfiles.load_signing_key(new_key).verify_key)
     request = pb.RotateInstitutionKeyRequest(institution_id=as_.removeprefix("org:"), type=kind, public_key=public)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         got = client.registry.RotateInstitutionKey(request).institution
     for line in key_lines(got):
         typer.echo(line)
@@ -64,7 +64,7 @@ def revoke(key_id: str = typer.Argument(..., help="The key to revoke (ed25519:â€
     identity key (rotate first)."""
     caller = acting.institution(key, as_, role, practitioner)
     request = pb.RevokeInstitutionKeyRequest(institution_id=as_.removeprefix("org:"), key_id=key_id, reason=reason)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         got = client.registry.RevokeInstitutionKey(request).institution
     for line in key_lines(got):
         typer.echo(line)

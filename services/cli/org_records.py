@@ -15,7 +15,7 @@ import typer
 from nacl.signing import VerifyKey
 
 from consentry.services.cli import acting
-from consentry.services.cli.common import TlsClientCert, TlsClientKey
+from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.crypto import keyfiles
 from consentry.services.sdk.fetched import FetchedRecord
 from consentry.v1 import exchange_pb2 as pb
@@ -33,7 +33,7 @@ def deposit(patient: str = Patient,
     """Deposit a record from a file; prints its id, category, labels and ledger position."""
     request = pb.PutRecordRequest(patient_id=patient, fhir_json=file.read_bytes(), category=category, labels=label)
     caller = acting.institution(key, as_, role, practitioner)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         reply = client.exchange.PutRecord(request)
     r = reply.record
     typer.echo(f"{r.record_id}\t{r.category}\t{','.join(r.labels) or '-'}\tledger #{reply.ledger_seq}")
@@ -44,7 +44,7 @@ def records(patient: str = Patient, key: Path = acting.KeyFile, as_: str = actin
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """List the records this institution holds about a patient (metadata only)."""
     caller = acting.institution(key, as_, role, practitioner)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         for r in acting.every(client.exchange.ListRecords, lambda token: pb.ListRecordsRequest(
                 patient_id=patient, page_token=token), "records"):
             typer.echo(record_line(r))
@@ -62,7 +62,7 @@ def erase(record_id: str = typer.Argument(..., help="The record, held by this in
           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Erase a record this institution deposited: its content is destroyed, its metadata kept."""
     caller = acting.institution(key, as_, role, practitioner)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         reply = client.exchange.EraseRecord(pb.EraseRecordRequest(record_id=record_id, reason=reason))
     typer.echo(f"{record_line(reply.record)}\tledger #{reply.ledger_seq}")
 
@@ -86,7 +86,7 @@ def fetch(patient: str = typer.Option("", "--patient", help="The patient's id (e
     caller = acting.institution(key, as_, role, practitioner)
     recipient = keyfiles.load_x25519_key(encryption_key)
     pinned = VerifyKey(acting.public_key(service_key, "--service-key"))
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         got = list(client.fetch(patient, purpose, recipient_key=recipient, service_key=pinned,
                                 categories=tuple(category), record_ids=tuple(record),
                                 emergency_justification=emergency, subject_id=subject_id))

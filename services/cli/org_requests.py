@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from consentry.services.cli import acting
-from consentry.services.cli.common import TlsClientCert, TlsClientKey
+from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.cli.consent_terms import Categories, Days, Excepted, Kind, Purposes, request_line, terms
 from consentry.v1 import consent_pb2 as pb
 
@@ -24,7 +24,7 @@ def request_access(patient: str = typer.Option(..., "--patient", help="The patie
     request = pb.RequestAccessRequest(patient_id=patient, terms=terms(kind, category, purpose, days, excepted),
                                       reason=reason)
     caller = acting.institution(key, as_, role, practitioner)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         typer.echo(request_line(client.consent.RequestAccess(request).request))
 
 
@@ -34,7 +34,7 @@ def requests(patient: str = typer.Option("", "--patient", help="Only those to th
              tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """List this institution's access requests and what became of them."""
     caller = acting.institution(key, as_, role, practitioner)
-    with acting.client(target, caller, tls_client_cert, tls_client_key) as client:
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
         for r in acting.every(client.consent.ListAccessRequests, lambda token: pb.ListAccessRequestsRequest(
                 patient_id=patient, page_token=token), "requests"):
             typer.echo(request_line(r))

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from consentry.services.cli import acting
-from consentry.services.cli.common import TlsClientCert, TlsClientKey
+from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.cli.consent_terms import (
     Categories,
     Days,
@@ -51,7 +51,7 @@ class Acting:
         self.patient_id = for_patient or principal.removeprefix("patient:")
 
     def client(self, target: str, tls_client_cert: Path | None, tls_client_key: Path | None) -> Client:
-        return acting.client(target, self.caller, tls_client_cert, tls_client_key)
+        return connect(target, self.caller, tls_client_cert, tls_client_key)
 
 
 @key_app.command("new")
