@@ -30,6 +30,7 @@ from .cosignature import (
     require_cosignatures,
     verify_cosignatures,
 )
+from .entries import FORMAT_VERSION, REDACTED_KIND, entry_leaf_hash, is_salted, leaf_data, tombstone_commitment
 from .errors import (
     CanonicalizationError,
     ChainError,
@@ -64,6 +65,8 @@ from .witness_state import WitnessState, origin_hash
 
 __all__ = [
     "EMPTY_ROOT",
+    "FORMAT_VERSION",
+    "REDACTED_KIND",
     "SIZE_CONTENT_TYPE",
     "ZERO_HASH",
     "AddCheckpoint",
@@ -106,7 +109,10 @@ __all__ = [
     "canonical_json",
     "chain_hash",
     "check_consistency",
+    "entry_leaf_hash",
     "format_size",
+    "is_salted",
+    "leaf_data",
     "leaf_hash",
     "node_hash",
     "open_note",
@@ -120,6 +126,7 @@ __all__ = [
     "sign_note",
     "split_note",
     "submit_checkpoint",
+    "tombstone_commitment",
     "verify_checkpoint",
     "verify_consistency",
     "verify_cosignatures",

@@ -14,6 +14,11 @@ which breaks the next entry's ``prev`` or the signed root.  ``strict=True``
 also parses every entry and checks it is canonical RFC 8785 with exactly one
 (top-level) ``seq`` and ``prev`` -- use it to audit the operator itself.
 Parsing otherwise happens only to explain a failure.
+
+Entries of format version 2 are salted and their leaves commit to a hash of the entry, so a
+redacted one is a tombstone that keeps its leaf (``entries.py``).  A tombstone verifies only when
+a later ``ledger.redacted`` entry names its seq: deleting an entry without ledgering why is
+refused even though every hash still checks out.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from .canonical import canonical_json
 from .checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
+from .entries import LEAF_V2, REDACTED_KIND, SALT_KEY, entry_leaf_hash, tombstone_commitment
 from .errors import (
     ChainError,
     ConsistencyProofError,
@@ -37,11 +43,13 @@ from .errors import (
     RollbackError,
     RootMismatchError,
 )
-from .hashing import ZERO_HASH, chain_hash, leaf_hash
+from .hashing import ZERO_HASH, chain_hash
 from .merkle import fold_right, verify_consistency
 
 _SEQ = b'"seq":'
 _PREV_KEY = b'"prev":'
+_REDACTION = b'"kind":"%s"' % REDACTED_KIND.encode("ascii")
+_SALT_HEX = 2 * 32
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Replay:
     root: bytes
     chain_hash: bytes
     roots: dict[int, bytes] = field(default_factory=dict)  # root at requested sizes
+    redacted: list[int] = field(default_factory=list)  # seqs of the tombstones, in order
 
 
 def replay(
@@ -61,7 +70,8 @@ def replay(
 
     ``entries`` yields entry bytes in order, with or without a trailing
     newline.  ``roots_at`` asks for the root at extra sizes (e.g. an older
-    trusted checkpoint).  Raises ChainError naming the first bad entry.
+    trusted checkpoint).  Raises ChainError naming the first bad entry, or
+    the first tombstone that no later ``ledger.redacted`` entry accounts for.
     """
     want = set(roots_at)
     roots: dict[int, bytes] = {}
@@ -74,7 +84,9 @@ def replay(
     it = iter(entries)
     # Local names: attribute and global lookups dominate a loop this tight.
     h256 = sha256
-    seq_key, prev_key = _SEQ, _PREV_KEY
+    seq_key, prev_key, salt_key, redaction = _SEQ, _PREV_KEY, SALT_KEY, _REDACTION
+    tombstones: list[int] = []
+    accounted: dict[int, int] = {}  # redacted seq -> the first ledger.redacted entry naming it
     for raw in it:
         e = raw[:-1] if raw[-1:] == b"\n" else raw
         # seq and prev: the last occurrence of each key pattern (rfind: the
@@ -93,7 +105,17 @@ def replay(
             _diagnose(n, e, chain, last, it)
         if strict:
             _strict_check(n, e, chain)
-        leaf = h256(b"\x00" + e).digest()
+        if salt_key in e:
+            leaf = h256(b"\x00" + LEAF_V2 + h256(e).digest()).digest()
+        else:
+            digest = tombstone_commitment(e)
+            if digest is None:
+                leaf = h256(b"\x00" + e).digest()
+            else:
+                leaf = h256(b"\x00" + LEAF_V2 + digest).digest()
+                tombstones.append(n)
+        if redaction in e:
+            _note_redaction(n, e, accounted)
         last = chain
         chain = h256(chain + leaf).digest()
         # --- root: merge equal-sized subtrees, like binary carry
@@ -106,7 +128,22 @@ def replay(
         n += 1
         if want and n in want:
             roots[n] = fold_right(stack)
-    return Replay(n, fold_right(stack), chain, roots)
+    for seq in tombstones:
+        if accounted.get(seq, -1) <= seq:
+            raise ChainError(seq, "it is a tombstone that no later ledger.redacted entry accounts for")
+    return Replay(n, fold_right(stack), chain, roots, tombstones)
+
+
+def _note_redaction(n: int, e: bytes, accounted: dict[int, int]) -> None:
+    """Records the seqs a top-level ``ledger.redacted`` entry at ``n`` names."""
+    obj = _parse(n, e)
+    if obj.get("kind") != REDACTED_KIND:
+        return
+    seqs = obj.get("seqs")
+    if not isinstance(seqs, list) or not all(type(s) is int and 0 <= s < n for s in seqs):
+        raise ChainError(n, "it is a ledger.redacted entry whose seqs are not earlier entries")
+    for seq in seqs:
+        accounted.setdefault(seq, n)
 
 
 def _parse(n: int, e: bytes) -> dict:
@@ -131,6 +168,10 @@ def _strict_check(n: int, e: bytes, chain: bytes) -> None:
         canonical = None
     if canonical != e:
         raise ChainError(n, "it is not in RFC 8785 canonical form")
+    if SALT_KEY in e:
+        salt = obj.get("salt")
+        if e.count(SALT_KEY) != 1 or not isinstance(salt, str) or len(salt) != _SALT_HEX:
+            raise ChainError(n, "its salt is not one top-level field of 64 hex digits")
 
 
 def _diagnose(n: int, e: bytes, chain: bytes, last: bytes, rest: Iterator[bytes]) -> None:
@@ -144,7 +185,7 @@ def _diagnose(n: int, e: bytes, chain: bytes, last: bytes, rest: Iterator[bytes]
     if seq == n - 1 and obj.get("prev") == last.hex():
         # Two entries claim seq n-1 and both follow entry n-2.  The one the
         # next entry chains to is the original; the other was inserted.
-        if _successor_prev(rest) == chain_hash(last, leaf_hash(e)).hex():
+        if _successor_prev(rest) == chain_hash(last, entry_leaf_hash(e)).hex():
             raise ChainError(n - 1, f"it was inserted: entry {n} has the same seq and the log continues from that one")
         raise ChainError(n, f"it duplicates entry {seq} (inserted)")
     if seq < n:
@@ -160,7 +201,7 @@ def _diagnose(n: int, e: bytes, chain: bytes, last: bytes, rest: Iterator[bytes]
         # n-1 is the altered one.
         nxt_prev = _successor_prev(rest)
         try:
-            expected = chain_hash(bytes.fromhex(prev), leaf_hash(e)).hex()
+            expected = chain_hash(bytes.fromhex(prev), entry_leaf_hash(e)).hex()
         except ValueError:
             expected = None
         if nxt_prev is not None and nxt_prev == expected:

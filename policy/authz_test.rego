@@ -11,6 +11,7 @@ _consent := {
 	"id": "c1", "grantee": "clinic-7", "categories": ["lab"], "purposes": ["TREAT"],
 	"data_from": null, "data_until": null, "valid_from": 1700000000000000000, "valid_until": null,
 	"excepted": [], "status": "active", "kind": "treatment",
+	"broad_categories": ["demographics", "encounter", "discharge-summary", "medication", "lab", "imaging", "allergy", "immunization", "procedure", "condition", "vital-signs", "care-plan", "social-history", "survey", "exam", "clinical-test", "clinical-note", "other"],
 }
 
 _input := {
@@ -60,6 +61,27 @@ test_broad_consent_never_covers_sensitive if {
 	d := authz.decision with input as inp
 	d.allow == false
 	"category mental-health is sensitive and needs a consent that names it" in d.reasons
+}
+
+_psychotherapy_note := object.union(_input.resource, {"category": "psychotherapy-notes"})
+
+test_psychotherapy_notes_are_covered_by_a_consent_naming_them_alone if {
+	inp := object.union(_with_consent({"categories": ["psychotherapy-notes"]}), {"resource": _psychotherapy_note})
+	d := authz.decision with input as inp
+	d.consent_ids == ["c1"]
+}
+
+test_psychotherapy_notes_are_not_covered_by_a_consent_naming_more if {
+	inp := object.union(_with_consent({"categories": ["mental-health", "psychotherapy-notes"]}), {"resource": _psychotherapy_note})
+	d := authz.decision with input as inp
+	d.allow == false
+	"consent c1 names more than psychotherapy-notes, which needs a consent of its own" in d.reasons
+}
+
+test_a_psythpn_label_needs_a_consent_naming_psychotherapy_notes_alone if {
+	labelled := _with_resource({"category": "clinical-note", "labels": ["PSYTHPN"]})
+	not authz.allow with input as object.union(labelled, {"consents": [object.union(_consent, {"categories": ["clinical-note", "psychotherapy-notes"]})]})
+	authz.allow with input as object.union(labelled, {"consents": [object.union(_consent, {"categories": ["psychotherapy-notes"]})]})
 }
 
 test_sensitive_label_makes_record_sensitive if {

@@ -3,8 +3,9 @@
 # description: |
 #   A consent covers a record when every check below holds. Periods are half-open,
 #   [from, until), epoch nanoseconds; null means unbounded. A consent whose categories
-#   contain data.consentry.vocabulary.broad_category ("*") is broad: it covers every
-#   non-sensitive category and never a sensitive record.
+#   contain data.consentry.vocabulary.broad_category ("*") is broad: it covers the
+#   non-sensitive categories listed in its broad_categories (what "*" stood for when the patient
+#   agreed) and never a sensitive record.
 package consentry.authz
 
 _consents := [c | some c in _consent_list; is_object(c)]
@@ -30,13 +31,16 @@ _covering_ids contains c.id if {
 	_covers_rest(c)
 }
 
-# Broad: "*" covers every non-sensitive category (a second body is cheaper than a nested loop).
+# Broad: "*" covers the non-sensitive categories the consent lists in broad_categories (a second
+# body is cheaper than a nested loop); without that list it covers nothing.
 _covering_ids contains c.id if {
 	not sensitive
 	broad := _vocab.broad_category
+	category := _category
 	purpose := input.purpose
 	some c in _consent_list
 	broad in c.categories
+	category in c.broad_categories
 	purpose in c.purposes
 	c.status == "active"
 	_covers_rest(c)
@@ -45,6 +49,7 @@ _covering_ids contains c.id if {
 # Sensitive: the consent must name every category the record counts as, its own included.
 _covering_ids contains c.id if {
 	sensitive
+	not _own_consent_record
 	category := _category
 	purpose := input.purpose
 	some c in _consent_list
@@ -54,6 +59,29 @@ _covering_ids contains c.id if {
 	is_array(c.categories)
 	count(_record_categories - {name | some name in c.categories}) == 0
 	_covers_rest(c)
+}
+
+# Psychotherapy notes (HIPAA 164.508(a)(2), (b)(3)(ii)): a record that counts as a category
+# needing a consent of its own is covered only by a consent naming that one category alone.
+_covering_ids contains c.id if {
+	_own_consent_record
+	purpose := input.purpose
+	some c in _consent_list
+	purpose in c.purposes
+	c.status == "active"
+	_alone_for_record(c)
+	_covers_rest(c)
+}
+
+_own_consent_record if {
+	some name in _record_categories
+	name in _vocab.own_consent_categories
+}
+
+_alone_for_record(c) if {
+	some name in _record_categories
+	name in _vocab.own_consent_categories
+	c.categories == [name]
 }
 
 _covers_rest(c) if {
@@ -131,14 +159,28 @@ _problems contains [i, sprintf("consent %v does not cover category %v", [c.id, _
 	not sensitive
 	some i, c in _consents
 	not _listed(_category, c.categories)
-	not _listed(_vocab.broad_category, c.categories)
+	not _broadly_covered(c)
+}
+
+_broadly_covered(c) if {
+	_listed(_vocab.broad_category, c.categories)
+	_listed(_category, object.get(c, "broad_categories", []))
 }
 
 _problems contains [i, sprintf("consent %v does not name sensitive category %v", [c.id, name])] if {
 	sensitive
 	some i, c in _consents
+	not _alone_for_record(c)
 	some name in _record_categories
 	not _listed(name, c.categories)
+}
+
+_problems contains [i, sprintf("consent %v names more than %v, which needs a consent of its own", [c.id, name])] if {
+	some i, c in _consents
+	some name in _record_categories
+	name in _vocab.own_consent_categories
+	_listed(name, c.categories)
+	not c.categories == [name]
 }
 
 _problems contains [i, sprintf("consent %v excepts category %v", [c.id, name])] if {

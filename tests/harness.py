@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nacl.public import PrivateKey
@@ -23,9 +25,10 @@ from consentry.services.api.server import Server
 from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
+from consentry.services.domain.validation import CATEGORIES, EXPIRY_REQUIRED_CATEGORIES, PURPOSES
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
-from consentry.v1 import audit_pb2, consent_pb2, registry_pb2
+from consentry.v1 import audit_pb2, common_pb2, consent_pb2, registry_pb2
 
 # What a raw FetchRecords request must carry besides its fields (the SDK sends a fresh one per fetch).
 NONCE = secrets.token_bytes(16)
@@ -37,6 +40,16 @@ class Org:
     client: Client
     identity: SigningKey
     encryption: PrivateKey
+    notice: common_pb2.NoticeRef  # its privacy notice covering every category and purpose
+
+
+def notice_texts(name: str) -> list[registry_pb2.NoticeText]:
+    """A complete privacy notice text in both languages."""
+    parts = {"recipient_legal_name": f"{name} Ltd.", "recipient_contact": f"dpo@{name}.example",
+             "purpose_description": "continuing care after discharge", "handling_method": "read by clinicians",
+             "necessity_and_impact": "needed to treat you safely", "retention": "30 years, as the law requires",
+             "how_to_withdraw": "revoke the consent in your app at any time"}
+    return [registry_pb2.NoticeText(language=lang, **parts) for lang in ("zh-Hans", "en")]
 
 
 @dataclass
@@ -98,16 +111,24 @@ class Harness:
         return c
 
     def org(self, kind: registry_pb2.InstitutionKind = registry_pb2.INSTITUTION_KIND_HOSPITAL, role: str = "physician",
-            practitioner: str = "dr-test", prefix: str = "org") -> Org:
+            practitioner: str = "dr-test", prefix: str = "org", part2_program: bool = False) -> Org:
         org_id = f"{prefix}-{secrets.token_hex(4)}"
         identity, encryption = SigningKey.generate(), PrivateKey.generate()
         self.operator.registry.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(
             institution_id=org_id, display_name=org_id, kind=kind,
-            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key)))
+            identity_public_key=bytes(identity.verify_key), encryption_public_key=bytes(encryption.public_key),
+            part2_program=part2_program))
         self.operator.registry.RegisterPractitioner(registry_pb2.RegisterPractitionerRequest(
             institution_id=org_id, practitioner_id=practitioner, roles=[role]))
         return Org(org_id, self.client(Caller("org:" + org_id, identity, role=role, practitioner=practitioner)),
-                   identity, encryption)
+                   identity, encryption, self.publish_notice(org_id))
+
+    def publish_notice(self, org_id: str, categories: Sequence[str] = CATEGORIES,
+                       purposes: Sequence[str] = PURPOSES) -> common_pb2.NoticeRef:
+        """Publishes a complete privacy notice of the institution (as the operator); its ref."""
+        return self.operator.registry.PublishPrivacyNotice(registry_pb2.PublishPrivacyNoticeRequest(
+            institution_id=org_id, purposes=list(purposes), categories=list(categories),
+            texts=notice_texts(org_id))).ref
 
     def patient(self) -> Person:
         patient_id = f"P{secrets.token_hex(5)}"
@@ -128,18 +149,35 @@ class Harness:
         return [json.loads(e) for e in self.raw_entries()]
 
     def raw_entries(self) -> list[bytes]:
-        """Every ledger entry's canonical bytes, exactly as hashed, read as an auditor would."""
+        """Every ledger entry's canonical bytes, exactly as hashed, read as an auditor would, but
+        for the entries that ledger this reading itself (they would shift every count a test
+        takes before and after a call). Index by an entry's `seq`, not by its position."""
+        return [entry for _seq, entry in self.entries_by_seq()]
+
+    def raw_ledger(self) -> list[bytes]:
+        """The whole ledger as an auditor exports it, the harness's own reads included: the
+        entry at index n is entry n, so it verifies against a checkpoint."""
+        return [entry for _seq, entry in self.entries_by_seq(own_reads=True)]
+
+    def entries_by_seq(self, *, own_reads: bool = False) -> list[tuple[int, bytes]]:
+        """(seq, canonical bytes) of every entry; with `own_reads`, the harness's reads too."""
         if self._reader is None:
             self._reader = self.auditor()
         auditor = self._reader
-        out: list[bytes] = []
+        mine = b'"actor":"auditor:%s","count":' % auditor.id.encode()
+        out: list[tuple[int, bytes]] = []
         start = 0
         while True:
             page = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=start, page_size=1000))
-            out.extend(e.entry for e in page.entries)
+            out.extend((e.seq, e.entry) for e in page.entries
+                       if own_reads or not (mine in e.entry and b'"kind":"metadata.read"' in e.entry))
             if not page.entries:
                 return out
             start = page.next_start
+
+    def entry_at(self, seq: int) -> dict:
+        """The ledger entry with this sequence number."""
+        return next(json.loads(entry) for s, entry in self.entries_by_seq() if s == seq)
 
     def flush_refusals(self) -> list[dict]:
         """Ledgers the refusal summaries counted so far, as the server's upkeep thread does once
@@ -147,7 +185,19 @@ class Harness:
         with self.app.db.read() as session:
             start = LedgerReader(session.connection()).size()
         self.server.flush_refusals(everything=True)
-        return [e for e in self.entries()[start:] if e["kind"] in ("auth.refused", "call.rate_limited")]
+        appended = [json.loads(entry) for seq, entry in self.entries_by_seq() if seq >= start]
+        return [e for e in appended if e["kind"] in ("auth.refused", "call.rate_limited")]
+
+    def pseudonym(self, patient_id: str) -> str | None:
+        """The patient's ledger pseudonym under their own key; None if no entry has named them."""
+        with self.app.db.read() as session:
+            return self.app.trail.known_pseudonym(session, patient_id)
+
+    def actor(self, principal_id: str) -> str:
+        """A principal as entries name it (a patient by their ledger pseudonym)."""
+        if principal_id.startswith("patient:"):
+            return f"patient:{self.pseudonym(principal_id.split(':', 1)[1])}"
+        return principal_id
 
     def sql(self, statement: str, **params: object) -> Sequence[Row[Any]] | None:
         """Direct database access, as an attacker with the database (or a test) would have."""
@@ -161,8 +211,13 @@ class Harness:
 
 
 def grant(patient: Person, org: Org, categories, purposes=("TREAT",), **terms) -> consent_pb2.Consent:
+    """Grants under the org's notice. A consent that must end (policy/data/consent_terms.json: a
+    research consent, one naming substance-use) gets a year's validity unless `validity` is given."""
+    must_end = terms.get("kind") == consent_pb2.CONSENT_KIND_RESEARCH or set(categories) & EXPIRY_REQUIRED_CATEGORIES
+    if must_end and "validity" not in terms:
+        terms["validity"] = common_pb2.Period(end=Timestamp(seconds=int(time.time()) + 365 * 86_400))
     return patient.client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id=patient.id, grantee=org.id,
+        patient_id=patient.id, grantee=org.id, notice=org.notice,
         terms=consent_pb2.ConsentTerms(categories=list(categories), purposes=list(purposes), **terms))).consent
 
 

@@ -15,10 +15,11 @@ from .head import Head
 from .reader import LedgerReader, StoredCheckpoint, StoredEntry
 from .sqlite import configure_sqlite
 from .tables import create_tables, metadata
-from .writer import MAX_ENTRY_BYTES, Appended, LedgerWriter
+from .writer import MAX_ENTRY_BYTES, MAX_REDACTED_PER_ENTRY, Appended, LedgerWriter
 
 __all__ = [
     "MAX_ENTRY_BYTES",
+    "MAX_REDACTED_PER_ENTRY",
     "Appended",
     "Head",
     "LedgerReader",

@@ -14,12 +14,15 @@ from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain.audit_events import audit_bundle, audit_event
+from consentry.services.domain import emergencies, metadata_reads
+from consentry.services.domain.audit_events import audit_bundle, audit_events
 from consentry.services.domain.audit_requests import (
     validate_consistency_proof,
     validate_export_audit_events,
     validate_inclusion_proof,
+    validate_list_emergency_accesses,
     validate_list_entries,
+    validate_review_emergency_access,
 )
 from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import PERSON_ID
@@ -69,10 +72,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         """At most page_size entries and MAX_PAGE_BYTES of them; `next_start` says where to go on."""
         principal = current_principal()
         size = validate_list_entries(request, principal)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             reader = LedgerReader(s.connection())
             if principal.kind == "patient":
                 rows, next_start = self._patient_page(s, reader, request.patient_id, request.start, size)
+                metadata_reads.ledger_entries_read(s, self.app.trail, principal, request.start, rows,
+                                                   request.patient_id)
             else:
                 try:
                     principal.require("auditor", "operator")
@@ -82,6 +87,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                     raise denied from None
                 rows = _page(reader.entries(request.start, size))
                 next_start = rows[-1].seq + 1 if rows else max(request.start, reader.size())
+                metadata_reads.ledger_entries_read(s, self.app.trail, principal, request.start, rows)
         return pb.ListEntriesResponse(entries=[pb.LedgerEntry(seq=e.seq, entry=e.entry) for e in rows],
                                       next_start=next_start)
 
@@ -89,21 +95,25 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                           context: grpc.ServicerContext) -> pb.ExportAuditEventsResponse:
         """A patient's own entries as FHIR AuditEvents, paged like the patient form of ListEntries."""
         size = validate_export_audit_events(request)
-        with self.app.db.read() as s:
+        origin = self.app.settings.ledger_origin
+        with self.app.db.write() as s:
             # Only a patient, or their proxy, exports their events; an auditor exports the whole
             # ledger (`consentry audit export --format fhir-auditevent`).
+            principal = current_principal()
             try:
-                current_principal().require("patient")
+                principal.require("patient")
             except PermissionDenied as denied:  # an attempt on a patient's entries: theirs to see
                 raise about_enrolled(s, denied, request.patient_id) from None
             rows, next_start = self._patient_page(s, LedgerReader(s.connection()), request.patient_id,
                                                   request.start, size)
-        origin = self.app.settings.ledger_origin
-        events = [audit_event(e.seq, e.entry, origin) for e in rows]
-        # An event is about twice its entry's size: the page is bounded by what it sends.
-        kept = within_bytes(events, lambda event: len(json.dumps(event, separators=(",", ":"))))
-        if len(kept) < len(rows):
-            next_start = rows[len(kept)].seq
+            events = audit_events(((e.seq, e.entry) for e in rows), origin)
+            # An event is about twice its entry's size: the page is bounded by what it sends.
+            kept = within_bytes(events, lambda event: len(json.dumps(event, separators=(",", ":"))))
+            if len(kept) < len(events):
+                next_start = int(events[len(kept)]["id"].removeprefix("ledger-"))
+            sent = [e for e in rows if e.seq < next_start] if len(kept) < len(events) else rows
+            metadata_reads.ledger_entries_read(s, self.app.trail, principal, request.start, sent,
+                                               request.patient_id, kind_of_read=metadata_reads.AUDIT_EVENTS)
         return pb.ExportAuditEventsResponse(
             bundle_json=json.dumps(audit_bundle(kept), separators=(",", ":")).encode(), next_start=next_start)
 
@@ -113,7 +123,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         the next page starts."""
         acting_for(s, patient_id, READ_HISTORY)
         seqs = s.scalars(select(LedgerSubject.seq).where(
-            LedgerSubject.pseudonym == self.app.trail.pseudonym(patient_id),
+            LedgerSubject.pseudonym == self.app.trail.known_pseudonym(s, patient_id),
             LedgerSubject.seq >= start).order_by(LedgerSubject.seq).limit(size + 1)).all()
         rows = _page(reader.entries_at(seqs[:size]))
         return rows, seqs[len(rows)] if len(rows) < len(seqs) else reader.size()
@@ -134,6 +144,26 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             new = validate_consistency_proof(request, reader.size())
             hashes = _proof(lambda: reader.consistency_proof(request.old_size, new))
         return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=new, hashes=hashes)
+
+    def ListEmergencyAccesses(self, request: pb.ListEmergencyAccessesRequest,
+                              context: grpc.ServicerContext) -> pb.ListEmergencyAccessesResponse:
+        current_principal().require("auditor")
+        size = validate_list_emergency_accesses(request)
+        now = clock.now_ns()
+        with self.app.db.write() as s:
+            rows, token = emergencies.review_queue(s, request.pending_only, size, request.page_token)
+            metadata_reads.ledger_read_many(s, self.app.trail, current_principal(), metadata_reads.EMERGENCY_ACCESSES,
+                                            [r.patient_id for r in rows])
+            return pb.ListEmergencyAccessesResponse(
+                accesses=[emergencies.access_pb(r, self.app.kek, now) for r in rows], next_page_token=token)
+
+    def ReviewEmergencyAccess(self, request: pb.ReviewEmergencyAccessRequest,
+                              context: grpc.ServicerContext) -> pb.ReviewEmergencyAccessResponse:
+        current_principal().require("auditor")
+        outcome = validate_review_emergency_access(request)
+        with self.app.db.write() as s:
+            row = emergencies.review(s, self.app.trail, request.emergency_id, outcome, request.comment)
+            return pb.ReviewEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
 
 
 def _page(entries: list[StoredEntry]) -> list[StoredEntry]:

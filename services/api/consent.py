@@ -8,11 +8,23 @@ import json
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from consentry.ledger import tombstone_commitment
 from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
-from consentry.services.domain import access_requests, consent_changes, evidence_lookup, fhir_consent, proxies
+from consentry.services.domain import (
+    access_requests,
+    consent_changes,
+    emergencies,
+    evidence_lookup,
+    fhir_consent,
+    metadata_reads,
+    notices,
+    privacy_notices,
+    proxies,
+)
 from consentry.services.domain.consent_requests import (
     SCOPES,
     validate_add_proxy,
@@ -21,10 +33,14 @@ from consentry.services.domain.consent_requests import (
     validate_decline_access_request,
     validate_get_access_history,
     validate_get_consent_evidence,
+    validate_get_emergency_access,
     validate_grant_consent,
+    validate_import_notice,
     validate_list_access_requests,
     validate_list_consents,
+    validate_list_notices,
     validate_list_proxies,
+    validate_mark_notices_read,
     validate_narrow_consent,
     validate_remove_proxy,
     validate_request_access,
@@ -36,7 +52,7 @@ from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for, proxy_active
 from consentry.services.identity.principals import current_principal
-from consentry.services.store.models import AccessRequest, LedgerSubject, Proxy
+from consentry.services.store.models import AccessRequest, LedgerSubject, PatientNotice, Proxy
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
@@ -45,6 +61,11 @@ _REQUEST_STATUS_PB = {
     "declined": pb.ACCESS_REQUEST_STATUS_DECLINED, "expired": pb.ACCESS_REQUEST_STATUS_EXPIRED,
 }
 _SCOPE_PB = {v: k for k, v in SCOPES.items()}
+_NOTICE_KIND_PB = {
+    notices.ACCESS_REQUESTED: pb.NOTICE_KIND_ACCESS_REQUESTED,
+    notices.EMERGENCY_ACCESS: pb.NOTICE_KIND_EMERGENCY_ACCESS,
+    notices.RECORD_AMENDED: pb.NOTICE_KIND_RECORD_AMENDED,
+}
 
 
 def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
@@ -53,7 +74,7 @@ def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
         terms=terms_pb(row.terms), reason=row.reason, status=_REQUEST_STATUS_PB[access_requests.status_of(row, now_ns)],
         create_time=to_timestamp(row.created_ns), expire_time=to_timestamp(row.expire_ns),
         decide_time=to_timestamp(row.decided_ns), decline_reason=row.decline_reason or "",
-        consent_id=row.consent_id or "",
+        consent_id=row.consent_id or "", notice=privacy_notices.ref_pb(access_requests.notice_of(row)),
     )
 
 
@@ -65,6 +86,12 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
     )
 
 
+def _notice_pb(row: PatientNotice) -> pb.PatientNotice:
+    return pb.PatientNotice(notice_id=row.notice_id, patient_id=row.patient_id, kind=_NOTICE_KIND_PB[row.kind],
+                            subject_ref=row.subject_ref, create_time=to_timestamp(row.created_ns),
+                            read_time=to_timestamp(row.read_ns))
+
+
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
@@ -72,9 +99,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     # -- consents ---------------------------------------------------------------------------
 
     def GrantConsent(self, request: pb.GrantConsentRequest, context: grpc.ServicerContext) -> pb.GrantConsentResponse:
-        terms = validate_grant_consent(request)
+        terms, notice = validate_grant_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms)
+            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
             return pb.GrantConsentResponse(consent=consent_pb(row))
 
     def NarrowConsent(self, request: pb.NarrowConsentRequest,
@@ -93,42 +120,54 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     def GetConsent(self, request: pb.GetConsentRequest, context: grpc.ServicerContext) -> pb.GetConsentResponse:
         validate_consent_lookup(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows = consent_changes.readable_versions(s, request.consent_id)
+            self._ledger_read(s, metadata_reads.CONSENT, rows[-1].patient_id, len(rows))
             now = clock.now_ns()
             return pb.GetConsentResponse(consent=consent_pb(rows[-1], now), history=[consent_pb(r, now) for r in rows])
 
     def ListConsents(self, request: pb.ListConsentsRequest, context: grpc.ServicerContext) -> pb.ListConsentsResponse:
         size = validate_list_consents(request)
         now = clock.now_ns()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             page, token = consent_changes.consents_page(s, request.patient_id, request.include_inactive, size,
                                                         request.page_token, now)
+            self._ledger_read(s, metadata_reads.CONSENTS, request.patient_id, len(page))
             return pb.ListConsentsResponse(consents=[consent_pb(r, now) for r in page], next_page_token=token)
 
     def ExportConsent(self, request: pb.ExportConsentRequest,
                       context: grpc.ServicerContext) -> pb.ExportConsentResponse:
         validate_consent_lookup(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             row = consent_changes.readable_latest(s, request.consent_id)
+            self._ledger_read(s, metadata_reads.CONSENT_EXPORT, row.patient_id, 1)
             return pb.ExportConsentResponse(fhir_json=json.dumps(fhir_consent.to_fhir(row), separators=(",", ":")))
 
     def ImportConsent(self, request: pb.ImportConsentRequest,
                       context: grpc.ServicerContext) -> pb.ImportConsentResponse:
-        patient_id, grantee, terms = fhir_consent.from_fhir(fhir_consent.parse_json(request.fhir_json))
+        doc = fhir_consent.parse_json(request.fhir_json)
+        patient_id, grantee, terms = fhir_consent.from_fhir(doc)
+        notice = validate_import_notice(request, fhir_consent.named_notice(doc))
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, source="fhir")
+            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
             return pb.ImportConsentResponse(consent=consent_pb(row))
 
     def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
                            context: grpc.ServicerContext) -> pb.GetConsentEvidenceResponse:
         after = validate_get_consent_evidence(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             if request.authorization:
-                return pb.GetConsentEvidenceResponse(evidence=[evidence_lookup.by_authorization(
-                    s, request.authorization)])
+                found = evidence_lookup.by_authorization(s, request.authorization)
+                self._ledger_read(s, metadata_reads.CONSENT_EVIDENCE,
+                                  evidence_lookup.patient_of_change(s, request.authorization), 1)
+                return pb.GetConsentEvidenceResponse(evidence=[found])
             page, token = evidence_lookup.for_consent(s, request.consent_id, request.version, after)
+            self._ledger_read(s, metadata_reads.CONSENT_EVIDENCE,
+                              consent_changes.latest(s, request.consent_id).patient_id, len(page))
             return pb.GetConsentEvidenceResponse(evidence=page, next_page_token=token)
+
+    def _ledger_read(self, s: Session, read: str, patient_id: str, count: int) -> None:
+        metadata_reads.ledger_read(s, self.app.trail, current_principal(), read, patient_id, count)
 
     # -- access requests --------------------------------------------------------------------
 
@@ -137,17 +176,18 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         principal.require("org")
         now = clock.now_ns()
-        terms, expire = validate_request_access(request, now)
+        terms, expire, notice = validate_request_access(request, now)
         with self.app.db.write() as s:
             row = access_requests.request_access(s, self.app.trail, principal, request.patient_id, terms,
-                                                 request.reason, now, expire)
+                                                 request.reason, now, expire, notice)
             return pb.RequestAccessResponse(request=_request_pb(row, now))
 
     def GetAccessRequest(self, request: pb.GetAccessRequestRequest,
                          context: grpc.ServicerContext) -> pb.GetAccessRequestResponse:
         validate_request_lookup(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             row = access_requests.readable_request(s, request.request_id)
+            self._ledger_read(s, metadata_reads.ACCESS_REQUEST, row.patient_id, 1)
             return pb.GetAccessRequestResponse(request=_request_pb(row, clock.now_ns()))
 
     def ListAccessRequests(self, request: pb.ListAccessRequestsRequest,
@@ -155,12 +195,16 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         size = validate_list_access_requests(request, principal)
         now = clock.now_ns()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows = access_requests.visible_requests(s, principal, request.patient_id, request.page_token)
-            found = [_request_pb(r, now) for r in rows]
-        # The filter is on the status as the caller reads it (a lapsed pending request is expired).
-        found = [r for r in found if not request.status or r.status == request.status]
-        token = found[size - 1].request_id if len(found) > size else ""
+            # The filter is on the status as the caller reads it (a lapsed pending request is expired).
+            found = [r for r in (_request_pb(r, now) for r in rows) if not request.status or r.status == request.status]
+            token = found[size - 1].request_id if len(found) > size else ""
+            if request.patient_id:
+                self._ledger_read(s, metadata_reads.ACCESS_REQUESTS, request.patient_id, len(found[:size]))
+            else:
+                metadata_reads.ledger_read_many(s, self.app.trail, principal, metadata_reads.ACCESS_REQUESTS,
+                                                [r.patient_id for r in found[:size]])
         return pb.ListAccessRequestsResponse(requests=found[:size], next_page_token=token)
 
     def ApproveAccessRequest(self, request: pb.ApproveAccessRequestRequest,
@@ -198,8 +242,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def ListProxies(self, request: pb.ListProxiesRequest, context: grpc.ServicerContext) -> pb.ListProxiesResponse:
         validate_list_proxies(request)
         now = clock.now_ns()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows = proxies.proxies_of(s, request.patient_id)
+            self._ledger_read(s, metadata_reads.PROXIES, request.patient_id, len(rows))
             return pb.ListProxiesResponse(proxies=[_proxy_pb(r, now) for r in rows])
 
     # -- access history ---------------------------------------------------------------------
@@ -207,18 +252,46 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def GetAccessHistory(self, request: pb.GetAccessHistoryRequest,
                          context: grpc.ServicerContext) -> pb.GetAccessHistoryResponse:
         size, after = validate_get_access_history(request)
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             acting_for(s, request.patient_id, READ_HISTORY)
-            pseudonym = self.app.trail.pseudonym(request.patient_id)
+            pseudonym = self.app.trail.known_pseudonym(s, request.patient_id)
             seqs = s.scalars(select(LedgerSubject.seq).where(
                 LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,
                 LedgerSubject.kind.in_(("access.decision", "call.refused")),
             ).order_by(LedgerSubject.seq).limit(size + 1)).all()
             rows = LedgerReader(s.connection()).entries_at(seqs[:size])
-        events = [_access_event(e.seq, json.loads(e.entry)) for e in rows]
-        page = within_bytes(events, lambda event: event.ByteSize())
+            # A tombstone (an erased record's entry) is no longer history.
+            events = [_access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
+            page = within_bytes(events, lambda event: event.ByteSize())
+            self._ledger_read(s, metadata_reads.ACCESS_HISTORY, request.patient_id, len(page))
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
         return pb.GetAccessHistoryResponse(events=page, next_page_token=str(page[-1].ledger_seq) if more else "")
+
+    # -- notices ----------------------------------------------------------------------------
+
+    def ListNotices(self, request: pb.ListNoticesRequest, context: grpc.ServicerContext) -> pb.ListNoticesResponse:
+        size = validate_list_notices(request)
+        with self.app.db.write() as s:
+            rows, token = notices.notices_page(s, request.patient_id, request.unread_only, size, request.page_token)
+            self._ledger_read(s, metadata_reads.NOTICES, request.patient_id, len(rows))
+            return pb.ListNoticesResponse(notices=[_notice_pb(r) for r in rows], next_page_token=token)
+
+    def MarkNoticesRead(self, request: pb.MarkNoticesReadRequest,
+                        context: grpc.ServicerContext) -> pb.MarkNoticesReadResponse:
+        notice_ids = validate_mark_notices_read(request)
+        with self.app.db.write() as s:
+            rows = notices.mark_read(s, request.patient_id, notice_ids)
+            return pb.MarkNoticesReadResponse(notices=[_notice_pb(r) for r in rows])
+
+    # -- emergency accesses -----------------------------------------------------------------
+
+    def GetEmergencyAccess(self, request: pb.GetEmergencyAccessRequest,
+                           context: grpc.ServicerContext) -> pb.GetEmergencyAccessResponse:
+        validate_get_emergency_access(request)
+        with self.app.db.write() as s:
+            row = emergencies.readable(s, request.emergency_id)
+            self._ledger_read(s, metadata_reads.EMERGENCY_ACCESS, row.patient_id, 1)
+            return pb.GetEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
 
 
 def _access_event(seq: int, e: dict) -> pb.AccessEvent:
@@ -230,6 +303,6 @@ def _access_event(seq: int, e: dict) -> pb.AccessEvent:
         role=e.get("role", ""), practitioner_id=e.get("practitioner", ""), purpose=e.get("purpose", ""),
         record_id=e.get("record", ""), category=e.get("category", ""), allowed=bool(e.get("allowed", False)),
         reasons=e.get("reasons", []), consent_ids=e.get("consents", []), emergency=bool(e.get("emergency", False)),
-        obligations=e.get("obligations", []),
+        obligations=e.get("obligations", []), emergency_access_id=e.get("emergency_access", ""),
     )
 

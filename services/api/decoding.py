@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 
 from consentry.services.domain.limits import check_limits
 from consentry.services.errors import InvalidArgument
-from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
+from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2, rights_pb2
 
 
 class Undecodable:
@@ -48,7 +48,7 @@ class Received:
 def method_types(which: str) -> dict[str, type[Message]]:
     """Each of our methods' request ("input_type") or response ("output_type") class."""
     types: dict[str, type[Message]] = {}
-    for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2):
+    for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2, rights_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             for method in service.methods:
                 types[f"/{service.full_name}/{method.name}"] = message_factory.GetMessageClass(getattr(method, which))

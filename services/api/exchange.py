@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import grpc
 
 from consentry.services.api.app import App
-from consentry.services.domain import deposits, erasure, patient_identifiers
+from consentry.services.crypto import at_rest
+from consentry.services.domain import deposits, erasure, metadata_reads, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
 from consentry.services.domain.record_requests import (
     validate_erase_record,
@@ -21,6 +23,8 @@ from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.models import Record
 from consentry.v1 import exchange_pb2 as pb
 from consentry.v1 import exchange_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 
 def metadata_pb(row: Record, viewer: Principal) -> pb.RecordMetadata:
@@ -42,6 +46,7 @@ def _metadata(row: Record, *, patient_id: str, content_hash: str = "", subject_i
         effective_time=to_timestamp(row.effective_ns), create_time=to_timestamp(row.created_ns),
         erased=row.erased_ns is not None, content_hash=content_hash,
         label_reasons=[pb.LabelReason(**reason) for reason in row.label_reasons or []],
+        amends_record_id=row.amends_record_id or "",
     )
 
 
@@ -85,8 +90,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     def ListRecords(self, request: pb.ListRecordsRequest, context: grpc.ServicerContext) -> pb.ListRecordsResponse:
         size = validate_list_records(request)
         principal = current_principal()
-        with self.app.db.read() as s:
+        with self.app.db.write() as s:
             rows, token = deposits.records_page(s, principal, request.patient_id, size, request.page_token)
+            metadata_reads.ledger_read(s, self.app.trail, principal, metadata_reads.RECORDS, request.patient_id,
+                                       len(rows))
         return pb.ListRecordsResponse(records=[metadata_pb(r, principal) for r in rows], next_page_token=token)
 
     def FetchRecords(self, request: pb.FetchRecordsRequest,
@@ -109,4 +116,12 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         validate_erase_record(request)
         with self.app.db.write() as s:
             row, seq = erasure.erase(s, self.app.trail, self.app.policy, principal, request.record_id)
-            return pb.EraseRecordResponse(record=metadata_pb(row, principal), ledger_seq=seq)
+            reply = pb.EraseRecordResponse(record=metadata_pb(row, principal), ledger_seq=seq)
+        # Only once the erasure is committed: destroyed before, a failed commit would leave a
+        # record that is neither erased nor readable.
+        at_rest.destroy_record_key(row.record_id, self.app.kek)
+        try:
+            self.app.db.shred(erasure.TOUCHED_TABLES)
+        except Exception:  # the erasure stands; the next one (or the operator) cleans the files
+            log.warning("could not clean the database files after an erasure", exc_info=True)
+        return reply

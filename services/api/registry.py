@@ -9,13 +9,15 @@ import grpc
 from sqlalchemy.orm import Session
 
 from consentry.services.api.app import App
-from consentry.services.domain import enrolment, practitioners
+from consentry.services.domain import enrolment, practitioners, privacy_notices
 from consentry.services.domain.registry_requests import (
     validate_enroll_auditor,
     validate_enroll_patient,
+    validate_get_privacy_notice,
     validate_institution_id,
     validate_list_institutions,
     validate_list_practitioners,
+    validate_publish_privacy_notice,
     validate_register_institution,
     validate_register_practitioner,
     validate_remove_practitioner,
@@ -24,9 +26,9 @@ from consentry.services.domain.registry_requests import (
 )
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal
-from consentry.services.store.models import Practitioner, PrincipalKey
+from consentry.services.store.models import Practitioner, PrincipalKey, PrivacyNotice
+from consentry.v1 import common_pb2, registry_pb2_grpc
 from consentry.v1 import registry_pb2 as pb
-from consentry.v1 import registry_pb2_grpc
 
 _STATUS = {"current": pb.KEY_STATUS_CURRENT, "retired": pb.KEY_STATUS_RETIRED, "revoked": pb.KEY_STATUS_REVOKED}
 
@@ -42,7 +44,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         validate_register_institution(request)
         with self.app.db.write() as s:
             enrolment.register_institution(s, self.app.trail, operator, request.institution_id, request.display_name,
-                                           request.kind, request.identity_public_key, request.encryption_public_key)
+                                           request.kind, request.identity_public_key, request.encryption_public_key,
+                                           request.part2_program)
             return pb.RegisterInstitutionResponse(institution=_institution(s, request.institution_id))
 
     def GetInstitution(self, request: pb.GetInstitutionRequest,
@@ -130,6 +133,38 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
 
 
+    def PublishPrivacyNotice(self, request: pb.PublishPrivacyNoticeRequest,
+                             context: grpc.ServicerContext) -> pb.PublishPrivacyNoticeResponse:
+        # Publishing a notice is the institution's own statement, as its keys are: the same callers.
+        publisher = _key_manager(request.institution_id)
+        purposes, categories, texts = validate_publish_privacy_notice(request)
+        with self.app.db.write() as s:
+            row = privacy_notices.publish(s, self.app.trail, publisher, request.institution_id, request.notice_id,
+                                          purposes, categories, texts)
+            return pb.PublishPrivacyNoticeResponse(notice=_notice_pb(row), ref=_ref_pb(row))
+
+    def GetPrivacyNotice(self, request: pb.GetPrivacyNoticeRequest,
+                         context: grpc.ServicerContext) -> pb.GetPrivacyNoticeResponse:
+        validate_get_privacy_notice(request)
+        with self.app.db.read() as s:
+            row = privacy_notices.version_of(s, request.notice_id, request.version)
+            return pb.GetPrivacyNoticeResponse(notice=_notice_pb(row), ref=_ref_pb(row))
+
+
+def _notice_pb(row: PrivacyNotice) -> pb.PrivacyNotice:
+    doc = row.document
+    return pb.PrivacyNotice(
+        notice_id=row.notice_id, version=row.version, institution_id=row.institution_id, purposes=doc["purposes"],
+        categories=doc["categories"], texts=[pb.NoticeText(**t) for t in doc["texts"]],
+        publish_time=to_timestamp(row.created_ns), content_hash=bytes.fromhex(row.content_hash),
+    )
+
+
+def _ref_pb(row: PrivacyNotice) -> common_pb2.NoticeRef:
+    return common_pb2.NoticeRef(notice_id=row.notice_id, version=row.version,
+                                content_hash=bytes.fromhex(row.content_hash))
+
+
 def _key_manager(institution_id: str) -> Principal:
     """The caller, if it may manage the institution's keys: the operator or the institution."""
     principal = current_principal()
@@ -162,7 +197,7 @@ def _institution(s: Session, institution_id: str) -> pb.Institution:
     return pb.Institution(
         institution_id=inst.institution_id, display_name=inst.display_name, kind=kind,
         create_time=to_timestamp(inst.created_ns),
-        keys=[_key_pb(k) for k in keys],
+        keys=[_key_pb(k) for k in keys], part2_program=inst.part2_program,
     )
 
 

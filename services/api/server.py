@@ -21,6 +21,7 @@ from consentry.services.api.consent import ConsentServicer
 from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
+from consentry.services.api.rights import RightsServicer
 from consentry.services.config import channel_options
 from consentry.services.identity.auth import Authenticator
 from consentry.services.store.witnessing import WitnessEndpoint, Witnessing
@@ -33,6 +34,8 @@ from consentry.v1 import (
     exchange_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
+    rights_pb2,
+    rights_pb2_grpc,
 )
 
 log = logging.getLogger("consentry.server")
@@ -42,6 +45,7 @@ SERVICE_NAMES = [
     consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name,
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
 ]
 
 
@@ -65,6 +69,7 @@ class Server:
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
         exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(app), self.grpc)
         audit_pb2_grpc.add_AuditServiceServicer_to_server(self.audit, self.grpc)
+        rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsServicer(app), self.grpc)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)

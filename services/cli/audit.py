@@ -41,7 +41,7 @@ from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.crypto import keyfiles
-from consentry.services.domain.audit_events import audit_bundle, audit_event
+from consentry.services.domain.audit_events import audit_bundle, audit_events
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client, DisclosureNotProven
 from consentry.services.sdk.consent_evidence import EvidenceNotProven, verify_consent_evidence
@@ -91,7 +91,7 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write
         with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
             size = export(client, out, CheckpointTrust(NoteVerifier.from_key(key),
                                                        FileTrustStore(state or default_state_file(key))),
-                          audit_events=fmt is ExportFormat.FHIR_AUDITEVENT)
+                          with_audit_events=fmt is ExportFormat.FHIR_AUDITEVENT)
     except LedgerError as exc:
         typer.echo(f"FAILED: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -206,8 +206,8 @@ def stream_entries(client: Client, size: int) -> Iterator[bytes]:
             start = page.next_start
 
 
-def export(client: Client, out: Path, trust: CheckpointTrust, *, audit_events: bool = False) -> int:
-    """Writes a fresh checkpoint and every entry it covers (and, with `audit_events`, the entries
+def export(client: Client, out: Path, trust: CheckpointTrust, *, with_audit_events: bool = False) -> int:
+    """Writes a fresh checkpoint and every entry it covers (and, with `with_audit_events`, the entries
     as a FHIR Bundle of AuditEvents); returns the tree size.
 
     The server cuts the checkpoint first, so the export does not lag the ledger. It must extend
@@ -217,14 +217,15 @@ def export(client: Client, out: Path, trust: CheckpointTrust, *, audit_events: b
     note = client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint.note
     checkpoint = trust.check(note, consistency_proofs(client))
     out.mkdir(parents=True, exist_ok=True)
-    events = []
+    entries = []
     with open(out / ENTRIES_FILE, "wb") as fh:
         for seq, entry in enumerate(stream_entries(client, checkpoint.size)):
             fh.write(entry + b"\n")
-            if audit_events:
-                events.append(audit_event(seq, entry, checkpoint.origin))
-    if audit_events:
-        (out / AUDIT_EVENTS_FILE).write_text(json.dumps(audit_bundle(events), indent=1) + "\n")
+            if with_audit_events:
+                entries.append((seq, entry))
+    if with_audit_events:
+        bundle = audit_bundle(audit_events(entries, checkpoint.origin))
+        (out / AUDIT_EVENTS_FILE).write_text(json.dumps(bundle, indent=1) + "\n")
     (out / CHECKPOINT_FILE).write_text(note)
     trust.trust(note)
     return checkpoint.size

@@ -15,12 +15,13 @@ from consentry.services import config as cfg
 from consentry.services.api.app import App
 from consentry.services.cli.datadir import ledger_signer, operator_key
 from consentry.services.config import Settings
-from consentry.services.crypto import keyfiles
+from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
-from consentry.services.domain import research_subjects
+from consentry.services.crypto.record_keys import RecordKeyVault
+from consentry.services.domain import erasure, research_subjects
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
-from consentry.services.store import schema
+from consentry.services.store import pseudonym_keys, schema
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 from consentry.services.store.models import PrincipalKey
@@ -66,6 +67,7 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
     _register_operator(db, operator_key(settings))
     secret = keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY))
     research_subjects.assign_missing(db, secret)  # research consents from before subject ids
+    pseudonym_keys.adopt_service_wide(db, secret)  # patients from before per-patient keys
     signer = ledger_signer(settings)
     app = App(
         settings=settings,
@@ -75,10 +77,13 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         ledger_signer=SigningKey(signer.seed),
         ledger_verifier_key=signer.verifier.to_key(),
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
-        kek=DirectoryKekProvider(settings.data_dir),
+        # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
+        # record shreds it in every copy of the database (crypto/record_keys.py).
+        kek=RecordKeyVault(DirectoryKekProvider(settings.data_dir), settings.data_dir / record_keys.DIRECTORY),
         policy=load_engine(settings.policy_engine, settings.opa_url),
         deposit_rules=deposit_rules,
     )
+    erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
     return app, signer
 
 

@@ -76,7 +76,8 @@ def consent_line(c: consent_pb2.Consent) -> str:
     kind = consent_pb2.ConsentKind.Name(c.kind).removeprefix("CONSENT_KIND_").lower()
     terms = consent_terms(c)
     subject = f"\tsubject {c.subject_id}" if c.subject_id else ""
-    return f"{c.consent_id}\tv{c.version}\t{status}\t{kind}\t{c.grantee}\t{_terms_text(terms)}{subject}"
+    notice = f"\tnotice {c.notice.notice_id} v{c.notice.version}" if c.HasField("notice") else ""
+    return f"{c.consent_id}\tv{c.version}\t{status}\t{kind}\t{c.grantee}\t{_terms_text(terms)}{subject}{notice}"
 
 
 def request_line(r: consent_pb2.AccessRequest) -> str:

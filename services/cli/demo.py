@@ -123,6 +123,7 @@ class Story:
         self.ledger_key = ledger_key
         self.console = console or Console(highlight=False, width=120)
         self.failures = 0
+        self.notices: dict[str, common_pb2.NoticeRef] = {}
         self.roots = client_root_certificates()  # TLS when $CONSENTRY_TLS_CA names the server's CA
         self.operator = Client(target, Caller("operator", operator_key), root_certificates=self.roots)
         run = secrets.token_hex(3)  # lets the story run again against the same server
@@ -153,6 +154,27 @@ class Story:
         client = Client(self.target, Caller("org:" + self.ids[key], identity, role=role, practitioner=practitioner),
                         root_certificates=self.roots)
         return client, encryption
+
+    def _notice(self, client: Client, key: str, name: str, purposes: list[str], categories: list[str],
+                purpose_en: str, purpose_zh: str) -> common_pb2.NoticeRef:
+        """The institution publishes its own privacy notice, in both languages (docs/notices.md)."""
+        contact = f"privacy@{self.ids[key]}.example"
+        texts = [
+            registry_pb2.NoticeText(
+                language="en", recipient_legal_name=name, recipient_contact=contact, purpose_description=purpose_en,
+                handling_method="read by the named staff in our record system; never sold or passed on",
+                necessity_and_impact="without it we cannot see what happened in hospital; refusing changes only that",
+                retention="kept for the period the law requires of our records, then destroyed",
+                how_to_withdraw="revoke the consent in your Consentry app; it takes effect at the next fetch"),
+            registry_pb2.NoticeText(
+                language="zh-Hans", recipient_legal_name=name, recipient_contact=contact,
+                purpose_description=purpose_zh, handling_method="仅由指定人员在本机构病历系统中查阅，不出售、不转交",
+                necessity_and_impact="没有这些信息我们无法了解您住院期间的情况；拒绝只影响这一点",
+                retention="按法律对病历的保存期限保存，期满销毁",
+                how_to_withdraw="在 Consentry 应用中撤回同意，下一次调取即生效"),
+        ]
+        return client.registry.PublishPrivacyNotice(registry_pb2.PublishPrivacyNoticeRequest(
+            institution_id=self.ids[key], purposes=purposes, categories=categories, texts=texts)).ref
 
     def _person(self, key: str, enroll: Callable[[str, bytes], object]) -> Client:
         identity = SigningKey.generate()
@@ -190,6 +212,13 @@ class Story:
         auditor = self._person("auditor", lambda aid, pk: self.operator.registry.EnrollAuditor(
             registry_pb2.EnrollAuditorRequest(auditor_id=aid, identity_public_key=pk)))
         self.check(True, f"{ids['hospital']}, {ids['doctor']}, {ids['registry']}, a patient and an auditor")
+        self.notices.update({
+            "doctor": self._notice(doctor, "doctor", "Dr Chen's family practice", ["TREAT"], ["*"],
+                                   "continuing your care after discharge", "出院后的持续诊疗"),
+            "registry": self._notice(registry, "registry", "National heart registry", ["HRESCH"], ["medication", "lab"],
+                                     "research on heart disease outcomes", "心脏病预后研究"),
+        })
+        self.check(True, "the family doctor and the registry each published a privacy notice in 简体中文 and English")
 
         self.say("1. The hospital deposits the discharge records as its system writes them (stored encrypted)")
         records, sensitive = {}, set()
@@ -205,10 +234,10 @@ class Story:
                    "the service labelled the psychiatric note PSY from its own codes; the hospital set no label")
 
         self.say("2. The patient grants the family doctor treatment access to the non-sensitive records")
-        until = Timestamp()
-        until.FromDatetime(datetime.now(UTC) + timedelta(days=90))
+        until = _days_from_now(90)
         consent = patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-            patient_id=ids["patient"], grantee=ids["doctor"], terms=consent_pb2.ConsentTerms(
+            patient_id=ids["patient"], grantee=ids["doctor"], notice=self.notices["doctor"],
+            terms=consent_pb2.ConsentTerms(
                 kind=consent_pb2.CONSENT_KIND_TREATMENT, categories=["discharge-summary", "medication", "lab"],
                 purposes=["TREAT"], validity=common_pb2.Period(end=until)))).consent
         self.check(consent.status == consent_pb2.CONSENT_STATUS_ACTIVE,
@@ -270,8 +299,10 @@ class Story:
     def _research(self, patient: Client, registry: Client, key: PrivateKey, records: dict[str, str]) -> None:
         self.say("   The patient gives the registry a research consent; it fetches under the consent's subject id")
         consent = patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-            patient_id=self.ids["patient"], grantee=self.ids["registry"], terms=consent_pb2.ConsentTerms(
-                kind=consent_pb2.CONSENT_KIND_RESEARCH, categories=["medication", "lab"], purposes=["HRESCH"]))).consent
+            patient_id=self.ids["patient"], grantee=self.ids["registry"], notice=self.notices["registry"],
+            terms=consent_pb2.ConsentTerms(
+                kind=consent_pb2.CONSENT_KIND_RESEARCH, categories=["medication", "lab"], purposes=["HRESCH"],
+                validity=common_pb2.Period(end=_days_from_now(365))))).consent
         subject = consent.subject_id
         self.check(bool(subject), f"research consent {consent.consent_id[:8]}: medication, lab for HRESCH, "
                                   f"subject id {subject[:8]}")
@@ -291,6 +322,12 @@ class Story:
                                                   f"checkpoint signature verified")
         text = b"\n".join(entries)
         self.check(self.ids["patient"].encode() not in text, "the ledger names the patient only by pseudonym")
+
+
+def _days_from_now(days: int) -> Timestamp:
+    when = Timestamp()
+    when.FromDatetime(datetime.now(UTC) + timedelta(days=days))
+    return when
 
 
 def run_story(target: str, operator_key: SigningKey, service_key: VerifyKey, ledger_key: str) -> int:

@@ -140,9 +140,12 @@ def _key_job(command: str, data_dir: Path | None) -> tuple[Settings, Database, A
 
 
 def _rewrap(db: Database, kek: DirectoryKekProvider, trail: AuditTrail, batch_size: int) -> None:
+    from consentry.services.crypto import record_keys
     from consentry.services.crypto.kek_rotation import rewrap_all
 
-    report = rewrap_all(db, kek, trail, batch_size=batch_size)
+    # As the server does: each record's wrapped key stays shielded under its own record key.
+    vault = record_keys.RecordKeyVault(kek, kek.data_dir / record_keys.DIRECTORY)
+    report = rewrap_all(db, vault, trail, batch_size=batch_size)
     typer.echo(f"rewrapped {report.rewrapped} record key(s) to {report.kek} in {report.batches} batch(es)")
     if not report.finished:
         typer.echo(f"{report.remaining} record(s) still use an older KEK; run the command again", err=True)

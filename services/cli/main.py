@@ -1,9 +1,9 @@
 """The `consentry` command: the command groups, assembled.
 
-Client commands (`audit`, `org`, `patient`, `operator`, `token`, `tls`, `witness`, `demo
---target`) run on `pip install consentry`; server commands (`init`, `serve`, `demo`, `keys`)
-need `consentry[server]` and say so when it is missing. Importing this module imports nothing of
-the server.
+Client commands (`audit`, `org`, `patient`, `operator`, `rights`, `token`, `tls`, `witness`,
+`demo --target`) run on `pip install consentry`; server commands (`init`, `serve`, `demo`,
+`keys`, `ledger`, `incident`) need `consentry[server]` and say so when it is missing. Importing
+this module imports nothing of the server.
 
 `main` is the installed entry point: whatever refuses a command (the server, a key file, a share
 package check, a flag) ends it with one line on stderr and a non-zero exit code, never a
@@ -21,14 +21,18 @@ import typer
 from consentry.services.cli import (
     audit,
     demo,
+    incident,
     keys,
+    ledger,
     operator,
     org,
     org_keys,
+    org_notices,
     org_records,
     org_requests,
     patient,
     patient_proxies,
+    rights,
     server,
     tls,
     token,
@@ -40,9 +44,12 @@ from consentry.services.sdk.client import DisclosureNotProven
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(audit.app, name="audit")
+app.add_typer(incident.app, name="incident")
 app.add_typer(keys.app, name="keys")
+app.add_typer(ledger.app, name="ledger")
 app.add_typer(org.app, name="org")
 org.app.add_typer(org_keys.app, name="key")
+org.app.add_typer(org_notices.app, name="notice")
 org.app.command("deposit")(org_records.deposit)
 org.app.command("records")(org_records.records)
 org.app.command("erase")(org_records.erase)
@@ -52,6 +59,7 @@ org.app.command("requests")(org_requests.requests)
 app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
 app.add_typer(operator.app, name="operator")
+app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")
 app.command()(server.init)

@@ -51,8 +51,8 @@ def records(patient: str = Patient, key: Path = acting.KeyFile, as_: str = actin
 
 
 def record_line(r: pb.RecordMetadata) -> str:
-    erased = "\terased" if r.erased else ""
-    return f"{r.record_id}\t{r.holder}\t{r.resource_type}\t{r.category}\t{','.join(r.labels) or '-'}{erased}"
+    erased = "\terased" if r.erased else ""  # an erased record's category is erased too (docs/erasure.md)
+    return f"{r.record_id}\t{r.holder}\t{r.resource_type}\t{r.category or '-'}\t{','.join(r.labels) or '-'}{erased}"
 
 
 def erase(record_id: str = typer.Argument(..., help="The record, held by this institution"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from consentry.services.cli import acting
+from consentry.services.cli import acting, privacy_notice
 from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.cli.consent_terms import (
     Categories,
@@ -64,13 +64,16 @@ def key_new(out: Path = typer.Option(..., "--out", dir_okay=False, help="The key
 def grant(to: str = typer.Option(..., "--to", help="The grantee institution's id"),
           kind: str = Kind, category: list[str] = Categories, purpose: list[str] = Purposes,
           days: int | None = Days, excepted: list[str] = Excepted,
+          notice: str = privacy_notice.Notice, lang: str = privacy_notice.Lang,
           key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Grant an institution access to categories of records for purposes."""
+    """Grant an institution access to categories of records for purposes, under the privacy notice
+    the patient is shown first (the grantee's; --days where the consent must end)."""
     who = Acting(key, as_, for_)
     request = pb.GrantConsentRequest(patient_id=who.patient_id, grantee=to,
                                      terms=terms(kind, category, purpose, days, excepted))
     with who.client(target, tls_client_cert, tls_client_key) as client:
+        request.notice.CopyFrom(privacy_notice.shown(client, notice, lang))
         typer.echo(consent_line(client.consent.GrantConsent(request).consent))
 
 
@@ -140,13 +143,16 @@ def export(consent_id: str = typer.Argument(..., help="The consent"),
 @app.command("import")
 def import_(file: Path = typer.Option(..., "--file", exists=True, dir_okay=False,
                                       help="A FHIR R4 Consent resource (JSON)"),
+            notice: str = privacy_notice.Notice, lang: str = privacy_notice.Lang,
             key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Grant the consent a FHIR R4 Consent resource describes (docs/fhir-consent.md)."""
+    """Grant the consent a FHIR R4 Consent resource describes (docs/fhir-consent.md), under the
+    privacy notice the patient is shown first."""
     who = Acting(key, as_, for_)
     with who.client(target, tls_client_cert, tls_client_key) as client:
+        ref = privacy_notice.shown(client, notice, lang)
         typer.echo(consent_line(client.consent.ImportConsent(pb.ImportConsentRequest(
-            fhir_json=file.read_text())).consent))
+            fhir_json=file.read_text(), notice=ref)).consent))
 
 
 @app.command()

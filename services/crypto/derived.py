@@ -5,7 +5,9 @@
 
 The parts are validated ids (institution, patient, consent and subject ids), none of which can
 hold a NUL byte, so the encoding is unambiguous. The ledger pseudonym itself is
-`consentry.ledger.pseudonym.patient_pseudonym` (label `consentry/ledger/patient-pseudonym/v1`).
+`consentry.ledger.pseudonym.patient_pseudonym` (label `consentry/ledger/patient-pseudonym/v1`),
+keyed by each patient's own key rather than this secret (store/pseudonym_keys.py), so that it can
+be erased patient by patient.
 
 Labels (each followed by 0x00), what they are computed over, and who sees the value:
 
@@ -17,7 +19,7 @@ Labels (each followed by 0x00), what they are computed over, and who sees the va
 
 Why no key file of its own for each: every value here must stay stable for as long as the data
 it names (a pseudonym that changed would split a patient's history; a subject id that changed
-would orphan a research consent), exactly like the ledger pseudonym, so they share its lifetime,
+would orphan a research consent), so they share the secret's lifetime,
 its backup and its protection. A separate file would add a secret to generate, back up and restore
 (an existing data directory would not start without it) while adding no separation that the
 labels do not already give: HMAC-SHA256 is a PRF, so values under different labels are

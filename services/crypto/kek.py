@@ -36,6 +36,7 @@ from .errors import DecryptionFailed, MalformedPackage, UnknownKek, UnsupportedV
 from .keyfiles import load_secret
 
 WRAP_VERSION = 1
+SHIELDED_VERSION = b"\x02"  # the first byte of a wrapped key shielded by record_keys.py
 _WRAP_DOMAIN = b"consentry-kek-wrap-v1\x00"
 _NONCE = 24
 _TAG = 16
@@ -63,8 +64,25 @@ def kek_id_for(key: bytes) -> str:
 
 
 def wrapped_key_id(wrapped: bytes) -> str:
-    """Which KEK wrapped this key (read from the header; authenticated only when unwrapped)."""
+    """Which KEK wrapped this key (read from the header; authenticated only when unwrapped).
+
+    A wrapped key shielded under its record's own key (record_keys.py) keeps the header's
+    key id, so rotation and retirement still see which KEK lies beneath."""
+    if wrapped[:1] == SHIELDED_VERSION:
+        return header_key_id(wrapped)
     return _parse(wrapped)[0]
+
+
+def header_key_id(wrapped: bytes) -> str:
+    """The key id of a wrapped key's header (version | len | key id), whatever its version."""
+    if len(wrapped) < 2 or len(wrapped) < 2 + wrapped[1]:
+        raise MalformedPackage("wrapped key is truncated")
+    try:
+        kid = bytes(wrapped[2 : 2 + wrapped[1]]).decode("ascii")
+    except UnicodeDecodeError:
+        raise MalformedPackage("wrapped key id is not ASCII") from None
+    _check_key_id(kid, error=MalformedPackage)
+    return kid
 
 
 class LocalKekProvider:

@@ -42,7 +42,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 
 from consentry.services.config import KEK_FILE
-from consentry.services.crypto import at_rest, keyfiles
+from consentry.services.crypto import at_rest, keyfiles, sealed_text
 from consentry.services.crypto.errors import KeyFileError
 from consentry.services.crypto.kek import (
     KeyEncryptionKeyProvider,
@@ -197,11 +197,16 @@ def _live_not_current(current: str) -> ColumnElement[bool]:
 
 
 def usage_by_kek(db: Database) -> dict[str, int]:
-    """kek id -> number of live (not erased) records whose data key it wraps."""
+    """kek id -> number of live (not erased) records, and sealed texts (sealed_text.py), whose
+    data key it wraps."""
     with db.read() as s:
         rows = s.execute(select(Record.kek_id, func.count()).where(Record.wrapped_key.is_not(None))
                          .group_by(Record.kek_id)).all()
-    return {kid or "?": n for kid, n in rows}
+        texts = sealed_text.usage_by_kek(s)
+    used = {kid or "?": n for kid, n in rows}
+    for kid, n in texts.items():
+        used[kid] = used.get(kid, 0) + n
+    return used
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,8 @@ def rewrap_all(
             after = result.last_record_id or ""
             if on_batch is not None:
                 on_batch(result)
+        with db.write() as s:
+            report.rewrapped += sealed_text.rewrap_texts(s, kek)
         report.remaining = sum(pending(db, current).values())
         if report.remaining == 0:
             break

@@ -56,6 +56,7 @@ from .errors import (
     WrongRecipientKey,
 )
 from .share_header import (
+    FETCH_BOUND_VERSIONS,
     READABLE_VERSIONS,
     SHARE_VERSION,
     encode_fetch_nonce,
@@ -66,7 +67,7 @@ from .share_header import (
     patient_binding,
 )
 
-SIGNATURE_DOMAINS = {1: b"consentry-share-v1\x00", 2: b"consentry-share-v2\x00"}
+SIGNATURE_DOMAINS = {1: b"consentry-share-v1\x00", 2: b"consentry-share-v2\x00", 3: b"consentry-share-v3\x00"}
 KEY_ID_DOMAIN = b"consentry-x25519-v1"
 DEFAULT_TIME_WINDOW = timedelta(minutes=5)
 DEFAULT_CONTENT_TYPE = "application/fhir+json"
@@ -186,9 +187,11 @@ def build_share(
     now: datetime,
     content_type: str = DEFAULT_CONTENT_TYPE,
     share_id: str | None = None,
+    redisclosure: dict[str, Any] | None = None,
 ) -> SharePackage:
-    """A version 2 package. `recipient` is the institution id as registered (no "org:" prefix);
-    `patient_ref` is the identifier the recipient named in its fetch; `fetch_nonce` the nonce it sent."""
+    """A version 3 package. `recipient` is the institution id as registered (no "org:" prefix);
+    `patient_ref` is the identifier the recipient named in its fetch; `fetch_nonce` the nonce it
+    sent; `redisclosure` the Part 2 notice and consent scopes of a substance-use record, else None."""
     pk = bytes(recipient_public_key)
     # The id must describe the key we seal to; a mismatch is a registry bug, never send it.
     if recipient_key_id != _key_id(pk):
@@ -202,6 +205,7 @@ def build_share(
         "recipient_key_id": recipient_key_id, "purpose": purpose, "ledger_seq": ledger_seq,
         "obligations": sorted(set(obligations)), "time": format_time(now), "content_type": content_type,
         "patient_binding": patient_binding(share_key, patient_ref), "fetch_nonce": encode_fetch_nonce(fetch_nonce),
+        "redisclosure": redisclosure,
     })
     nonce = nacl.utils.random(_NONCE)
     ciphertext = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(body), header, nonce, share_key)
@@ -227,7 +231,7 @@ def open_share(
     the *pinned* service key has verified; the private key is used only on a package that answers
     `expected`; the body is decrypted only once the patient binding matched.
     """
-    if pkg.version != SHARE_VERSION:
+    if pkg.version not in FETCH_BOUND_VERSIONS:
         raise UnsupportedVersion(f"a version {pkg.version} package binds no fetch; only an archive reads it")
     header = _verified_header(pkg, service_verify_key)
     _check_recipient(header, expected_recipient, recipient_private_key)
@@ -245,7 +249,7 @@ def open_archived_share(
     recipient_private_key: nacl.public.PrivateKey,
     expected_recipient: str,
 ) -> OpenedShare:
-    """Opens a package (version 1 or 2) that the recipient stored itself after receiving it.
+    """Opens a package (any readable version) that the recipient stored itself after receiving it.
 
     Signature, recipient, key and decryption are checked; nothing ties the package to a fetch (a
     version 1 package cannot be, docs/share-format.md "Version 1"). Never use this on a package

@@ -10,6 +10,10 @@ to the patient the fetch named that only the recipient can check::
 
 The share key is sealed to the recipient, so nobody on the path can test a guessed patient id
 against the header, yet the recipient compares it with the id it asked for.
+
+Version 3 adds `redisclosure`: null, or for a substance-use record (42 CFR Part 2) the notice 42
+CFR 2.32 requires with every disclosure and the scope of the consents it was disclosed under, so
+the notice and the scope are signed with the package and travel with the record.
 """
 
 from __future__ import annotations
@@ -27,8 +31,27 @@ import rfc8785
 
 from .errors import MalformedPackage, UnsupportedVersion
 
-SHARE_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1 only from an archive (docs/share-format.md, "Version 1")
+SHARE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 1 only from an archive (docs/share-format.md, "Version 1")
+FETCH_BOUND_VERSIONS = (2, 3)  # versions whose header binds the fetch it answers
+# 42 CFR 2.32(a)(1), the statement every disclosure of a Part 2 record carries, verbatim.
+REDISCLOSURE_NOTICE = (
+    "This record which has been disclosed to you is protected by federal confidentiality rules (42 CFR part 2). "
+    "These rules prohibit you from using or disclosing this record, or testimony that describes the information "
+    "contained in this record, in any civil, criminal, administrative, or legislative proceedings by any Federal, "
+    "State, or local authority, against the patient, unless authorized by the consent of the patient, except as "
+    "provided at 42 CFR 2.12(c)(5) or as authorized by a court in accordance with 42 CFR 2.64 or 2.65. In "
+    "addition, the Federal rules prohibit you from making any other use or disclosure of this record unless at "
+    "least one of the following applies: (i) Further use or disclosure is expressly permitted by the written "
+    "consent of the individual whose information is being disclosed in this record or as otherwise permitted by "
+    "42 CFR part 2. (ii) You are a covered entity or business associate and have received the record for "
+    "treatment, payment, or health care operations, or (iii) You have received the record from a covered entity "
+    "or business associate as permitted by 45 CFR part 164, subparts A and E. A general authorization for the "
+    "release of medical or other information is NOT sufficient to meet the required elements of written consent "
+    "to further use or redisclose the record (see 42 CFR 2.31)."
+)
+# The members of each consent scope in a redisclosure.
+SCOPE_KEYS = frozenset({"consent_id", "version", "categories", "purposes", "excepted", "valid_until"})
 PATIENT_BINDING_DOMAIN = b"consentry-share-v2-patient\x00"
 FETCH_NONCE_BYTES = (16, 64)  # the fewest and the most bytes of a fetch nonce
 _V1_KEYS = frozenset({"v", "share_id", "record_id", "recipient", "recipient_key_id", "purpose",
@@ -36,6 +59,7 @@ _V1_KEYS = frozenset({"v", "share_id", "record_id", "recipient", "recipient_key_
 HEADER_KEYS: dict[int, frozenset[str]] = {
     1: _V1_KEYS,
     2: _V1_KEYS | {"category", "patient_binding", "fetch_nonce"},
+    3: _V1_KEYS | {"category", "patient_binding", "fetch_nonce", "redisclosure"},
 }
 _STR_FIELDS = ("share_id", "record_id", "category", "recipient", "recipient_key_id", "purpose",
                "patient_binding", "fetch_nonce", "time", "content_type")
@@ -129,6 +153,31 @@ def _check_header(header: dict[str, Any], version: Any, error: type[Exception] =
             raise error("header field 'patient_binding' must be 64 lowercase hex characters")
         if not _is_fetch_nonce(header["fetch_nonce"]):
             raise error("header field 'fetch_nonce' must be 16 to 64 bytes in unpadded base64url")
+    if version >= 3 and header["redisclosure"] is not None:
+        _check_redisclosure(header["redisclosure"], error)
+
+
+def _check_redisclosure(value: Any, error: type[Exception]) -> None:
+    """null, or {"notice": the 42 CFR 2.32 statement, "consents": [scope, ...]} (at least one)."""
+    if not isinstance(value, dict) or set(value) != {"notice", "consents"}:
+        raise error("header field 'redisclosure' must be null or an object of notice and consents")
+    if value["notice"] != REDISCLOSURE_NOTICE:
+        raise error("header field 'redisclosure.notice' must be the 42 CFR 2.32 statement, verbatim")
+    scopes = value["consents"]
+    if not isinstance(scopes, list) or not scopes or not all(_is_scope(c) for c in scopes):
+        raise error("header field 'redisclosure.consents' must list the scope of each consent, at least one")
+
+
+def _is_scope(scope: Any) -> bool:
+    if not isinstance(scope, dict) or set(scope) != SCOPE_KEYS:
+        return False
+    lists = all(isinstance(scope[k], list) and all(isinstance(x, str) and x for x in scope[k])
+                for k in ("categories", "purposes", "excepted"))
+    version = scope["version"]
+    return (lists and isinstance(scope["consent_id"], str) and bool(_UUID_RE.fullmatch(scope["consent_id"]))
+            and isinstance(version, int) and not isinstance(version, bool) and version > 0
+            and (scope["valid_until"] is None or (isinstance(scope["valid_until"], str)
+                                                  and bool(scope["valid_until"]))))
 
 
 def _is_fetch_nonce(text: str) -> bool:

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
+from consentry.services.domain import notices
 from consentry.services.domain.consent_changes import insert_consent, ledger_consent, ledger_signed
 from consentry.services.domain.consent_evidence import Subject
-from consentry.services.domain.consents import expire_lapsed, narrower_violations
+from consentry.services.domain.consents import expire_lapsed, narrowed, narrower_violations
+from consentry.services.domain.privacy_notices import NoticeBinding, binding_for
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for, acting_for_owner
@@ -33,16 +35,28 @@ def status_of(row: AccessRequest, now_ns: int) -> str:
 
 
 def request_access(s: Session, trail: AuditTrail, requester: Principal, patient_id: str, terms: dict,
-                   reason: str, now_ns: int, expire_ns: int) -> AccessRequest:
+                   reason: str, now_ns: int, expire_ns: int, notice: NoticeBinding) -> AccessRequest:
+    """Stores the request with the requester's privacy notice, which must cover the terms."""
+    bound = binding_for(s, notice, requester.name, terms)
     # Ledgered about the patient only when enrolled: an unknown id never becomes a pseudonym.
     about = patient_id if s.get(Person, patient_id) is not None else None
     row = AccessRequest(request_id=str(uuid.uuid4()), patient_id=patient_id, requester=requester.name,
-                        terms=terms, reason=reason, status="pending", created_ns=now_ns, expire_ns=expire_ns)
+                        terms=terms, reason=reason, status="pending", created_ns=now_ns, expire_ns=expire_ns,
+                        notice_id=bound.notice_id, notice_version=bound.version, notice_sha256=bound.sha256)
     s.add(row)
+    if about is not None:
+        notices.queue_notice(s, about, notices.ACCESS_REQUESTED, row.request_id)
     trail.append(s, "consent.requested", requester.id, patient_id=about, request=row.request_id,
                  categories=terms["categories"], purposes=terms["purposes"],
                  role=requester.role, practitioner=requester.practitioner)
     return row
+
+
+def notice_of(row: AccessRequest) -> NoticeBinding | None:
+    """The privacy notice shown with the request; None for requests from before notices."""
+    if row.notice_id is None or row.notice_version is None or row.notice_sha256 is None:
+        return None
+    return NoticeBinding(row.notice_id, row.notice_version, row.notice_sha256)
 
 
 def readable_request(s: Session, request_id: str) -> AccessRequest:
@@ -80,12 +94,13 @@ def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) 
     """Grants the requested terms, or the narrower `terms`; returns the request and the consent."""
     row, actor = _pending(s, trail, request_id)
     if terms is None:
-        terms = dict(row.terms)
+        terms = {"broad_categories": None, **row.terms}
     else:
         v = Violations()
         narrower_violations(v, "terms", row.terms, terms)
         v.raise_if_any()
-    consent = insert_consent(s, trail, actor, row.patient_id, row.requester, terms)
+        terms = narrowed(row.terms, terms)
+    consent = insert_consent(s, trail, actor, row.patient_id, row.requester, terms, notice_of(row))
     row.status, row.decided_ns, row.consent_id = "approved", clock.now_ns(), consent.consent_id
     subject = Subject(consent_id=consent.consent_id, version=consent.version, request_id=row.request_id)
     ledger_signed(s, trail, "consent.request.approved", actor, row.patient_id, subject, request=row.request_id,

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from consentry.ledger import leaf_hash
+from consentry.ledger import entry_leaf_hash, tombstone_commitment
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -69,6 +69,12 @@ def audit_event(seq: int, entry: bytes, origin: str) -> dict[str, Any]:
     if fields.get("purpose"):
         event["purposeOfEvent"] = [{"coding": [{"system": ACT_REASON, "code": fields["purpose"]}]}]
     return event
+
+
+def audit_events(entries: Iterable[tuple[int, bytes]], origin: str) -> list[dict[str, Any]]:
+    """The AuditEvents of `(seq, entry)` pairs. A redacted entry (a tombstone) says nothing of
+    an event any more, so it has none: its seq is absent from the Bundle."""
+    return [audit_event(seq, entry, origin) for seq, entry in entries if tombstone_commitment(entry) is None]
 
 
 def audit_bundle(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -130,7 +136,7 @@ def _ledger_entity(seq: int, entry: bytes, fields: dict[str, Any]) -> dict[str, 
     with this leaf hash), and its bytes, from which the hash is recomputed."""
     details = [
         {"type": f"{DETAIL}#seq", "valueString": str(seq)},
-        {"type": f"{DETAIL}#leaf-hash", "valueString": leaf_hash(entry).hex()},
+        {"type": f"{DETAIL}#leaf-hash", "valueString": entry_leaf_hash(entry).hex()},
         {"type": f"{DETAIL}#entry", "valueBase64Binary": base64.b64encode(entry).decode()},
     ]
     if fields.get("decision_id"):

@@ -6,9 +6,12 @@ raises InvalidArgument naming the field and what was wanted, and returns the siz
 
 from __future__ import annotations
 
-from consentry.services.domain.validation import Violations
+import re
+
+from consentry.services.domain.validation import UUID, Violations
 from consentry.services.identity.principals import Principal
 from consentry.v1 import audit_pb2 as pb
+from consentry.v1 import common_pb2
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -51,3 +54,30 @@ def validate_consistency_proof(request: pb.GetConsistencyProofRequest, ledger_si
             "must satisfy 0 < old_size <= new_size <= ledger size")
     v.raise_if_any()
     return new
+
+
+# -- emergency accesses --------------------------------------------------------------------------
+
+REVIEW_QUEUE_TOKEN = re.compile(r"[0-9]{19}:" + UUID.pattern)
+OUTCOMES = {common_pb2.EMERGENCY_REVIEW_OUTCOME_JUSTIFIED: "justified",
+            common_pb2.EMERGENCY_REVIEW_OUTCOME_NOT_JUSTIFIED: "not-justified",
+            common_pb2.EMERGENCY_REVIEW_OUTCOME_REFERRED: "referred"}
+
+
+def validate_list_emergency_accesses(request: pb.ListEmergencyAccessesRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.page_size("page_size", request.page_size, MAX_PAGE)
+    v.page_token("page_token", request.page_token, REVIEW_QUEUE_TOKEN)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_review_emergency_access(request: pb.ReviewEmergencyAccessRequest) -> str:
+    """The outcome's name."""
+    v = Violations()
+    v.uuid("emergency_id", request.emergency_id)
+    v.check(request.outcome in OUTCOMES, "outcome", "must be JUSTIFIED, NOT_JUSTIFIED or REFERRED")
+    v.text("comment", request.comment)
+    v.raise_if_any()
+    return OUTCOMES[request.outcome]

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.domain import consent_evidence
-from consentry.services.domain.consents import effective_status, expire_lapsed, narrower_violations, terms_of
+from consentry.services.domain.consents import (
+    effective_status,
+    expire_lapsed,
+    narrowed,
+    narrower_violations,
+    terms_of,
+)
+from consentry.services.domain.privacy_notices import NoticeBinding, binding_for
 from consentry.services.domain.research_subjects import subject_of
 from consentry.services.domain.validation import Violations
 from consentry.services.errors import FailedPrecondition, NotFound
@@ -48,11 +55,13 @@ def ledger_signed(s: Session, trail: AuditTrail, kind: str, actor: Principal, pa
 
 
 def insert_consent(s: Session, trail: AuditTrail, actor: Principal, patient_id: str, grantee: str, terms: dict,
-                   consent_id: str | None = None, version: int = 1) -> Consent:
+                   notice: NoticeBinding | None, consent_id: str | None = None, version: int = 1) -> Consent:
     consent_id = consent_id or str(uuid.uuid4())
     row = Consent(consent_id=consent_id, version=version, patient_id=patient_id, grantee=grantee, status="active",
                   created_by=actor.id, created_ns=clock.now_ns(),
-                  subject_id=subject_of(trail.pseudonym_key, consent_id, terms["kind"]), **terms)
+                  subject_id=subject_of(trail.pseudonym_key, consent_id, terms["kind"]),
+                  notice_id=notice.notice_id if notice else None, notice_version=notice.version if notice else None,
+                  notice_sha256=notice.sha256 if notice else None, **terms)
     s.add(row)
     return row
 
@@ -62,18 +71,32 @@ def ledger_consent(s: Session, trail: AuditTrail, kind: str, actor: Principal, r
     """Appends the signed event that made this consent version (from the access request
     `request_id`, for an approval)."""
     subject = consent_evidence.Subject(consent_id=row.consent_id, version=row.version, request_id=request_id)
+    notice = notice_of(row)
+    if notice is not None:
+        extra.update(notice=notice.notice_id, notice_version=notice.version, notice_sha256=notice.sha256)
+    if row.broad_categories is not None:
+        extra.update(broad_categories=list(row.broad_categories))
     return ledger_signed(s, trail, kind, actor, row.patient_id, subject, consent=row.consent_id,
                          version=row.version, request=request_id, grantee="org:" + row.grantee,
                          consent_kind=row.kind, categories=list(row.categories), purposes=list(row.purposes),
                          excepted=list(row.excepted), **extra)
 
 
-def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: dict, **ledgered: Any) -> Consent:
+def notice_of(row: Consent) -> NoticeBinding | None:
+    """The privacy notice the version was given under; None for versions from before notices."""
+    if row.notice_id is None or row.notice_version is None or row.notice_sha256 is None:
+        return None
+    return NoticeBinding(row.notice_id, row.notice_version, row.notice_sha256)
+
+
+def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: dict, notice: NoticeBinding,
+          **ledgered: Any) -> Consent:
+    """Grants a consent under the privacy notice the patient was shown (privacy_notices.binding_for)."""
     actor = acting_for(s, patient_id, MANAGE_CONSENTS)
     expire_lapsed(s, trail, patient_id)
     if s.get(Institution, grantee) is None:
         raise NotFound("no institution with this id is registered")
-    row = insert_consent(s, trail, actor, patient_id, grantee, terms)
+    row = insert_consent(s, trail, actor, patient_id, grantee, terms, binding_for(s, notice, grantee, terms))
     ledger_consent(s, trail, "consent.granted", actor, row, **ledgered)
     return row
 
@@ -89,8 +112,11 @@ def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Conse
     v = Violations()
     narrower_violations(v, "terms", terms_of(old), terms)
     v.raise_if_any()
+    terms = narrowed(terms_of(old), terms)
     old.status = "superseded"
-    row = insert_consent(s, trail, actor, old.patient_id, old.grantee, terms, old.consent_id, old.version + 1)
+    # Narrowing only takes away, so the notice the consent was given under still covers it.
+    row = insert_consent(s, trail, actor, old.patient_id, old.grantee, terms, notice_of(old), old.consent_id,
+                         old.version + 1)
     ledger_consent(s, trail, "consent.narrowed", actor, row)
     return row
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 from consentry.services.domain.consents import parse_terms
+from consentry.services.domain.fhir_consent import notice_uri
+from consentry.services.domain.privacy_notices import NoticeBinding, parse_ref
 from consentry.services.domain.validation import UUID, Violations, timestamp_ns
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY
 from consentry.services.identity.principals import Principal
@@ -32,14 +34,29 @@ AUTHORIZATION = re.compile(r"[0-9a-f]{64}")
 # -- consents ------------------------------------------------------------------------------------
 
 
-def validate_grant_consent(request: pb.GrantConsentRequest) -> dict:
-    """The consent's terms."""
+def validate_grant_consent(request: pb.GrantConsentRequest) -> tuple[dict, NoticeBinding]:
+    """The consent's terms and the privacy notice it is given under."""
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     v.institution_id("grantee", request.grantee)
     terms = parse_terms(v, "terms", request.terms)
+    notice = parse_ref(v, "notice", request.notice, request.HasField("notice"))
     v.raise_if_any()
-    return terms
+    assert notice is not None  # a missing or malformed notice is a violation, raised above
+    return terms, notice
+
+
+def validate_import_notice(request: pb.ImportConsentRequest, named_in_resource: str | None) -> NoticeBinding:
+    """The privacy notice an imported consent is given under: the one the request names, which
+    must be the one the resource's `policy` names, if it names one."""
+    v = Violations()
+    notice = parse_ref(v, "notice", request.notice, request.HasField("notice"))
+    if notice is not None and named_in_resource is not None:
+        v.check(notice_uri(notice.notice_id, notice.version, notice.sha256) == named_in_resource, "notice",
+                "must be the privacy notice the resource's policy names")
+    v.raise_if_any()
+    assert notice is not None
+    return notice
 
 
 def validate_narrow_consent(request: pb.NarrowConsentRequest) -> dict:
@@ -94,18 +111,20 @@ def validate_list_consents(request: pb.ListConsentsRequest) -> int:
 # -- access requests -----------------------------------------------------------------------------
 
 
-def validate_request_access(request: pb.RequestAccessRequest, now_ns: int) -> tuple[dict, int]:
-    """The requested terms and when the request expires (by default in 14 days)."""
+def validate_request_access(request: pb.RequestAccessRequest, now_ns: int) -> tuple[dict, int, NoticeBinding]:
+    """The requested terms, when the request expires (by default in 14 days) and the notice the
+    patient will be shown with it."""
     v = Violations()
     v.person_id("patient_id", request.patient_id)
     terms = parse_terms(v, "terms", request.terms)
+    notice = parse_ref(v, "notice", request.notice, request.HasField("notice"))
     v.text("reason", request.reason, required=True)
     expire = timestamp_ns(request.expire_time) if request.HasField("expire_time") else now_ns + REQUEST_LIFETIME_NS
     v.check(expire is not None and now_ns < expire <= now_ns + MAX_REQUEST_LIFETIME_NS, "expire_time",
             "must be in the future and at most 90 days away")
     v.raise_if_any()
-    assert expire is not None  # checked above
-    return terms, expire
+    assert expire is not None and notice is not None  # checked above
+    return terms, expire, notice
 
 
 def validate_request_lookup(request: pb.GetAccessRequestRequest) -> None:
@@ -187,3 +206,35 @@ def validate_get_access_history(request: pb.GetAccessHistoryRequest) -> tuple[in
     v.page_token("page_token", request.page_token, HISTORY_TOKEN)
     v.raise_if_any()
     return request.page_size or DEFAULT_PAGE, int(request.page_token or -1)
+
+
+# -- notices -------------------------------------------------------------------------------------
+
+NOTICES_TOKEN = re.compile(r"[0-9]{19}:" + UUID.pattern)
+
+
+def validate_list_notices(request: pb.ListNoticesRequest) -> int:
+    """The page size."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, NOTICES_TOKEN)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE
+
+
+def validate_mark_notices_read(request: pb.MarkNoticesReadRequest) -> list[str]:
+    """The notice ids, as given."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.check(bool(request.notice_ids), "notice_ids", "must name at least one notice")
+    for i, notice_id in enumerate(request.notice_ids):
+        v.uuid(f"notice_ids[{i}]", notice_id)
+    v.raise_if_any()
+    return list(request.notice_ids)
+
+
+def validate_get_emergency_access(request: pb.GetEmergencyAccessRequest) -> None:
+    v = Violations()
+    v.uuid("emergency_id", request.emergency_id)
+    v.raise_if_any()

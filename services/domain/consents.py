@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session
 from consentry.services import clock
 from consentry.services.domain.validation import (
     BROAD_CATEGORY,
+    CATEGORIES,
+    EXPIRY_REQUIRED_CATEGORIES,
+    EXPIRY_REQUIRED_KINDS,
     SENSITIVE_CATEGORIES,
     Violations,
     timestamp_ns,
@@ -39,11 +42,33 @@ def parse_terms(v: Violations, field: str, terms: pb.ConsentTerms) -> dict:
     v.categories(f"{field}.excepted_categories", terms.excepted_categories)
     data = _period(v, f"{field}.data_period", terms.data_period if terms.HasField("data_period") else None)
     valid = _period(v, f"{field}.validity", terms.validity if terms.HasField("validity") else None)
+    expiry_violations(v, f"{field}.validity.end", kind, categories, valid[1])
     return {
-        "kind": kind, "categories": sorted(set(categories)), "purposes": sorted(set(terms.purposes)),
+        "kind": kind, "categories": sorted(set(categories)), "broad_categories": broad_categories_of(categories),
+        "purposes": sorted(set(terms.purposes)),
         "excepted": sorted(set(terms.excepted_categories)),
         "data_from_ns": data[0], "data_until_ns": data[1], "valid_from_ns": valid[0], "valid_until_ns": valid[1],
     }
+
+
+def broad_categories_of(categories: list[str]) -> list[str] | None:
+    """What "*" among `categories` stands for: every non-sensitive category the vocabulary holds
+    now, sorted, kept with the consent; None without "*". What the patient agrees to is fixed
+    when they agree, so a category added to the vocabulary later is not covered (PIPL 14)."""
+    if BROAD_CATEGORY not in categories:
+        return None
+    return sorted(c for c in CATEGORIES if c not in SENSITIVE_CATEGORIES)
+
+
+def expiry_violations(v: Violations, field: str, kind: str | None, categories: list[str],
+                      valid_until: int | None) -> None:
+    """Authorisations and Part 2 consents must end (policy/data/consent_terms.json)."""
+    if valid_until is not None:
+        return
+    if kind in EXPIRY_REQUIRED_KINDS:
+        v.add(field, f"must be set: a {kind} consent is an authorisation and must end")
+    elif required := sorted(EXPIRY_REQUIRED_CATEGORIES.intersection(categories)):
+        v.add(field, f"must be set: a consent naming {', '.join(required)} must end")
 
 
 def _period(v: Violations, field: str, period: common_pb2.Period | None) -> tuple[int | None, int | None]:
@@ -58,11 +83,11 @@ def _period(v: Violations, field: str, period: common_pb2.Period | None) -> tupl
 def narrower_violations(v: Violations, field: str, old: dict, new: dict) -> None:
     """Narrowing may only take away: each list a subset, periods within, exceptions may grow.
 
-    A broad consent ("*") covers every non-sensitive category and no sensitive one, so it may be
-    narrowed to named non-sensitive categories, never to a sensitive one it did not name."""
+    A broad consent ("*") covers the non-sensitive categories it was given for and no sensitive
+    one, so it may be narrowed to some of those, never to a sensitive one it did not name."""
     covered = set(old["categories"])
     if BROAD_CATEGORY in covered:
-        covered |= {c for c in new["categories"] if c not in SENSITIVE_CATEGORIES}
+        covered |= set(old.get("broad_categories") or ()) - set(SENSITIVE_CATEGORIES)
     v.check(set(new["categories"]) <= covered, f"{field}.categories",
             "must be a subset of the current categories (a broad consent never covers a sensitive category)")
     v.check(set(new["purposes"]) <= set(old["purposes"]), f"{field}.purposes",
@@ -78,9 +103,16 @@ def narrower_violations(v: Violations, field: str, old: dict, new: dict) -> None
                 "must not end later than the current period")
 
 
+def narrowed(old: dict, new: dict) -> dict:
+    """The new terms as they take effect: "*" kept in a narrowing still stands for what it stood
+    for when the patient first agreed, never for the vocabulary of today."""
+    return {**new, "broad_categories": old.get("broad_categories") if BROAD_CATEGORY in new["categories"] else None}
+
+
 def terms_of(row: Consent) -> dict:
     return {
-        "kind": row.kind, "categories": list(row.categories), "purposes": list(row.purposes),
+        "kind": row.kind, "categories": list(row.categories), "broad_categories": row.broad_categories,
+        "purposes": list(row.purposes),
         "excepted": list(row.excepted), "data_from_ns": row.data_from_ns, "data_until_ns": row.data_until_ns,
         "valid_from_ns": row.valid_from_ns, "valid_until_ns": row.valid_until_ns,
     }
@@ -122,9 +154,9 @@ def policy_consent(row: Consent, now_ns: int) -> dict:
     """A consent as the policy's input contract describes it."""
     return {
         "id": row.consent_id, "version": row.version, "grantee": row.grantee, "kind": row.kind,
-        "categories": list(row.categories), "purposes": list(row.purposes), "excepted": list(row.excepted),
-        "data_from": row.data_from_ns, "data_until": row.data_until_ns,
-        "valid_from": row.valid_from_ns, "valid_until": row.valid_until_ns,
+        "categories": list(row.categories), "broad_categories": list(row.broad_categories or ()),
+        "purposes": list(row.purposes), "excepted": list(row.excepted), "data_from": row.data_from_ns,
+        "data_until": row.data_until_ns, "valid_from": row.valid_from_ns, "valid_until": row.valid_until_ns,
         "status": effective_status(row, now_ns),
     }
 
@@ -146,5 +178,13 @@ def consent_pb(row: Consent, now_ns: int | None = None) -> pb.Consent:
         validity=t.validity, excepted_categories=t.excepted_categories,
         status=_STATUS_PB[effective_status(row, now_ns or clock.now_ns())], created_by=row.created_by,
         create_time=to_timestamp(row.created_ns), revoke_time=to_timestamp(row.revoked_ns),
-        revoke_reason=row.revoke_reason or "", subject_id=row.subject_id or "",
+        revoke_reason=row.revoke_reason or "", subject_id=row.subject_id or "", notice=_notice_ref(row),
+        broad_categories=row.broad_categories or [],
     )
+
+
+def _notice_ref(row: Consent) -> common_pb2.NoticeRef | None:
+    if row.notice_id is None or row.notice_version is None or row.notice_sha256 is None:
+        return None
+    return common_pb2.NoticeRef(notice_id=row.notice_id, version=row.notice_version,
+                                content_hash=bytes.fromhex(row.notice_sha256))

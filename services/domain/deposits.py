@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
+from consentry.services.domain.labelling import LabelReason
 from consentry.services.domain.records import Deposit
 from consentry.services.errors import NotFound, PermissionDenied
 from consentry.services.identity.acting_for import READ_HISTORY, about_enrolled, acting_for
@@ -19,6 +20,8 @@ from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Institution, Person, Record
 from consentry.v1 import registry_pb2
 
+# The label a Part 2 program's deposits carry, and the source its reason names.
+PART2_LABEL, PART2_PROGRAM = "SUD", "part2-program"
 # Institutions that hold and deposit records. Payers and registries only receive.
 HOLDER_KINDS = {
     registry_pb2.INSTITUTION_KIND_HOSPITAL, registry_pb2.INSTITUTION_KIND_CLINIC,
@@ -57,7 +60,7 @@ def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDe
     # already, and must know that its deposit was not filed (docs/disclosure.md).
     if s.get(Person, new.patient_id) is None:
         raise NotFound("no patient with this id is enrolled")
-    deposit = new.deposit
+    deposit = part2_marked(new.deposit) if institution.part2_program else new.deposit
     row = Record(
         record_id=new.record_id, patient_id=new.patient_id, holder=holder.name,
         resource_type=deposit.resource_type, category=deposit.category, labels=deposit.labels,
@@ -71,6 +74,16 @@ def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDe
         category=deposit.category, labels=deposit.labels, role=holder.role, practitioner=holder.practitioner,
     )
     return row, seq
+
+
+def part2_marked(deposit: Deposit) -> Deposit:
+    """A Part 2 program's deposit: labelled SUD whatever it holds, so it counts as substance-use
+    (policy/data/labels.json) and needs a consent naming substance-use (42 CFR 2.31)."""
+    if PART2_LABEL in deposit.labels:
+        return deposit
+    reason = LabelReason(label=PART2_LABEL, source=PART2_PROGRAM, element="holder")
+    return replace(deposit, labels=sorted({*deposit.labels, PART2_LABEL}),
+                   label_reasons=(*deposit.label_reasons, reason))
 
 
 def records_page(s: Session, principal: Principal, patient_id: str, size: int,

@@ -31,7 +31,7 @@ from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.crypto.share import SharePackage, build_share
-from consentry.services.domain import policy_input, sensitivity
+from consentry.services.domain import emergencies, part2, policy_input, sensitivity
 from consentry.services.domain.consents import expire_lapsed, policy_consent
 from consentry.services.domain.obligations import PSEUDONYMISE, Pseudonym, apply_obligations, keyed_pseudonym
 from consentry.services.domain.record_requests import Fetch
@@ -87,7 +87,7 @@ class Disclosure:
                     for c in _consents_for(s, fetch.patient_id, principal.name, research_consent)]
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, consents, now_ns)
-        decisions = self.policy.decide_batch(shared, [policy_input.resource(self.trail, r) for r in records])
+        decisions = self.policy.decide_batch(shared, [policy_input.resource(s, self.trail, r) for r in records])
         shown: list[tuple[Record, Decision]] = []
         hidden: list[tuple[Record, Decision]] = []
         for record, decision in zip(records, decisions, strict=True):
@@ -95,20 +95,27 @@ class Disclosure:
         # The hidden decisions are ledgered last, so the entries the caller receives have
         # consecutive sequence numbers: no gap between them counts the records it was not shown.
         named = _Named(self.trail.pseudonym_key, principal, fetch.patient_id, subject)
-        versions = {c["id"]: c["version"] for c in consents}
-        outcomes = [self._decide(s, principal, fetch, r, d, key, named, versions) for r, d in shown]
+        emergency_id = emergencies.new_id() if fetch.emergency else None
+        by_id = {c["id"]: c for c in consents}
+        outcomes = [self._decide(s, principal, fetch, r, d, key, named, emergency_id, by_id) for r, d in shown]
         for record, decision in hidden:
-            self._decide(s, principal, fetch, record, decision, key, named, versions)
+            self._decide(s, principal, fetch, record, decision, key, named, emergency_id, by_id)
+        if emergency_id is not None:
+            emergencies.record_access(s, self.trail, self.kek, principal, emergency_id, fetch.patient_id,
+                                      fetch.justification, [o.record for o in outcomes if o.package is not None])
         return outcomes
 
     def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
-                key: PrincipalKey, named: _Named, versions: dict[str, int]) -> Outcome:
+                key: PrincipalKey, named: _Named, emergency_id: str | None,
+                consents: dict[str, dict[str, Any]]) -> Outcome:
         common: dict[str, Any] = {
             "patient_id": record.patient_id, "named_as": named.in_entries, "record": record.record_id,
             "category": record.category, "purpose": fetch.purpose, "role": principal.role,
             "practitioner": principal.practitioner, "emergency": fetch.emergency,
-            **decision_log(self.policy.revision, decision, versions),
+            **decision_log(self.policy.revision, decision, {i: c["version"] for i, c in consents.items()}),
         }
+        if emergency_id is not None:
+            common["emergency_access"] = emergency_id
         if record.erased_ns is not None:
             return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:
@@ -126,6 +133,8 @@ class Disclosure:
             recipient_key_id=key.key_id, recipient_public_key=key.public_key, purpose=fetch.purpose,
             patient_ref=fetch.subject_id or fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq,
             obligations=applied, signer=self.signer, now=clock.now_utc(),
+            redisclosure=(part2.redisclosure(decision.consent_ids, consents)
+                          if part2.is_substance_use(record.category, record.labels) else None),
         )
         ledgered = [name for name in LEDGERED_OBLIGATIONS if decision.obligations.get(name)]
         entry = self.trail.append_entry(

@@ -47,14 +47,18 @@ def add_key(session: Session, principal: str, key_type: str, public_key: bytes) 
 
 
 def register_institution(s: Session, trail: AuditTrail, operator: Principal, institution_id: str,
-                         display_name: str, kind: int, identity_key: bytes, encryption_key: bytes) -> None:
+                         display_name: str, kind: int, identity_key: bytes, encryption_key: bytes,
+                         part2_program: bool = False) -> None:
     if s.get(Institution, institution_id) is not None:
         raise AlreadyExists("an institution with this id is already registered")
-    s.add(Institution(institution_id=institution_id, display_name=display_name, kind=kind, created_ns=clock.now_ns()))
+    s.add(Institution(institution_id=institution_id, display_name=display_name, kind=kind, created_ns=clock.now_ns(),
+                      part2_program=part2_program))
     principal = "org:" + institution_id
     ident = add_key(s, principal, "identity", identity_key)
     enc = add_key(s, principal, "encryption", encryption_key)
-    trail.append(s, "institution.registered", operator.id, institution=principal, key_ids=[ident.key_id, enc.key_id])
+    part2: dict[str, Any] = {"part2_program": True} if part2_program else {}
+    trail.append(s, "institution.registered", operator.id, institution=principal, key_ids=[ident.key_id, enc.key_id],
+                 **part2)
     s.flush()
 
 

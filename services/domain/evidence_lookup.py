@@ -62,6 +62,13 @@ def by_authorization(s: Session, authorization: str) -> pb.ConsentEvidence:
     return found
 
 
+def patient_of_change(s: Session, authorization: str) -> str:
+    """The patient a signed change was about (the change exists: `by_authorization` found it)."""
+    row = s.get(ConsentEvidence, authorization)
+    assert row is not None
+    return row.patient_id
+
+
 def _given_to(s: Session, row: ConsentEvidence, institution_id: str) -> bool:
     """Whether the change concerns the institution: a consent given to it, or its own request."""
     if row.consent_id is not None:

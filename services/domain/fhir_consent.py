@@ -11,6 +11,8 @@ Mapping (docs/fhir-consent.md has the same table with an example):
     created (this version)          dateTime
     created_by "patient:<id>"       performer[0].reference "Patient/<id>"
     (every consent)                 policyRule v3-ActCode#OPTIN
+    privacy notice (id, version,    policy[0].uri "urn:consentry:notice:<id>:<version>:sha256:<hex>"
+      content hash)                 (export only: an import names its notice in the request)
     (every consent)                 provision.type "permit"
     validity                        provision.period
     data period                     provision.dataPeriod
@@ -18,7 +20,8 @@ Mapping (docs/fhir-consent.md has the same table with an example):
                                     reference.identifier {system urn:consentry:institution, value}
     (read access)                   provision.action[0] consentaction#access
     purposes                        provision.purpose[] v3-ActReason codes
-    categories ("*" = broad)        provision.class[] system urn:consentry:category
+    categories ("*" = broad)        provision.class[] system urn:consentry:category ("*" imported:
+                                    the non-sensitive categories of the vocabulary at the import)
     excepted categories             provision.provision[] of type "deny", class[] as above
 
 Periods: Consentry's are half-open [start, end) in nanoseconds; they are written as RFC 3339
@@ -45,7 +48,7 @@ from typing import Any
 
 from consentry.services import clock
 from consentry.services.clock import rfc3339
-from consentry.services.domain.consents import effective_status
+from consentry.services.domain.consents import broad_categories_of, effective_status, expiry_violations
 from consentry.services.domain.validation import (
     BROAD_CATEGORY,
     CATEGORIES,
@@ -68,12 +71,15 @@ ACTION = "http://terminology.hl7.org/CodeSystem/consentaction"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 INSTITUTION = "urn:consentry:institution"
 CATEGORY = "urn:consentry:category"
+NOTICE = "urn:consentry:notice"
 _SCOPE_BY_KIND = {"treatment": "patient-privacy", "research": "research"}
 _KIND_BY_SCOPE = {v: k for k, v in _SCOPE_BY_KIND.items()}
 
 # Elements read, elements accepted but not used, per object; anything else is refused.
 _DESCRIPTIVE = {"id", "extension"}
-_TOP = {"resourceType", "status", "scope", "category", "patient", "policyRule", "provision"}
+# `policy` may only name the privacy notice the import is given under (named_notice).
+_TOP = {"resourceType", "status", "scope", "category", "patient", "policyRule", "provision", "policy"}
+_NOTICE_URI = re.compile(NOTICE + r":[0-9a-f-]{36}:[1-9][0-9]{0,9}:sha256:[0-9a-f]{64}")
 _TOP_IGNORED = _DESCRIPTIVE | {"meta", "text", "language", "identifier", "dateTime", "performer", "organization",
                                "verification", "sourceAttachment", "sourceReference", "contained"}
 _PROVISION = {"type", "period", "dataPeriod", "actor", "action", "purpose", "class", "provision"}
@@ -122,8 +128,26 @@ def to_fhir(row: Consent, now_ns: int | None = None) -> dict:
         "dateTime": rfc3339(row.created_ns),
         "performer": [{"reference": "Patient/" + row.created_by.split(":", 1)[1]}],
         "policyRule": _concept(ACT_CODE, "OPTIN"),
+        **_notice_policy(row),
         "provision": provision,
     }
+
+
+def _notice_policy(row: Consent) -> dict:
+    """The privacy notice the version was given under, as `policy[0].uri` (docs/fhir-consent.md)."""
+    if row.notice_id is None or row.notice_version is None or row.notice_sha256 is None:
+        return {}
+    return {"policy": [{"uri": notice_uri(row.notice_id, row.notice_version, row.notice_sha256)}]}
+
+
+def notice_uri(notice_id: str, version: int, sha256_hex: str) -> str:
+    return f"{NOTICE}:{notice_id}:{version}:sha256:{sha256_hex}"
+
+
+def named_notice(doc: dict) -> str | None:
+    """The notice URI an imported resource's `policy` names (from_fhir checked its form), if any."""
+    policy = doc.get("policy")
+    return policy[0]["uri"] if isinstance(policy, list) and policy else None
 
 
 def _coding(system: str, code: str) -> dict:
@@ -167,8 +191,13 @@ def from_fhir(doc: dict) -> tuple[str, str, dict]:
     for i, c in enumerate(categories):
         r.concept(f"fhir_json.category[{i}]", c, LOINC, {CONSENT_DOCUMENT})
     r.concept("fhir_json.policyRule", doc.get("policyRule"), ACT_CODE, {"OPTIN"})
+    r.notice_policy("fhir_json.policy", doc.get("policy"))
     patient_id = r.patient("fhir_json.patient", doc.get("patient"))
     grantee, terms = r.provision("fhir_json.provision", doc.get("provision"))
+    if scope is not None and terms:
+        terms["broad_categories"] = broad_categories_of(terms["categories"])
+        expiry_violations(r.v, "fhir_json.provision.period.end", _KIND_BY_SCOPE[scope], terms["categories"],
+                          terms["valid_until_ns"])
     r.v.raise_if_any()
     # Each reader returns None only where it recorded a violation, and those were raised.
     assert scope is not None and patient_id is not None and grantee is not None
@@ -196,6 +225,16 @@ class _Reader:
         # Any other member name is the caller's own text: never echoed, the object is named instead.
         self.v.check(unsupported <= _FHIR_ELEMENTS, path, _UNKNOWN_MEMBER)
         return True
+
+    def notice_policy(self, path: str, value: Any) -> None:
+        """At most one policy, a Consentry privacy notice: any other policy could restrict the
+        consent in ways Consentry cannot honour."""
+        policies = self.items(path, value, required=False)
+        self.v.check(len(policies) <= 1, path, "must name at most one policy: the privacy notice")
+        for i, policy in enumerate(policies[:1]):
+            if self.obj(f"{path}[{i}]", policy, {"uri"}):
+                self.v.check(isinstance(policy.get("uri"), str) and bool(_NOTICE_URI.fullmatch(policy["uri"])),
+                             f"{path}[{i}].uri", f"must be a privacy notice: {NOTICE}:<id>:<version>:sha256:<hex>")
 
     def items(self, path: str, value: Any, *, required: bool) -> list[Any]:
         if value is None and not required:

@@ -23,13 +23,14 @@ from consentry.services.config import DEFAULT_MAX_BODY_BYTES
 from consentry.services.crypto.share_header import FETCH_NONCE_BYTES
 from consentry.services.domain.fhir_consent import MAX_JSON_CHARS
 from consentry.services.domain.patient_identifiers import MAX_IDENTIFIERS
+from consentry.services.domain.privacy_notices import MAX_PART_CHARS
 from consentry.services.domain.records import MAX_LABELS
 from consentry.services.domain.validation import MAX_TEXT, TIME_RANGE, Violations, storable_ns
 
 # Items in a repeated field.
 MAX_ITEMS: dict[str, int] = {
     "record_ids": 1000, "categories": 32, "excepted_categories": 32, "purposes": 16, "labels": MAX_LABELS,
-    "scopes": 4, "roles": 8, "identifiers": MAX_IDENTIFIERS,
+    "scopes": 4, "roles": 8, "identifiers": MAX_IDENTIFIERS, "notice_ids": 100, "texts": 2,
 }
 # Characters in a string field (each item, for a repeated one).
 MAX_CHARS: dict[str, int] = {
@@ -38,13 +39,18 @@ MAX_CHARS: dict[str, int] = {
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
     "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
-    "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
+    "notice_ids": 36, "notice_id": 36, "emergency_id": 36, "comment": MAX_TEXT, "language": 16,
+    "recipient_legal_name": MAX_PART_CHARS, "recipient_contact": MAX_PART_CHARS, "purpose_description": MAX_PART_CHARS,
+    "handling_method": MAX_PART_CHARS, "necessity_and_impact": MAX_PART_CHARS, "retention": MAX_PART_CHARS,
+    "how_to_withdraw": MAX_PART_CHARS, "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
+    "holder": 64, "representative_id": 128, "evidence_type": 32, "evidence_hash": 64, "refusal_reason": 32,
+    "explanation": MAX_TEXT, "text": MAX_TEXT,
 }
 # Bytes in a bytes field. A deposit's `fhir_json` is held to the server's setting
 # (CONSENTRY_MAX_BODY_BYTES, config.py); this is its default.
 MAX_BYTES: dict[str, int] = {
     "fhir_json": DEFAULT_MAX_BODY_BYTES, "identity_public_key": 32, "encryption_public_key": 32, "public_key": 32,
-    "nonce": FETCH_NONCE_BYTES[1],
+    "nonce": FETCH_NONCE_BYTES[1], "content_hash": 32,
 }
 # What a field missing from the tables gets (tests/services/domain/test_limits.py keeps the
 # tables complete, so this is a floor for a field added without a thought, not a policy).

@@ -6,6 +6,8 @@ once) plus one `resource` per candidate record. An erasure is one complete input
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from consentry.services.domain.record_requests import Fetch
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
@@ -25,15 +27,15 @@ def read_shared(principal: Principal, fetch: Fetch, consents: list[dict], now_ns
     }
 
 
-def resource(trail: AuditTrail, record: Record) -> dict:
+def resource(s: Session, trail: AuditTrail, record: Record) -> dict:
     """A record as the policy sees it: the patient only as the ledger's pseudonym."""
     return {
-        "patient": trail.pseudonym(record.patient_id), "record": record.record_id,
+        "patient": trail.pseudonym(s, record.patient_id), "record": record.record_id,
         "category": record.category, "labels": list(record.labels), "holder": record.holder,
         "effective": record.effective_ns,
     }
 
 
-def erasure(by: str, trail: AuditTrail, record: Record, now_ns: int) -> dict:
+def erasure(s: Session, by: str, trail: AuditTrail, record: Record, now_ns: int) -> dict:
     """Whether `by` ("patient" or "proxy") may erase `record`."""
-    return {"subject": {"kind": by}, "action": "erase", "resource": resource(trail, record), "now": now_ns}
+    return {"subject": {"kind": by}, "action": "erase", "resource": resource(s, trail, record), "now": now_ns}

@@ -28,7 +28,7 @@ def add_proxy(s: Session, trail: AuditTrail, patient_id: str, proxy_id: str, sco
     row.scopes = scopes
     row.relationship, row.created_ns, row.expire_ns, row.removed_ns = relationship, now_ns, expire_ns, None
     ledger_signed(s, trail, "proxy.named", actor, patient_id, Subject(proxy_id=proxy_id),
-                  proxy=trail.actor("patient:" + proxy_id), scopes=row.scopes)
+                  proxy=trail.actor(s, "patient:" + proxy_id), scopes=row.scopes)
     return row
 
 
@@ -39,7 +39,7 @@ def remove_proxy(s: Session, trail: AuditTrail, patient_id: str, proxy_id: str, 
         raise NotFound("this person is not the patient's proxy")
     row.removed_ns = now_ns
     ledger_signed(s, trail, "proxy.removed", actor, patient_id, Subject(proxy_id=proxy_id),
-                  proxy=trail.actor("patient:" + proxy_id))
+                  proxy=trail.actor(s, "patient:" + proxy_id))
     return row
 
 

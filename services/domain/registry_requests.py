@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from consentry.services.domain.consents import broad_categories_of
 from consentry.services.domain.patient_identifiers import validate_identifiers
-from consentry.services.domain.validation import INSTITUTION_ID, Violations
+from consentry.services.domain.privacy_notices import LANGUAGES, MAX_PART_CHARS, PARTS
+from consentry.services.domain.validation import BROAD_CATEGORY, INSTITUTION_ID, Violations
 from consentry.services.identity.staff import STAFF_ROLES
 from consentry.v1 import registry_pb2 as pb
 
@@ -125,3 +127,39 @@ def _roles(v: Violations, roles: Sequence[str]) -> None:
         for i, role in enumerate(roles):
             v.check(role in STAFF_ROLES, f"roles[{i}]", "must be a staff role: " + ", ".join(sorted(STAFF_ROLES)))
         v.check(len(set(roles)) == len(roles), "roles", "must not repeat a role")
+
+
+# -- privacy notices -----------------------------------------------------------------------------
+
+
+def validate_publish_privacy_notice(request: pb.PublishPrivacyNoticeRequest) -> tuple[list[str], list[str],
+                                                                                       dict[str, dict[str, str]]]:
+    """The notice's purposes, categories ("*" expanded) and its text per language. A notice is
+    complete or refused: every part in both languages, each violation naming the part missing."""
+    v = Violations()
+    v.institution_id("institution_id", request.institution_id)
+    if request.notice_id:
+        v.uuid("notice_id", request.notice_id)
+    v.purposes("purposes", request.purposes, required=True)
+    v.categories("categories", [c for c in request.categories if c != BROAD_CATEGORY],
+                 required=not request.categories)
+    texts: dict[str, dict[str, str]] = {}
+    for i, text in enumerate(request.texts):
+        if not v.check(text.language in LANGUAGES and text.language not in texts, f"texts[{i}].language",
+                       "must be one of " + ", ".join(LANGUAGES) + ", each once"):
+            continue
+        texts[text.language] = {part: getattr(text, part) for part in PARTS}
+        for part in PARTS:
+            v.text(f"texts[{i}].{part}", getattr(text, part), required=True, limit=MAX_PART_CHARS)
+    for language in LANGUAGES:
+        v.check(language in texts, "texts", f"must include the notice in {language}")
+    v.raise_if_any()
+    categories = set(request.categories) - {BROAD_CATEGORY} | set(broad_categories_of(list(request.categories)) or ())
+    return sorted(set(request.purposes)), sorted(categories), texts
+
+
+def validate_get_privacy_notice(request: pb.GetPrivacyNoticeRequest) -> None:
+    v = Violations()
+    v.uuid("notice_id", request.notice_id)
+    v.check(request.version >= 0, "version", "must be 0 (the latest) or a version number")
+    v.raise_if_any()

@@ -41,6 +41,10 @@ BROAD_CATEGORY: str = _VOCABULARY["broad_category"]
 # Purposes only a research consent serves: a fetch for one names a research subject, never the patient.
 RESEARCH_PURPOSES: tuple[str, ...] = tuple(
     purpose for purpose, kind in _VOCABULARY["consent_kinds"].items() if kind == "research")
+# Which consents must end (policy/data/consent_terms.json): by kind, or by a category they name.
+_TERMS = json.loads((POLICY_DIR / "data" / "consent_terms.json").read_text())
+EXPIRY_REQUIRED_KINDS: frozenset[str] = frozenset(_TERMS["expiry_required"]["kinds"])
+EXPIRY_REQUIRED_CATEGORIES: frozenset[str] = frozenset(_TERMS["expiry_required"]["categories"])
 MAX_TEXT = 500
 # Times are kept as signed 64-bit nanoseconds since the epoch, so every time the service accepts
 # falls in the years 1678 to 2261 (a protobuf Timestamp alone could say 0001 to 9999).

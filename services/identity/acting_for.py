@@ -1,5 +1,7 @@
-"""Who may act for a patient: the patient in person, or a proxy the patient named, with the
-scope the action needs, while the proxy is in force.
+"""Who may act for a patient: the patient in person, a proxy the patient named, with the scope
+the action needs, while the proxy is in force, or a representative the operator established (a
+minor's legal guardian, PIPL 31; a deceased patient's next of kin, PIPL 49), who holds every
+scope but PATIENT_ONLY while in force.
 
 Refusals here never tell an enrolled patient from an unknown id (docs/disclosure.md): a patient
 id the caller may not act for is refused with the same status, message and details whether or
@@ -17,10 +19,14 @@ from sqlalchemy.orm import Session
 from consentry.services import clock
 from consentry.services.errors import ConsentryError, NotFound, PermissionDenied
 from consentry.services.identity.principals import Principal, current_principal
-from consentry.services.store.models import Person, Proxy
+from consentry.services.store.models import Person, Proxy, Representative
 
 MANAGE_CONSENTS = "manage-consents"
 READ_HISTORY = "read-history"
+# The rights endpoints (RightsService): the patient and their representatives only; a proxy
+# the patient named for their consents does not hold it.
+EXERCISE_RIGHTS = "exercise-rights"
+REPRESENTATIVE_SCOPES = (MANAGE_CONSENTS, READ_HISTORY, EXERCISE_RIGHTS)
 # No proxy holds this scope: only the patient in person may name or remove proxies.
 PATIENT_ONLY = "patient-only"
 
@@ -65,9 +71,18 @@ def about_enrolled(s: Session, error: _Error, patient_id: str) -> _Error:
     return error
 
 
+def representative_active(row: Representative, now_ns: int) -> bool:
+    return row.ended_ns is None and (row.end_ns is None or row.end_ns > now_ns)
+
+
 def _proxy_scopes(s: Session, patient_id: str, principal: Principal) -> list[str] | None:
-    """The scopes of the caller's active proxy for the patient; None when it has none."""
+    """The scopes of the caller's active proxy or representative for the patient; None when it
+    is neither."""
+    now = clock.now_ns()
+    representative = s.get(Representative, (patient_id, principal.name))
+    if representative is not None and representative_active(representative, now):
+        return list(REPRESENTATIVE_SCOPES)
     proxy = s.get(Proxy, (patient_id, principal.name))
-    if proxy is None or not proxy_active(proxy, clock.now_ns()):
+    if proxy is None or not proxy_active(proxy, now):
         return None
     return list(proxy.scopes)

@@ -38,11 +38,12 @@ from nacl.signing import VerifyKey
 from consentry.ledger import CheckpointTrust, ConsistencyError, FileTrustStore, MemoryTrustStore, TrustStore
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
+from consentry.ledger.entries import entry_leaf_hash
 from consentry.ledger.errors import LedgerError
-from consentry.ledger.hashing import leaf_hash
 from consentry.ledger.merkle import verify_inclusion
 from consentry.services import config
 from consentry.services.config import channel_options
+from consentry.services.crypto import export_seal
 from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
@@ -55,6 +56,8 @@ from consentry.v1 import (
     exchange_pb2,
     exchange_pb2_grpc,
     registry_pb2_grpc,
+    rights_pb2,
+    rights_pb2_grpc,
 )
 
 
@@ -89,6 +92,16 @@ class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
     def intercept_unary_stream(self, continuation: _Continuation, details: grpc.ClientCallDetails,
                                request: Any) -> Any:
         return continuation(self._with_token(details, request), request)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedPage:
+    """One opened page of a patient's export: its signed header and its FHIR Bundle."""
+
+    header: dict
+    bundle: dict
+    request_id: str
+    ledger_seq: int
 
 
 class DisclosureNotProven(Exception):
@@ -171,6 +184,7 @@ class Client:
         self.consent = consent_pb2_grpc.ConsentServiceStub(channel)
         self.exchange = exchange_pb2_grpc.ExchangeServiceStub(channel)
         self.audit = audit_pb2_grpc.AuditServiceStub(channel)
+        self.rights = rights_pb2_grpc.RightsServiceStub(channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -270,7 +284,7 @@ class Client:
                 audit_pb2.GetInclusionProofRequest(seq=seq, tree_size=size), timeout=self.timeout_s)
             if proof.seq != seq or proof.tree_size != size:
                 raise DisclosureNotProven("the inclusion proof is for another entry or tree size")
-            verify_inclusion(leaf_hash(bytes(raw_entry)), seq, size, list(proof.hashes), root)
+            verify_inclusion(entry_leaf_hash(bytes(raw_entry)), seq, size, list(proof.hashes), root)
             entry = _entry if _entry is not None else json.loads(raw_entry)
         except ConsistencyError:
             raise  # a split view or a rollback: evidence against the ledger, not a missing proof
@@ -291,11 +305,49 @@ class Client:
             if not token:
                 return found
 
+    def export_records(self, patient_id: str, service_key: VerifyKey) -> list[ExportedPage]:
+        """A copy of the patient's records, every page opened with this client's own signing key
+        (the patient's, or their representative's) once the service's signature checks out
+        (docs/rights.md, "Export"). Each page is a FHIR R4 Bundle of type collection."""
+        pages: list[ExportedPage] = []
+        token = ""
+        while True:
+            reply = self.rights.ExportRecords(rights_pb2.ExportRecordsRequest(patient_id=patient_id, page_token=token),
+                                              timeout=self.timeout_s)
+            sealed = export_seal.SealedExport(reply.export.header, reply.export.ciphertext,
+                                              reply.export.sealed_key, reply.export.signature)
+            header, bundle = export_seal.open_export(sealed, self.caller.signing_key, service_key)
+            if header["records"] != reply.record_count or len(bundle.get("entry", [])) != reply.record_count:
+                raise export_seal.MalformedPackage("the export's record count does not match its header")
+            pages.append(ExportedPage(header, bundle, reply.request.request_id, reply.ledger_seq))
+            token = reply.next_page_token
+            if not token:
+                return pages
+
     def change_evidence(self, authorization: str) -> consent_pb2.ConsentEvidence:
         """The evidence of the one signed change whose ledger entry carries ``authorization``."""
         reply = self.consent.GetConsentEvidence(consent_pb2.GetConsentEvidenceRequest(authorization=authorization),
                                                 timeout=self.timeout_s)
         return reply.evidence[0]
+
+    def notices(self, patient_id: str, *, unread_only: bool = False) -> list[consent_pb2.PatientNotice]:
+        """Every notice queued for the patient (only those not yet marked read, with
+        ``unread_only``), oldest first; each names its kind and the id of what it is about."""
+        found: list[consent_pb2.PatientNotice] = []
+        token = ""
+        while True:
+            page = self.consent.ListNotices(consent_pb2.ListNoticesRequest(
+                patient_id=patient_id, unread_only=unread_only, page_token=token), timeout=self.timeout_s)
+            found.extend(page.notices)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def mark_notices_read(self, patient_id: str, notice_ids: list[str]) -> list[consent_pb2.PatientNotice]:
+        """Marks the patient's notices read; returns them as they now stand."""
+        reply = self.consent.MarkNoticesRead(consent_pb2.MarkNoticesReadRequest(
+            patient_id=patient_id, notice_ids=notice_ids), timeout=self.timeout_s)
+        return list(reply.notices)
 
     def _checkpoint_covering(self, seq: int, verifier: NoteVerifier, origin: str | None) -> tuple[str, int, bytes]:
         for refresh in (False, True):

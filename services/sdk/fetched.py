@@ -23,6 +23,9 @@ from consentry.services.crypto.share_header import parse_time
 from consentry.services.sdk.seen_shares import SeenShares
 from consentry.v1 import exchange_pb2
 
+# A record of this category is shared with its redisclosure notice (42 CFR 2.32), or refused.
+SUBSTANCE_USE = "substance-use"
+
 
 @dataclass(frozen=True)
 class DisclosureProof:
@@ -58,6 +61,13 @@ class FetchedRecord:
     @property
     def shared(self) -> bool:
         return self.body is not None
+
+    @property
+    def redisclosure(self) -> dict | None:
+        """For a substance-use record (42 CFR Part 2): the notice 42 CFR 2.32 requires, to keep with
+        the record, and the scope of the consents it was disclosed under, as the signed header
+        carries them (docs/share-format.md, "Version 3"); None otherwise."""
+        return self.header.get("redisclosure")
 
     def resource(self) -> dict:
         if self.body is None:
@@ -118,3 +128,5 @@ def _check_matches(header: dict, item: exchange_pb2.FetchRecordsResponse, asked:
         raise ResponseMismatch("the record's category is not one the fetch asked for")
     if asked.record_ids and header["record_id"] not in asked.record_ids:
         raise ResponseMismatch("the record is not one the fetch asked for")
+    if header["category"] == SUBSTANCE_USE and header["redisclosure"] is None:
+        raise ResponseMismatch("a substance-use record came without its 42 CFR 2.32 redisclosure notice")

@@ -10,28 +10,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import delete, event
 from sqlalchemy.orm import Session
 
-from consentry.ledger.db import Appended, LedgerWriter
+from consentry.ledger.db import MAX_REDACTED_PER_ENTRY, Appended, LedgerWriter
 from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.services.clock import now_rfc3339
+from consentry.services.store import pseudonym_keys
 from consentry.services.store.models import LedgerSubject
 
 _WRITER = "consentry.ledger_writer"
 
+# Reason codes of `ledger.redacted` entries (docs/ledger.md, "Redaction"); never free text.
+ERASURE = "erasure"
+RETENTION = "retention"
+
 
 class AuditTrail:
     def __init__(self, pseudonym_key: bytes) -> None:
+        # The service secret: institution and research pseudonyms and other derived values
+        # (crypto/derived.py). The ledger pseudonym is under each patient's own key instead.
         self.pseudonym_key = pseudonym_key
 
-    def pseudonym(self, patient_id: str) -> str:
-        return patient_pseudonym(self.pseudonym_key, patient_id)
+    def pseudonym(self, session: Session, patient_id: str) -> str:
+        """The patient's ledger pseudonym, under their own key, made now if they have none (so
+        the ledger's tail is locked first: a write transaction only)."""
+        self.writer(session)
+        return patient_pseudonym(pseudonym_keys.ensure_key(session, patient_id), patient_id)
 
-    def actor(self, principal_id: str) -> str:
+    def known_pseudonym(self, session: Session, patient_id: str) -> str | None:
+        """The patient's ledger pseudonym, or None when no entry has named them (any transaction)."""
+        return pseudonym_keys.pseudonym_of(session, patient_id)
+
+    def actor(self, session: Session, principal_id: str) -> str:
         """A principal as the ledger names it: patients by pseudonym, everyone else as is."""
         if principal_id.startswith("patient:"):
-            return "patient:" + self.pseudonym(principal_id.split(":", 1)[1])
+            return "patient:" + self.pseudonym(session, principal_id.split(":", 1)[1])
         return principal_id
 
     def writer(self, session: Session) -> LedgerWriter:
@@ -77,8 +91,8 @@ class AuditTrail:
         names the patient by the ledger pseudonym; by `named_as` instead (a pseudonym scoped to
         the institution the entry is returned to, docs/ledger.md); or, with `named=False`, not
         at all."""
-        entry: dict[str, Any] = {"kind": kind, "time": now_rfc3339(), "actor": self.actor(actor)}
-        pseudonym = self.pseudonym(patient_id) if patient_id else None
+        entry: dict[str, Any] = {"kind": kind, "time": now_rfc3339(), "actor": self.actor(session, actor)}
+        pseudonym = self.pseudonym(session, patient_id) if patient_id else None
         if pseudonym and named:
             entry["patient"] = named_as or pseudonym
         entry.update({k: v for k, v in fields.items() if v is not None})
@@ -86,3 +100,17 @@ class AuditTrail:
         if pseudonym:
             session.add(LedgerSubject(pseudonym=pseudonym, seq=appended.seq, kind=kind))
         return appended
+
+    def redact(self, session: Session, seqs: list[int], reason: str, actor: str) -> int | None:
+        """Tombstones the entries at `seqs` (in batches the ledger allows) and ledgers each batch
+        as a `ledger.redacted` entry with the reason code; drops them from every patient's index.
+        Returns the seq of the last redaction entry, or None when nothing was left to redact."""
+        last = None
+        for start in range(0, len(seqs), MAX_REDACTED_PER_ENTRY):
+            batch = seqs[start:start + MAX_REDACTED_PER_ENTRY]
+            done = self.writer(session).redact(batch, {
+                "time": now_rfc3339(), "actor": self.actor(session, actor), "reason": reason})
+            if done is not None:
+                last = done.seq
+            session.execute(delete(LedgerSubject).where(LedgerSubject.seq.in_(batch)))
+        return last

@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Engine, create_engine, literal_column
+from sqlalchemy import BigInteger, ColumnElement, Engine, create_engine, event, literal_column
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,6 +98,23 @@ class Database:
         return literal_column("(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) * 1000)",
                               BigInteger)
 
+    def shred(self, tables: tuple[str, ...]) -> None:
+        """Makes what the last transactions deleted or overwrote leave the database's files, as
+        far as the database itself can (docs/erasure.md): on SQLite, `secure_delete` has zeroed
+        the freed cells and this truncates the WAL, which held the old pages; on PostgreSQL,
+        VACUUM removes the dead row versions from `tables` (WAL segments, archives and replicas
+        are outside its reach)."""
+        if self.is_sqlite:
+            # Outside any transaction (a checkpoint cannot run inside one), on the driver itself.
+            with self.engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                assert driver is not None  # a connection just checked out of the pool
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                conn.exec_driver_sql(f"VACUUM {table}")
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.read_engine is not self.engine:
@@ -117,4 +135,11 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     engine = create_engine(url, connect_args={"check_same_thread": False})
     configure_sqlite(engine, immediate=immediate)
+
+    @event.listens_for(engine, "connect")
+    def _secure_delete(dbapi_connection: Any, _record: object) -> None:
+        # Deleted and overwritten cells are zeroed, so an erased key or body is not left in
+        # free pages of the file (the WAL is truncated after an erasure: `shred`).
+        dbapi_connection.execute("PRAGMA secure_delete=ON")
+
     return engine

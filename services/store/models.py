@@ -6,7 +6,7 @@ backend and are what the policy input uses.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from consentry.ledger.db import metadata as ledger_metadata
@@ -22,6 +22,8 @@ class Institution(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[int] = mapped_column(Integer)
     created_ns: Mapped[int] = mapped_column(BigInteger)
+    # A 42 CFR Part 2 program: its every deposit is substance-use (domain/deposits.py).
+    part2_program: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Practitioner(Base):
@@ -124,7 +126,9 @@ class Record(Base):
     erased_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Why each label is there (domain/labelling.py, LabelReason.to_json): value sets, elements and
     # code systems, never a code or other content, so it may outlive an erasure. Null: none given.
-    label_reasons: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    label_reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # An amendment (an accepted correction): the record it is a new version of.
+    amends_record_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class Consent(Base):
@@ -151,6 +155,14 @@ class Consent(Base):
     # A research consent's subject id (crypto/derived.py), the same in every version; what its
     # grantee names in a research fetch. NULL for a treatment consent.
     subject_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # The privacy notice version this consent version was given under (domain/privacy_notices.py)
+    # and its content hash (hex); NULL only for versions made before notices existed.
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notice_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # For a consent naming "*": the non-sensitive categories of the vocabulary when the patient
+    # agreed, all "*" covers (policy/consent.rego); a category added later is not among them.
+    broad_categories: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_consents_patient_grantee_status", "patient_id", "grantee", "status"),)
 
@@ -168,6 +180,11 @@ class AccessRequest(Base):
     decided_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The requester's privacy notice the patient is shown with the request; NULL only for
+    # requests made before notices existed (their approval then needs none).
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notice_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Proxy(Base):
@@ -214,3 +231,120 @@ class LedgerSubject(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
+
+
+class PatientPseudonymKey(Base):
+    """Each patient's own pseudonym key: their ledger pseudonym is an HMAC under it
+    (`consentry.ledger.pseudonym.patient_pseudonym`), so deleting the row unlinks every entry
+    that names them from their id, and no one else's. Created the first time an entry names
+    the patient (store/pseudonym_keys.py).
+
+    `key` is NULL for a patient enrolled before per-patient keys: their entries so far name them
+    under the service-wide key, and the server gives them a key of their own when it starts
+    (`adopt_service_wide`), moving their history index to the new pseudonym."""
+
+    __tablename__ = "patient_pseudonym_keys"
+    patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+class RightsRequest(Base):
+    """A patient's rights request followed to its answer (domain/rights_requests.py). Texts of
+    the patient's or the answerer's choosing are kept sealed (domain/sealed_text.py), never in
+    the clear and never in the ledger."""
+
+    __tablename__ = "rights_requests"
+    request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # access | correction | erasure | restriction | objection
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    record_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    received_ns: Mapped[int] = mapped_column(BigInteger)
+    deadline_ns: Mapped[int] = mapped_column(BigInteger)
+    deadline_basis: Mapped[str] = mapped_column(String(200))
+    # The law whose deadline applies, for its extension.
+    law: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # received | in-progress | extended | completed | refused
+    updated_ns: Mapped[int] = mapped_column(BigInteger)
+    refusal_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    explanation: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    correction_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    correction_text: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    amendment_record_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    filed_by: Mapped[str] = mapped_column(String(140))
+
+
+class RecipientNotice(Base):
+    """An institution that received a record now amended is told so (domain/corrections.py)."""
+
+    __tablename__ = "recipient_notices"
+    notice_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(40))
+    amendment_record_id: Mapped[str] = mapped_column(String(40))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Representative(Base):
+    """A legal guardian of a minor (PIPL 31) or a deceased patient's next of kin (PIPL 49),
+    established by the operator on evidence kept by the operator (its type and SHA-256 here)."""
+
+    __tablename__ = "representatives"
+    patient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    representative_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(16))  # guardian | next-of-kin
+    evidence_type: Mapped[str] = mapped_column(String(32))
+    evidence_hash: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    end_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ended_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+class PatientNotice(Base):
+    """A notice queued for a patient (domain/notices.py): a kind from a closed set and the id of
+    what it is about, never text of anyone's choosing nor clinical content, so it may be shown
+    and streamed to the patient without review."""
+
+    __tablename__ = "patient_notices"
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    read_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PrivacyNotice(Base):
+    """One version of an institution's privacy notice (domain/privacy_notices.py), never changed
+    once published: `document` is its canonical content and `content_hash` the hash of it that
+    consents name."""
+
+    __tablename__ = "privacy_notices"
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(64), index=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class EmergencyAccess(Base):
+    """One break-the-glass fetch (domain/emergencies.py): who, for which patient, whose records,
+    the justification sealed at rest (crypto/at_rest.py, a note bound to the emergency id), and
+    its review: due by `review_due_ns`, then the auditor's outcome."""
+
+    __tablename__ = "emergency_accesses"
+    emergency_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    practitioner: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    holders: Mapped[list] = mapped_column(JSON)
+    record_ids: Mapped[list] = mapped_column(JSON)
+    justification_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    justification_wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    justification_kek_id: Mapped[str] = mapped_column(String(64))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    review_due_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    reviewed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reviewer: Mapped[str | None] = mapped_column(String(140), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # justified | not-justified | referred
+    review_comment: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -22,6 +22,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from harness import NONCE, Harness, Org, Person, field_violations, grant
 
+from consentry.ledger.pseudonym import patient_pseudonym
 from consentry.services.crypto import derived
 from consentry.services.domain.sensitivity import WITHHELD
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
@@ -67,7 +68,7 @@ def world(harness: Harness) -> World:
         records[name] = hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
             patient_id=patient.id, fhir_json=json.dumps(resource).encode(), category=category)).record.record_id
     consent = grant(patient, doctor, ["lab"])
-    request = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    request = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id=patient.id, terms=LAB_TERMS, reason="follow-up")).request
     harness.entries()  # the first read enrols the reading auditor; later reads add no entries
     return World(hospital, doctor, outsider, patient, stranger, records, consent.consent_id, request.request_id)
@@ -97,7 +98,7 @@ def new_entries(harness: Harness, call: Callable[[], object]) -> tuple[tuple, li
 
 def listed_for(harness: Harness, patient_id: str) -> set[int]:
     """The entries the service's index lists in the patient's history (GetAccessHistory, ListEntries)."""
-    pseudonym = harness.app.trail.pseudonym(patient_id)
+    pseudonym = harness.pseudonym(patient_id)
     rows = harness.sql("SELECT seq FROM ledger_subjects WHERE pseudonym = :p", p=pseudonym)
     return {row[0] for row in rows or ()}
 
@@ -114,9 +115,11 @@ def assert_one_refusal(harness: Harness, entries: list[dict], patient_id: str | 
 
 
 def assert_never_pseudonymised(harness: Harness, typed_id: str) -> None:
-    pseudonym = harness.app.trail.pseudonym(typed_id)
-    assert pseudonym not in json.dumps(harness.entries())
-    assert harness.sql("SELECT count(*) FROM ledger_subjects WHERE pseudonym = :p", p=pseudonym)[0][0] == 0
+    # No pseudonym key was made for the id, so nothing the service keeps can name it; nor does
+    # any entry carry its pseudonym under the service secret.
+    assert harness.pseudonym(typed_id) is None
+    assert harness.sql("SELECT count(*) FROM patient_pseudonym_keys WHERE patient_id = :p", p=typed_id)[0][0] == 0
+    assert patient_pseudonym(harness.app.trail.pseudonym_key, typed_id) not in json.dumps(harness.entries())
 
 
 def fetch(org: Org, patient_id: str, purpose: str = "TREAT", **kw) -> Callable[[], object]:
@@ -234,7 +237,7 @@ def test_the_holder_is_told_of_its_own_sensitive_records_without_a_sensitive_rea
 PATIENT_CALLS: dict[str, Callable] = {
     "ListConsents": lambda c, pid, w: c.consent.ListConsents(consent_pb2.ListConsentsRequest(patient_id=pid)),
     "GrantConsent": lambda c, pid, w: c.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id=pid, grantee=w.doctor.id, terms=LAB_TERMS)),
+        patient_id=pid, grantee=w.doctor.id, notice=w.doctor.notice, terms=LAB_TERMS)),
     "GetAccessHistory": lambda c, pid, w: c.consent.GetAccessHistory(
         consent_pb2.GetAccessHistoryRequest(patient_id=pid)),
     "ListProxies": lambda c, pid, w: c.consent.ListProxies(consent_pb2.ListProxiesRequest(patient_id=pid)),
@@ -262,12 +265,22 @@ def test_a_call_naming_a_patient_answers_alike_for_someone_elses_patient_and_no_
     unknown, unknown_entries = new_entries(harness, lambda: PATIENT_CALLS[rpc](client, nobody, world))
     assert enrolled == unknown
     if caller == "institution" and rpc in ANSWERED_TO_INSTITUTIONS:
-        assert enrolled[0] == "answered" and enrolled_entries == unknown_entries == []
+        # Its read is ledgered alike too: one entry naming no patient, listed for the enrolled one.
+        assert enrolled[0] == "answered"
+        [seen], [unseen] = enrolled_entries, unknown_entries
+        assert _position_free(seen) == _position_free(unseen) and seen["kind"] == "metadata.read"
+        assert seen["count"] == 0 and "patient" not in seen and seen["seq"] in listed_for(harness, world.patient.id)
+        assert harness.sql("SELECT count(*) FROM ledger_subjects WHERE seq = :s", s=unseen["seq"])[0][0] == 0
+        assert_never_pseudonymised(harness, nobody)
         return
     assert enrolled[0] == grpc.StatusCode.PERMISSION_DENIED
     assert_one_refusal(harness, enrolled_entries, world.patient.id)
     assert_one_refusal(harness, unknown_entries, None)
     assert_never_pseudonymised(harness, nobody)
+
+
+def _position_free(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k not in ("seq", "prev", "time", "salt")}
 
 
 def test_an_institution_lists_no_records_but_its_own_for_anyone(harness: Harness, world: World) -> None:
@@ -328,7 +341,7 @@ def test_asking_for_an_unknown_patient_is_accepted_like_any_request_and_expires(
     expire.FromNanoseconds(time.time_ns() + 2 * 10**9)
 
     def ask(patient_id: str) -> consent_pb2.AccessRequest:
-        return asker.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+        return asker.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=asker.notice,
             patient_id=patient_id, terms=LAB_TERMS, reason="referral", expire_time=expire)).request
 
     before = len(harness.entries())
@@ -338,7 +351,7 @@ def test_asking_for_an_unknown_patient_is_accepted_like_any_request_and_expires(
         assert got.status == consent_pb2.ACCESS_REQUEST_STATUS_PENDING and got.patient_id == patient_id
         assert got.requester == asker.id and got.expire_time == expire
     assert [e["kind"] for e in entries] == ["consent.requested", "consent.requested"]
-    assert entries[0]["patient"] == harness.app.trail.pseudonym(world.patient.id)
+    assert entries[0]["patient"] == harness.pseudonym(world.patient.id)
     assert "patient" not in entries[1]  # ledgered without a patient
     assert_never_pseudonymised(harness, nobody)
     time.sleep(2.2)
@@ -386,7 +399,7 @@ def test_a_research_fetch_carries_no_patient_id_no_content_hash_and_no_ledger_ps
     [response] = list(research_fetch(registry, subject)())
     raw = response.SerializeToString()
     body = lab_body(world.patient.id)
-    for revealing in (world.patient.id, harness.app.trail.pseudonym(world.patient.id),
+    for revealing in (world.patient.id, harness.pseudonym(world.patient.id),
                       hashlib.sha256(body).hexdigest(), derived.content_hash(secret, world.hospital.id, body)):
         assert revealing.encode() not in raw
     record = response.shared.record
@@ -455,7 +468,7 @@ def test_a_refusal_naming_an_enrolled_patient_pseudonymises_no_one_yet_the_patie
     [entry] = entries
     assert entry["actor"] == actor
     # No pseudonym anywhere in the entry's exact bytes: reading the ledger pairs no typed id with one.
-    assert harness.app.trail.pseudonym(world.patient.id).encode() not in harness.raw_entries()[entry["seq"]]
+    assert harness.pseudonym(world.patient.id).encode() not in harness.raw_ledger()[entry["seq"]]
     events = world.patient.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(
         patient_id=world.patient.id, page_size=1000)).events
     [event] = [e for e in events if e.ledger_seq == entry["seq"]]
@@ -468,11 +481,11 @@ def test_a_refusal_of_the_patient_in_person_names_them(harness: Harness, world: 
         exchange_pb2.EraseRecordRequest(record_id=world.records["lab"], reason="mine")))
     assert got[0] == grpc.StatusCode.PERMISSION_DENIED  # a lab result is retained by its holder
     assert [e["kind"] for e in entries] == ["call.refused"]
-    assert entries[0]["patient"] == harness.app.trail.pseudonym(world.patient.id)
+    assert entries[0]["patient"] == harness.pseudonym(world.patient.id)
 
 
 def test_institutions_never_receive_the_ledger_pseudonym(harness: Harness, world: World) -> None:
-    ledger_pseudonym, secret = harness.app.trail.pseudonym(world.patient.id), harness.app.trail.pseudonym_key
+    ledger_pseudonym, secret = harness.pseudonym(world.patient.id), harness.app.trail.pseudonym_key
     named = {}
     for org in (world.doctor, world.hospital):
         responses = list(fetch(org, world.patient.id)())

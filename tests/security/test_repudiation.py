@@ -70,7 +70,7 @@ def test_an_authenticated_callers_refusal_is_ledgered_naming_it(harness, attempt
     assert err.value.code() == status
     [entry] = new_entries(harness, before)
     assert entry["kind"] == "call.refused" and entry["status"] == status.name
-    actor = harness.app.trail.actor(("org:" if caller is hospital else "patient:") + caller.id)
+    actor = harness.actor(("org:" if caller is hospital else "patient:") + caller.id)
     assert entry["actor"] == actor
 
 
@@ -80,7 +80,7 @@ def test_a_consent_change_names_the_patient_who_made_it_and_the_version(harness)
     consent = grant(patient, doctor, ["lab"])
     patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     granted, revoked = new_entries(harness, before)
-    actor = harness.app.trail.actor("patient:" + patient.id)
+    actor = harness.actor("patient:" + patient.id)
     assert (granted["kind"], granted["actor"], granted["consent"], granted["version"]) == (
         "consent.granted", actor, consent.consent_id, 1)
     assert (revoked["kind"], revoked["actor"], revoked["consent"]) == ("consent.revoked", actor, consent.consent_id)
@@ -108,7 +108,7 @@ def test_a_removed_refusal_is_caught_by_the_auditor(harness):
     hospital, patient = harness.org(), harness.patient()
     with pytest.raises(grpc.RpcError):
         hospital.client.consent.GetAccessHistory(consent_pb2.GetAccessHistoryRequest(patient_id=patient.id))
-    raw = harness.raw_entries()
+    raw = [entry for _seq, entry in harness.entries_by_seq(own_reads=True)]
     verified(harness, raw)
     [seq] = [i for i, e in enumerate(raw) if json.loads(e)["kind"] == "call.refused"
              and json.loads(e)["actor"] == "org:" + hospital.id]
@@ -169,7 +169,7 @@ def test_a_grant_is_proven_offline_with_the_patients_key(harness):
     # The entry is the ledger's own, under a checkpoint signed with the ledger's key.
     proof = auditor.client.prove_entry(evidence.ledger_seq, evidence.ledger_entry, harness.app.ledger_verifier_key)
     assert proof.entry["authorization"] == hashlib.sha256(evidence.token.encode()).hexdigest()
-    assert harness.entries()[evidence.ledger_seq] == change.entry
+    assert harness.entry_at(evidence.ledger_seq) == change.entry
     # The grantee and the patient read the same evidence.
     assert doctor.client.consent_evidence(consent.consent_id) == [evidence]
     assert patient.client.consent_evidence(consent.consent_id, version=1) == [evidence]
@@ -221,19 +221,19 @@ def test_every_signed_change_is_kept_and_proven(harness):
     c.NarrowConsent(consent_pb2.NarrowConsentRequest(consent_id=consent.consent_id, terms=consent_pb2.ConsentTerms(
         categories=["lab"], purposes=["TREAT"])))
     c.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id, reason="moved away"))
-    asked = [doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    asked = [doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id=patient.id, reason="follow-up", terms=consent_pb2.ConsentTerms(
             categories=["lab"], purposes=["TREAT"]))).request.request_id for _ in range(2)]
     approved = c.ApproveAccessRequest(consent_pb2.ApproveAccessRequestRequest(request_id=asked[0])).consent
     c.DeclineAccessRequest(consent_pb2.DeclineAccessRequestRequest(request_id=asked[1], reason="no"))
     exported = c.ExportConsent(consent_pb2.ExportConsentRequest(consent_id=approved.consent_id)).fhir_json
-    imported = c.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=exported)).consent
+    imported = c.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=exported, notice=doctor.notice)).consent
     c.AddProxy(consent_pb2.AddProxyRequest(patient_id=patient.id, proxy_id=daughter.id, relationship="daughter",
                                            scopes=[consent_pb2.PROXY_SCOPE_MANAGE_CONSENTS]))
     by_proxy = grant(Person(patient.id, daughter.client, daughter.identity), doctor, ["imaging"])
     c.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
 
-    pseudonym = harness.app.trail.pseudonym(patient.id)
+    pseudonym = harness.pseudonym(patient.id)
     signed = [e for e in harness.entries() if "authorization" in e and e.get("patient") == pseudonym]
     methods = []
     for entry in signed:

@@ -194,7 +194,7 @@ def test_a_stolen_patient_token_is_refused_over_an_institutions_connection(mtls_
     patient, org = mtls_harness.patient(), mtls_harness.org()
     stolen = Caller("patient:" + patient.id, patient.identity).token(METHOD, b"")
     outcome = mtls_call(mtls_harness, stolen, mtls_harness.pki.client_ca.bound(org.identity, "org:" + org.id))
-    refused_with(mtls_harness, outcome, CERTIFICATE_MISMATCH, mtls_harness.app.trail.actor("patient:" + patient.id))
+    refused_with(mtls_harness, outcome, CERTIFICATE_MISMATCH, mtls_harness.actor("patient:" + patient.id))
 
 
 # -- keys: only the current one, and the one it replaced for a short grace -----------------------
@@ -333,9 +333,9 @@ def test_a_captured_grant_token_paired_with_other_terms_is_refused_and_counted(h
     """Someone on the path holds the patient's token for a grant of `lab` to a clinic and sends it,
     unspent, with a grant of everything to an insurer: the token binds the bytes it was made for."""
     clinic, insurer, patient = harness.org(), harness.org(), harness.patient()
-    asked = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=clinic.id, terms=consent_pb2.ConsentTerms(
-        categories=["lab"], purposes=["TREAT"]))
-    swapped = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=insurer.id,
+    asked = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=clinic.id, notice=clinic.notice,
+                                            terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))
+    swapped = consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=insurer.id, notice=insurer.notice,
                                               terms=consent_pb2.ConsentTerms(categories=["*", "mental-health"],
                                                                              purposes=["TREAT", "HPAYMT"]))
     token = patient.client.caller.token(GRANT, asked.SerializeToString())
@@ -384,4 +384,4 @@ def test_undecodable_bytes_bound_to_their_token_are_invalid_argument_not_unauthe
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     [refusal] = harness.entries()[before:]
     assert (refusal["kind"], refusal["method"], refusal["actor"]) == (
-        "call.refused", GRANT, harness.app.trail.actor("patient:" + patient.id))
+        "call.refused", GRANT, harness.actor("patient:" + patient.id))

@@ -235,7 +235,7 @@ def test_a_bad_input_is_invalid_argument_ledgered_and_the_server_still_answers(h
     [refusal] = [e for e in harness.entries()[before:] if e["kind"] == "call.refused"]
     assert refusal["method"] == V1 + method and refusal["status"] == "INVALID_ARGUMENT"
     assert refusal["reasons"] == [f"{field}: {why}" for field, why in expected.items()]
-    assert refusal["actor"] == harness.app.trail.actor(caller.principal)
+    assert refusal["actor"] == harness.actor(caller.principal)
     assert len(json.dumps(refusal)) < 2048
     assert harness.operator.registry.GetServiceKeys(registry_pb2.GetServiceKeysRequest()).ledger_origin
 
@@ -252,7 +252,7 @@ def test_a_fhir_member_name_is_never_echoed_in_the_error_or_the_ledger(harness, 
     doctor = harness.org()
     patient_client = harness.client(people.patient)
     granted = patient_client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id=people.patient_id, grantee=doctor.id,
+        patient_id=people.patient_id, grantee=doctor.id, notice=doctor.notice,
         terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])))
     exported = json.loads(patient_client.consent.ExportConsent(
         consent_pb2.ExportConsentRequest(consent_id=granted.consent.consent_id)).fhir_json)
@@ -261,7 +261,8 @@ def test_a_fhir_member_name_is_never_echoed_in_the_error_or_the_ledger(harness, 
     exported[secret + "-too"] = 1
     before = len(harness.raw_entries())
     with pytest.raises(grpc.RpcError) as err:
-        patient_client.consent.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=json.dumps(exported)))
+        patient_client.consent.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=json.dumps(exported),
+                                                                             notice=doctor.notice))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     violations = field_violations(err.value)
     assert set(violations) == {"fhir_json", "fhir_json.provision"}

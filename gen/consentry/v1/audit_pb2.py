@@ -22,40 +22,49 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from consentry.v1 import common_pb2 as consentry_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63onsentry/v1/audit.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x14GetCheckpointRequest\x12\x0f\n\x07refresh\x18\x01 \x01(\x08\"E\n\x15GetCheckpointResponse\x12,\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x18.consentry.v1.Checkpoint\")\n\x0bLedgerEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\"J\n\x12ListEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npatient_id\x18\x03 \x01(\t\"U\n\x13ListEntriesResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.consentry.v1.LedgerEntry\x12\x12\n\nnext_start\x18\x02 \x01(\x04\":\n\x18GetInclusionProofRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"^\n\x19GetInclusionProofResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06hashes\x18\x04 \x03(\x0c\"@\n\x1aGetConsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"Q\n\x1bGetConsistencyProofResponse\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"P\n\x18\x45xportAuditEventsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x04\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"D\n\x19\x45xportAuditEventsResponse\x12\x13\n\x0b\x62undle_json\x18\x01 \x01(\x0c\x12\x12\n\nnext_start\x18\x02 \x01(\x04\x32\xf4\x03\n\x0c\x41uditService\x12X\n\rGetCheckpoint\x12\".consentry.v1.GetCheckpointRequest\x1a#.consentry.v1.GetCheckpointResponse\x12R\n\x0bListEntries\x12 .consentry.v1.ListEntriesRequest\x1a!.consentry.v1.ListEntriesResponse\x12\x64\n\x11GetInclusionProof\x12&.consentry.v1.GetInclusionProofRequest\x1a\'.consentry.v1.GetInclusionProofResponse\x12j\n\x13GetConsistencyProof\x12(.consentry.v1.GetConsistencyProofRequest\x1a).consentry.v1.GetConsistencyProofResponse\x12\x64\n\x11\x45xportAuditEvents\x12&.consentry.v1.ExportAuditEventsRequest\x1a\'.consentry.v1.ExportAuditEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63onsentry/v1/audit.proto\x12\x0c\x63onsentry.v1\x1a\x19\x63onsentry/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x14GetCheckpointRequest\x12\x0f\n\x07refresh\x18\x01 \x01(\x08\"E\n\x15GetCheckpointResponse\x12,\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x18.consentry.v1.Checkpoint\")\n\x0bLedgerEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\"J\n\x12ListEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npatient_id\x18\x03 \x01(\t\"U\n\x13ListEntriesResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.consentry.v1.LedgerEntry\x12\x12\n\nnext_start\x18\x02 \x01(\x04\":\n\x18GetInclusionProofRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"^\n\x19GetInclusionProofResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06hashes\x18\x04 \x03(\x0c\"@\n\x1aGetConsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"Q\n\x1bGetConsistencyProofResponse\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"P\n\x18\x45xportAuditEventsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x04\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"D\n\x19\x45xportAuditEventsResponse\x12\x13\n\x0b\x62undle_json\x18\x01 \x01(\x0c\x12\x12\n\nnext_start\x18\x02 \x01(\x04\"[\n\x1cListEmergencyAccessesRequest\x12\x14\n\x0cpending_only\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"i\n\x1dListEmergencyAccessesResponse\x12/\n\x08\x61\x63\x63\x65sses\x18\x01 \x03(\x0b\x32\x1d.consentry.v1.EmergencyAccess\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x95\x01\n\x1cReviewEmergencyAccessRequest\x12\x14\n\x0c\x65mergency_id\x18\x01 \x01(\t\x12\x35\n\x07outcome\x18\x02 \x01(\x0e\x32$.consentry.v1.EmergencyReviewOutcome\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"N\n\x1dReviewEmergencyAccessResponse\x12-\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32\x1d.consentry.v1.EmergencyAccess2\xd8\x05\n\x0c\x41uditService\x12X\n\rGetCheckpoint\x12\".consentry.v1.GetCheckpointRequest\x1a#.consentry.v1.GetCheckpointResponse\x12R\n\x0bListEntries\x12 .consentry.v1.ListEntriesRequest\x1a!.consentry.v1.ListEntriesResponse\x12\x64\n\x11GetInclusionProof\x12&.consentry.v1.GetInclusionProofRequest\x1a\'.consentry.v1.GetInclusionProofResponse\x12j\n\x13GetConsistencyProof\x12(.consentry.v1.GetConsistencyProofRequest\x1a).consentry.v1.GetConsistencyProofResponse\x12\x64\n\x11\x45xportAuditEvents\x12&.consentry.v1.ExportAuditEventsRequest\x1a\'.consentry.v1.ExportAuditEventsResponse\x12p\n\x15ListEmergencyAccesses\x12*.consentry.v1.ListEmergencyAccessesRequest\x1a+.consentry.v1.ListEmergencyAccessesResponse\x12p\n\x15ReviewEmergencyAccess\x12*.consentry.v1.ReviewEmergencyAccessRequest\x1a+.consentry.v1.ReviewEmergencyAccessResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'consentry.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHECKPOINT']._serialized_start=75
-  _globals['_CHECKPOINT']._serialized_end=188
-  _globals['_GETCHECKPOINTREQUEST']._serialized_start=190
-  _globals['_GETCHECKPOINTREQUEST']._serialized_end=229
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=231
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=300
-  _globals['_LEDGERENTRY']._serialized_start=302
-  _globals['_LEDGERENTRY']._serialized_end=343
-  _globals['_LISTENTRIESREQUEST']._serialized_start=345
-  _globals['_LISTENTRIESREQUEST']._serialized_end=419
-  _globals['_LISTENTRIESRESPONSE']._serialized_start=421
-  _globals['_LISTENTRIESRESPONSE']._serialized_end=506
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=508
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=566
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=568
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=662
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=664
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=728
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=730
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=811
-  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_start=813
-  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_end=893
-  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_start=895
-  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_end=963
-  _globals['_AUDITSERVICE']._serialized_start=966
-  _globals['_AUDITSERVICE']._serialized_end=1466
+  _globals['_CHECKPOINT']._serialized_start=102
+  _globals['_CHECKPOINT']._serialized_end=215
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=217
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=256
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=258
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=327
+  _globals['_LEDGERENTRY']._serialized_start=329
+  _globals['_LEDGERENTRY']._serialized_end=370
+  _globals['_LISTENTRIESREQUEST']._serialized_start=372
+  _globals['_LISTENTRIESREQUEST']._serialized_end=446
+  _globals['_LISTENTRIESRESPONSE']._serialized_start=448
+  _globals['_LISTENTRIESRESPONSE']._serialized_end=533
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=535
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=593
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=595
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=689
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=691
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=755
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=757
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=838
+  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_start=840
+  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_end=920
+  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_start=922
+  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_end=990
+  _globals['_LISTEMERGENCYACCESSESREQUEST']._serialized_start=992
+  _globals['_LISTEMERGENCYACCESSESREQUEST']._serialized_end=1083
+  _globals['_LISTEMERGENCYACCESSESRESPONSE']._serialized_start=1085
+  _globals['_LISTEMERGENCYACCESSESRESPONSE']._serialized_end=1190
+  _globals['_REVIEWEMERGENCYACCESSREQUEST']._serialized_start=1193
+  _globals['_REVIEWEMERGENCYACCESSREQUEST']._serialized_end=1342
+  _globals['_REVIEWEMERGENCYACCESSRESPONSE']._serialized_start=1344
+  _globals['_REVIEWEMERGENCYACCESSRESPONSE']._serialized_end=1422
+  _globals['_AUDITSERVICE']._serialized_start=1425
+  _globals['_AUDITSERVICE']._serialized_end=2153
 # @@protoc_insertion_point(module_scope)

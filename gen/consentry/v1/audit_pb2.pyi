@@ -1,5 +1,6 @@
 import datetime
 
+from consentry.v1 import common_pb2 as _common_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -114,3 +115,39 @@ class ExportAuditEventsResponse(_message.Message):
     bundle_json: bytes
     next_start: int
     def __init__(self, bundle_json: _Optional[bytes] = ..., next_start: _Optional[int] = ...) -> None: ...
+
+class ListEmergencyAccessesRequest(_message.Message):
+    __slots__ = ("pending_only", "page_size", "page_token")
+    PENDING_ONLY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    pending_only: bool
+    page_size: int
+    page_token: str
+    def __init__(self, pending_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEmergencyAccessesResponse(_message.Message):
+    __slots__ = ("accesses", "next_page_token")
+    ACCESSES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    accesses: _containers.RepeatedCompositeFieldContainer[_common_pb2.EmergencyAccess]
+    next_page_token: str
+    def __init__(self, accesses: _Optional[_Iterable[_Union[_common_pb2.EmergencyAccess, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ReviewEmergencyAccessRequest(_message.Message):
+    __slots__ = ("emergency_id", "outcome", "comment", "idempotency_key")
+    EMERGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    emergency_id: str
+    outcome: _common_pb2.EmergencyReviewOutcome
+    comment: str
+    idempotency_key: str
+    def __init__(self, emergency_id: _Optional[str] = ..., outcome: _Optional[_Union[_common_pb2.EmergencyReviewOutcome, str]] = ..., comment: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ReviewEmergencyAccessResponse(_message.Message):
+    __slots__ = ("access",)
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    access: _common_pb2.EmergencyAccess
+    def __init__(self, access: _Optional[_Union[_common_pb2.EmergencyAccess, _Mapping]] = ...) -> None: ...

@@ -61,6 +61,16 @@ class AuditServiceStub:
                 request_serializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ListEmergencyAccesses = channel.unary_unary(
+                '/consentry.v1.AuditService/ListEmergencyAccesses',
+                request_serializer=consentry_dot_v1_dot_audit__pb2.ListEmergencyAccessesRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_audit__pb2.ListEmergencyAccessesResponse.FromString,
+                _registered_method=True)
+        self.ReviewEmergencyAccess = channel.unary_unary(
+                '/consentry.v1.AuditService/ReviewEmergencyAccess',
+                request_serializer=consentry_dot_v1_dot_audit__pb2.ReviewEmergencyAccessRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_audit__pb2.ReviewEmergencyAccessResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -101,6 +111,21 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEmergencyAccesses(self, request, context):
+        """The review queue of break-the-glass accesses, soonest deadline first; for auditors
+        (docs/emergency.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewEmergencyAccess(self, request, context):
+        """Records an auditor's outcome of one emergency access, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +153,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ExportAuditEvents,
                     request_deserializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_audit__pb2.ExportAuditEventsResponse.SerializeToString,
+            ),
+            'ListEmergencyAccesses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEmergencyAccesses,
+                    request_deserializer=consentry_dot_v1_dot_audit__pb2.ListEmergencyAccessesRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_audit__pb2.ListEmergencyAccessesResponse.SerializeToString,
+            ),
+            'ReviewEmergencyAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewEmergencyAccess,
+                    request_deserializer=consentry_dot_v1_dot_audit__pb2.ReviewEmergencyAccessRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_audit__pb2.ReviewEmergencyAccessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +302,60 @@ class AuditService:
             '/consentry.v1.AuditService/ExportAuditEvents',
             consentry_dot_v1_dot_audit__pb2.ExportAuditEventsRequest.SerializeToString,
             consentry_dot_v1_dot_audit__pb2.ExportAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEmergencyAccesses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.AuditService/ListEmergencyAccesses',
+            consentry_dot_v1_dot_audit__pb2.ListEmergencyAccessesRequest.SerializeToString,
+            consentry_dot_v1_dot_audit__pb2.ListEmergencyAccessesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewEmergencyAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.AuditService/ReviewEmergencyAccess',
+            consentry_dot_v1_dot_audit__pb2.ReviewEmergencyAccessRequest.SerializeToString,
+            consentry_dot_v1_dot_audit__pb2.ReviewEmergencyAccessResponse.FromString,
             options,
             channel_credentials,
             insecure,

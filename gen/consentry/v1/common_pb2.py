@@ -25,13 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onsentry/v1/common.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x06Period\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onsentry/v1/common.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x06Period\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\tNoticeRef\x12\x11\n\tnotice_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\x0c\"\xba\x03\n\x0f\x45mergencyAccess\x12\x14\n\x0c\x65mergency_id\x18\x01 \x01(\t\x12\x12\n\npatient_id\x18\x02 \x01(\t\x12\x11\n\trecipient\x18\x03 \x01(\t\x12\x17\n\x0fpractitioner_id\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0f\n\x07holders\x18\x06 \x03(\t\x12\x12\n\nrecord_ids\x18\x07 \x03(\t\x12\x15\n\rjustification\x18\x08 \x01(\t\x12/\n\x0b\x61\x63\x63\x65ss_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0freview_due_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07overdue\x18\x0b \x01(\x08\x12\x35\n\x07outcome\x18\x0c \x01(\x0e\x32$.consentry.v1.EmergencyReviewOutcome\x12\x10\n\x08reviewer\x18\r \x01(\t\x12/\n\x0breview_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0ereview_comment\x18\x0f \x01(\t*\xbd\x01\n\x16\x45mergencyReviewOutcome\x12(\n$EMERGENCY_REVIEW_OUTCOME_UNSPECIFIED\x10\x00\x12&\n\"EMERGENCY_REVIEW_OUTCOME_JUSTIFIED\x10\x01\x12*\n&EMERGENCY_REVIEW_OUTCOME_NOT_JUSTIFIED\x10\x02\x12%\n!EMERGENCY_REVIEW_OUTCOME_REFERRED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'consentry.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EMERGENCYREVIEWOUTCOME']._serialized_start=687
+  _globals['_EMERGENCYREVIEWOUTCOME']._serialized_end=876
   _globals['_PERIOD']._serialized_start=76
   _globals['_PERIOD']._serialized_end=168
+  _globals['_NOTICEREF']._serialized_start=170
+  _globals['_NOTICEREF']._serialized_end=239
+  _globals['_EMERGENCYACCESS']._serialized_start=242
+  _globals['_EMERGENCYACCESS']._serialized_end=684
 # @@protoc_insertion_point(module_scope)

@@ -38,6 +38,13 @@ class ProxyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROXY_SCOPE_UNSPECIFIED: _ClassVar[ProxyScope]
     PROXY_SCOPE_MANAGE_CONSENTS: _ClassVar[ProxyScope]
     PROXY_SCOPE_READ_HISTORY: _ClassVar[ProxyScope]
+
+class NoticeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOTICE_KIND_UNSPECIFIED: _ClassVar[NoticeKind]
+    NOTICE_KIND_ACCESS_REQUESTED: _ClassVar[NoticeKind]
+    NOTICE_KIND_EMERGENCY_ACCESS: _ClassVar[NoticeKind]
+    NOTICE_KIND_RECORD_AMENDED: _ClassVar[NoticeKind]
 CONSENT_STATUS_UNSPECIFIED: ConsentStatus
 CONSENT_STATUS_ACTIVE: ConsentStatus
 CONSENT_STATUS_REVOKED: ConsentStatus
@@ -54,9 +61,13 @@ ACCESS_REQUEST_STATUS_EXPIRED: AccessRequestStatus
 PROXY_SCOPE_UNSPECIFIED: ProxyScope
 PROXY_SCOPE_MANAGE_CONSENTS: ProxyScope
 PROXY_SCOPE_READ_HISTORY: ProxyScope
+NOTICE_KIND_UNSPECIFIED: NoticeKind
+NOTICE_KIND_ACCESS_REQUESTED: NoticeKind
+NOTICE_KIND_EMERGENCY_ACCESS: NoticeKind
+NOTICE_KIND_RECORD_AMENDED: NoticeKind
 
 class Consent(_message.Message):
-    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id")
+    __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id", "notice", "broad_categories")
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +84,8 @@ class Consent(_message.Message):
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_REASON_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    BROAD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     consent_id: str
     version: int
     patient_id: str
@@ -89,7 +102,9 @@ class Consent(_message.Message):
     revoke_time: _timestamp_pb2.Timestamp
     revoke_reason: str
     subject_id: str
-    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    broad_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, consent_id: _Optional[str] = ..., version: _Optional[int] = ..., patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., subject_id: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ..., broad_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConsentTerms(_message.Message):
     __slots__ = ("kind", "categories", "purposes", "data_period", "validity", "excepted_categories")
@@ -108,7 +123,7 @@ class ConsentTerms(_message.Message):
     def __init__(self, kind: _Optional[_Union[ConsentKind, str]] = ..., categories: _Optional[_Iterable[str]] = ..., purposes: _Optional[_Iterable[str]] = ..., data_period: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., validity: _Optional[_Union[_common_pb2.Period, _Mapping]] = ..., excepted_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AccessRequest(_message.Message):
-    __slots__ = ("request_id", "patient_id", "requester", "terms", "reason", "status", "create_time", "expire_time", "decide_time", "decline_reason", "consent_id")
+    __slots__ = ("request_id", "patient_id", "requester", "terms", "reason", "status", "create_time", "expire_time", "decide_time", "decline_reason", "consent_id", "notice")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +135,7 @@ class AccessRequest(_message.Message):
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     patient_id: str
     requester: str
@@ -131,21 +147,24 @@ class AccessRequest(_message.Message):
     decide_time: _timestamp_pb2.Timestamp
     decline_reason: str
     consent_id: str
-    def __init__(self, request_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., requester: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[AccessRequestStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[str] = ..., consent_id: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, request_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., requester: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[AccessRequestStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[str] = ..., consent_id: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class RequestAccessRequest(_message.Message):
-    __slots__ = ("patient_id", "terms", "reason", "expire_time", "idempotency_key")
+    __slots__ = ("patient_id", "terms", "reason", "expire_time", "idempotency_key", "notice")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     terms: ConsentTerms
     reason: str
     expire_time: _timestamp_pb2.Timestamp
     idempotency_key: str
-    def __init__(self, patient_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, patient_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., reason: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class RequestAccessResponse(_message.Message):
     __slots__ = ("request",)
@@ -220,16 +239,18 @@ class DeclineAccessRequestResponse(_message.Message):
     def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ...) -> None: ...
 
 class GrantConsentRequest(_message.Message):
-    __slots__ = ("patient_id", "grantee", "terms", "idempotency_key")
+    __slots__ = ("patient_id", "grantee", "terms", "idempotency_key", "notice")
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     GRANTEE_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     patient_id: str
     grantee: str
     terms: ConsentTerms
     idempotency_key: str
-    def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class GrantConsentResponse(_message.Message):
     __slots__ = ("consent",)
@@ -372,7 +393,7 @@ class ListProxiesResponse(_message.Message):
     def __init__(self, proxies: _Optional[_Iterable[_Union[Proxy, _Mapping]]] = ...) -> None: ...
 
 class AccessEvent(_message.Message):
-    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations")
+    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations", "emergency_access_id")
     LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -386,6 +407,7 @@ class AccessEvent(_message.Message):
     CONSENT_IDS_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
     OBLIGATIONS_FIELD_NUMBER: _ClassVar[int]
+    EMERGENCY_ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     ledger_seq: int
     time: _timestamp_pb2.Timestamp
     institution_id: str
@@ -399,7 +421,8 @@ class AccessEvent(_message.Message):
     consent_ids: _containers.RepeatedScalarFieldContainer[str]
     emergency: bool
     obligations: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ...) -> None: ...
+    emergency_access_id: str
+    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ..., emergency_access_id: _Optional[str] = ...) -> None: ...
 
 class GetAccessHistoryRequest(_message.Message):
     __slots__ = ("patient_id", "page_size", "page_token")
@@ -432,12 +455,14 @@ class ExportConsentResponse(_message.Message):
     def __init__(self, fhir_json: _Optional[str] = ...) -> None: ...
 
 class ImportConsentRequest(_message.Message):
-    __slots__ = ("fhir_json", "idempotency_key")
+    __slots__ = ("fhir_json", "idempotency_key", "notice")
     FHIR_JSON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     fhir_json: str
     idempotency_key: str
-    def __init__(self, fhir_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    notice: _common_pb2.NoticeRef
+    def __init__(self, fhir_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class ImportConsentResponse(_message.Message):
     __slots__ = ("consent",)
@@ -488,3 +513,67 @@ class ConsentEvidence(_message.Message):
     consent_id: str
     version: int
     def __init__(self, method: _Optional[str] = ..., token: _Optional[str] = ..., request: _Optional[bytes] = ..., ledger_seq: _Optional[int] = ..., ledger_entry: _Optional[bytes] = ..., signer: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., consent_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class PatientNotice(_message.Message):
+    __slots__ = ("notice_id", "patient_id", "kind", "subject_ref", "create_time", "read_time")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    READ_TIME_FIELD_NUMBER: _ClassVar[int]
+    notice_id: str
+    patient_id: str
+    kind: NoticeKind
+    subject_ref: str
+    create_time: _timestamp_pb2.Timestamp
+    read_time: _timestamp_pb2.Timestamp
+    def __init__(self, notice_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., kind: _Optional[_Union[NoticeKind, str]] = ..., subject_ref: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., read_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListNoticesRequest(_message.Message):
+    __slots__ = ("patient_id", "unread_only", "page_size", "page_token")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_ONLY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    unread_only: bool
+    page_size: int
+    page_token: str
+    def __init__(self, patient_id: _Optional[str] = ..., unread_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListNoticesResponse(_message.Message):
+    __slots__ = ("notices", "next_page_token")
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    notices: _containers.RepeatedCompositeFieldContainer[PatientNotice]
+    next_page_token: str
+    def __init__(self, notices: _Optional[_Iterable[_Union[PatientNotice, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MarkNoticesReadRequest(_message.Message):
+    __slots__ = ("patient_id", "notice_ids", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    notice_ids: _containers.RepeatedScalarFieldContainer[str]
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., notice_ids: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class MarkNoticesReadResponse(_message.Message):
+    __slots__ = ("notices",)
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    notices: _containers.RepeatedCompositeFieldContainer[PatientNotice]
+    def __init__(self, notices: _Optional[_Iterable[_Union[PatientNotice, _Mapping]]] = ...) -> None: ...
+
+class GetEmergencyAccessRequest(_message.Message):
+    __slots__ = ("emergency_id",)
+    EMERGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    emergency_id: str
+    def __init__(self, emergency_id: _Optional[str] = ...) -> None: ...
+
+class GetEmergencyAccessResponse(_message.Message):
+    __slots__ = ("access",)
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    access: _common_pb2.EmergencyAccess
+    def __init__(self, access: _Optional[_Union[_common_pb2.EmergencyAccess, _Mapping]] = ...) -> None: ...

@@ -123,6 +123,21 @@ class ConsentServiceStub:
                 request_serializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceResponse.FromString,
                 _registered_method=True)
+        self.ListNotices = channel.unary_unary(
+                '/consentry.v1.ConsentService/ListNotices',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.ListNoticesRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.ListNoticesResponse.FromString,
+                _registered_method=True)
+        self.MarkNoticesRead = channel.unary_unary(
+                '/consentry.v1.ConsentService/MarkNoticesRead',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.MarkNoticesReadRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.MarkNoticesReadResponse.FromString,
+                _registered_method=True)
+        self.GetEmergencyAccess = channel.unary_unary(
+                '/consentry.v1.ConsentService/GetEmergencyAccess',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -246,6 +261,28 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNotices(self, request, context):
+        """The notices queued for the patient (an access request, an emergency access, an amended
+        record), for the patient and proxies with the read-history scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkNoticesRead(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEmergencyAccess(self, request, context):
+        """A break-the-glass access with its justification and review, for the patient, proxies with
+        the read-history scope and auditors (docs/emergency.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -333,6 +370,21 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetConsentEvidence,
                     request_deserializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceResponse.SerializeToString,
+            ),
+            'ListNotices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotices,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.ListNoticesRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.ListNoticesResponse.SerializeToString,
+            ),
+            'MarkNoticesRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNoticesRead,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.MarkNoticesReadRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.MarkNoticesReadResponse.SerializeToString,
+            ),
+            'GetEmergencyAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEmergencyAccess,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -798,6 +850,87 @@ class ConsentService:
             '/consentry.v1.ConsentService/GetConsentEvidence',
             consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceRequest.SerializeToString,
             consentry_dot_v1_dot_consent__pb2.GetConsentEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ConsentService/ListNotices',
+            consentry_dot_v1_dot_consent__pb2.ListNoticesRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.ListNoticesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNoticesRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ConsentService/MarkNoticesRead',
+            consentry_dot_v1_dot_consent__pb2.MarkNoticesReadRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.MarkNoticesReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEmergencyAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ConsentService/GetEmergencyAccess',
+            consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecordMetadata(_message.Message):
-    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id", "label_reasons")
+    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id", "label_reasons", "amends_record_id")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class RecordMetadata(_message.Message):
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_REASONS_FIELD_NUMBER: _ClassVar[int]
+    AMENDS_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     patient_id: str
     holder: str
@@ -35,7 +36,8 @@ class RecordMetadata(_message.Message):
     content_hash: str
     subject_id: str
     label_reasons: _containers.RepeatedCompositeFieldContainer[LabelReason]
-    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ..., label_reasons: _Optional[_Iterable[_Union[LabelReason, _Mapping]]] = ...) -> None: ...
+    amends_record_id: str
+    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ..., label_reasons: _Optional[_Iterable[_Union[LabelReason, _Mapping]]] = ..., amends_record_id: _Optional[str] = ...) -> None: ...
 
 class LabelReason(_message.Message):
     __slots__ = ("label", "source", "element", "value_set", "value_set_version", "system")

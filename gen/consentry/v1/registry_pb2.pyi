@@ -1,5 +1,6 @@
 import datetime
 
+from consentry.v1 import common_pb2 as _common_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -62,34 +63,38 @@ class PublicKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., type: _Optional[_Union[KeyType, str]] = ..., public_key: _Optional[bytes] = ..., status: _Optional[_Union[KeyStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Institution(_message.Message):
-    __slots__ = ("institution_id", "display_name", "kind", "keys", "create_time")
+    __slots__ = ("institution_id", "display_name", "kind", "keys", "create_time", "part2_program")
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PART2_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     institution_id: str
     display_name: str
     kind: InstitutionKind
     keys: _containers.RepeatedCompositeFieldContainer[PublicKey]
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., keys: _Optional[_Iterable[_Union[PublicKey, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    part2_program: bool
+    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., keys: _Optional[_Iterable[_Union[PublicKey, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., part2_program: _Optional[bool] = ...) -> None: ...
 
 class RegisterInstitutionRequest(_message.Message):
-    __slots__ = ("institution_id", "display_name", "kind", "identity_public_key", "encryption_public_key", "idempotency_key")
+    __slots__ = ("institution_id", "display_name", "kind", "identity_public_key", "encryption_public_key", "idempotency_key", "part2_program")
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PART2_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     institution_id: str
     display_name: str
     kind: InstitutionKind
     identity_public_key: bytes
     encryption_public_key: bytes
     idempotency_key: str
-    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., identity_public_key: _Optional[bytes] = ..., encryption_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    part2_program: bool
+    def __init__(self, institution_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[InstitutionKind, str]] = ..., identity_public_key: _Optional[bytes] = ..., encryption_public_key: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ..., part2_program: _Optional[bool] = ...) -> None: ...
 
 class RegisterInstitutionResponse(_message.Message):
     __slots__ = ("institution",)
@@ -286,3 +291,83 @@ class GetServiceKeysResponse(_message.Message):
     ledger_verifier_key: str
     ledger_origin: str
     def __init__(self, share_signing_public_key: _Optional[bytes] = ..., ledger_verifier_key: _Optional[str] = ..., ledger_origin: _Optional[str] = ...) -> None: ...
+
+class NoticeText(_message.Message):
+    __slots__ = ("language", "recipient_legal_name", "recipient_contact", "purpose_description", "handling_method", "necessity_and_impact", "retention", "how_to_withdraw")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_LEGAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_CONTACT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    HANDLING_METHOD_FIELD_NUMBER: _ClassVar[int]
+    NECESSITY_AND_IMPACT_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    HOW_TO_WITHDRAW_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    recipient_legal_name: str
+    recipient_contact: str
+    purpose_description: str
+    handling_method: str
+    necessity_and_impact: str
+    retention: str
+    how_to_withdraw: str
+    def __init__(self, language: _Optional[str] = ..., recipient_legal_name: _Optional[str] = ..., recipient_contact: _Optional[str] = ..., purpose_description: _Optional[str] = ..., handling_method: _Optional[str] = ..., necessity_and_impact: _Optional[str] = ..., retention: _Optional[str] = ..., how_to_withdraw: _Optional[str] = ...) -> None: ...
+
+class PrivacyNotice(_message.Message):
+    __slots__ = ("notice_id", "version", "institution_id", "purposes", "categories", "texts", "publish_time", "content_hash")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    notice_id: str
+    version: int
+    institution_id: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    texts: _containers.RepeatedCompositeFieldContainer[NoticeText]
+    publish_time: _timestamp_pb2.Timestamp
+    content_hash: bytes
+    def __init__(self, notice_id: _Optional[str] = ..., version: _Optional[int] = ..., institution_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., texts: _Optional[_Iterable[_Union[NoticeText, _Mapping]]] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_hash: _Optional[bytes] = ...) -> None: ...
+
+class PublishPrivacyNoticeRequest(_message.Message):
+    __slots__ = ("institution_id", "notice_id", "purposes", "categories", "texts", "idempotency_key")
+    INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    institution_id: str
+    notice_id: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    texts: _containers.RepeatedCompositeFieldContainer[NoticeText]
+    idempotency_key: str
+    def __init__(self, institution_id: _Optional[str] = ..., notice_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., texts: _Optional[_Iterable[_Union[NoticeText, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class PublishPrivacyNoticeResponse(_message.Message):
+    __slots__ = ("notice", "ref")
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    notice: PrivacyNotice
+    ref: _common_pb2.NoticeRef
+    def __init__(self, notice: _Optional[_Union[PrivacyNotice, _Mapping]] = ..., ref: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
+
+class GetPrivacyNoticeRequest(_message.Message):
+    __slots__ = ("notice_id", "version")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    notice_id: str
+    version: int
+    def __init__(self, notice_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetPrivacyNoticeResponse(_message.Message):
+    __slots__ = ("notice", "ref")
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    notice: PrivacyNotice
+    ref: _common_pb2.NoticeRef
+    def __init__(self, notice: _Optional[_Union[PrivacyNotice, _Mapping]] = ..., ref: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...

@@ -92,6 +92,16 @@ class RegistryServiceStub:
                 request_serializer=consentry_dot_v1_dot_registry__pb2.GetServiceKeysRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_registry__pb2.GetServiceKeysResponse.FromString,
                 _registered_method=True)
+        self.PublishPrivacyNotice = channel.unary_unary(
+                '/consentry.v1.RegistryService/PublishPrivacyNotice',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.PublishPrivacyNoticeRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.PublishPrivacyNoticeResponse.FromString,
+                _registered_method=True)
+        self.GetPrivacyNotice = channel.unary_unary(
+                '/consentry.v1.RegistryService/GetPrivacyNotice',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -184,6 +194,22 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishPrivacyNotice(self, request, context):
+        """Publishes a privacy notice of an institution, or a new version of one (docs/notices.md): what
+        a patient is shown before consenting to give the institution their records. For the operator
+        and the institution itself; refused unless complete in both languages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrivacyNotice(self, request, context):
+        """A notice version (the latest when `version` is 0), for any authenticated caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -241,6 +267,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetServiceKeys,
                     request_deserializer=consentry_dot_v1_dot_registry__pb2.GetServiceKeysRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_registry__pb2.GetServiceKeysResponse.SerializeToString,
+            ),
+            'PublishPrivacyNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishPrivacyNotice,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.PublishPrivacyNoticeRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.PublishPrivacyNoticeResponse.SerializeToString,
+            ),
+            'GetPrivacyNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrivacyNotice,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -543,6 +579,60 @@ class RegistryService:
             '/consentry.v1.RegistryService/GetServiceKeys',
             consentry_dot_v1_dot_registry__pb2.GetServiceKeysRequest.SerializeToString,
             consentry_dot_v1_dot_registry__pb2.GetServiceKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishPrivacyNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/PublishPrivacyNotice',
+            consentry_dot_v1_dot_registry__pb2.PublishPrivacyNoticeRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.PublishPrivacyNoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrivacyNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/GetPrivacyNotice',
+            consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from consentry.ledger.db import LedgerReader, LedgerWriter, cut_checkpoint
 from consentry.ledger.db.tables import ledger_entries, ledger_head, ledger_nodes
+from consentry.ledger.entries import entry_leaf_hash
 from consentry.ledger.errors import (
     ChainError,
     ForkError,
@@ -95,7 +96,7 @@ def test_inserted_extra_entry_at_end_is_named(engine, log, signer):
     rows = raw_rows(engine)
     prev = b"\x00" * 32
     for e in rows:
-        prev = chain_hash(prev, leaf_hash(e))
+        prev = chain_hash(prev, entry_leaf_hash(e))
     forged = canonical_json({**sample_entry(N), "seq": N, "prev": prev.hex()})
     with engine.begin() as conn:
         conn.execute(insert(ledger_entries).values(
@@ -108,7 +109,7 @@ def test_inserted_extra_entry_in_middle_is_named(engine, log, signer):
     rows = raw_rows(engine)
     prev = b"\x00" * 32
     for e in rows[:10]:
-        prev = chain_hash(prev, leaf_hash(e))
+        prev = chain_hash(prev, entry_leaf_hash(e))
     forged = canonical_json({**sample_entry(1000), "seq": 10, "prev": prev.hex()})
     with engine.begin() as conn:
         conn.execute(update(ledger_entries).where(ledger_entries.c.seq >= 10)

@@ -10,6 +10,7 @@ from pymerkle import InmemoryTree as PyMerkleTree
 
 from consentry.ledger.db import LedgerReader
 from consentry.ledger.db.tables import ledger_nodes
+from consentry.ledger.entries import leaf_data
 from consentry.ledger.errors import ProofError, StoreError
 from consentry.ledger.hashing import EMPTY_ROOT
 from consentry.ledger.merkle import InMemoryTree, verify_consistency, verify_inclusion
@@ -30,7 +31,7 @@ def test_roots_and_proofs_from_store_match_pymerkle(engine):
     appended = append_many(engine, n, per_txn=37)
     tree = PyMerkleTree(algorithm="sha256")
     for a in appended:
-        tree.append_entry(a.entry_bytes)
+        tree.append_entry(leaf_data(a.entry_bytes))
     rng = random.Random(1)
     with engine.connect() as conn:
         reader = LedgerReader(conn)

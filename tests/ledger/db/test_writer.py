@@ -9,8 +9,9 @@ from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 
 from consentry.ledger.db import MAX_ENTRY_BYTES, LedgerReader, LedgerWriter
 from consentry.ledger.db.tables import ledger_entries, ledger_head
+from consentry.ledger.entries import entry_leaf_hash
 from consentry.ledger.errors import CanonicalizationError, EntryError, StoreError
-from consentry.ledger.hashing import ZERO_HASH, chain_hash, leaf_hash
+from consentry.ledger.hashing import ZERO_HASH, chain_hash
 from consentry.ledger.verify import replay
 
 
@@ -63,7 +64,7 @@ def test_append_fills_seq_prev_and_chain(engine):
     for i, a in enumerate(appended):
         assert a.seq == i
         assert f'"prev":"{chain.hex()}"'.encode() in a.entry_bytes
-        assert a.leaf_hash == leaf_hash(a.entry_bytes)
+        assert a.leaf_hash == entry_leaf_hash(a.entry_bytes)
         chain = chain_hash(chain, a.leaf_hash)
         assert a.chain_hash == chain
     with engine.connect() as conn:

@@ -30,7 +30,7 @@ def test_grant_validates_terms(harness, trio):
     _, doctor, patient = trio
     with pytest.raises(grpc.RpcError) as err:
         patient.client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-            patient_id=patient.id, grantee=doctor.id,
+            patient_id=patient.id, grantee=doctor.id, notice=doctor.notice,
             terms=consent_pb2.ConsentTerms(categories=["lab", "astrology"], purposes=["TREAT", "FUN"])))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {"terms.categories[1]", "terms.purposes[1]"} <= set(field_violations(err.value))
@@ -42,7 +42,7 @@ def test_only_the_patient_grants(harness, trio):
     for client in (stranger.client, doctor.client):
         with pytest.raises(grpc.RpcError) as err:
             client.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-                patient_id=patient.id, grantee=doctor.id,
+                patient_id=patient.id, grantee=doctor.id, notice=doctor.notice,
                 terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -79,7 +79,7 @@ def test_revoke_takes_effect_for_the_next_fetch(harness, trio):
 
 def test_access_request_approved_narrower(harness, trio):
     _, doctor, patient = trio
-    asked = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    asked = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id=patient.id, reason="follow-up after discharge",
         terms=consent_pb2.ConsentTerms(categories=["lab", "medication"], purposes=["TREAT"]))).request
     pending = patient.client.consent.ListAccessRequests(consent_pb2.ListAccessRequestsRequest(
@@ -96,7 +96,7 @@ def test_access_request_approved_narrower(harness, trio):
 
 def test_access_request_declined(harness, trio):
     _, doctor, patient = trio
-    asked = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+    asked = doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=doctor.notice,
         patient_id=patient.id, reason="marketing",
         terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))).request
     patient.client.consent.DeclineAccessRequest(consent_pb2.DeclineAccessRequestRequest(
@@ -116,11 +116,11 @@ def test_a_proxy_manages_consent_and_the_ledger_names_both(harness, trio):
         patient_id=patient.id, proxy_id=daughter.id, relationship="daughter",
         scopes=[consent_pb2.PROXY_SCOPE_MANAGE_CONSENTS, consent_pb2.PROXY_SCOPE_READ_HISTORY]))
     consent = daughter.client.consent.GrantConsent(
-        consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=doctor.id, terms=consent_pb2.ConsentTerms(
-            categories=["lab"], purposes=["TREAT"]))).consent
+        consent_pb2.GrantConsentRequest(patient_id=patient.id, grantee=doctor.id, notice=doctor.notice,
+                                        terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))).consent
     assert consent.created_by == "patient:" + daughter.id
     [entry] = [e for e in harness.entries() if e.get("consent") == consent.consent_id]
-    pseudonym = harness.app.trail.pseudonym
+    pseudonym = harness.pseudonym
     assert entry["actor"] == "patient:" + pseudonym(daughter.id) and entry["patient"] == pseudonym(patient.id)
     assert entry["on_behalf_of"] == "patient"
     patient.client.consent.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
@@ -150,7 +150,7 @@ def test_a_refused_attempt_on_a_consent_shows_in_the_patients_ledger(harness, tr
         stranger.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND  # as for an id that does not exist
     [refusal] = [e for e in harness.entries() if e["kind"] == "call.refused" and e["method"].endswith("/RevokeConsent")
-                 and e["actor"] == "patient:" + harness.app.trail.pseudonym(stranger.id)]
+                 and e["actor"] == "patient:" + harness.pseudonym(stranger.id)]
     # The stranger may not act for the patient: the entry names no one, yet the patient's own
     # listing of their entries holds it.
     assert "patient" not in refusal and patient.id not in str(refusal)

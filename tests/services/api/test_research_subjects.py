@@ -47,7 +47,7 @@ def test_a_research_consent_has_one_subject_id_for_every_version_shown_to_grante
     assert consent.subject_id == derived.subject_id(harness.app.trail.pseudonym_key, consent.consent_id)
     narrowed = patient.client.consent.NarrowConsent(consent_pb2.NarrowConsentRequest(
         consent_id=consent.consent_id, terms=consent_pb2.ConsentTerms(
-            kind=RESEARCH, categories=["lab"], purposes=["HRESCH"]))).consent
+            kind=RESEARCH, categories=["lab"], purposes=["HRESCH"], validity=consent.validity))).consent
     assert narrowed.version == 2 and narrowed.subject_id == consent.subject_id
     seen_by_grantee = registry.client.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=consent.consent_id))
     assert {c.subject_id for c in [seen_by_grantee.consent, *seen_by_grantee.history]} == {consent.subject_id}

@@ -4,6 +4,7 @@ enrolled by the CLI, and `consentry serve` started and seen healthy."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -65,3 +66,23 @@ def enrol_patient(story: dict, name: str) -> list[str]:
     public = ok(run("patient", "key", "new", "--out", str(key)))[0]
     ok(run("operator", "enrol-patient", "--id", name, "--identity-public-key", public, *story["operator"]))
     return ["--key", str(key), "--as", f"patient:{name}", *story["server"]]
+
+
+NOTICE_PARTS = ("recipient_legal_name", "recipient_contact", "purpose_description", "handling_method",
+                "necessity_and_impact", "retention", "how_to_withdraw")
+
+
+def notice_file(path: Path, name: str, purposes: list[str], categories: list[str]) -> Path:
+    """A complete privacy notice as `consentry org notice publish --file` reads it: each part
+    names the language and the part, so a test can see which text was shown."""
+    texts = [{"language": lang, **{part: f"{name} {lang} {part}" for part in NOTICE_PARTS}}
+             for lang in ("en", "zh-Hans")]
+    path.write_text(json.dumps({"purposes": purposes, "categories": categories, "texts": texts}))
+    return path
+
+
+def published(result) -> tuple[str, str, str]:
+    """What `consentry org notice publish` printed: the notice id, vN and the content hash (hex)."""
+    (line,) = ok(result)
+    notice_id, version, sha256 = line.split("\t")
+    return notice_id, version, sha256

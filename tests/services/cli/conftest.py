@@ -6,7 +6,7 @@ import base64
 import secrets
 
 import pytest
-from cli_helpers import ok, run, serve
+from cli_helpers import notice_file, ok, published, run, serve
 
 
 @pytest.fixture
@@ -44,8 +44,20 @@ def story(harness, tmp_path_factory):
     public = ok(run("patient", "key", "new", "--out", str(d / "patient.key")))[0]
     assert ok(run("operator", "enrol-patient", "--id", ids["patient"], "--identity-public-key", public,
                   *operator))[0].startswith(f"enrolled patient:{ids['patient']} with key ed25519:")
+    # The family doctor publishes its own privacy notice; the operator publishes the hospital's for it.
+    categories = ["discharge-summary", "medication", "lab"]
+    doctor_notice = published(run(
+        "org", "notice", "publish", "--file",
+        str(notice_file(d / "doctor-notice.json", "doctor", ["TREAT"], categories)),
+        "--key", str(d / "doctor.key"), "--as", f"org:{ids['doctor']}", "--role", "physician",
+        "--practitioner", "dr-chen", *server))[0]
+    hospital_notice = published(run(
+        "org", "notice", "publish", "--file",
+        str(notice_file(d / "hospital-notice.json", "hospital", ["TREAT"], categories)),
+        "--as", "operator", "--for", ids["hospital"], *operator))[0]
     return {
-        "dir": d, "ids": ids, "server": server, "operator": operator,
+        "dir": d, "ids": ids, "notices": {"doctor": doctor_notice, "hospital": hospital_notice},
+        "server": server, "operator": operator,
         "hospital": ["--key", str(d / "hospital.key"), "--as", f"org:{ids['hospital']}", "--role", "physician",
                      "--practitioner", "dr-okafor", *server],
         "doctor": ["--key", str(d / "doctor.key"), "--as", f"org:{ids['doctor']}", "--role", "physician",

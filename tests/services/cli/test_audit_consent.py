@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 from cli_helpers import run
+from harness import notice_texts
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
@@ -29,9 +30,11 @@ def test_an_auditor_proves_each_change_of_a_consent(served, tmp_path):
             institution_id="clinic-1", display_name="Clinic", kind=registry_pb2.INSTITUTION_KIND_CLINIC,
             identity_public_key=bytes(clinic.verify_key),
             encryption_public_key=bytes(PrivateKey.generate().public_key)))
+        notice = operator.registry.PublishPrivacyNotice(registry_pb2.PublishPrivacyNoticeRequest(
+            institution_id="clinic-1", purposes=["TREAT"], categories=["lab"], texts=notice_texts("clinic-1"))).ref
     with Client(target, Caller("patient:P-cli-1", patient)) as me:
         consent = me.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-            patient_id="P-cli-1", grantee="clinic-1",
+            patient_id="P-cli-1", grantee="clinic-1", notice=notice,
             terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))).consent
         me.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
     ledger_key = run("audit", "key", "--data-dir", str(data)).stdout.strip()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 
 from cli_helpers import run
+from harness import notice_texts
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
@@ -37,8 +38,11 @@ def _setup(target, data):
     for title, body in discharge_records("P-kek-1").items():
         hospital.exchange.PutRecord(exchange_pb2.PutRecordRequest(
             patient_id="P-kek-1", fhir_json=body, category="mental-health" if title == "psychiatric note" else ""))
+    notice = operator.registry.PublishPrivacyNotice(registry_pb2.PublishPrivacyNoticeRequest(
+        institution_id="doc-kek", purposes=["TREAT"], categories=["discharge-summary", "medication", "lab"],
+        texts=notice_texts("doc-kek"))).ref
     patient.consent.GrantConsent(consent_pb2.GrantConsentRequest(
-        patient_id="P-kek-1", grantee="doc-kek", terms=consent_pb2.ConsentTerms(
+        patient_id="P-kek-1", grantee="doc-kek", notice=notice, terms=consent_pb2.ConsentTerms(
             categories=["discharge-summary", "medication", "lab"], purposes=["TREAT"])))
     return keys["doc-kek"], [operator, patient, hospital]
 

@@ -32,18 +32,19 @@ def test_a_proxy_acts_for_the_patient_until_removed(story):
     assert ok(run("patient", "proxy", "list", *story["patient"])) == added
 
     granted = ok(run("patient", "grant", "--to", ids["doctor"], "--category", "medication", "--category", "lab",
-                     "--purpose", "TREAT", "--days", "90", *for_patient))
-    consent_id = granted[0].split("\t")[0]
+                     "--purpose", "TREAT", "--days", "90", "--notice", story["notices"]["doctor"], *for_patient))
+    consent_id = granted[-1].split("\t")[0]
     narrowed = ok(run("patient", "narrow", consent_id, "--category", "lab", "--purpose", "TREAT", *for_patient))
     assert narrowed[0].split("\t")[:5] == [consent_id, "v2", "active", "treatment", ids["doctor"]]
     assert "\tlab for TREAT until " in narrowed[0]
     exported = json.loads(run("patient", "export", consent_id, *for_patient).stdout)
     assert exported["resourceType"] == "Consent" and exported["status"] == "active"
     (story["dir"] / "consent.json").write_text(json.dumps(exported))
-    imported = ok(run("patient", "import", "--file", str(story["dir"] / "consent.json"), *story["patient"]))
-    assert imported[0].split("\t")[1:5] == ["v1", "active", "treatment", ids["doctor"]]
-    assert imported[0].split("\t")[0] != consent_id
-    ok(run("patient", "revoke", imported[0].split("\t")[0], *story["patient"]))
+    imported = ok(run("patient", "import", "--file", str(story["dir"] / "consent.json"),
+                      "--notice", story["notices"]["doctor"] + ":1", *story["patient"]))
+    assert imported[-1].split("\t")[1:5] == ["v1", "active", "treatment", ids["doctor"]]
+    assert imported[-1].split("\t")[0] != consent_id
+    ok(run("patient", "revoke", imported[-1].split("\t")[0], *story["patient"]))
     shown = ok(run("patient", "show", consent_id, *story["patient"]))
     assert [line.split("\t")[1:3] for line in shown] == [["v1", "superseded"], ["v2", "active"]]
 
@@ -59,8 +60,9 @@ def test_a_proxy_acts_for_the_patient_until_removed(story):
 def test_a_declined_request_reaches_the_institution(story):
     ids = story["ids"]
     asked = ok(run("org", "request-access", "--patient", ids["patient"], "--category", "medication",
-                   "--purpose", "TREAT", "--reason", "medication review", *story["doctor"]))
-    request_id = asked[0].split("\t")[0]
+                   "--purpose", "TREAT", "--reason", "medication review", "--notice", story["notices"]["doctor"],
+                   *story["doctor"]))
+    request_id = asked[-1].split("\t")[0]
     declined = ok(run("patient", "decline", request_id, "--reason", "not now", *story["patient"]))
     assert declined[0].split("\t")[:2] == [request_id, "declined"]
     theirs = {line.split("\t")[0]: line.split("\t")[1] for line in ok(run("org", "requests", *story["doctor"]))}
@@ -76,11 +78,12 @@ def test_watch_prints_each_new_access_and_request_until_interrupted(story):
         time.sleep(3)  # its first poll prints what happened before it started
         record_id = _deposit(story, "medication list")
         ok(run("patient", "grant", "--to", ids["doctor"], "--category", "medication", "--purpose", "TREAT",
-               *story["patient"]))
+               "--notice", story["notices"]["doctor"], *story["patient"]))
         ok(run("org", "fetch", "--out", str(story["dir"] / "watched"), "--record", record_id, *story["fetch"],
                *story["doctor"]))
         asked = ok(run("org", "request-access", "--patient", ids["patient"], "--category", "lab",
-                       "--purpose", "TREAT", "--reason", "lab follow-up", *story["doctor"]))
+                       "--purpose", "TREAT", "--reason", "lab follow-up", "--notice", story["notices"]["doctor"],
+                       *story["doctor"]))
         time.sleep(3)
     finally:
         watch.send_signal(signal.SIGINT)
@@ -88,5 +91,5 @@ def test_watch_prints_each_new_access_and_request_until_interrupted(story):
     assert watch.returncode == 0, err
     lines = out.splitlines()
     assert any(f"\tshared\t{ids['doctor']}\tdr-chen\tTREAT\tmedication\t{record_id}" in line for line in lines), out
-    assert f"request\t{asked[0]}" in lines, out
+    assert f"request\t{asked[-1]}" in lines, out
     assert len(lines) == len(set(lines)), "each event printed once"

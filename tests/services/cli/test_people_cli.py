@@ -26,8 +26,10 @@ def test_the_whole_story_by_cli(story):
     assert category == "discharge-summary" and ledger.startswith("ledger #")
 
     asked = ok(run("org", "request-access", "--patient", ids["patient"], "--category", "discharge-summary",
-                   "--purpose", "TREAT", "--days", "30", "--reason", "follow-up after discharge", *story["doctor"]))
-    request_id, status, requester = asked[0].split("\t")[:3]
+                   "--purpose", "TREAT", "--days", "30", "--reason", "follow-up after discharge",
+                   "--notice", story["notices"]["doctor"], *story["doctor"]))
+    assert asked[0].startswith(f"privacy notice {story['notices']['doctor']} v1 of {ids['doctor']} (en)")
+    request_id, status, requester = asked[-1].split("\t")[:3]
     assert (status, requester) == ("pending", ids["doctor"])
     assert [line.split("\t")[:2] for line in ok(run("org", "requests", *story["doctor"]))] == [[request_id, "pending"]]
     pending = ok(run("patient", "requests", "--status", "pending", *story["patient"]))
@@ -36,6 +38,7 @@ def test_the_whole_story_by_cli(story):
     approved = ok(run("patient", "approve", request_id, *story["patient"]))
     consent_id, version, status, kind, grantee = approved[0].split("\t")[:5]
     assert (version, status, kind, grantee) == ("v1", "active", "treatment", ids["doctor"])
+    assert approved[0].endswith(f"\tnotice {story['notices']['doctor']} v1")  # the request's notice
     assert [line.split("\t")[0] for line in ok(run("patient", "consents", *story["patient"]))] == [consent_id]
 
     out = d / "fetched"
@@ -103,7 +106,7 @@ def test_bad_key_files_and_flags_are_one_line(story, tmp_path):
     garbage.write_text("not a key\n")
     garbage.chmod(0o600)
     one_line(run("org", "requests", *story["doctor"][2:], "--key", str(garbage)), "consentry org: ")
-    assert "--category" in one_line(run("patient", "grant", "--to", "x", *story["patient"]),
+    assert "--category" in one_line(run("patient", "grant", "--to", "x", "--notice", "n", *story["patient"]),
                                     "consentry patient grant: ", code=2)
     assert "no such method" in one_line(run("token", "NoSuchMethod"), "consentry token: ", code=2)
     # A refusal by the server names its status, on one line as well.

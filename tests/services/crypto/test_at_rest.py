@@ -7,7 +7,14 @@ import os
 
 import pytest
 
-from consentry.services.crypto.at_rest import SealedRecord, open_record, rewrap_record, seal_record
+from consentry.services.crypto.at_rest import (
+    SealedRecord,
+    open_note,
+    open_record,
+    rewrap_record,
+    seal_note,
+    seal_record,
+)
 from consentry.services.crypto.errors import (
     DecryptionFailed,
     KeyFileError,
@@ -163,3 +170,17 @@ def test_provider_refuses_bad_keys():
     with pytest.raises(UnknownKek):
         LocalKekProvider.from_mapping({"a": os.urandom(32)}, "b")
     assert "key_id" in repr(LocalKekProvider(os.urandom(32)))
+
+
+def test_a_note_roundtrips_and_is_never_a_record(kek):
+    """An emergency justification is sealed as a note: under its own domains, so a note cannot be
+    opened as the record with the same id, nor a record as a note."""
+    note = seal_note("e-1", b"unconscious on arrival", kek)
+    assert open_note("e-1", note, kek) == b"unconscious on arrival"
+    assert b"unconscious" not in note.ciphertext
+    with pytest.raises(DecryptionFailed):
+        open_record("e-1", note, kek)
+    with pytest.raises(DecryptionFailed):
+        open_note("e-1", seal_record("e-1", BODY, kek), kek)
+    with pytest.raises(DecryptionFailed):
+        open_note("e-2", note, kek)

@@ -9,7 +9,7 @@ from harness import Harness, grant
 
 from consentry.services import config as cfg
 from consentry.services.cli.demo import discharge_records
-from consentry.services.crypto import keyfiles
+from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek import kek_id_for, wrapped_key_id
 from consentry.services.crypto.kek_rotation import (
     NEXT_KEK_FILE,
@@ -23,7 +23,8 @@ from consentry.services.crypto.kek_rotation import (
     rewrap_batch,
     usage_by_kek,
 )
-from consentry.v1 import exchange_pb2, registry_pb2
+from consentry.services.crypto.record_keys import RecordKeyVault
+from consentry.v1 import exchange_pb2, registry_pb2, rights_pb2
 
 FAMILY_DOCTOR = registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR
 CATEGORIES = ["discharge-summary", "medication", "lab"]
@@ -54,7 +55,10 @@ def rows(harness, ids):
 
 
 def kek(harness):
-    return DirectoryKekProvider(harness.settings.data_dir)
+    """The KEK files as the server and `consentry keys` read them, each record's key shielded
+    under its own record key."""
+    data_dir = harness.settings.data_dir
+    return RecordKeyVault(DirectoryKekProvider(data_dir), data_dir / record_keys.DIRECTORY)
 
 
 def test_rotation_rewraps_keys_only_and_the_running_and_a_restarted_server_still_share(harness):
@@ -90,7 +94,7 @@ def test_rotation_rewraps_keys_only_and_the_running_and_a_restarted_server_still
         patient_id=patient.id, fhir_json=discharge_records(patient.id)["lab results"]))
     assert rows(harness, [reply.record.record_id])[reply.record.record_id][2] == promotion.new_kek
 
-    kinds = [e for e in harness.entries() if e["kind"].startswith("key.kek_rotation")]
+    kinds = [e for e in harness.entries() if e.get("kind", "").startswith("key.kek_rotation")]
     started, finished = kinds[-2:]
     assert started["kind"] == "key.kek_rotation_started" and started["kek"] == promotion.new_kek
     assert old_id in started["from_keks"] and started["pending"] >= len(ids)
@@ -171,7 +175,7 @@ def test_retiring_a_kek_still_in_use_is_refused_then_allowed(harness):
     retired = retire_keks(data, harness.app.db, harness.app.trail)
     assert old_id in retired and not (data / f"kek-{old_id}.key").exists()
     assert retired_kek_files(data) == {}
-    assert [e for e in harness.entries() if e["kind"] == "key.kek_retired"][-1]["kek"] in retired
+    assert [e for e in harness.entries() if e.get("kind") == "key.kek_retired"][-1]["kek"] in retired
     # Nothing needed the retired key: the running server and a new provider still open everything.
     assert shared(harness, doctor, patient) == expected
     assert kek(harness).key_ids == {new_id}
@@ -220,3 +224,27 @@ def test_a_crash_during_promotion_is_finished_by_the_next_run(harness):
     assert keyfiles.load_secret(data / f"kek-{promotion.old_kek}.key") == old
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
     retire_keks(harness.settings.data_dir, harness.app.db, harness.app.trail)
+
+
+def test_rights_texts_are_rewrapped_with_the_records_and_hold_their_kek_until_then(harness):
+    """A correction's text and a refusal's explanation are sealed under the KEK too: a KEK still
+    wrapping one is not retired, a rotation moves them, and they read the same afterwards."""
+    hospital, patient, _doctor, ids = deposit_story(harness)
+    text, explanation = "the allergy is to penicillin, not to latex", "checked against the admission notes"
+    request = patient.client.rights.FileCorrection(rights_pb2.FileCorrectionRequest(
+        patient_id=patient.id, record_id=ids[0], reason="inaccurate", text=text)).request
+    hospital.client.rights.AnswerCorrection(rights_pb2.AnswerCorrectionRequest(
+        request_id=request.request_id, refusal_reason="other", explanation=explanation))
+    data = harness.settings.data_dir
+    old_id = harness.app.kek.key_id
+    promote_new_kek(data)
+    # Only the two texts hold the old KEK once the records have moved.
+    assert rewrap_batch(harness.app.db, kek(harness), batch_size=10_000).rewrapped >= len(ids)
+    assert usage_by_kek(harness.app.db).get(old_id, 0) >= 2
+    with pytest.raises(KekInUse):
+        retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
+    assert old_id in retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    [seen] = [r for r in patient.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
+        patient_id=patient.id)).requests if r.request_id == request.request_id]
+    assert (seen.correction_text, seen.explanation, seen.refusal_reason) == (text, explanation, "other")

@@ -40,6 +40,7 @@ from consentry.services.crypto.share import (
     recipient_key_id,
     signature_message,
 )
+from consentry.services.crypto.share_header import REDISCLOSURE_NOTICE
 
 PARTS = ("header", "ciphertext", "sealed_key", "signature")
 SECRET_BODY = b'{"resourceType":"Observation","note":"SECRET-MARKER-123"}'
@@ -83,9 +84,10 @@ def test_roundtrip_and_header_shape(service_key, inst_a):
     h = opened.header
     assert set(h) == {
         "v", "share_id", "record_id", "category", "recipient", "recipient_key_id", "purpose",
-        "patient_binding", "fetch_nonce", "ledger_seq", "obligations", "time", "content_type",
+        "patient_binding", "fetch_nonce", "ledger_seq", "obligations", "time", "content_type", "redisclosure",
     }
-    assert h["v"] == 2 and h["recipient"] == inst_a.name == "hospital-a" and h["ledger_seq"] == 17
+    assert h["redisclosure"] is None  # not a substance-use record
+    assert h["v"] == 3 and h["recipient"] == inst_a.name == "hospital-a" and h["ledger_seq"] == 17
     assert h["category"] == "lab" and h["fetch_nonce"] == base64.urlsafe_b64encode(FETCH_NONCE).decode().rstrip("=")
     assert PATIENT not in pkg.header.decode()  # the binding names the patient only to the recipient
     assert h["obligations"] == ["pseudonymise", "redact"]  # sorted
@@ -113,11 +115,12 @@ def test_fresh_share_id_and_key_each_time(service_key, inst_a):
 
 def test_envelope_roundtrip(small_pkg):
     blob = small_pkg.to_bytes()
-    assert blob[:4] == b"CSP\x02"
+    assert blob[:4] == b"CSP\x03"
     assert SharePackage.from_bytes(blob) == small_pkg
     assert SharePackage.from_bytes(b"CSP\x01" + blob[4:]).version == 1  # an archived v1 blob
+    assert SharePackage.from_bytes(b"CSP\x02" + blob[4:]).version == 2
     with pytest.raises(UnsupportedVersion):
-        SharePackage.from_bytes(b"CSP\x03" + blob[4:])
+        SharePackage.from_bytes(b"CSP\x04" + blob[4:])
     with pytest.raises(MalformedPackage):
         SharePackage.from_bytes(blob[:-1])
     with pytest.raises(MalformedPackage):
@@ -284,24 +287,26 @@ def test_resigned_sealed_key_change_fails_unsealing(service_key, inst_a):
 def test_unknown_version_is_refused(service_key, inst_a):
     pkg = make_package(service_key, inst_a)
     with pytest.raises(UnsupportedVersion):  # the header claims another version than its signature
-        _open(_resign(pkg, service_key, header=_with_header(pkg, v=3)), service_key, inst_a)
+        _open(_resign(pkg, service_key, header=_with_header(pkg, v=4)), service_key, inst_a)
     with pytest.raises(UnsupportedVersion):
-        _open(dataclasses.replace(pkg, version=3), service_key, inst_a)
+        _open(dataclasses.replace(pkg, version=4), service_key, inst_a)
 
 
-def test_a_live_package_must_be_version_2(service_key, inst_a):
+def test_a_live_package_must_bind_its_fetch(service_key, inst_a):
     """Version 1 binds no fetch: refused when just received, whatever the package claims."""
     pkg = make_package(service_key, inst_a)
     v1 = _resign(pkg, service_key, version=1)  # a v1-domain signature over these bytes
     with pytest.raises(UnsupportedVersion):
         _open(v1, service_key, inst_a)
-    with pytest.raises(SignatureInvalid):  # passed off as v2: the v1 signature does not verify as v2
+    with pytest.raises(SignatureInvalid):  # passed off as v2 or v3: a v1 signature verifies as neither
         _open(dataclasses.replace(v1, version=2), service_key, inst_a)
+    with pytest.raises(SignatureInvalid):
+        _open(dataclasses.replace(v1, version=3), service_key, inst_a)
 
 
 @pytest.mark.parametrize("mutate", [
     lambda h: h.replace(b'{"category"', b'{ "category"'),                  # whitespace
-    lambda h: h[:-1] + b',"v":2}',                                         # duplicate key
+    lambda h: h[:-1] + b',"v":3}',                                         # duplicate key
     lambda h: h.replace(b'"purpose":"TREAT"', b'"purpose":"TRE\\u0041T"'),  # escaped
 ])
 def test_non_canonical_header_is_refused_even_if_signed(service_key, inst_a, mutate):
@@ -380,10 +385,38 @@ def test_an_archived_package_opens_without_its_fetch(service_key, inst_a, inst_b
     pkg = make_package(service_key, inst_a)
     opened = open_archived_share(pkg, service_verify_key=service_key.verify_key, recipient_private_key=inst_a.key,
                                  expected_recipient=inst_a.name)
-    assert opened.body == b'{"resourceType":"Basic"}' and opened.header["v"] == 2
+    assert opened.body == b'{"resourceType":"Basic"}' and opened.header["v"] == 3
     with pytest.raises(WrongRecipient):  # the recipient, key and signature are still checked
         open_archived_share(pkg, service_verify_key=service_key.verify_key, recipient_private_key=inst_b.key,
                             expected_recipient=inst_b.name)
     with pytest.raises(UnsupportedVersion):
-        open_archived_share(dataclasses.replace(pkg, version=3), service_verify_key=service_key.verify_key,
+        open_archived_share(dataclasses.replace(pkg, version=4), service_verify_key=service_key.verify_key,
                             recipient_private_key=inst_a.key, expected_recipient=inst_a.name)
+
+
+SCOPE = {"consent_id": "0b5c8a5e-2f0c-4c43-9d8e-6f1d2b9b7a10", "version": 2, "categories": ["lab", "substance-use"],
+         "purposes": ["TREAT"], "excepted": [], "valid_until": "2027-11-25T12:00:00Z"}
+
+
+def test_a_part2_share_carries_the_redisclosure_notice_and_scope_under_the_signature(service_key, inst_a):
+    redisclosure = {"notice": REDISCLOSURE_NOTICE, "consents": [SCOPE]}
+    pkg = make_package(service_key, inst_a, category="substance-use", redisclosure=redisclosure)
+    opened = _open(pkg, service_key, inst_a)
+    assert opened.header["redisclosure"] == redisclosure
+    assert "42 CFR part 2" in pkg.header.decode()
+    forged = dataclasses.replace(pkg, header=pkg.header.replace(b"substance-use", b"lab-only-here"))
+    with pytest.raises(SignatureInvalid):  # the notice and scope are signed with the package
+        _open(forged, service_key, inst_a)
+
+
+@pytest.mark.parametrize("redisclosure", [
+    {"notice": "Please keep this private.", "consents": [SCOPE]},
+    {"notice": REDISCLOSURE_NOTICE, "consents": []},
+    {"notice": REDISCLOSURE_NOTICE, "consents": [{**SCOPE, "valid_until": 5}]},
+    {"notice": REDISCLOSURE_NOTICE, "consents": [{k: v for k, v in SCOPE.items() if k != "purposes"}]},
+    {"notice": REDISCLOSURE_NOTICE},
+    "42 CFR part 2",
+], ids=["paraphrased notice", "no consent", "bad expiry", "scope without purposes", "no consents", "a string"])
+def test_a_redisclosure_is_the_verbatim_notice_with_a_scope_or_nothing(service_key, inst_a, redisclosure):
+    with pytest.raises(ValueError, match="redisclosure"):
+        make_package(service_key, inst_a, redisclosure=redisclosure)

@@ -208,6 +208,8 @@ def test_at_rest_ciphertext_opens_with_the_independent_construction():
 V2_MEMBERS = {"v", "share_id", "record_id", "category", "recipient", "recipient_key_id", "purpose",
               "patient_binding", "fetch_nonce", "ledger_seq", "obligations", "time", "content_type"}
 V1_MEMBERS = V2_MEMBERS - {"category", "patient_binding", "fetch_nonce"}
+V3_MEMBERS = V2_MEMBERS | {"redisclosure"}
+MEMBERS = {1: V1_MEMBERS, 2: V2_MEMBERS, 3: V3_MEMBERS}
 
 
 def _sha256(data: bytes) -> bytes:
@@ -226,7 +228,7 @@ def _opened_header(fields: dict[str, bytes], service_pk: bytes, recipient_sk: by
     Ed25519PublicKey.from_public_bytes(service_pk).verify(signature, msg)
     h = json.loads(header)
     assert rfc8785.dumps(h) == header and h["v"] == version
-    assert set(h) == (V2_MEMBERS if version == 2 else V1_MEMBERS)
+    assert set(h) == MEMBERS[version]
     own_pk = X25519PrivateKey.from_private_bytes(recipient_sk).public_key().public_bytes_raw()
     assert h["recipient"] == recipient
     assert h["recipient_key_id"] == _sha256(b"consentry-x25519-v1" + own_pk)[:8].hex()
@@ -234,10 +236,11 @@ def _opened_header(fields: dict[str, bytes], service_pk: bytes, recipient_sk: by
 
 
 def _independent_open(fields: dict[str, bytes], *, service_pk: bytes, recipient_sk: bytes, recipient: str,
-                      purpose: str, patient_ref: str, fetch_nonce: bytes, now: datetime) -> tuple[dict, bytes]:
-    """A version 2 package opened by the steps of docs/share-format.md, with OpenSSL (cryptography),
-    hashlib, hmac and the hand-written HChaCha20 above: no Consentry code."""
-    h = _opened_header(fields, service_pk, recipient_sk, recipient, 2)
+                      purpose: str, patient_ref: str, fetch_nonce: bytes, now: datetime,
+                      version: int = 3) -> tuple[dict, bytes]:
+    """A version 2 or 3 package opened by the steps of docs/share-format.md, with OpenSSL
+    (cryptography), hashlib, hmac and the hand-written HChaCha20 above: no Consentry code."""
+    h = _opened_header(fields, service_pk, recipient_sk, recipient, version)
     # 5. The fetch this package answers: purpose, our nonce, and an issue time near our clock.
     assert h["purpose"] == purpose
     assert h["fetch_nonce"] == base64.urlsafe_b64encode(fetch_nonce).rstrip(b"=").decode()
@@ -288,6 +291,7 @@ def test_independent_client_opens_what_a_real_server_sends(harness):
             recipient=doctor.id, purpose="TREAT", patient_ref=patient.id, fetch_nonce=nonce, now=datetime.now(UTC))
         assert (header["category"], body) == deposited[header["record_id"]]
         assert header["ledger_seq"] == item.ledger_seq and header["obligations"] == []
+        assert header["v"] == 3 and header["redisclosure"] is None  # none of them is substance-use
         # The ledger entry that came with it names this very header and ciphertext.
         entry = json.loads(item.ledger_entry)
         assert entry["header_hash"] == _sha256(item.shared.package.header).hex()
@@ -307,11 +311,11 @@ def test_share_v2_vector_opens_with_the_reference_and_the_independent_client():
     now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
     header, body = _independent_open(fields, service_pk=service_pk, recipient_sk=recipient_sk,
                                      recipient=v["recipient"], purpose=v["purpose"], patient_ref=v["patient_ref"],
-                                     fetch_nonce=bytes.fromhex(v["fetch_nonce"]), now=now)
+                                     fetch_nonce=bytes.fromhex(v["fetch_nonce"]), now=now, version=2)
     assert body == bytes.fromhex(v["body"]) and header["time"] == "2026-11-25T12:00:00Z"
     assert _independent_unseal(recipient_sk, fields["sealed_key"]) == bytes.fromhex(v["share_key"])
     pkg = SharePackage.from_bytes(bytes.fromhex(v["envelope"]))
-    assert pkg == SharePackage(**fields) and pkg.version == 2
+    assert pkg == SharePackage(**fields, version=2) and pkg.version == 2
     expected = Expected(purpose=v["purpose"], patient_ref=v["patient_ref"],
                         fetch_nonce=bytes.fromhex(v["fetch_nonce"]), now=now)
     opened = open_share(pkg, service_verify_key=nacl.signing.VerifyKey(service_pk),

@@ -177,7 +177,7 @@ def test_fetches_agree_with_the_consent_model(harness):
         @rule(target=consents, org=st.sampled_from([0, 1]), terms=grant_terms())
         def grant(self, org, terms):
             got = self.consent_api().GrantConsent(consent_pb2.GrantConsentRequest(
-                patient_id=self.patient.id, grantee=orgs[org].id, terms=terms.pb())).consent
+                patient_id=self.patient.id, grantee=orgs[org].id, notice=orgs[org].notice, terms=terms.pb())).consent
             self.model[got.consent_id] = ModelConsent(orgs[org].id, terms)
             expired = self.model[got.consent_id].expired(time.time_ns())
             assert got.status == (consent_pb2.CONSENT_STATUS_EXPIRED if expired else consent_pb2.CONSENT_STATUS_ACTIVE)
@@ -228,7 +228,7 @@ def test_fetches_agree_with_the_consent_model(harness):
               purposes=subset(PURPOSES))
         def request_access(self, org, categories, purposes):
             asked = Terms(categories, purposes)
-            got = orgs[org].client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+            got = orgs[org].client.consent.RequestAccess(consent_pb2.RequestAccessRequest(notice=orgs[org].notice,
                 patient_id=self.patient.id, terms=asked.pb(), reason="follow-up")).request
             self.asked[got.request_id] = (orgs[org].id, asked)
             return got.request_id

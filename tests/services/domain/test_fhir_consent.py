@@ -31,9 +31,10 @@ def export(person, consent_id: str) -> dict:
     return json.loads(reply.fhir_json)
 
 
-def import_(person, doc, **kw) -> consent_pb2.Consent:
+def import_(person, doc, notice: common_pb2.NoticeRef, **kw) -> consent_pb2.Consent:
     text = doc if isinstance(doc, str) else json.dumps(doc)
-    return person.client.consent.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=text, **kw)).consent
+    return person.client.consent.ImportConsent(consent_pb2.ImportConsentRequest(fhir_json=text, notice=notice,
+                                                                                **kw)).consent
 
 
 def stable(doc: dict) -> dict:
@@ -105,7 +106,7 @@ def test_export_import_export_round_trips(harness, pair, kind):
                   excepted_categories=["imaging", "allergy"],
                   validity=common_pb2.Period(end=ts(now + DAY_S * 10**9 + 1)))
     exported = export(patient, first.consent_id)
-    imported = import_(patient, exported)
+    imported = import_(patient, exported, doctor.notice)
     assert imported.consent_id != first.consent_id and imported.version == 1
     assert (imported.grantee, imported.kind, list(imported.categories), list(imported.purposes)) == (
         first.grantee, first.kind, list(first.categories), list(first.purposes))
@@ -116,33 +117,33 @@ def test_export_import_export_round_trips(harness, pair, kind):
 def test_import_is_ledgered_as_a_grant_from_fhir(harness, pair, detailed):
     doctor, patient = pair
     before = ledger_size(harness)
-    imported = import_(patient, export(patient, detailed.consent_id))
+    imported = import_(patient, export(patient, detailed.consent_id), doctor.notice)
     [entry] = [e for e in new_entries(harness, before) if e.get("consent") == imported.consent_id]
     assert entry["kind"] == "consent.granted" and entry["source"] == "fhir"
-    assert entry["patient"] == harness.app.trail.pseudonym(patient.id) and entry["grantee"] == "org:" + doctor.id
+    assert entry["patient"] == harness.pseudonym(patient.id) and entry["grantee"] == "org:" + doctor.id
     assert entry["categories"] == ["*", "mental-health"] and entry["excepted"] == ["imaging"]
 
 
 def test_a_proxy_with_manage_consents_imports_for_the_patient(harness, pair, detailed):
-    _, patient = pair
+    doctor, patient = pair
     daughter, reader = harness.patient(), harness.patient()
     for proxy, scope in ((daughter, consent_pb2.PROXY_SCOPE_MANAGE_CONSENTS),
                          (reader, consent_pb2.PROXY_SCOPE_READ_HISTORY)):
         patient.client.consent.AddProxy(consent_pb2.AddProxyRequest(
             patient_id=patient.id, proxy_id=proxy.id, relationship="daughter", scopes=[scope]))
     doc = export(patient, detailed.consent_id)
-    assert import_(daughter, doc).created_by == "patient:" + daughter.id
+    assert import_(daughter, doc, doctor.notice).created_by == "patient:" + daughter.id
     with pytest.raises(grpc.RpcError) as err:
-        import_(reader, doc)
+        import_(reader, doc, doctor.notice)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_import_of_an_unregistered_grantee_is_not_found(harness, pair, detailed):
-    _, patient = pair
+    doctor, patient = pair
     doc = export(patient, detailed.consent_id)
     doc["provision"]["actor"][0]["reference"]["identifier"]["value"] = "no-such-org"
     with pytest.raises(grpc.RpcError) as err:
-        import_(patient, doc)
+        import_(patient, doc, doctor.notice)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -207,11 +208,12 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_import_refuses_what_it_cannot_honour(harness, pair, detailed, case):
-    _, patient = pair
+    doctor, patient = pair
     mutate, fields = BAD[case]
+    document = mutate(export(patient, detailed.consent_id))  # (an export is a read, ledgered)
     before = ledger_size(harness)
     with pytest.raises(grpc.RpcError) as err:
-        import_(patient, mutate(export(patient, detailed.consent_id)))
+        import_(patient, document, doctor.notice)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(err.value)) == set(fields)
     # Nothing was written but the refusal's own ledger entry.
@@ -225,20 +227,20 @@ def test_import_refuses_what_it_cannot_honour(harness, pair, detailed, case):
     ('{"resourceType": "Patient", "name": [{"family": "Doe"}]}', "fhir_json.resourceType"),
 ])
 def test_import_refuses_what_is_not_a_consent(harness, pair, text, field):
-    _, patient = pair
+    doctor, patient = pair
     with pytest.raises(grpc.RpcError) as err:
-        import_(patient, text)
+        import_(patient, text, doctor.notice)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(err.value)) == {field}
 
 
 def test_import_accepts_fhir_dates_and_descriptive_elements(harness, pair, detailed):
-    _, patient = pair
+    doctor, patient = pair
     doc = export(patient, detailed.consent_id)
     doc.update(text={"status": "generated", "div": "<div>x</div>"}, identifier=[{"value": "abc"}],
                meta={"versionId": "3"})
     doc["provision"]["dataPeriod"] = {"start": "2025-02", "end": "2025-12-31"}
-    imported = import_(patient, doc)
+    imported = import_(patient, doc, doctor.notice)
     assert imported.data_period.start.ToJsonString() == "2025-02-01T00:00:00Z"
     assert imported.data_period.end.ToJsonString() == "2026-01-01T00:00:00Z"  # a date end is inclusive
 
@@ -263,13 +265,15 @@ def test_expiry_is_ledgered_once_by_the_next_write_and_never_by_a_read(harness, 
     got = patient.client.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=lapsed.consent_id))
     assert got.consent.status == consent_pb2.CONSENT_STATUS_EXPIRED
     patient.client.consent.ListConsents(consent_pb2.ListConsentsRequest(patient_id=patient.id, include_inactive=True))
-    assert new_entries(harness, before) == []  # reads do not write
+    # Reads ledger only themselves (metadata.read), never the expiry they saw.
+    assert [(e["kind"], e["read"]) for e in new_entries(harness, before)] == [
+        ("metadata.read", "consent"), ("metadata.read", "consents")]
     grant(patient, doctor, ["medication"])
     grant(patient, doctor, ["allergy"])
     expired = [e for e in new_entries(harness, before) if e["kind"] == "consent.expired"]
     assert len(expired) == 1
     assert expired[0]["consent"] == lapsed.consent_id and expired[0]["actor"] == "service"
-    assert expired[0]["patient"] == harness.app.trail.pseudonym(patient.id)
+    assert expired[0]["patient"] == harness.pseudonym(patient.id)
     assert parse_datetime(expired[0]["valid_until"]) == lapsed.validity.end.ToNanoseconds()
     got = patient.client.consent.GetConsent(consent_pb2.GetConsentRequest(consent_id=lapsed.consent_id))
     assert got.consent.status == consent_pb2.CONSENT_STATUS_EXPIRED

@@ -11,10 +11,10 @@ import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from consentry.services.domain.limits import MAX_BYTES, MAX_CHARS, MAX_ITEMS
-from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
+from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2, rights_pb2
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "limits.md"
-REQUESTS = [m.input_type for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2)
+REQUESTS = [m.input_type for module in (audit_pb2, consent_pb2, exchange_pb2, registry_pb2, rights_pb2)
             for service in module.DESCRIPTOR.services_by_name.values() for m in service.methods]
 
 

@@ -11,7 +11,7 @@ from consentry.v1 import consent_pb2
 
 def grant_request(patient, org, key: str, grantee: str | None = None) -> consent_pb2.GrantConsentRequest:
     return consent_pb2.GrantConsentRequest(
-        patient_id=patient.id, grantee=grantee or org.id, idempotency_key=key,
+        patient_id=patient.id, grantee=grantee or org.id, idempotency_key=key, notice=org.notice,
         terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"]))
 
 

@@ -1,0 +1,66 @@
+"""`consentry ledger`: jobs on the server's own ledger, run beside the server on its database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from consentry.services import config as cfg
+from consentry.services.cli.common import DataDir, require_server, settings
+from consentry.services.crypto import keyfiles
+
+if TYPE_CHECKING:
+    from consentry.services.store.audit_trail import AuditTrail
+    from consentry.services.store.db import Database
+
+app = typer.Typer(help="Jobs on the server's ledger (needs consentry[server]).", no_args_is_help=True)
+
+
+@app.command("retention")
+def retention(
+    data_dir: Path | None = DataDir,
+    apply: bool = typer.Option(False, "--apply", help="redact what is due; without it, only count"),
+    rules: Path | None = typer.Option(None, "--rules", dir_okay=False,
+                                      help="retention rules [default: the shipped policy/data/retention.json]"),
+) -> None:
+    """Redacts (tombstones) ledger entries past their retention ceiling, never before their floor;
+    each batch is ledgered as `ledger.redacted` with reason `retention` (docs/retention.md)."""
+    db, trail = server_job("ledger retention", data_dir)
+    from consentry.services import clock
+    from consentry.services.domain import retention as job
+
+    try:
+        loaded = job.RetentionRules.load(rules) if rules else job.RetentionRules.load()
+    except (OSError, ValueError, KeyError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rules") from None
+    try:
+        result = job.sweep(db, trail, loaded, clock.now_ns(), apply=apply)
+    finally:
+        db.dispose()
+    for kind, count in sorted(result.due.items()):
+        typer.echo(f"{kind}: {count} entr{'y' if count == 1 else 'ies'} past the ceiling")
+    if result.unredactable:
+        typer.echo(f"{result.unredactable} entries past the ceiling are of format version 1 and stay")
+    if apply:
+        typer.echo(f"redacted {result.redacted} entries in {len(result.redaction_seqs)} ledger.redacted entr"
+                   f"{'y' if len(result.redaction_seqs) == 1 else 'ies'}")
+    else:
+        typer.echo(f"{sum(result.due.values())} entries due; run with --apply to redact them")
+
+
+def server_job(command: str, data_dir: Path | None) -> tuple[Database, AuditTrail]:
+    """The server's database (migrated) and its ledger trail, for a job run beside the server."""
+    require_server(command)
+    from consentry.services.store import schema
+    from consentry.services.store.audit_trail import AuditTrail
+    from consentry.services.store.db import Database
+
+    config = settings(data_dir)
+    if not config.key_path(cfg.PSEUDONYM_KEY).exists():
+        raise typer.BadParameter(f"{config.data_dir} has no {cfg.PSEUDONYM_KEY}; run `consentry init` first",
+                                 param_hint="--data-dir")
+    db = Database(config.database_url)
+    schema.upgrade(db)
+    return db, AuditTrail(keyfiles.load_secret(config.key_path(cfg.PSEUDONYM_KEY)))
