@@ -9,6 +9,9 @@ import json
 
 from cli_helpers import NOTICE_PARTS, notice_file, ok, one_line, published, run
 
+from consentry.services.cli.privacy_notice import content_hash
+from consentry.v1 import registry_pb2
+
 
 def test_a_grant_shows_the_notice_and_names_it(story):
     ids, d = story["ids"], story["dir"]
@@ -70,3 +73,20 @@ def test_an_incomplete_notice_is_refused_naming_the_part(story, tmp_path):
     assert "texts[1].retention" in refused
     assert "--for" in one_line(run("org", "notice", "publish", "--file", str(path), "--as", "operator",
                                    *story["operator"]), "consentry org notice publish: ", code=2)
+
+
+def test_the_cli_recomputes_the_content_hash_the_server_binds(harness):
+    """What `--notice` checks before sending: its own hash of the text it shows equals the
+    server's, and any change to a part the patient reads changes it."""
+    org = harness.org()
+    reply = org.client.registry.GetPrivacyNotice(registry_pb2.GetPrivacyNoticeRequest(notice_id=org.notice.notice_id))
+    assert content_hash(reply.notice) == reply.ref.content_hash == reply.notice.content_hash == org.notice.content_hash
+    for part in NOTICE_PARTS:
+        swapped = registry_pb2.PrivacyNotice()
+        swapped.CopyFrom(reply.notice)
+        setattr(swapped.texts[1], part, getattr(swapped.texts[1], part) + ".")
+        assert content_hash(swapped) != reply.ref.content_hash, part
+    wider = registry_pb2.PrivacyNotice()
+    wider.CopyFrom(reply.notice)
+    wider.purposes.append("HRESCH")
+    assert content_hash(wider) != reply.ref.content_hash
