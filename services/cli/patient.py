@@ -189,15 +189,18 @@ def approve(request_id: str = typer.Argument(..., help="The access request"),
             category: list[str] = typer.Option([], "--category", help="Narrow: only these categories"),
             purpose: list[str] = typer.Option([], "--purpose", help="Narrow: only these purposes"),
             days: int | None = typer.Option(None, "--days", min=1, help="Narrow: end this many days from now"),
-            excepted: list[str] = Excepted,
+            excepted: list[str] = Excepted, lang: str = privacy_notice.Lang,
             key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Approve an access request as asked, or narrowed by the terms given; prints the consent made."""
+    """Approve an access request as asked, or narrowed by the terms given, under the requester's
+    privacy notice (printed first); prints the consent made."""
     who = Acting(key, as_, for_)
     with who.client(target, tls_client_cert, tls_client_key) as client:
         request = pb.ApproveAccessRequestRequest(request_id=request_id)
+        asked = client.consent.GetAccessRequest(pb.GetAccessRequestRequest(request_id=request_id)).request
+        if asked.HasField("notice"):  # requests made before notices existed name none
+            privacy_notice.show_named(client, asked.notice, lang)
         if category or purpose or days or excepted:
-            asked = client.consent.GetAccessRequest(pb.GetAccessRequestRequest(request_id=request_id)).request
             request.terms.CopyFrom(narrowed(asked.terms, category, purpose, days, excepted))
         typer.echo(consent_line(client.consent.ApproveAccessRequest(request).consent))
 

@@ -79,3 +79,15 @@ def shown(client: Client, spec: str, lang: str) -> common_pb2.NoticeRef:
     for line in lines(notice, lang):
         typer.echo(line)
     return ref
+
+
+def show_named(client: Client, ref: common_pb2.NoticeRef, lang: str) -> None:
+    """Prints the notice version a request names, refusing one whose content is not what it names."""
+    if lang not in LANGUAGES:
+        raise typer.BadParameter(f"--lang must be one of {', '.join(LANGUAGES)}")
+    notice, _ = fetch(client, ref.notice_id, ref.version)
+    if notice.content_hash != ref.content_hash:
+        raise typer.TyperException(f"privacy notice {ref.notice_id} v{ref.version} is not the content the request "
+                                   "names: not approved")
+    for line in lines(notice, lang):
+        typer.echo(line)

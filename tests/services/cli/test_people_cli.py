@@ -36,9 +36,10 @@ def test_the_whole_story_by_cli(story):
     assert [line.split("\t")[0] for line in pending] == [request_id]
 
     approved = ok(run("patient", "approve", request_id, *story["patient"]))
-    consent_id, version, status, kind, grantee = approved[0].split("\t")[:5]
+    assert approved[:-1] == asked[:-1]  # the patient is shown the notice the doctor asked under
+    consent_id, version, status, kind, grantee = approved[-1].split("\t")[:5]
     assert (version, status, kind, grantee) == ("v1", "active", "treatment", ids["doctor"])
-    assert approved[0].endswith(f"\tnotice {story['notices']['doctor']} v1")  # the request's notice
+    assert approved[-1].endswith(f"\tnotice {story['notices']['doctor']} v1")  # the request's notice
     assert [line.split("\t")[0] for line in ok(run("patient", "consents", *story["patient"]))] == [consent_id]
 
     out = d / "fetched"
