@@ -1,15 +1,45 @@
 """The `consentry` command: the command groups, assembled.
 
-Client commands (`audit`, `org`, `tls`, `witness`, `demo --target`) run on `pip install
-consentry`; server commands (`init`, `serve`, `demo`, `keys`, `ledger`, `incident`) need `consentry[server]` and say so
-when it is missing. Importing this module imports nothing of the server.
+Client commands (`audit`, `org`, `patient`, `operator`, `rights`, `token`, `tls`, `witness`,
+`demo --target`) run on `pip install consentry`; server commands (`init`, `serve`, `demo`,
+`keys`, `ledger`, `incident`) need `consentry[server]` and say so when it is missing. Importing
+this module imports nothing of the server.
+
+`main` is the installed entry point: whatever refuses a command (the server, a key file, a share
+package check, a flag) ends it with one line on stderr and a non-zero exit code, never a
+traceback.
 """
 
 from __future__ import annotations
 
+import sys
+from typing import NoReturn
+
+import grpc
 import typer
 
-from consentry.services.cli import audit, demo, incident, keys, ledger, org, rights, server, tls, witness
+from consentry.services.cli import (
+    audit,
+    demo,
+    incident,
+    keys,
+    ledger,
+    operator,
+    org,
+    org_keys,
+    org_notices,
+    org_records,
+    org_requests,
+    patient,
+    patient_proxies,
+    rights,
+    server,
+    tls,
+    token,
+    witness,
+)
+from consentry.services.crypto.errors import CryptoError
+from consentry.services.sdk.client import DisclosureNotProven
 
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
@@ -18,13 +48,56 @@ app.add_typer(incident.app, name="incident")
 app.add_typer(keys.app, name="keys")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(org.app, name="org")
+org.app.add_typer(org_keys.app, name="key")
+org.app.add_typer(org_notices.app, name="notice")
+org.app.command("deposit")(org_records.deposit)
+org.app.command("records")(org_records.records)
+org.app.command("erase")(org_records.erase)
+org.app.command("fetch")(org_records.fetch)
+org.app.command("request-access")(org_requests.request_access)
+org.app.command("requests")(org_requests.requests)
+app.add_typer(patient.app, name="patient")
+patient.app.add_typer(patient_proxies.app, name="proxy")
+app.add_typer(operator.app, name="operator")
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")
 app.command()(server.init)
 app.command()(server.serve)
 app.command()(demo.demo)
+app.command()(token.token)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = app(args=args, prog_name="consentry", standalone_mode=False)
+    except typer.TyperException as exc:  # a bad flag or argument (click's exceptions, as typer has them)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called bare: making it printed its help
+            typer.echo(exc.format_message(), nl=False)
+            sys.exit(exc.exit_code)
+        context = getattr(exc, "ctx", None)
+        _refuse(args, exc.format_message(), exc.exit_code, context.command_path if context else None)
+    except typer.Abort:
+        _refuse(args, "interrupted", 130)
+    except grpc.RpcError as exc:
+        _refuse(args, f"{exc.code().name}: {exc.details()}", 1)
+    except (CryptoError, DisclosureNotProven) as exc:
+        _refuse(args, str(exc), 1)
+    except OSError as exc:
+        _refuse(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refuse(args: list[str], message: str, code: int, command: str | None = None) -> NoReturn:
+    """One line: `consentry <group>: <message>` (a usage error names the whole command)."""
+    if command is None:
+        group = next((a for a in args[:1] if not a.startswith("-")), "")
+        command = f"consentry {group}".strip()
+    line = " ".join(message.split())  # a multi-line message on one line
+    typer.echo(f"{command}: {line}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    app()
+    main()
