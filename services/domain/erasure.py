@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consentry.ledger import is_salted
@@ -32,7 +32,7 @@ from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enroll
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import ERASURE, AuditTrail
 from consentry.services.store.db import Database
-from consentry.services.store.models import LedgerSubject, Record
+from consentry.services.store.models import LedgerSubject, Record, RightsRequest
 
 NOT_HELD = "this institution holds no record with this id"
 NO_RECORD = "no record with this id"
@@ -71,6 +71,7 @@ def erase(s: Session, trail: AuditTrail, policy: PolicyEngine, principal: Princi
                        **ledgered)
     _redact_deposit(s, trail, principal, row)
     _scrub(row)
+    _forget_texts(s, row.record_id)
     return row, seq
 
 
@@ -91,6 +92,13 @@ def _scrub(row: Record) -> None:
     goes too: it could confirm a guess of the body the erasure destroyed."""
     row.ciphertext, row.wrapped_key, row.content_hash, row.erased_ns = None, None, None, clock.now_ns()
     row.patient_id, row.category, row.labels, row.label_reasons, row.effective_ns = ERASED_PATIENT, "", [], None, None
+
+
+def _forget_texts(s: Session, record_id: str) -> None:
+    """A correction's text and its answer speak of the erased content, so they go with it; the
+    request itself (type, dates, status) stays in the patient's tracker."""
+    s.execute(update(RightsRequest).where(RightsRequest.record_id == record_id)
+              .values(correction_text=None, explanation=None))
 
 
 def _erasure_decision(s: Session, trail: AuditTrail, policy: PolicyEngine, row: Record, by: str) -> dict:

@@ -21,7 +21,7 @@ from consentry.ledger import tombstone_commitment
 from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto import at_rest
 from consentry.services.crypto.errors import DecryptionFailed
-from consentry.v1 import audit_pb2, exchange_pb2
+from consentry.v1 import audit_pb2, exchange_pb2, rights_pb2
 
 CONSENTRY = [sys.executable, "-m", "consentry.services.cli.main"]
 
@@ -61,6 +61,23 @@ def test_an_erased_record_keeps_nothing_that_names_or_describes_the_patient(harn
     assert held is None
     listed = patient.client.exchange.ListRecords(exchange_pb2.ListRecordsRequest(patient_id=patient.id)).records
     assert put.record.record_id not in {r.record_id for r in listed}
+
+
+def test_the_texts_of_a_correction_go_with_the_record_and_the_request_stays(harness):
+    hospital, patient, _body, put = deposit_and_erase_parts(harness)
+    request = patient.client.rights.FileCorrection(rights_pb2.FileCorrectionRequest(
+        patient_id=patient.id, record_id=put.record.record_id, reason="inaccurate",
+        text="the note names the wrong medication")).request
+    hospital.client.rights.AnswerCorrection(rights_pb2.AnswerCorrectionRequest(
+        request_id=request.request_id, refusal_reason="other", explanation="checked with the author"))
+    texts = "SELECT correction_text, explanation, status FROM rights_requests WHERE request_id = :r"
+    [(text, explanation, _status)] = harness.sql(texts, r=request.request_id)
+    assert text is not None and explanation is not None
+    erase(patient, put.record.record_id)
+    assert harness.sql(texts, r=request.request_id) == [(None, None, "refused")]
+    [kept] = [r for r in patient.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
+        patient_id=patient.id)).requests if r.request_id == request.request_id]
+    assert kept.refusal_reason == "other" and not kept.correction_text and not kept.explanation
 
 
 def test_the_deposit_entry_becomes_a_tombstone_and_the_ledger_verifies(harness, tmp_path):
