@@ -36,7 +36,6 @@ from nacl.public import PrivateKey
 from nacl.signing import VerifyKey
 
 from consentry.ledger import CheckpointTrust, ConsistencyError, FileTrustStore, MemoryTrustStore, TrustStore
-from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from consentry.ledger.entries import entry_leaf_hash
 from consentry.ledger.errors import LedgerError
@@ -46,6 +45,7 @@ from consentry.services.config import channel_options
 from consentry.services.crypto import export_seal
 from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
 from consentry.services.identity.tokens import METADATA_KEY, Caller
+from consentry.services.sdk.entries import canonical_entry
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
 from consentry.services.sdk.seen_shares import MemorySeenShares, SeenShares
 from consentry.v1 import (
@@ -117,12 +117,8 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
     raw = bytes(item.ledger_entry)
     if not raw:
         raise DisclosureNotProven("the response carried no ledger entry")
-    try:
-        entry = json.loads(raw)
-        canonical = isinstance(entry, dict) and canonical_json(entry) == raw
-    except (ValueError, LedgerError):
-        canonical = False
-    if not canonical:
+    entry = canonical_entry(raw)
+    if entry is None:
         raise DisclosureNotProven("the ledger entry is not canonical JSON")
     expected = {"seq": item.ledger_seq, "kind": "access.decision", "actor": actor, "record": item.record_id,
                 "allowed": item.shared}

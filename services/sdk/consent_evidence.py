@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from consentry.ledger.canonical import canonical_json
-from consentry.ledger.errors import LedgerError
 from consentry.services.identity import tokens
+from consentry.services.sdk.entries import canonical_entry
 from consentry.v1 import common_pb2
 from consentry.v1 import consent_pb2 as pb
 
@@ -85,13 +84,8 @@ def verify_consent_evidence(evidence: pb.ConsentEvidence, public_key: bytes, *,
 
 
 def _entry(evidence: pb.ConsentEvidence, kind: str) -> dict:
-    raw = bytes(evidence.ledger_entry)
-    try:
-        entry = json.loads(raw)
-        canonical = isinstance(entry, dict) and canonical_json(entry) == raw
-    except (ValueError, LedgerError):
-        canonical = False
-    if not canonical:
+    entry = canonical_entry(bytes(evidence.ledger_entry))
+    if entry is None:
         raise EvidenceNotProven("the ledger entry is not canonical JSON")
     if entry.get("seq") != evidence.ledger_seq or entry.get("kind") != kind:
         raise EvidenceNotProven(f"the ledger entry is not the {kind} entry {evidence.ledger_seq}")
