@@ -1,0 +1,114 @@
+"""The live streams (docs/watch.md): WatchAccess for a patient and WatchConsentChanges for an
+institution.
+
+A watch holds one of the server's worker threads for as long as it is open, so watches are
+capped per principal and in all. Each one waits on the commit feed (api/commit_feed.py), and
+whenever the ledger grew it reads from the database what concerns it after the last seq it
+sent: the patient's history entries through their pseudonym, the institution's changes through
+the entries' grantee and the requests' requester. What it sends has therefore committed.
+
+Opening a WatchAccess is one read of the patient's history, ledgered once (a `metadata.read`
+entry, read `access-watch`, with the count of events replayed), as GetAccessHistory is per page;
+the events pushed afterwards are not ledgered one by one: the watch that receives them is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import grpc
+
+from consentry.services import clock
+from consentry.services.api.app import App
+from consentry.services.api.commit_feed import CommitFeed
+from consentry.services.api.watch_reads import AccessReads, ChangeReads
+from consentry.services.domain.consent_requests import validate_watch_access
+from consentry.services.domain.validation import to_timestamp
+from consentry.services.errors import ResourceExhausted
+from consentry.services.identity.principals import current_principal
+from consentry.v1 import consent_pb2 as pb
+
+Item = TypeVar("Item")
+RETRY_AFTER_S = 5.0
+
+
+class Watches:
+    """Counts the open watches, per principal and in all, and refuses one beyond either cap."""
+
+    def __init__(self, per_principal: int, total: int) -> None:
+        self.per_principal, self.total = per_principal, total
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def open(self, principal_id: str) -> Iterator[None]:
+        with self._lock:
+            if self._open[principal_id] >= self.per_principal:
+                raise ResourceExhausted(f"at most {self.per_principal} watches may be open at once per caller; "
+                                        "close one first", RETRY_AFTER_S)
+            if sum(self._open.values()) >= self.total:
+                raise ResourceExhausted("the server has as many watches open as it serves; retry later",
+                                        RETRY_AFTER_S)
+            self._open[principal_id] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open[principal_id] -= 1
+                if not self._open[principal_id]:
+                    del self._open[principal_id]
+
+
+class Watching:
+    """The two streams, served from one commit feed."""
+
+    def __init__(self, app: App, feed: CommitFeed, watches: Watches) -> None:
+        self.app, self.feed, self.watches = app, feed, watches
+        self.heartbeat_s = app.settings.watch_heartbeat_s
+
+    def access(self, request: pb.WatchAccessRequest, context: grpc.ServicerContext) -> Iterator[pb.WatchAccessResponse]:
+        validate_watch_access(request)
+        principal = current_principal()
+        with self.watches.open(principal.id):
+            reads, replay = AccessReads.start(self.app, principal, request.patient_id, request.after_seq)
+            yield from (_access_response(item) for item in replay)
+            yield from self._live(context, reads.next_items, _access_response,
+                                  lambda ts: pb.WatchAccessResponse(heartbeat=ts))
+
+    def consent_changes(self, request: pb.WatchConsentChangesRequest,
+                        context: grpc.ServicerContext) -> Iterator[pb.WatchConsentChangesResponse]:
+        principal = current_principal()
+        principal.require("org")
+        with self.watches.open(principal.id):
+            reads = ChangeReads.start(self.app, principal.name, request.after_seq)
+            yield from self._live(context, reads.next_items, lambda c: pb.WatchConsentChangesResponse(change=c),
+                                  lambda ts: pb.WatchConsentChangesResponse(heartbeat=ts))
+
+    def _live(self, context: grpc.ServicerContext, read: Callable[[], list[Item]], respond: Callable[[Item], Item],
+              heartbeat: Callable[..., Item]) -> Iterator[Item]:
+        """Sends what `read` finds each time the ledger grew, and a heartbeat when nothing was
+        sent for `heartbeat_s`; ends when the call is cancelled or the server stops."""
+        context.add_callback(self.feed.nudge)
+        yield heartbeat(to_timestamp(clock.now_ns()))  # the watch is open: what commits now is sent
+        last_sent = time.monotonic()
+        while context.is_active() and not self.feed.stopped:
+            known = self.feed.size()
+            for item in read():
+                yield respond(item)
+                last_sent = time.monotonic()
+            quiet = time.monotonic() - last_sent
+            if quiet >= self.heartbeat_s:
+                yield heartbeat(to_timestamp(clock.now_ns()))
+                last_sent, quiet = time.monotonic(), 0.0
+            self.feed.wait_past(known, self.heartbeat_s - quiet)
+
+
+def _access_response(item: pb.AccessEvent | pb.PatientNotice) -> pb.WatchAccessResponse:
+    if isinstance(item, pb.AccessEvent):
+        return pb.WatchAccessResponse(access=item)
+    return pb.WatchAccessResponse(notice=item)
