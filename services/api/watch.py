@@ -17,23 +17,24 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.api.commit_feed import CommitFeed
 from consentry.services.api.watch_reads import AccessReads, ChangeReads
 from consentry.services.domain.consent_requests import validate_watch_access
-from consentry.services.domain.validation import to_timestamp
 from consentry.services.errors import ResourceExhausted
 from consentry.services.identity.principals import current_principal
 from consentry.v1 import consent_pb2 as pb
 
-Item = TypeVar("Item")
+Found = TypeVar("Found")
+Response = TypeVar("Response")
 RETRY_AFTER_S = 5.0
 
 
@@ -77,8 +78,7 @@ class Watching:
         with self.watches.open(principal.id):
             reads, replay = AccessReads.start(self.app, principal, request.patient_id, request.after_seq)
             yield from (_access_response(item) for item in replay)
-            yield from self._live(context, reads.next_items, _access_response,
-                                  lambda ts: pb.WatchAccessResponse(heartbeat=ts))
+            yield from self._live(context, reads.next_items, _access_response, _access_heartbeat)
 
     def consent_changes(self, request: pb.WatchConsentChangesRequest,
                         context: grpc.ServicerContext) -> Iterator[pb.WatchConsentChangesResponse]:
@@ -86,15 +86,14 @@ class Watching:
         principal.require("org")
         with self.watches.open(principal.id):
             reads = ChangeReads.start(self.app, principal.name, request.after_seq)
-            yield from self._live(context, reads.next_items, lambda c: pb.WatchConsentChangesResponse(change=c),
-                                  lambda ts: pb.WatchConsentChangesResponse(heartbeat=ts))
+            yield from self._live(context, reads.next_items, _change_response, _change_heartbeat)
 
-    def _live(self, context: grpc.ServicerContext, read: Callable[[], list[Item]], respond: Callable[[Item], Item],
-              heartbeat: Callable[..., Item]) -> Iterator[Item]:
+    def _live(self, context: grpc.ServicerContext, read: Callable[[], Sequence[Found]],
+              respond: Callable[[Found], Response], heartbeat: Callable[[Timestamp], Response]) -> Iterator[Response]:
         """Sends what `read` finds each time the ledger grew, and a heartbeat when nothing was
         sent for `heartbeat_s`; ends when the call is cancelled or the server stops."""
         context.add_callback(self.feed.nudge)
-        yield heartbeat(to_timestamp(clock.now_ns()))  # the watch is open: what commits now is sent
+        yield heartbeat(_now())  # the watch is open: what commits now is sent
         last_sent = time.monotonic()
         while context.is_active() and not self.feed.stopped:
             known = self.feed.size()
@@ -103,7 +102,7 @@ class Watching:
                 last_sent = time.monotonic()
             quiet = time.monotonic() - last_sent
             if quiet >= self.heartbeat_s:
-                yield heartbeat(to_timestamp(clock.now_ns()))
+                yield heartbeat(_now())
                 last_sent, quiet = time.monotonic(), 0.0
             self.feed.wait_past(known, self.heartbeat_s - quiet)
 
@@ -112,3 +111,21 @@ def _access_response(item: pb.AccessEvent | pb.PatientNotice) -> pb.WatchAccessR
     if isinstance(item, pb.AccessEvent):
         return pb.WatchAccessResponse(access=item)
     return pb.WatchAccessResponse(notice=item)
+
+
+def _access_heartbeat(when: Timestamp) -> pb.WatchAccessResponse:
+    return pb.WatchAccessResponse(heartbeat=when)
+
+
+def _change_response(change: pb.ConsentChange) -> pb.WatchConsentChangesResponse:
+    return pb.WatchConsentChangesResponse(change=change)
+
+
+def _change_heartbeat(when: Timestamp) -> pb.WatchConsentChangesResponse:
+    return pb.WatchConsentChangesResponse(heartbeat=when)
+
+
+def _now() -> Timestamp:
+    when = Timestamp()
+    when.FromNanoseconds(clock.now_ns())
+    return when
