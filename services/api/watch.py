@@ -7,9 +7,10 @@ whenever the ledger grew it reads from the database what concerns it after the l
 sent: the patient's history entries through their pseudonym, the institution's changes through
 the entries' grantee and the requests' requester. What it sends has therefore committed.
 
-Opening a WatchAccess is one read of the patient's history, ledgered once (a `metadata.read`
-entry, read `access-watch`, with the count of events replayed), as GetAccessHistory is per page;
-the events pushed afterwards are not ledgered one by one: the watch that receives them is.
+Opening a watch is one read, ledgered once (a `metadata.read` entry, read `access-watch` naming
+the patient, or `consent-changes-watch` naming no one and listed in the history of each patient
+a replayed change is about, with the count replayed), as GetAccessHistory is per page; what is
+pushed afterwards is not ledgered one by one: the watch that receives it is.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class Watching:
         principal = current_principal()
         principal.require("org")
         with self.watches.open(principal.id):
-            reads = ChangeReads.start(self.app, principal.name, request.after_seq)
+            reads, replay = ChangeReads.start(self.app, principal, request.after_seq)
+            yield from (_change_response(change) for change in replay)
             yield from self._live(context, reads.next_items, _change_response, _change_heartbeat)
 
     def _live(self, context: grpc.ServicerContext, read: Callable[[], Sequence[Found]],

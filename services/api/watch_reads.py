@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.domain import access_history, consent_feed, metadata_reads, notices
@@ -24,6 +23,7 @@ from consentry.services.store.models import PatientNotice
 from consentry.v1 import consent_pb2 as pb
 
 ACCESS_WATCH = "access-watch"
+CHANGES_WATCH = "consent-changes-watch"
 READ_BATCH = 500
 NOTICE_LOOKBACK_NS = 60 * 1_000_000_000
 
@@ -93,19 +93,26 @@ class ChangeReads:
     after: int
 
     @classmethod
-    def start(cls, app: App, institution_id: str, after_seq: int) -> ChangeReads:
-        """With `after_seq`, the changes after it come first; else only what commits from now."""
-        if after_seq > 0:
-            return cls(app, institution_id, after_seq)
-        with app.db.read() as s:
-            return cls(app, institution_id, LedgerReader(s.connection()).size() - 1)
+    def start(cls, app: App, reader: Principal, after_seq: int) -> tuple[ChangeReads, list[pb.ConsentChange]]:
+        """Ledgers the watch's one read, naming no patient but listed in the history of each
+        patient a replayed change (after `after_seq`, returned to be sent first) is about."""
+        with app.db.write() as s:
+            reads = cls(app, reader.name, after_seq)
+            replay = reads._changes(s) if after_seq > 0 else []
+            seq = metadata_reads.ledger_read_many(s, app.trail, reader, CHANGES_WATCH, [c.patient_id for c in replay])
+            if after_seq == 0:
+                reads.after = seq  # only what commits after this read
+        return reads, replay
 
     def next_items(self) -> list[pb.ConsentChange]:
-        found: list[pb.ConsentChange] = []
         with self.app.db.read() as s:
-            while True:
-                changes, last = consent_feed.changes_after(s, self.institution_id, self.after)
-                if last == self.after:
-                    return found
-                found += changes
-                self.after = last
+            return self._changes(s)
+
+    def _changes(self, s: Session) -> list[pb.ConsentChange]:
+        found: list[pb.ConsentChange] = []
+        while True:
+            changes, last = consent_feed.changes_after(s, self.institution_id, self.after)
+            if last == self.after:
+                return found
+            found += changes
+            self.after = last

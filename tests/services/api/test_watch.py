@@ -172,7 +172,10 @@ def test_an_institution_sees_the_decisions_and_changes_of_its_own_only(watched):
     mine.close(), theirs.close()
     resumed = Reader(clinic.client.watch_consent_changes(after_seq=got[1].ledger_seq))
     assert [resumed.next("change").ledger_seq for _ in range(2)] == [got[2].ledger_seq, got[3].ledger_seq]
-    resumed.close()
+    resumed.opened().close()
+    reads = [e for e in watched.entries() if e["kind"] == "metadata.read" and e["read"] == "consent-changes-watch"
+             and e["actor"] == "org:" + clinic.id]
+    assert [(e["count"], "patient" in e) for e in reads] == [(0, False), (2, False)]
     error = Reader(patient.client.watch_consent_changes()).error()
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -195,6 +198,22 @@ def test_watches_are_capped_per_caller(watched):
             time.sleep(0.1)
     for reader in open_:
         reader.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_watches_are_capped_in_all(tmp_path, backend):
+    with database(backend, tmp_path) as url:
+        h = Harness.start(tmp_path / "data", url, watch_max_total=2)
+        try:
+            first, second = h.patient(), h.patient()
+            open_ = [Reader(p.client.watch_access(p.id)).opened() for p in (first, second)]
+            error = Reader(h.org().client.watch_consent_changes()).error()
+            assert (error.code(), error.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                                       "the server has as many watches open as it serves; retry later")
+            for reader in open_:
+                reader.close()
+        finally:
+            h.stop()
 
 
 def test_a_commit_of_another_server_on_the_same_database_arrives(watched):
