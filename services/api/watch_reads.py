@@ -55,7 +55,10 @@ class AccessReads:
         return reads, replay
 
     def next_items(self) -> list[pb.AccessEvent | pb.PatientNotice]:
+        """What committed since the last read; PERMISSION_DENIED (ending the watch) once the
+        reader may no longer read the patient's history (a proxy removed or its scope gone)."""
         with self.app.db.read() as s:
+            acting_for(s, self.patient_id, READ_HISTORY)
             events: list[pb.AccessEvent | pb.PatientNotice] = list(self._events(s))
             for row in self._notice_rows(s):
                 if row.notice_id not in self.sent_notices:

@@ -31,6 +31,7 @@ _CONSENT_KINDS = {
     "consent.narrowed": pb.CONSENT_CHANGE_KIND_CONSENT_NARROWED,
     "consent.revoked": pb.CONSENT_CHANGE_KIND_CONSENT_REVOKED,
 }
+_KINDS = _REQUEST_KINDS.keys() | _CONSENT_KINDS.keys()
 READ_BATCH = 500
 
 
@@ -40,8 +41,11 @@ def changes_after(s: Session, institution_id: str, after: int) -> tuple[list[pb.
     rows = LedgerReader(s.connection()).entries(after + 1, READ_BATCH)
     if not rows:
         return [], after
-    found = [(e.seq, fields) for e in rows if tombstone_commitment(e.entry) is None
-             for fields in [json.loads(e.entry)] if fields.get("kind") in _REQUEST_KINDS | _CONSENT_KINDS]
+    found = []
+    for e in rows:
+        fields = json.loads(e.entry) if tombstone_commitment(e.entry) is None else {}
+        if fields.get("kind") in _KINDS:
+            found.append((e.seq, fields))
     requests = _rows(s, AccessRequest, AccessRequest.request_id,
                      {f["request"] for _, f in found if f["kind"] in _REQUEST_KINDS})
     consents = _consent_rows(s, {f["consent"] for _, f in found if f["kind"] in _CONSENT_KINDS})

@@ -140,7 +140,8 @@ def test_only_the_patient_and_read_history_proxies_watch(watched):
     reader = Reader(daughter.client.watch_access(patient.id)).opened()
     fetch(watched, doctor, patient)
     assert reader.next("access").institution_id == doctor.id
-    reader.close()
+    patient.client.consent.RemoveProxy(consent_pb2.RemoveProxyRequest(patient_id=patient.id, proxy_id=daughter.id))
+    assert reader.error().code() == grpc.StatusCode.PERMISSION_DENIED  # a removed proxy's watch ends
 
 
 def test_an_institution_sees_the_decisions_and_changes_of_its_own_only(watched):
