@@ -66,6 +66,13 @@ class Settings:
     # A directory of value sets that extend the shipped ones, besides the data directory's
     # `valuesets/` (docs/labelling.md, "Value sets").
     valuesets_dir: Path | None = None
+    # Live streams (docs/watch.md): the heartbeat a quiet watch sends, how often the server reads
+    # the ledger's tail for entries other processes committed, and how many watches may be open
+    # at once per principal and in all (each holds one of the server's worker threads).
+    watch_heartbeat_s: float = 15.0
+    watch_poll_s: float = 0.5
+    watch_per_principal: int = 4
+    watch_max_total: int = 64
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -91,6 +98,10 @@ class Settings:
             witnesses=parse_witnesses(env.get("CONSENTRY_WITNESSES", "")),
             max_body_bytes=max_body_bytes(),
             valuesets_dir=Path(env["CONSENTRY_VALUESETS_DIR"]) if env.get("CONSENTRY_VALUESETS_DIR") else None,
+            watch_heartbeat_s=float(env.get("CONSENTRY_WATCH_HEARTBEAT_S", "15")),
+            watch_poll_s=float(env.get("CONSENTRY_WATCH_POLL_S", "0.5")),
+            watch_per_principal=int(env.get("CONSENTRY_WATCH_PER_PRINCIPAL", "4")),
+            watch_max_total=int(env.get("CONSENTRY_WATCH_MAX_TOTAL", "64")),
         )
 
     def key_path(self, name: str) -> Path:

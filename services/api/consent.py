@@ -4,17 +4,16 @@ ask for it; patients read who used their data."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.ledger import tombstone_commitment
-from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
+from consentry.services.api.watch import Watching
 from consentry.services.domain import (
+    access_history,
     access_requests,
     consent_changes,
     emergencies,
@@ -52,7 +51,7 @@ from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for, proxy_active
 from consentry.services.identity.principals import current_principal
-from consentry.services.store.models import AccessRequest, LedgerSubject, PatientNotice, Proxy
+from consentry.services.store.models import AccessRequest, Proxy
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
@@ -61,11 +60,6 @@ _REQUEST_STATUS_PB = {
     "declined": pb.ACCESS_REQUEST_STATUS_DECLINED, "expired": pb.ACCESS_REQUEST_STATUS_EXPIRED,
 }
 _SCOPE_PB = {v: k for k, v in SCOPES.items()}
-_NOTICE_KIND_PB = {
-    notices.ACCESS_REQUESTED: pb.NOTICE_KIND_ACCESS_REQUESTED,
-    notices.EMERGENCY_ACCESS: pb.NOTICE_KIND_EMERGENCY_ACCESS,
-    notices.RECORD_AMENDED: pb.NOTICE_KIND_RECORD_AMENDED,
-}
 
 
 def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
@@ -86,15 +80,10 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
     )
 
 
-def _notice_pb(row: PatientNotice) -> pb.PatientNotice:
-    return pb.PatientNotice(notice_id=row.notice_id, patient_id=row.patient_id, kind=_NOTICE_KIND_PB[row.kind],
-                            subject_ref=row.subject_ref, create_time=to_timestamp(row.created_ns),
-                            read_time=to_timestamp(row.read_ns))
-
-
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, watching: Watching) -> None:
         self.app = app
+        self.watching = watching
 
     # -- consents ---------------------------------------------------------------------------
 
@@ -255,13 +244,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             acting_for(s, request.patient_id, READ_HISTORY)
             pseudonym = self.app.trail.known_pseudonym(s, request.patient_id)
-            seqs = s.scalars(select(LedgerSubject.seq).where(
-                LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,
-                LedgerSubject.kind.in_(("access.decision", "call.refused")),
-            ).order_by(LedgerSubject.seq).limit(size + 1)).all()
-            rows = LedgerReader(s.connection()).entries_at(seqs[:size])
-            # A tombstone (an erased record's entry) is no longer history.
-            events = [_access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
+            seqs = access_history.history_seqs(s, pseudonym, after, size + 1)
+            events = access_history.access_events(s, seqs[:size])
             page = within_bytes(events, lambda event: event.ByteSize())
             self._ledger_read(s, metadata_reads.ACCESS_HISTORY, request.patient_id, len(page))
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
@@ -274,14 +258,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             rows, token = notices.notices_page(s, request.patient_id, request.unread_only, size, request.page_token)
             self._ledger_read(s, metadata_reads.NOTICES, request.patient_id, len(rows))
-            return pb.ListNoticesResponse(notices=[_notice_pb(r) for r in rows], next_page_token=token)
+            return pb.ListNoticesResponse(notices=[notices.notice_pb(r) for r in rows], next_page_token=token)
 
     def MarkNoticesRead(self, request: pb.MarkNoticesReadRequest,
                         context: grpc.ServicerContext) -> pb.MarkNoticesReadResponse:
         notice_ids = validate_mark_notices_read(request)
         with self.app.db.write() as s:
             rows = notices.mark_read(s, request.patient_id, notice_ids)
-            return pb.MarkNoticesReadResponse(notices=[_notice_pb(r) for r in rows])
+            return pb.MarkNoticesReadResponse(notices=[notices.notice_pb(r) for r in rows])
 
     # -- emergency accesses -----------------------------------------------------------------
 
@@ -293,16 +277,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             self._ledger_read(s, metadata_reads.EMERGENCY_ACCESS, row.patient_id, 1)
             return pb.GetEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
 
+    # -- live streams (api/watch.py) --------------------------------------------------------
 
-def _access_event(seq: int, e: dict) -> pb.AccessEvent:
-    when = Timestamp()
-    when.FromJsonString(e["time"])
-    actor = e.get("actor", "")
-    return pb.AccessEvent(
-        ledger_seq=seq, time=when, institution_id=actor.split(":", 1)[1] if actor.startswith("org:") else actor,
-        role=e.get("role", ""), practitioner_id=e.get("practitioner", ""), purpose=e.get("purpose", ""),
-        record_id=e.get("record", ""), category=e.get("category", ""), allowed=bool(e.get("allowed", False)),
-        reasons=e.get("reasons", []), consent_ids=e.get("consents", []), emergency=bool(e.get("emergency", False)),
-        obligations=e.get("obligations", []), emergency_access_id=e.get("emergency_access", ""),
-    )
+    def WatchAccess(self, request: pb.WatchAccessRequest,
+                    context: grpc.ServicerContext) -> Iterator[pb.WatchAccessResponse]:
+        return self.watching.access(request, context)
 
+    def WatchConsentChanges(self, request: pb.WatchConsentChangesRequest,
+                            context: grpc.ServicerContext) -> Iterator[pb.WatchConsentChangesResponse]:
+        return self.watching.consent_changes(request, context)

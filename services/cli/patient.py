@@ -7,12 +7,11 @@ with their own and names the patient with `--for PATIENT` (the server checks the
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
-from consentry.services.cli import acting, privacy_notice
+from consentry.services.cli import acting, privacy_notice, watch_lines
 from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.cli.consent_terms import (
     Categories,
@@ -241,27 +240,15 @@ def history(key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None =
 
 
 @app.command()
-def watch(interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between polls"),
+def watch(after: int = typer.Option(0, "--after", min=0, help="First the accesses after this ledger seq"),
           key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Print each new access and each new pending access request as it appears, until interrupted.
+    """Print each access and each new access request as it commits, until interrupted.
 
-    There is no streaming RPC for this yet: the command polls the access history and the pending
-    requests every --interval seconds; an emergency access is marked EMERGENCY."""
+    One line per event from the server's live stream (WatchAccess): an access as `history`
+    prints it (an emergency access marked EMERGENCY), a new request as `request <request>`,
+    another notice as `notice <kind> <id>`."""
     who = Acting(key, as_, for_)
-    seen_events: set[int] = set()
-    seen_requests: set[str] = set()
     with who.client(target, tls_client_cert, tls_client_key) as client:
-        try:
-            while True:
-                for e in _history(client, who.patient_id):
-                    if e.ledger_seq not in seen_events:
-                        seen_events.add(e.ledger_seq)
-                        typer.echo(history_line(e))
-                for r in _requests(client, who.patient_id, "ACCESS_REQUEST_STATUS_PENDING"):
-                    if r.request_id not in seen_requests:
-                        seen_requests.add(r.request_id)
-                        typer.echo("request\t" + request_line(r))
-                time.sleep(interval)
-        except KeyboardInterrupt:
-            return
+        watch_lines.follow(lambda seq: client.watch_access(who.patient_id, seq),
+                           watch_lines.access_line(client, history_line), after)

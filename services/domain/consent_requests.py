@@ -238,3 +238,12 @@ def validate_get_emergency_access(request: pb.GetEmergencyAccessRequest) -> None
     v = Violations()
     v.uuid("emergency_id", request.emergency_id)
     v.raise_if_any()
+
+
+# -- live streams --------------------------------------------------------------------------------
+
+
+def validate_watch_access(request: pb.WatchAccessRequest) -> None:
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.raise_if_any()

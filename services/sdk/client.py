@@ -48,6 +48,7 @@ from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk.entries import canonical_entry
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
 from consentry.services.sdk.seen_shares import MemorySeenShares, SeenShares
+from consentry.services.sdk.watches import Watch
 from consentry.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -338,6 +339,18 @@ class Client:
             token = page.next_page_token
             if not token:
                 return found
+
+    def watch_access(self, patient_id: str, after_seq: int = 0) -> Watch[consent_pb2.WatchAccessResponse]:
+        """The patient's access events and notices as they commit, and heartbeats (a response
+        holds one of `access`, `notice`, `heartbeat`). With `after_seq` (the last ledger_seq
+        seen), the events after it come first, so a client reconnects without a gap."""
+        return Watch(self.consent.WatchAccess(consent_pb2.WatchAccessRequest(patient_id=patient_id,
+                                                                             after_seq=after_seq)))
+
+    def watch_consent_changes(self, after_seq: int = 0) -> Watch[consent_pb2.WatchConsentChangesResponse]:
+        """An institution's decided access requests and consent changes as they commit, and
+        heartbeats (a response holds `change` or `heartbeat`); `after_seq` as for watch_access."""
+        return Watch(self.consent.WatchConsentChanges(consent_pb2.WatchConsentChangesRequest(after_seq=after_seq)))
 
     def mark_notices_read(self, patient_id: str, notice_ids: list[str]) -> list[consent_pb2.PatientNotice]:
         """Marks the patient's notices read; returns them as they now stand."""

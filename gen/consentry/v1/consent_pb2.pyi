@@ -45,6 +45,15 @@ class NoticeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOTICE_KIND_ACCESS_REQUESTED: _ClassVar[NoticeKind]
     NOTICE_KIND_EMERGENCY_ACCESS: _ClassVar[NoticeKind]
     NOTICE_KIND_RECORD_AMENDED: _ClassVar[NoticeKind]
+
+class ConsentChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_CHANGE_KIND_UNSPECIFIED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_REQUEST_APPROVED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_REQUEST_DECLINED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_CONSENT_GRANTED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_CONSENT_NARROWED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_CONSENT_REVOKED: _ClassVar[ConsentChangeKind]
 CONSENT_STATUS_UNSPECIFIED: ConsentStatus
 CONSENT_STATUS_ACTIVE: ConsentStatus
 CONSENT_STATUS_REVOKED: ConsentStatus
@@ -65,6 +74,12 @@ NOTICE_KIND_UNSPECIFIED: NoticeKind
 NOTICE_KIND_ACCESS_REQUESTED: NoticeKind
 NOTICE_KIND_EMERGENCY_ACCESS: NoticeKind
 NOTICE_KIND_RECORD_AMENDED: NoticeKind
+CONSENT_CHANGE_KIND_UNSPECIFIED: ConsentChangeKind
+CONSENT_CHANGE_KIND_REQUEST_APPROVED: ConsentChangeKind
+CONSENT_CHANGE_KIND_REQUEST_DECLINED: ConsentChangeKind
+CONSENT_CHANGE_KIND_CONSENT_GRANTED: ConsentChangeKind
+CONSENT_CHANGE_KIND_CONSENT_NARROWED: ConsentChangeKind
+CONSENT_CHANGE_KIND_CONSENT_REVOKED: ConsentChangeKind
 
 class Consent(_message.Message):
     __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id", "notice", "broad_categories")
@@ -577,3 +592,53 @@ class GetEmergencyAccessResponse(_message.Message):
     ACCESS_FIELD_NUMBER: _ClassVar[int]
     access: _common_pb2.EmergencyAccess
     def __init__(self, access: _Optional[_Union[_common_pb2.EmergencyAccess, _Mapping]] = ...) -> None: ...
+
+class WatchAccessRequest(_message.Message):
+    __slots__ = ("patient_id", "after_seq")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    after_seq: int
+    def __init__(self, patient_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class WatchAccessResponse(_message.Message):
+    __slots__ = ("access", "notice", "heartbeat")
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    access: AccessEvent
+    notice: PatientNotice
+    heartbeat: _timestamp_pb2.Timestamp
+    def __init__(self, access: _Optional[_Union[AccessEvent, _Mapping]] = ..., notice: _Optional[_Union[PatientNotice, _Mapping]] = ..., heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchConsentChangesRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class ConsentChange(_message.Message):
+    __slots__ = ("ledger_seq", "time", "kind", "request_id", "consent_id", "consent_version", "patient_id")
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ledger_seq: int
+    time: _timestamp_pb2.Timestamp
+    kind: ConsentChangeKind
+    request_id: str
+    consent_id: str
+    consent_version: int
+    patient_id: str
+    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ConsentChangeKind, str]] = ..., request_id: _Optional[str] = ..., consent_id: _Optional[str] = ..., consent_version: _Optional[int] = ..., patient_id: _Optional[str] = ...) -> None: ...
+
+class WatchConsentChangesResponse(_message.Message):
+    __slots__ = ("change", "heartbeat")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    change: ConsentChange
+    heartbeat: _timestamp_pb2.Timestamp
+    def __init__(self, change: _Optional[_Union[ConsentChange, _Mapping]] = ..., heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

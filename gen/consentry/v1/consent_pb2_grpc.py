@@ -138,6 +138,16 @@ class ConsentServiceStub:
                 request_serializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.FromString,
                 _registered_method=True)
+        self.WatchAccess = channel.unary_stream(
+                '/consentry.v1.ConsentService/WatchAccess',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.WatchAccessRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.WatchAccessResponse.FromString,
+                _registered_method=True)
+        self.WatchConsentChanges = channel.unary_stream(
+                '/consentry.v1.ConsentService/WatchConsentChanges',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -283,6 +293,25 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchAccess(self, request, context):
+        """A live stream of the patient's access history and notices (docs/watch.md), for the patient
+        and proxies with the read-history scope (anyone else: PERMISSION_DENIED). Each decision is
+        sent once its ledger entry committed, built as GetAccessHistory builds it; a heartbeat when
+        nothing else was sent for a while. RESOURCE_EXHAUSTED: too many watches open already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchConsentChanges(self, request, context):
+        """A live stream of the decisions on an institution's access requests and of the changes to
+        the consents it is the grantee of (docs/watch.md), for institutions only (anyone else:
+        PERMISSION_DENIED). RESOURCE_EXHAUSTED: too many watches open already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -385,6 +414,16 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetEmergencyAccess,
                     request_deserializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.SerializeToString,
+            ),
+            'WatchAccess': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAccess,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.WatchAccessRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.WatchAccessResponse.SerializeToString,
+            ),
+            'WatchConsentChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConsentChanges,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -931,6 +970,60 @@ class ConsentService:
             '/consentry.v1.ConsentService/GetEmergencyAccess',
             consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.SerializeToString,
             consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/consentry.v1.ConsentService/WatchAccess',
+            consentry_dot_v1_dot_consent__pb2.WatchAccessRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.WatchAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConsentChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/consentry.v1.ConsentService/WatchConsentChanges',
+            consentry_dot_v1_dot_consent__pb2.WatchConsentChangesRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.WatchConsentChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,
