@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import grpc
 
+from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.crypto import at_rest
-from consentry.services import clock
 from consentry.services.domain import deposits, erasure, metadata_reads, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
+from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.domain.record_requests import (
     validate_erase_record,
     validate_fetch_records,
@@ -19,7 +20,6 @@ from consentry.services.domain.record_requests import (
     validate_put_observation,
     validate_put_record,
 )
-from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.domain.references import PatientIdentity
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal

@@ -12,9 +12,9 @@ from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain.labelling import LabelReason
+from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.domain.records import Deposit
 from consentry.services.errors import NotFound, PermissionDenied
-from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.identity.acting_for import READ_HISTORY, REPORT_READINGS, about_enrolled, acting_for
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
