@@ -32,6 +32,7 @@ from consentry.services.cli import (
     org_requests,
     patient,
     patient_proxies,
+    patient_readings,
     rights,
     server,
     tls,
@@ -58,6 +59,7 @@ org.app.command("request-access")(org_requests.request_access)
 org.app.command("requests")(org_requests.requests)
 app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
+patient.app.add_typer(patient_readings.app, name="reading")
 app.add_typer(operator.app, name="operator")
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
