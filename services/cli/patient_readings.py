@@ -5,7 +5,7 @@ or heart rate, taken now or `--at` an ISO time. It prints the filed record's lin
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -20,7 +20,7 @@ from consentry.services.sdk import readings
 app = typer.Typer(help="Home readings the patient reports.", no_args_is_help=True)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     bp = "bp"
     glucose = "glucose"
     weight = "weight"
