@@ -21,6 +21,7 @@ import typer
 from consentry.services.cli import (
     audit,
     demo,
+    enrolment_codes,
     incident,
     keys,
     ledger,
@@ -61,6 +62,8 @@ app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
 patient.app.add_typer(patient_readings.app, name="reading")
 app.add_typer(operator.app, name="operator")
+operator.app.command("enrolment-code")(enrolment_codes.enrolment_code)
+patient.app.command("redeem")(enrolment_codes.redeem)
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")
