@@ -56,8 +56,8 @@ def play(story: Story, patient: Client, daughter: Client, doctor: Client, doctor
     rows = sorted(_row(r.resource()) for r in got)
     story.console.print("    Dr Chen reads, decrypted:")
     story.console.print("    taken (UTC)        systolic  diastolic  mm[Hg]")
-    for taken, systolic, diastolic in rows:
-        story.console.print(f"    {taken:<18} {systolic:>8g}  {diastolic:>9g}")
+    for when, high, low in rows:
+        story.console.print(f"    {when:<18} {high:>8g}  {low:>9g}")
     story.check({r.record_id for r in got} == {r.record_id for r in filed},
                 "exactly the 14 readings were shared with Dr Chen, and nothing else of the patient's")
     patient.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))

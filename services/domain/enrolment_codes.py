@@ -29,7 +29,7 @@ from consentry.services.store.models import EnrolmentCode, Person
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 LENGTH, GROUP = 12, 4  # 60 bits
-_READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_READ_AS = str.maketrans("ILO", "110")
 PROOF_LABEL = b"consentry/enrolment-code/v1"
 # The one answer to a code that is wrong, expired or used: no oracle tells them apart.
 REFUSED = "this enrolment code is not valid: it may be mistyped, expired or already used; ask for a new one"
