@@ -22,6 +22,7 @@ from consentry.services.cli import (
     audit,
     audit_emergencies,
     demo,
+    enrolment_codes,
     incident,
     keys,
     ledger,
@@ -34,6 +35,7 @@ from consentry.services.cli import (
     patient,
     patient_notices,
     patient_proxies,
+    patient_readings,
     rights,
     server,
     tls,
@@ -65,7 +67,10 @@ app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
 patient.app.command("notices")(patient_notices.notices)
 patient.app.command("emergency")(patient_notices.emergency)
+patient.app.add_typer(patient_readings.app, name="reading")
 app.add_typer(operator.app, name="operator")
+operator.app.command("enrolment-code")(enrolment_codes.enrolment_code)
+patient.app.command("redeem")(enrolment_codes.redeem)
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")

@@ -14,7 +14,7 @@ from consentry.services.domain.consents import parse_terms
 from consentry.services.domain.fhir_consent import notice_uri
 from consentry.services.domain.privacy_notices import NoticeBinding, parse_ref
 from consentry.services.domain.validation import UUID, Violations, timestamp_ns
-from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY, REPORT_READINGS
 from consentry.services.identity.principals import Principal
 from consentry.v1 import consent_pb2 as pb
 
@@ -23,7 +23,8 @@ DEFAULT_PAGE = 100
 # How long an access request stays pending: by default, and at most.
 REQUEST_LIFETIME_NS = 14 * DAY_NS
 MAX_REQUEST_LIFETIME_NS = 90 * DAY_NS
-SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY}
+SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY,
+          pb.PROXY_SCOPE_REPORT_READINGS: REPORT_READINGS}
 # Page tokens: a consent's "<id>:<version, 9 digits>"; a ledger seq in ASCII digits (isdigit()
 # would take other scripts' digits too), short enough to be a database integer.
 CONSENTS_TOKEN = re.compile(UUID.pattern + r":[0-9]{9}")
@@ -170,7 +171,8 @@ def validate_add_proxy(request: pb.AddProxyRequest, now_ns: int) -> tuple[list[s
     _patient_and_proxy(v, request)
     v.check(request.proxy_id != request.patient_id, "proxy_id", "must name someone other than the patient")
     v.check(bool(request.scopes) and all(sc in SCOPES for sc in request.scopes), "scopes",
-            "must name at least one of PROXY_SCOPE_MANAGE_CONSENTS, PROXY_SCOPE_READ_HISTORY")
+            "must name at least one of PROXY_SCOPE_MANAGE_CONSENTS, PROXY_SCOPE_READ_HISTORY, "
+            "PROXY_SCOPE_REPORT_READINGS")
     v.text("relationship", request.relationship, required=True, limit=64)
     expire = timestamp_ns(request.expire_time) if request.HasField("expire_time") else None
     v.check(expire is None or expire > now_ns, "expire_time", "must be in the future")

@@ -327,6 +327,14 @@ class Client:
                                                 timeout=self.timeout_s)
         return reply.evidence[0]
 
+    def put_observation(self, patient_id: str, fhir_json: bytes | str,
+                        idempotency_key: str = "") -> exchange_pb2.PutObservationResponse:
+        """Deposits a home reading (a FHIR Observation; sdk/readings.py builds one) for the
+        patient, as the patient or a proxy with the report-readings scope (docs/readings.md)."""
+        body = fhir_json.encode() if isinstance(fhir_json, str) else fhir_json
+        return self.exchange.PutObservation(exchange_pb2.PutObservationRequest(
+            patient_id=patient_id, fhir_json=body, idempotency_key=idempotency_key), timeout=self.timeout_s)
+
     def notices(self, patient_id: str, *, unread_only: bool = False) -> list[consent_pb2.PatientNotice]:
         """Every notice queued for the patient (only those not yet marked read, with
         ``unread_only``), oldest first; each names its kind and the id of what it is about."""

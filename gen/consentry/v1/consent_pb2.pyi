@@ -38,6 +38,7 @@ class ProxyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROXY_SCOPE_UNSPECIFIED: _ClassVar[ProxyScope]
     PROXY_SCOPE_MANAGE_CONSENTS: _ClassVar[ProxyScope]
     PROXY_SCOPE_READ_HISTORY: _ClassVar[ProxyScope]
+    PROXY_SCOPE_REPORT_READINGS: _ClassVar[ProxyScope]
 
 class NoticeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -70,6 +71,7 @@ ACCESS_REQUEST_STATUS_EXPIRED: AccessRequestStatus
 PROXY_SCOPE_UNSPECIFIED: ProxyScope
 PROXY_SCOPE_MANAGE_CONSENTS: ProxyScope
 PROXY_SCOPE_READ_HISTORY: ProxyScope
+PROXY_SCOPE_REPORT_READINGS: ProxyScope
 NOTICE_KIND_UNSPECIFIED: NoticeKind
 NOTICE_KIND_ACCESS_REQUESTED: NoticeKind
 NOTICE_KIND_EMERGENCY_ACCESS: NoticeKind
