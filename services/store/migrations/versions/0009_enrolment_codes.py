@@ -1,6 +1,6 @@
 """one-time enrolment codes, kept as keyed hashes
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30 14:30:00.000000
 """
