@@ -31,7 +31,9 @@ from consentry.services.cli import (
     org_records,
     org_requests,
     patient,
+    patient_preview,
     patient_proxies,
+    receipt,
     rights,
     server,
     tls,
@@ -40,6 +42,7 @@ from consentry.services.cli import (
 )
 from consentry.services.crypto.errors import CryptoError
 from consentry.services.sdk.client import DisclosureNotProven
+from consentry.services.sdk.consent_receipts import ReceiptInvalid
 
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
@@ -58,6 +61,8 @@ org.app.command("request-access")(org_requests.request_access)
 org.app.command("requests")(org_requests.requests)
 app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
+patient.app.command("preview")(patient_preview.preview)
+app.add_typer(receipt.app, name="receipt")
 app.add_typer(operator.app, name="operator")
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         _refuse(args, "interrupted", 130)
     except grpc.RpcError as exc:
         _refuse(args, f"{exc.code().name}: {exc.details()}", 1)
-    except (CryptoError, DisclosureNotProven) as exc:
+    except (CryptoError, DisclosureNotProven, ReceiptInvalid) as exc:
         _refuse(args, str(exc), 1)
     except OSError as exc:
         _refuse(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
