@@ -16,6 +16,8 @@ from consentry.services.domain import (
     access_history,
     access_requests,
     consent_changes,
+    consent_preview,
+    consent_receipts,
     emergencies,
     evidence_lookup,
     fhir_consent,
@@ -36,11 +38,13 @@ from consentry.services.domain.consent_requests import (
     validate_grant_consent,
     validate_import_notice,
     validate_list_access_requests,
+    validate_list_consent_receipts,
     validate_list_consents,
     validate_list_notices,
     validate_list_proxies,
     validate_mark_notices_read,
     validate_narrow_consent,
+    validate_preview_consent,
     validate_remove_proxy,
     validate_request_access,
     validate_request_lookup,
@@ -80,6 +84,11 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
     )
 
 
+def _group_pb(group: consent_preview.Group) -> pb.PreviewGroup:
+    return pb.PreviewGroup(category=group.category, holder=group.holder, purpose=group.purpose,
+                           record_count=group.record_count, reasons=sorted(group.reasons))
+
+
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def __init__(self, app: App, watching: Watching) -> None:
         self.app = app
@@ -90,22 +99,22 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def GrantConsent(self, request: pb.GrantConsentRequest, context: grpc.ServicerContext) -> pb.GrantConsentResponse:
         terms, notice = validate_grant_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
-            return pb.GrantConsentResponse(consent=consent_pb(row))
+            change = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
+            return pb.GrantConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def NarrowConsent(self, request: pb.NarrowConsentRequest,
                       context: grpc.ServicerContext) -> pb.NarrowConsentResponse:
         terms = validate_narrow_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.narrow(s, self.app.trail, request.consent_id, terms)
-            return pb.NarrowConsentResponse(consent=consent_pb(row))
+            change = consent_changes.narrow(s, self.app.trail, request.consent_id, terms)
+            return pb.NarrowConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def RevokeConsent(self, request: pb.RevokeConsentRequest,
                       context: grpc.ServicerContext) -> pb.RevokeConsentResponse:
         validate_revoke_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.revoke(s, self.app.trail, request.consent_id, request.reason)
-            return pb.RevokeConsentResponse(consent=consent_pb(row))
+            change = consent_changes.revoke(s, self.app.trail, request.consent_id, request.reason)
+            return pb.RevokeConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def GetConsent(self, request: pb.GetConsentRequest, context: grpc.ServicerContext) -> pb.GetConsentResponse:
         validate_consent_lookup(request)
@@ -138,8 +147,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         patient_id, grantee, terms = fhir_consent.from_fhir(doc)
         notice = validate_import_notice(request, fhir_consent.named_notice(doc))
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
-            return pb.ImportConsentResponse(consent=consent_pb(row))
+            change = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
+            return pb.ImportConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
                            context: grpc.ServicerContext) -> pb.GetConsentEvidenceResponse:
@@ -154,6 +163,29 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             self._ledger_read(s, metadata_reads.CONSENT_EVIDENCE,
                               consent_changes.latest(s, request.consent_id).patient_id, len(page))
             return pb.GetConsentEvidenceResponse(evidence=page, next_page_token=token)
+
+    def ListConsentReceipts(self, request: pb.ListConsentReceiptsRequest,
+                            context: grpc.ServicerContext) -> pb.ListConsentReceiptsResponse:
+        size, after = validate_list_consent_receipts(request)
+        with self.app.db.write() as s:
+            row = consent_changes.readable_latest(s, request.consent_id)
+            page, token = consent_receipts.receipts_page(s, self.app.trail, self.app.share_signer, row.patient_id,
+                                                         row.consent_id, after, size)
+            self._ledger_read(s, metadata_reads.CONSENT_RECEIPTS, row.patient_id, len(page))
+            return pb.ListConsentReceiptsResponse(receipts=page, next_page_token=token)
+
+    def PreviewConsent(self, request: pb.PreviewConsentRequest,
+                       context: grpc.ServicerContext) -> pb.PreviewConsentResponse:
+        terms = validate_preview_consent(request)
+        with self.app.db.write() as s:
+            found = consent_preview.preview(s, self.app.trail, self.app.policy, request.patient_id, request.grantee,
+                                            terms, request.role)
+        return pb.PreviewConsentResponse(shared=[_group_pb(g) for g in found.shared],
+                                         withheld=[_group_pb(g) for g in found.withheld], ledger_seq=found.ledger_seq)
+
+    def _receipt(self, change: consent_changes.Change) -> pb.ConsentReceipt:
+        return consent_receipts.receipt(self.app.share_signer, change.row, change.entry.seq, change.entry.entry_bytes,
+                                        change.entry.leaf_hash)
 
     def _ledger_read(self, s: Session, read: str, patient_id: str, count: int) -> None:
         metadata_reads.ledger_read(s, self.app.trail, current_principal(), read, patient_id, count)
@@ -200,9 +232,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                              context: grpc.ServicerContext) -> pb.ApproveAccessRequestResponse:
         terms = validate_approve_access_request(request)
         with self.app.db.write() as s:
-            row, consent = access_requests.approve(s, self.app.trail, request.request_id, terms)
+            row, change = access_requests.approve(s, self.app.trail, request.request_id, terms)
             return pb.ApproveAccessRequestResponse(request=_request_pb(row, clock.now_ns()),
-                                                   consent=consent_pb(consent))
+                                                   consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def DeclineAccessRequest(self, request: pb.DeclineAccessRequestRequest,
                              context: grpc.ServicerContext) -> pb.DeclineAccessRequestResponse:

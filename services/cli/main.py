@@ -34,8 +34,10 @@ from consentry.services.cli import (
     org_requests,
     patient,
     patient_notices,
+    patient_preview,
     patient_proxies,
     patient_readings,
+    receipt,
     rights,
     server,
     tls,
@@ -44,6 +46,7 @@ from consentry.services.cli import (
 )
 from consentry.services.crypto.errors import CryptoError
 from consentry.services.sdk.client import DisclosureNotProven
+from consentry.services.sdk.consent_receipts import ReceiptInvalid
 
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
@@ -68,6 +71,8 @@ patient.app.add_typer(patient_proxies.app, name="proxy")
 patient.app.command("notices")(patient_notices.notices)
 patient.app.command("emergency")(patient_notices.emergency)
 patient.app.add_typer(patient_readings.app, name="reading")
+patient.app.command("preview")(patient_preview.preview)
+app.add_typer(receipt.app, name="receipt")
 app.add_typer(operator.app, name="operator")
 operator.app.command("enrolment-code")(enrolment_codes.enrolment_code)
 patient.app.command("redeem")(enrolment_codes.redeem)
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         _refuse(args, "interrupted", 130)
     except grpc.RpcError as exc:
         _refuse(args, f"{exc.code().name}: {exc.details()}", 1)
-    except (CryptoError, DisclosureNotProven) as exc:
+    except (CryptoError, DisclosureNotProven, ReceiptInvalid) as exc:
         _refuse(args, str(exc), 1)
     except OSError as exc:
         _refuse(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)

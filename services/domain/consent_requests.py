@@ -14,6 +14,7 @@ from consentry.services.domain.consents import parse_terms
 from consentry.services.domain.fhir_consent import notice_uri
 from consentry.services.domain.privacy_notices import NoticeBinding, parse_ref
 from consentry.services.domain.validation import UUID, Violations, timestamp_ns
+from consentry.services.identity import staff
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY, REPORT_READINGS
 from consentry.services.identity.principals import Principal
 from consentry.v1 import consent_pb2 as pb
@@ -45,6 +46,29 @@ def validate_grant_consent(request: pb.GrantConsentRequest) -> tuple[dict, Notic
     v.raise_if_any()
     assert notice is not None  # a missing or malformed notice is a violation, raised above
     return terms, notice
+
+
+def validate_preview_consent(request: pb.PreviewConsentRequest) -> dict:
+    """The proposed terms, checked exactly as GrantConsent checks them (same fields, same
+    messages); the role, when given, must be a staff role."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.institution_id("grantee", request.grantee)
+    terms = parse_terms(v, "terms", request.terms)
+    v.check(not request.role or request.role in staff.STAFF_ROLES, "role",
+            "must be empty or a staff role: " + ", ".join(sorted(staff.STAFF_ROLES)))
+    v.raise_if_any()
+    return terms
+
+
+def validate_list_consent_receipts(request: pb.ListConsentReceiptsRequest) -> tuple[int, int]:
+    """The page size, and the ledger seq the page starts after (-1: from the beginning)."""
+    v = Violations()
+    v.uuid("consent_id", request.consent_id)
+    v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, HISTORY_TOKEN)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE, int(request.page_token or -1)
 
 
 def validate_import_notice(request: pb.ImportConsentRequest, named_in_resource: str | None) -> NoticeBinding:

@@ -38,7 +38,7 @@ MAX_CHARS: dict[str, int] = {
     "consent_id": 36, "request_id": 36, "record_id": 36, "record_ids": 36, "key_id": 80,
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
-    "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
+    "practitioner_id": 64, "roles": 32, "role": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
     "notice_ids": 36, "notice_id": 36, "emergency_id": 36, "comment": MAX_TEXT, "language": 16,
     "recipient_legal_name": MAX_PART_CHARS, "recipient_contact": MAX_PART_CHARS, "purpose_description": MAX_PART_CHARS,
     "handling_method": MAX_PART_CHARS, "necessity_and_impact": MAX_PART_CHARS, "retention": MAX_PART_CHARS,
