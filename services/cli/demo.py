@@ -32,6 +32,7 @@ from consentry.services.cli import demo_readings
 from consentry.services.cli.audit import stream_entries
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key, share_verify_key
+from consentry.services.cli.demo_live import LiveFeed
 from consentry.services.cli.server import start
 from consentry.services.config import Settings, client_root_certificates
 from consentry.services.identity.tokens import Caller
@@ -248,6 +249,7 @@ class Story:
                    f"consent {consent.consent_id[:8]}: discharge-summary, medication, lab for TREAT, 90 days")
 
         self.say("3. Dr Chen fetches for treatment; each shared record is verified and decrypted")
+        feed = LiveFeed(patient, ids["patient"])  # the patient's phone, following WatchAccess
         got = self.fetch(doctor, doctor_key, "TREAT")
         shared = {records[r.record_id] for r in got if r.shared}
         for r in got:
@@ -259,6 +261,7 @@ class Story:
                    "exactly the discharge summary, medication list and lab results were shared")
         self.check(len(got) == 3, "the psychiatric note was withheld without being named: "
                                   "Dr Chen learns no id, category or count of it")
+        self._live(feed, records)
 
         self.say("4. Dr Chen asks again for payment purposes: neither his duties nor the consent cover that")
         got = self.fetch(doctor, doctor_key, "HPAYMT")
@@ -298,11 +301,23 @@ class Story:
         daughter = self._person("daughter", lambda pid, pk: self.operator.registry.EnrollPatient(
             registry_pb2.EnrollPatientRequest(patient_id=pid, identity_public_key=pk)))
         demo_readings.play(self, patient, daughter, doctor, doctor_key)
+        feed.close()
         for c in (hospital, doctor, registry, patient, auditor, daughter, self.operator):
             c.close()
         self.console.print("\n[bold green]The story behaved as it must.[/bold green]" if not self.failures
                            else f"\n[bold red]{self.failures} step(s) did not behave as they must.[/bold red]")
         return self.failures
+
+    def _live(self, feed: LiveFeed, records: dict[str, str]) -> None:
+        """What the patient's phone showed while Dr Chen fetched, without asking for anything."""
+        live = [e for e in feed.take(4) if isinstance(e, consent_pb2.AccessEvent)]
+        for e in live:
+            outcome = "[green]shared[/green] " if e.allowed else "[yellow]refused[/yellow]"
+            self.console.print(f"    live on the patient's phone: #{e.ledger_seq:<4} {outcome} {e.institution_id} "
+                               f"{e.purpose} {records.get(e.record_id, e.record_id)}")
+        self.check(len(live) == 4 and sum(e.allowed for e in live) == 3,
+                   "the patient's phone showed each of the 4 decisions as it committed (WatchAccess), "
+                   "the psychiatric note's refusal included")
 
     def _research(self, patient: Client, registry: Client, key: PrivateKey, records: dict[str, str]) -> None:
         self.say("   The patient gives the registry a research consent; it fetches under the consent's subject id")
