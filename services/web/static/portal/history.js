@@ -1,0 +1,121 @@
+// Who saw (or was refused) the patient's records, newest first, kept up to date without a reload
+// by the WatchAccess stream: each new access is added and announced, a break-the-glass access
+// raises the alert at the top of the page, and a new access request reloads the requests. Where
+// the stream is not served, the page asks again every few seconds instead.
+
+import { t } from "../lib/i18n.js";
+import { $, categoryName, clear, dateTime, el, purposeName, show, showError } from "./ui.js";
+
+export const NAME = "history";
+const RETRY_MS = 2000;
+const POLL_MS = 3000;
+let events = new Map(); // seq (string) -> event
+let live = null; // { abort: AbortController }
+let alertShown = null; // the emergency event the alert is about
+
+export function setup() {
+  $("alert-dismiss").addEventListener("click", () => {
+    $("alert").hidden = true;
+    alertShown = null;
+  });
+}
+
+export async function load(ctx) {
+  const status = $("history-status");
+  try {
+    events = new Map((await ctx.consent.history(ctx.patient)).map((e) => [e.seq.toString(), e]));
+    if (events.size) clear(status);
+    else show(status, "info", "history.none");
+    render(ctx);
+  } catch (error) {
+    showError(status, error);
+  }
+}
+
+export function render(ctx) {
+  if (alertShown) raise(alertShown);
+  if (!ctx) return;
+  const rows = [...events.values()].sort((a, b) => (a.seq < b.seq ? 1 : -1)).map(row);
+  $("history").replaceChildren(...rows);
+}
+
+function row(e) {
+  const who = e.practitioner ? `${e.institution} · ${e.practitioner}` : e.institution;
+  const outcome = e.allowed ? t("history.shared") : t("history.refused", { reasons: e.reasons.join("; ") });
+  const tr = el("tr", { "data-seq": e.seq.toString(), className: e.emergency ? "emergency" : "" },
+    el("td", { text: dateTime(e.time) }), el("td", { text: who }),
+    el("td", { className: "wide", text: purposeName(e.purpose) }),
+    el("td", { text: e.category ? categoryName(e.category) : "" }),
+    el("td", { className: e.allowed ? "shared" : "refused" },
+      e.emergency ? el("strong", { text: `${t("history.emergency")} · ` }) : null, outcome));
+  return tr;
+}
+
+function raise(e) {
+  alertShown = e;
+  $("alert-text").textContent = t("alert.emergency", { who: e.institution, when: dateTime(e.time),
+    category: categoryName(e.category) });
+  $("alert").hidden = false;
+}
+
+function added(ctx, e) {
+  const seq = e.seq.toString();
+  if (events.has(seq)) return;
+  events.set(seq, e);
+  clear($("history-status"));
+  render(ctx);
+  $("history-announce").textContent = t("history.new", { who: e.institution, category: categoryName(e.category),
+    outcome: e.allowed ? t("history.shared") : t("history.refused.short") });
+  if (e.emergency) raise(e);
+}
+
+function lastSeq() {
+  let last = 0n;
+  for (const e of events.values()) if (e.seq > last) last = e.seq;
+  return last;
+}
+
+export function stop() {
+  if (live) live.abort.abort();
+  live = null;
+}
+
+export function start(ctx) {
+  stop();
+  const me = { abort: new AbortController() };
+  live = me;
+  follow(ctx, me);
+}
+
+async function follow(ctx, me) {
+  while (live === me) {
+    try {
+      show($("live-status"), "", "live.on");
+      for await (const item of ctx.consent.watch(ctx.patient, lastSeq(), me.abort.signal)) {
+        if (live !== me) return;
+        if (item.access) added(ctx, item.access);
+        else if (item.notice && item.notice.kind === "access-requested") await ctx.reload.requests();
+      }
+    } catch (error) {
+      if (live !== me) return;
+      if (error.status === "UNIMPLEMENTED") return poll(ctx, me);
+      show($("live-status"), "", "live.retry");
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+  }
+}
+
+// Without the stream: the history and the requests, read again every few seconds.
+async function poll(ctx, me) {
+  show($("live-status"), "", "live.poll");
+  while (live === me) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    if (live !== me) return;
+    try {
+      for (const e of await ctx.consent.history(ctx.patient)) added(ctx, e);
+      await ctx.reload.requests();
+    } catch {
+      // the next round tries again
+    }
+  }
+}
