@@ -6,7 +6,7 @@ import { toBase64Url } from "./bytes.js";
 import { encode } from "./proto.js";
 import { SignedClient, timeOf, timestamp } from "./signed.js";
 
-export const SCOPE = { "manage-consents": 1, "read-history": 2 };
+export const SCOPE = { "manage-consents": 1, "read-history": 2, "report-readings": 3 };
 export const REQUEST_STATUS = ["", "pending", "approved", "declined", "expired"];
 export const CONSENT_STATUS = ["", "active", "revoked", "expired", "superseded"];
 export const NOTICE_KIND = ["", "access-requested", "emergency-access", "record-amended"];

@@ -73,17 +73,25 @@ export class RegistryClient extends SignedClient {
 
   async serviceKeys() {
     const keys = await this.unary("GetServiceKeys", new Uint8Array(0));
-    return { shareSigning: keys.bytes(1), ledgerVerifier: keys.string(2), receiptKey: keys.bytes(1) };
+    return { shareSigning: keys.bytes(1), ledgerVerifier: keys.string(2) };
   }
 }
 
 // Enrols this browser's key with a one-time code the operator or an institution gave the
-// patient (no token: the key is not enrolled yet). The proof is the new key's signature over the
-// domain-separated code (docs/identity.md), so the code alone enrols no one else's key.
-export const REDEEM_DOMAIN = "consentry-enrolment-code-v1\n";
+// patient (no token: the key is not enrolled yet), or replaces a lost device's key with it (the
+// earlier keys are revoked). The proof is the new key's signature over the domain-separated,
+// normalised code and the key (docs/identity.md, "Enrolment codes"), so a code intercepted on
+// its way enrols no other key than the one that signed.
+export const REDEEM_DOMAIN = "consentry/enrolment-code/v1";
+
+// Case-insensitive, hyphens and spaces ignored, I and L read as 1, O as 0 (Crockford base32).
+export function normaliseCode(code) {
+  return code.toUpperCase().replace(/[\s-]/g, "").replace(/[IL]/g, "1").replace(/O/g, "0");
+}
 
 export async function redeemEnrolmentCode(key, code) {
-  const message = concat(utf8(REDEEM_DOMAIN), utf8(code), key.publicKey);
+  const normalised = normaliseCode(code);
+  const message = concat(utf8(REDEEM_DOMAIN), new Uint8Array([0]), utf8(normalised), new Uint8Array([0]), key.publicKey);
   const proof = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, message));
   const request = encode([[1, "string", code], [2, "bytes", key.publicKey], [3, "bytes", proof]]);
   const [answer] = await call("/consentry.v1.RegistryService/RedeemEnrolmentCode", request, null);

@@ -75,14 +75,14 @@ function card(ctx, { consent, name }) {
   checkboxes(boxes, "narrow-category", consent.categories, categoryName);
   const end = el("input", { type: "date" });
   form.append(boxes, el("label", { text: t("requests.narrower.until") }, end), button(t("consents.narrow.save"),
-    () => change(ctx, status, () => ctx.consent.narrow(consent.consentId, { ...consent, categories: ticked(boxes),
+    () => change(ctx, status, "narrow", () => ctx.consent.narrow(consent.consentId, { ...consent, categories: ticked(boxes),
       validity: { start: consent.validity.start, end: end.value ? new Date(`${end.value}T23:59:59Z`) : consent.validity.end } }))));
   const narrow = button(t("consents.narrow"), () => {
     form.hidden = !form.hidden;
     narrow.setAttribute("aria-expanded", String(!form.hidden));
   }, true);
   narrow.setAttribute("aria-expanded", "false");
-  const revoke = button(t("consents.revoke"), () => change(ctx, status, () => ctx.consent.revoke(consent.consentId)), true);
+  const revoke = button(t("consents.revoke"), () => change(ctx, status, "revoke", () => ctx.consent.revoke(consent.consentId)), true);
   const receiptsButton = button(t("consents.receipts"), () => receipts.listFor(ctx, consent, name, status), true);
   return el("li", { "data-consent": consent.consentId },
     el("p", {}, el("strong", { text: name })),
@@ -92,9 +92,9 @@ function card(ctx, { consent, name }) {
     narrow, revoke, receiptsButton, form, status);
 }
 
-async function change(ctx, status, action) {
+async function change(ctx, status, kind, action) {
   try {
-    receipts.fromResponse(ctx, await action());
+    await receipts.fromResponse(ctx, await action(), kind);
     await ctx.reload.consents();
     show($("consents-status"), "ok", "consents.changed");
   } catch (error) {
@@ -154,7 +154,7 @@ async function grant(ctx) {
     if (!ctx) throw need("need.open");
     if (!grantNotice) throw need("need.notice");
     const answer = await ctx.consent.grant(ctx.patient, $("grant-institution").value, grantTerms(), grantNotice.ref);
-    receipts.fromResponse(ctx, answer);
+    await receipts.fromResponse(ctx, answer, "grant");
     await ctx.reload.consents();
     show(status, "ok", "grant.done");
   } catch (error) {

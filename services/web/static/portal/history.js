@@ -14,6 +14,8 @@ let live = null; // { abort: AbortController }
 let alertShown = null; // the emergency event the alert is about
 
 export function setup() {
+  // A page left (or closed) ends its watch at once rather than at the server's next heartbeat.
+  window.addEventListener("pagehide", stop);
   $("alert-dismiss").addEventListener("click", () => {
     $("alert").hidden = true;
     alertShown = null;
@@ -87,35 +89,49 @@ export function start(ctx) {
   follow(ctx, me);
 }
 
+// The stream, reopened after the last seq seen whenever it ends; its first heartbeat says the
+// watch is open, and the history and requests are read once more then, so that nothing that
+// committed before it opened (with no seq to resume from) is missed.
 async function follow(ctx, me) {
   while (live === me) {
     try {
-      show($("live-status"), "", "live.on");
+      let opened = false;
       for await (const item of ctx.consent.watch(ctx.patient, lastSeq(), me.abort.signal)) {
         if (live !== me) return;
         if (item.access) added(ctx, item.access);
         else if (item.notice && item.notice.kind === "access-requested") await ctx.reload.requests();
+        else if (item.heartbeat && !opened) {
+          opened = true;
+          await catchUp(ctx);
+          show($("live-status"), "info", "live.on");
+        }
       }
     } catch (error) {
       if (live !== me) return;
       if (error.status === "UNIMPLEMENTED") return poll(ctx, me);
-      show($("live-status"), "", "live.retry");
+      show($("live-status"), "info", error.status === "PERMISSION_DENIED" ? "live.denied" : "live.retry");
+      if (error.status === "PERMISSION_DENIED") return;
+      await catchUp(ctx);
     }
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   }
 }
 
+async function catchUp(ctx) {
+  try {
+    for (const e of await ctx.consent.history(ctx.patient)) added(ctx, e);
+    await ctx.reload.requests();
+  } catch {
+    // the stream (or the next round) brings it
+  }
+}
+
 // Without the stream: the history and the requests, read again every few seconds.
 async function poll(ctx, me) {
-  show($("live-status"), "", "live.poll");
+  show($("live-status"), "info", "live.poll");
   while (live === me) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     if (live !== me) return;
-    try {
-      for (const e of await ctx.consent.history(ctx.patient)) added(ctx, e);
-      await ctx.reload.requests();
-    } catch {
-      // the next round tries again
-    }
+    await catchUp(ctx);
   }
 }

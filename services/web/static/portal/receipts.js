@@ -1,38 +1,50 @@
-// Signed consent receipts (docs/receipts.md): the one each consent change returns, and every one
-// of a consent (ListConsentReceipts), each verified here against the service's key
-// (GetServiceKeys) and offered as a file; a receipt file can be checked again later.
+// Signed consent receipts (docs/receipts.md): the one each consent change returns and every one
+// of a consent (ListConsentReceipts), each verified here against the service's share-signing key
+// and offered as a file (the CLI's receipt file); a receipt file can be checked again later.
+// The key is the one GetServiceKeys gave the first time, remembered in this browser: a different
+// key later is refused rather than believed (a patient can compare its id with the one the
+// operator publishes, `consentry keys show`).
 
+import { fromBase64, toBase64 } from "../lib/bytes.js";
 import { t } from "../lib/i18n.js";
+import { keyId } from "../lib/keystore.js";
 import { encode } from "../lib/proto.js";
 import { parseReceiptFile, receiptFile, receiptOf, verifyReceipt } from "../lib/receipt.js";
 import { $, el, need, show, showError } from "./ui.js";
 
 export const NAME = "receipts";
-// The `receipt` field of the consent-changing responses (Approve, Grant, Narrow, Revoke, Import).
-const RESPONSE_RECEIPT_FIELD = { approve: 3, other: 2 };
-let context = null;
+// The `receipt` field of each consent-changing response.
+export const RECEIPT_FIELD = { approve: 3, grant: 2, narrow: 2, revoke: 2, import: 2 };
+const PINNED = "consentry.portal.service-key";
 let serviceKey = null;
 
 export function setup(ctx) {
   $("receipt-file").addEventListener("change", () => checkFile(ctx()));
 }
 
-export async function load(ctx) {
-  context = ctx;
-  serviceKey = null;
+export async function load() {}
+
+export function render() {
+  for (const item of document.querySelectorAll("#receipts li")) item.dispatchEvent(new CustomEvent("retranslate"));
 }
 
+// The service key: as pinned in this browser, or pinned now from GetServiceKeys.
 async function key(ctx) {
-  if (!serviceKey) serviceKey = (await ctx.registry.serviceKeys()).receiptKey;
-  return serviceKey;
+  if (serviceKey) return serviceKey;
+  const served = (await ctx.registry.serviceKeys()).shareSigning;
+  const pinned = localStorage.getItem(PINNED);
+  if (pinned && pinned !== toBase64(served)) {
+    throw new Error(t("receipts.key.changed", { pinned: await keyId(fromBase64(pinned)), served: await keyId(served) }));
+  }
+  localStorage.setItem(PINNED, toBase64(served));
+  serviceKey = served;
+  return served;
 }
 
-// The receipt a consent change answered with, verified and listed (nothing when none came).
-export function fromResponse(ctx, answer) {
-  const field = answer.has(RESPONSE_RECEIPT_FIELD.approve) && answer.message(2).has(1)
-    ? RESPONSE_RECEIPT_FIELD.approve : RESPONSE_RECEIPT_FIELD.other;
-  if (!answer.has(field)) return;
-  add(ctx, receiptOf(answer.message(field)));
+// The receipt a consent change (`kind`, a key of RECEIPT_FIELD) answered with, verified and listed.
+export async function fromResponse(ctx, answer, kind) {
+  const field = RECEIPT_FIELD[kind];
+  if (answer.has(field)) await add(ctx, receiptOf(answer.message(field)));
 }
 
 export async function listFor(ctx, consent, name, status) {
@@ -42,26 +54,35 @@ export async function listFor(ctx, consent, name, status) {
     if (!found.length) throw need("receipts.none");
     for (const receipt of found) await add(ctx, receipt);
     show(status, "ok", "receipts.listed", { count: found.length, name });
-    $("receipts").lastElementChild?.querySelector("a")?.focus();
   } catch (error) {
     showError(status, error);
   }
 }
 
 async function add(ctx, receipt) {
-  const item = el("li", { "data-receipt": receipt.keyId });
-  $("receipts").append(item);
+  const item = el("li");
+  $("receipts").prepend(item);
+  let verdict;
   try {
     const statement = await verifyReceipt(receipt, await key(ctx));
     const blob = new Blob([receiptFile(receipt)], { type: "application/json" });
-    const name = `receipt-${statement.consent_id || "consent"}-${statement.action || "change"}.json`;
+    const link = el("a", { className: "button", href: URL.createObjectURL(blob),
+      download: `receipt-${statement.consent_id}-v${statement.version}-${statement.change}.json` });
     item.dataset.verified = "true";
-    item.append(el("p", { className: "status ok", text: t("receipts.verified", { action: t(`action.${statement.action}`),
-      time: statement.time || "" }) }),
-    el("a", { className: "button", href: URL.createObjectURL(blob), download: name, text: t("receipts.download") }));
+    item.dataset.consent = statement.consent_id;
+    verdict = el("p", { className: "status ok" });
+    const say = () => {
+      verdict.textContent = t("receipts.verified", { change: t(`change.${statement.change}`), version: statement.version,
+        grantee: statement.grantee, time: statement.time, seq: statement.ledger?.seq ?? "" });
+      link.textContent = t("receipts.download");
+    };
+    say();
+    item.addEventListener("retranslate", say);
+    item.append(verdict, link);
   } catch (error) {
     item.dataset.verified = "false";
-    item.append(el("p", { className: "status bad", text: t("receipts.bad", { why: error.message }) }));
+    verdict = el("p", { className: "status bad", text: t("receipts.bad", { why: error.message }) });
+    item.append(verdict);
   }
 }
 
@@ -71,12 +92,13 @@ async function checkFile(ctx) {
   if (!file) return;
   try {
     if (!ctx) throw need("need.open");
-    const receipt = parseReceiptFile(await file.text());
-    const statement = await verifyReceipt(receipt, await key(ctx));
-    show(status, "ok", "receipts.file.ok", { action: statement.action || "", consent: statement.consent_id || "" });
+    const statement = await verifyReceipt(parseReceiptFile(await file.text()), await key(ctx));
+    show(status, "ok", "receipts.file.ok", { change: t(`change.${statement.change}`), consent: statement.consent_id,
+      version: statement.version, grantee: statement.grantee, time: statement.time });
   } catch (error) {
     if (error.need || error.status) showError(status, error);
     else show(status, "bad", "receipts.file.bad", { why: error.message });
+  } finally {
+    $("receipt-file").value = "";
   }
 }
-

@@ -53,17 +53,18 @@ function card(ctx, { request, name, notice, error }) {
   else show(status, "bad", "notice.mismatch", { notice: request.notice.noticeId });
   const narrower = narrowForm(terms);
   narrower.hidden = true;
-  const approve = button(t("requests.approve"), () => decide(ctx, request, status, () => ctx.consent.approve(request.requestId, null)));
+  const approve = button(t("requests.approve"), () => decide(ctx, status, "approve",
+    () => ctx.consent.approve(request.requestId, null)));
   const less = button(t("requests.narrower"), () => {
     narrower.hidden = !narrower.hidden;
     less.setAttribute("aria-expanded", String(!narrower.hidden));
     if (!narrower.hidden) narrower.querySelector("input").focus();
   }, true);
   less.setAttribute("aria-expanded", "false");
-  const confirmLess = button(t("requests.approve.these"), () => decide(ctx, request, status,
+  const confirmLess = button(t("requests.approve.these"), () => decide(ctx, status, "approve",
     () => ctx.consent.approve(request.requestId, narrowed(terms, narrower))));
   narrower.append(confirmLess);
-  const decline = button(t("requests.decline"), () => decide(ctx, request, status,
+  const decline = button(t("requests.decline"), () => decide(ctx, status, null,
     () => ctx.consent.decline(request.requestId)), true);
   for (const b of [approve, less, confirmLess]) b.disabled = !notice || Boolean(error);
   li.append(approve, less, decline, narrower, status);
@@ -86,10 +87,11 @@ function narrowed(terms, form) {
   return { ...terms, categories, validity: { start: terms.validity.start, end } };
 }
 
-async function decide(ctx, request, status, action) {
+// `kind`: the receipt the answer carries (none for a decline).
+async function decide(ctx, status, kind, action) {
   try {
     const answer = await action();
-    receipts.fromResponse(ctx, answer);
+    if (kind) await receipts.fromResponse(ctx, answer, kind);
     await Promise.all([ctx.reload.requests(), ctx.reload.consents()]);
     show($("requests-status"), "ok", "requests.done");
   } catch (error) {

@@ -1,0 +1,99 @@
+"""The portal's pages in Chromium: a grant under the institution's privacy notice, its hash
+checked in the browser (a notice altered in transit is refused), a refusal told in one sentence
+naming the field, English and 简体中文, and a phone-sized screen without sideways scrolling.
+`CONSENTRY_WRITE_SCREENSHOTS=1` writes docs/img/portal.png and docs/img/portal-zh-phone.png."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+from playwright.sync_api import expect
+from portal_page import portal_for
+from test_portal_story import ask, deposit, family_doctor, fetched
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "docs" / "img" / "portal.png"
+PHONE_SCREENSHOT = REPO / "docs" / "img" / "portal-zh-phone.png"
+
+
+def _choose_grantee(page, org) -> None:
+    page.select_option("#grant-institution", org.id)
+    page.fill("#grant-notice", org.notice.notice_id)
+    page.click("#grant-show-notice")
+
+
+def test_a_grant_names_the_notice_shown_and_a_refusal_names_the_field(web_harness, page):
+    doctor = family_doctor(web_harness)
+    patient_id = portal_for(web_harness, page)
+    page.click("#open")  # the institution list now includes the doctor
+    expect(page.locator(f"#grant-institution option[value='{doctor.id}']")).to_have_count(1)
+    _choose_grantee(page, doctor)
+    expect(page.locator("#grant-notice-text")).to_contain_text("needed to treat you safely")
+
+    page.click("#grant")  # no category ticked: the service names the field
+    expect(page.locator("#grant-status")).to_have_text(
+        "Refused (something in the request is not right): terms.categories must name at least one category")
+
+    page.locator("#grant-categories").get_by_label("lab results").check()
+    page.fill("#grant-until", "2099-12-31")
+    page.click("#grant")
+    expect(page.locator("#grant-status")).to_have_text("Done: the consent is given.")
+    card = page.locator("#consents li")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("Which records: lab results — for your treatment")
+    expect(card).to_contain_text("Until 31 Dec 2099")
+    # The doctor's fetch now shares exactly what was given: nothing, as nothing of it is deposited.
+    assert fetched(web_harness, doctor, patient_id) == []
+
+
+def test_a_notice_altered_in_transit_is_not_shown(web_harness, page):
+    doctor = family_doctor(web_harness)
+    portal_for(web_harness, page)
+
+    def altered(route):
+        answer = route.fetch()
+        body = answer.body()
+        length = struct.unpack(">I", body[1:5])[0]
+        message = bytearray(body[5:5 + length])
+        at = bytes(message).index(b"treat you safely")
+        message[at] ^= 0x20  # "Treat": the text shown would not be the one hashed
+        route.fulfill(response=answer, body=body[:5] + bytes(message) + body[5 + length:])
+
+    page.route("**/consentry.v1.RegistryService/GetPrivacyNotice", altered)
+    _choose_grantee(page, doctor)
+    expect(page.locator("#grant-status")).to_have_text(
+        f"The privacy notice {doctor.notice.notice_id} v1 does not match its content hash, so it is not shown "
+        "and nothing can be given under it.")
+    expect(page.locator("#grant-notice-text")).to_be_hidden()
+
+
+def test_in_chinese_and_on_a_phone(web_harness, page):
+    hospital, doctor = web_harness.org(prefix="hospital"), family_doctor(web_harness)
+    patient_id = portal_for(web_harness, page)
+    deposit(hospital, patient_id)
+    ask(doctor, patient_id)
+    expect(page.locator("#requests li")).to_have_count(1, timeout=15_000)
+    page.click("#open")
+    expect(page.locator("#records [data-category]")).to_have_count(3)
+    if os.environ.get("CONSENTRY_WRITE_SCREENSHOTS") == "1":
+        page.set_viewport_size({"width": 1000, "height": 900})
+        page.locator("#requests li summary").click()
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.click("#language")
+    expect(page.locator("h1")).to_have_text("Consentry — 我的健康记录")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.locator("#requests li")).to_contain_text(f"{doctor.id} 请求查看您的部分记录")
+    expect(page.locator("#records")).to_contain_text("化验结果")
+
+    page.set_viewport_size({"width": 360, "height": 780})
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1] == 360, width
+    if os.environ.get("CONSENTRY_WRITE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
+
+    page.click("#language")
+    expect(page.locator("h1")).to_have_text("Consentry — my records")
