@@ -39,9 +39,15 @@ function renderChoices() {
 export async function load(ctx) {
   const status = $("consents-status");
   try {
-    const found = await ctx.consent.consents(ctx.patient);
+    // Every version, to keep the latest of each consent: active ones can change, ended ones
+    // (revoked, expired) still have their receipts.
+    const latest = new Map();
+    for (const c of await ctx.consent.consents(ctx.patient, true)) {
+      if (!latest.has(c.consentId) || latest.get(c.consentId).version < c.version) latest.set(c.consentId, c);
+    }
+    const found = [...latest.values()].sort((a, b) => (a.status === "active" ? 0 : 1) - (b.status === "active" ? 0 : 1));
     shown = await Promise.all(found.map(async (c) => ({ consent: c, name: await ctx.registry.institutionName(c.grantee) })));
-    if (shown.length) clear(status);
+    if (shown.some((item) => item.consent.status === "active")) clear(status);
     else show(status, "info", "consents.none");
     if (!institutions.length) {
       try {
@@ -84,12 +90,14 @@ function card(ctx, { consent, name }) {
   narrow.setAttribute("aria-expanded", "false");
   const revoke = button(t("consents.revoke"), () => change(ctx, status, "revoke", () => ctx.consent.revoke(consent.consentId)), true);
   const receiptsButton = button(t("consents.receipts"), () => receipts.listFor(ctx, consent, name, status), true);
-  return el("li", { "data-consent": consent.consentId },
-    el("p", {}, el("strong", { text: name })),
+  const active = consent.status === "active";
+  return el("li", { "data-consent": consent.consentId, "data-status": consent.status },
+    el("p", {}, el("strong", { text: name }), active ? null : el("span", { className: "tag ended",
+      text: ` ${t(`consents.status.${consent.status}`)}` })),
     el("p", { text: t("requests.what", { categories: list(consent.categories, categoryName),
       purposes: list(consent.purposes, purposeName) }) }),
     el("p", { text: `${until} · ${t("consents.since", { date: date(consent.createTime) })}` }),
-    narrow, revoke, receiptsButton, form, status);
+    active ? narrow : null, active ? revoke : null, receiptsButton, active ? form : null, status);
 }
 
 async function change(ctx, status, kind, action) {
