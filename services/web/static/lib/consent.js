@@ -148,6 +148,16 @@ export class ConsentClient extends SignedClient {
       justification: access.string(8), time: timeOf(access.message(9)) };
   }
 
+  // The notices not yet marked read (ListNotices), oldest first.
+  unreadNotices(patientId) {
+    return this.all("ListNotices", [[1, "string", patientId], [2, "uint", true]], patientNotice, 3, 4);
+  }
+
+  markNoticesRead(patientId, noticeIds) {
+    return this.unary("MarkNoticesRead", encode([[1, "string", patientId], ...noticeIds.map((id) => [2, "string", id]),
+      [3, "string", idempotency()]]));
+  }
+
   // What the grantee could see under these terms (PreviewConsent).
   async preview(patientId, grantee, t) {
     const answer = await this.unary("PreviewConsent", encode([[1, "string", patientId], [2, "string", grantee],

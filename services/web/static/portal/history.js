@@ -4,6 +4,7 @@
 // the stream is not served, the page asks again every few seconds instead.
 
 import { t } from "../lib/i18n.js";
+import * as emergency from "./emergency.js";
 import { $, categoryName, clear, dateTime, el, purposeName, show, showError } from "./ui.js";
 
 export const NAME = "history";
@@ -11,19 +12,16 @@ const RETRY_MS = 2000;
 const POLL_MS = 3000;
 let events = new Map(); // seq (string) -> event
 let live = null; // { abort: AbortController }
-let alertShown = null; // the emergency event the alert is about
 
 export function setup() {
   // A page left (or closed) ends its watch at once rather than at the server's next heartbeat.
   window.addEventListener("pagehide", stop);
-  $("alert-dismiss").addEventListener("click", () => {
-    $("alert").hidden = true;
-    alertShown = null;
-  });
+  emergency.setup();
 }
 
 export async function load(ctx) {
   const status = $("history-status");
+  await emergency.load(ctx);
   try {
     events = new Map((await ctx.consent.history(ctx.patient)).map((e) => [e.seq.toString(), e]));
     if (events.size) clear(status);
@@ -35,7 +33,7 @@ export async function load(ctx) {
 }
 
 export function render(ctx) {
-  if (alertShown) raise(alertShown);
+  emergency.render();
   if (!ctx) return;
   const rows = [...events.values()].sort((a, b) => (a.seq < b.seq ? 1 : -1)).map(row);
   $("history").replaceChildren(...rows);
@@ -53,13 +51,6 @@ function row(e) {
   return tr;
 }
 
-function raise(e) {
-  alertShown = e;
-  $("alert-text").textContent = t("alert.emergency", { who: e.institution, when: dateTime(e.time),
-    category: categoryName(e.category) });
-  $("alert").hidden = false;
-}
-
 function added(ctx, e) {
   const seq = e.seq.toString();
   if (events.has(seq)) return;
@@ -68,7 +59,7 @@ function added(ctx, e) {
   render(ctx);
   $("history-announce").textContent = t("history.new", { who: e.institution, category: categoryName(e.category),
     outcome: e.allowed ? t("history.shared") : t("history.refused.short") });
-  if (e.emergency) raise(e);
+  if (e.emergency) emergency.fromEvent(ctx, e);
 }
 
 function lastSeq() {
@@ -100,6 +91,7 @@ async function follow(ctx, me) {
         if (live !== me) return;
         if (item.access) added(ctx, item.access);
         else if (item.notice && item.notice.kind === "access-requested") await ctx.reload.requests();
+        else if (item.notice) await emergency.fromNotice(ctx, item.notice);
         else if (item.heartbeat && !opened) {
           opened = true;
           await catchUp(ctx);
