@@ -20,7 +20,7 @@ import { $, need, retranslateStatuses, show, showError } from "./ui.js";
 
 const SLOT = "patient";
 const sections = [requests, consents, receipts, records, history, proxies];
-const state = { key: null, ctx: null };
+const state = { key: null, ctx: null, opening: 0 };
 
 function renderKey() {
   $("key-details").hidden = !state.key;
@@ -74,6 +74,7 @@ async function open() {
     if (!$("acting-for").value.trim()) $("acting-for").value = me;
     const patient = $("acting-for").value.trim();
     remember();
+    const opening = ++state.opening;
     if (state.ctx) history.stop();
     const principal = `patient:${me}`;
     state.ctx = { me, patient, proxy: me !== patient,
@@ -82,9 +83,11 @@ async function open() {
     for (const section of sections) state.ctx.reload[section.NAME] = () => section.load(state.ctx);
     $("portal").hidden = false;
     show(status, "info", "open.working");
-    await Promise.all(sections.map((section) => section.load(state.ctx)));
-    show(status, "ok", state.ctx.proxy ? "open.proxy" : "open.done", { patient, me });
-    history.start(state.ctx);
+    const ctx = state.ctx;
+    await Promise.all(sections.map((section) => section.load(ctx)));
+    if (opening !== state.opening) return; // opened again meanwhile: that one goes on
+    show(status, "ok", ctx.proxy ? "open.proxy" : "open.done", { patient, me });
+    history.start(ctx);
   } catch (error) {
     showError(status, error);
   }
@@ -111,6 +114,8 @@ async function start() {
   document.addEventListener("languagechange", retranslate);
   retranslate();
   document.body.dataset.ready = "true";
+  // A returning patient (or proxy) finds their records open.
+  if (state.key && $("my-id").value.trim() && $("acting-for").value.trim()) open();
 }
 
 start();
