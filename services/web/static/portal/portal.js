@@ -46,10 +46,9 @@ async function redeem() {
   const code = $("enrol-code").value.trim();
   try {
     if (!code) throw need("need.code");
-    const key = await keystore.create(SLOT);
-    state.key = key;
-    renderKey();
+    const key = await keystore.generate();
     const enrolled = await redeemEnrolmentCode(key, code);
+    state.key = await keystore.save(SLOT, key);
     $("my-id").value = enrolled.patientId;
     $("acting-for").value = $("acting-for").value || enrolled.patientId;
     remember();
