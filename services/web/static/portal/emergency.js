@@ -47,8 +47,9 @@ async function raise(ctx, emergencyId, noticeIds, known = {}) {
   render();
   try {
     const access = await ctx.consent.emergency(emergencyId);
+    const who = await ctx.registry.institutionName(access.recipient);
     if (shown && shown.emergencyId === emergencyId) {
-      Object.assign(shown, { who: access.recipient, time: access.time, justification: access.justification });
+      Object.assign(shown, { who, time: access.time, justification: access.justification });
       render();
     }
   } catch {

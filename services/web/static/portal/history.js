@@ -35,12 +35,14 @@ export async function load(ctx) {
 export function render(ctx) {
   emergency.render();
   if (!ctx) return;
-  const rows = [...events.values()].sort((a, b) => (a.seq < b.seq ? 1 : -1)).map(row);
+  const rows = [...events.values()].sort((a, b) => (a.seq < b.seq ? 1 : -1)).map((e) => row(ctx, e));
   $("history").replaceChildren(...rows);
 }
 
-function row(e) {
-  const who = e.practitioner ? `${e.institution} · ${e.practitioner}` : e.institution;
+// The institution by the name already read for the requests and consents, else by its id.
+function row(ctx, e) {
+  const name = ctx.registry.names.get(e.institution) || e.institution;
+  const who = e.practitioner ? `${name} · ${e.practitioner}` : name;
   const outcome = e.allowed ? t("history.shared") : t("history.refused", { reasons: e.reasons.join("; ") });
   const tr = el("tr", { "data-seq": e.seq.toString(), className: e.emergency ? "emergency" : "" },
     el("td", { text: dateTime(e.time) }), el("td", { text: who }),

@@ -10,7 +10,7 @@ import { t } from "../lib/i18n.js";
 import { keyId } from "../lib/keystore.js";
 import { encode } from "../lib/proto.js";
 import { parseReceiptFile, receiptFile, receiptOf, verifyReceipt } from "../lib/receipt.js";
-import { $, el, need, show, showError } from "./ui.js";
+import { $, dateTime, el, need, show, showError } from "./ui.js";
 
 export const NAME = "receipts";
 // The `receipt` field of each consent-changing response.
@@ -73,7 +73,7 @@ async function add(ctx, receipt) {
     verdict = el("p", { className: "status ok" });
     const say = () => {
       verdict.textContent = t("receipts.verified", { change: t(`change.${statement.change}`), version: statement.version,
-        grantee: statement.grantee, time: statement.time, seq: statement.ledger?.seq ?? "" });
+        grantee: statement.grantee, time: dateTime(new Date(statement.time)), seq: statement.ledger?.seq ?? "" });
       link.textContent = t("receipts.download");
     };
     say();
@@ -94,7 +94,7 @@ async function checkFile(ctx) {
     if (!ctx) throw need("need.open");
     const statement = await verifyReceipt(parseReceiptFile(await file.text()), await key(ctx));
     show(status, "ok", "receipts.file.ok", { change: t(`change.${statement.change}`), consent: statement.consent_id,
-      version: statement.version, grantee: statement.grantee, time: statement.time });
+      version: statement.version, grantee: statement.grantee, time: dateTime(new Date(statement.time)) });
   } catch (error) {
     if (error.need || error.status) showError(status, error);
     else show(status, "bad", "receipts.file.bad", { why: error.message });
