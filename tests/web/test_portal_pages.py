@@ -13,6 +13,8 @@ from playwright.sync_api import expect
 from portal_page import portal_for
 from test_portal_story import ask, deposit, family_doctor, fetched
 
+from consentry.v1 import registry_pb2
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "img" / "portal.png"
 PHONE_SCREENSHOT = REPO / "docs" / "img" / "portal-zh-phone.png"
@@ -97,3 +99,29 @@ def test_in_chinese_and_on_a_phone(web_harness, page):
 
     page.click("#language")
     expect(page.locator("h1")).to_have_text("Consentry — my records")
+
+
+def test_a_notice_in_chinese_with_awkward_characters_hashes_the_same_here(web_harness, page):
+    """The browser's RFC 8785 encoding (lib/canonical.js) equals the server's on text that tests
+    it: CJK, quotes, backslashes, a tab and a newline, U+2028, an emoji (a surrogate pair)."""
+    doctor = family_doctor(web_harness)
+    awkward = '医生“王”说: "line\\nbreak"\\\\ \t tab \u2028 sep \U0001F600 é'
+    texts = [registry_pb2.NoticeText(language=lang, recipient_legal_name=f"{awkward} {lang}",
+                                     recipient_contact="dpo@example.cn", purpose_description=awkward,
+                                     handling_method="加密存储", necessity_and_impact="必要\n影响",
+                                     retention="30 年", how_to_withdraw="在应用中撤回")
+             for lang in ("zh-Hans", "en")]
+    ref = web_harness.operator.registry.PublishPrivacyNotice(registry_pb2.PublishPrivacyNoticeRequest(
+        institution_id=doctor.id, notice_id=doctor.notice.notice_id, purposes=["TREAT"], categories=["lab"],
+        texts=texts)).ref
+    portal_for(web_harness, page)
+    page.click("#open")
+    page.click("#language")
+    page.select_option("#grant-institution", doctor.id)
+    page.fill("#grant-notice", ref.notice_id)
+    page.click("#grant-show-notice")
+    expect(page.locator("#grant-notice-text")).to_contain_text("医生“王”说")
+    expect(page.locator("#grant-notice-text")).to_contain_text("第 2 版")
+    page.locator("#grant-categories").get_by_label("化验结果").check()
+    page.click("#grant")
+    expect(page.locator("#grant-status")).to_have_text("完成：已给予同意。")
