@@ -70,6 +70,7 @@ def test_approved_by_keyboard_then_fetched_live_then_revoked(web_harness, page):
     tab_to(page, "Approve")
     page.keyboard.press("Enter")
     expect(page.locator("#requests-status")).to_have_text("Done: your answer is recorded.")
+    expect(page.locator("#requests-status")).to_be_focused()
     expect(page.locator("#requests li")).to_have_count(0)
     expect(page.locator("#consents li")).to_have_count(1)
 

@@ -105,6 +105,7 @@ async function change(ctx, status, kind, action) {
     await receipts.fromResponse(ctx, await action(), kind);
     await ctx.reload.consents();
     show($("consents-status"), "ok", "consents.changed");
+    $("consents-status").focus(); // the card re-rendered: the focus goes to what happened
   } catch (error) {
     showError(status, error);
   }

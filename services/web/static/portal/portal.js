@@ -28,10 +28,9 @@ function renderKey() {
   if (!state.key) return;
   $("public-key").textContent = state.key.publicBase64;
   $("key-id").textContent = state.key.keyId;
-  // The QR code carries what the operator enrols: the id typed (if any) and the public key.
-  const id = $("my-id").value.trim();
-  const text = id ? `consentry-patient:${id}:${state.key.publicBase64}` : state.key.publicBase64;
-  $("qr").replaceChildren(qrSvg(text, t("key.qr")));
+  // The QR code is the public key's base64, exactly what `consentry operator enrol-patient
+  // --identity-public-key` takes: a scanner pastes it there.
+  $("qr").replaceChildren(qrSvg(state.key.publicBase64, t("key.qr")));
 }
 
 async function createKey() {
@@ -104,7 +103,7 @@ async function start() {
   $("language").addEventListener("click", () => use(current() === "zh" ? "en" : "zh"));
   $("my-id").value = localStorage.getItem("consentry.portal.me") || "";
   $("acting-for").value = localStorage.getItem("consentry.portal.patient") || "";
-  $("my-id").addEventListener("change", () => { remember(); renderKey(); });
+  $("my-id").addEventListener("change", remember);
   $("create-key").addEventListener("click", createKey);
   $("redeem").addEventListener("click", redeem);
   $("open").addEventListener("click", open);

@@ -94,6 +94,7 @@ async function decide(ctx, status, kind, action) {
     if (kind) await receipts.fromResponse(ctx, answer, kind);
     await Promise.all([ctx.reload.requests(), ctx.reload.consents()]);
     show($("requests-status"), "ok", "requests.done");
+    $("requests-status").focus(); // the card with the focused button is gone: say where it went
   } catch (error) {
     showError(status, error);
   }
