@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from portal_page import portal_for
 from test_portal_story import ask, deposit, family_doctor, fetched
 
-from consentry.v1 import registry_pb2
+from consentry.v1 import consent_pb2, registry_pb2
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "img" / "portal.png"
@@ -125,3 +125,33 @@ def test_a_notice_in_chinese_with_awkward_characters_hashes_the_same_here(web_ha
     page.locator("#grant-categories").get_by_label("化验结果").check()
     page.click("#grant")
     expect(page.locator("#grant-status")).to_have_text("完成：已给予同意。")
+
+
+def test_approve_less_than_asked_narrow_later_and_decline(web_harness, page):
+    doctor, clinic = family_doctor(web_harness), web_harness.org(kind=registry_pb2.INSTITUTION_KIND_CLINIC)
+    patient_id = portal_for(web_harness, page)
+    ask(doctor, patient_id)
+    ask(clinic, patient_id, categories=("imaging",))
+    page.click("#open")
+    card = page.locator("#requests li", has_text=doctor.id)
+    card.get_by_role("button", name="Approve less…").click()
+    expect(card.get_by_role("button", name="Approve less…")).to_have_attribute("aria-expanded", "true")
+    card.locator("fieldset").get_by_label("medicines").uncheck()
+    card.locator("fieldset").get_by_label("Until (optional, earlier than asked)").fill("2030-06-30")
+    card.get_by_role("button", name="Approve only this").click()
+    expect(page.locator("#requests-status")).to_have_text("Done: your answer is recorded.")
+    consent = page.locator("#consents li")
+    expect(consent).to_contain_text("Which records: discharge summaries, lab results — for your treatment")
+    expect(consent).to_contain_text("Until 30 Jun 2030")
+
+    consent.get_by_role("button", name="Narrow").click()
+    consent.locator("fieldset").get_by_label("discharge summaries").uncheck()
+    consent.get_by_role("button", name="Save the narrower consent").click()
+    expect(page.locator("#consents-status")).to_contain_text("Done")
+    expect(page.locator("#consents li")).to_contain_text("Which records: lab results — for your treatment")
+
+    page.locator("#requests li", has_text=clinic.id).get_by_role("button", name="Decline").click()
+    expect(page.locator("#requests li")).to_have_count(0)
+    # The clinic sees its request declined.
+    [declined] = clinic.client.consent.ListAccessRequests(consent_pb2.ListAccessRequestsRequest()).requests
+    assert declined.status == consent_pb2.ACCESS_REQUEST_STATUS_DECLINED

@@ -48,7 +48,8 @@ function card(ctx, { request, name, notice, error }) {
     el("p", { text: t("requests.why", { reason: request.reason }) }),
     el("p", { text: t("requests.what", { categories: list(terms.categories, categoryName),
       purposes: list(terms.purposes, purposeName) }) }),
-    el("p", { text: until }));
+    el("p", { text: until }),
+    request.expireTime ? el("p", { className: "hint", text: t("requests.lapses", { date: date(request.expireTime) }) }) : null);
   if (notice) li.append(el("details", {}, el("summary", { text: t("requests.notice") }), noticeView(notice)));
   else show(status, "bad", "notice.mismatch", { notice: request.notice.noticeId });
   const narrower = narrowForm(terms);
