@@ -73,9 +73,16 @@ def test_a_notice_altered_in_transit_is_not_shown(web_harness, page):
 
 def test_in_chinese_and_on_a_phone(web_harness, page):
     hospital, doctor = web_harness.org(prefix="hospital"), family_doctor(web_harness)
+    clinic = web_harness.org(kind=registry_pb2.INSTITUTION_KIND_CLINIC, prefix="clinic")
     patient_id = portal_for(web_harness, page)
     deposit(hospital, patient_id)
     ask(doctor, patient_id)
+    expect(page.locator("#requests li")).to_have_count(1, timeout=15_000)
+    page.locator("#requests li").get_by_role("button", name="Approve", exact=True).click()
+    expect(page.locator("#consents li")).to_have_count(1)
+    fetched(web_harness, doctor, patient_id)
+    expect(page.locator("#history tr")).to_have_count(3, timeout=15_000)
+    ask(clinic, patient_id, categories=("lab", "imaging"))
     expect(page.locator("#requests li")).to_have_count(1, timeout=15_000)
     page.click("#open")
     expect(page.locator("#records [data-category]")).to_have_count(3)
@@ -84,12 +91,14 @@ def test_in_chinese_and_on_a_phone(web_harness, page):
         page.locator("#requests li summary").click()
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.locator("#requests li summary").click()
 
     page.click("#language")
     expect(page.locator("h1")).to_have_text("Consentry — 我的健康记录")
     expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
-    expect(page.locator("#requests li")).to_contain_text(f"{doctor.id} 请求查看您的部分记录")
+    expect(page.locator("#requests li")).to_contain_text(f"{clinic.id} 请求查看您的部分记录")
     expect(page.locator("#records")).to_contain_text("化验结果")
+    expect(page.locator("#history tr").first).to_contain_text("已提供")
 
     page.set_viewport_size({"width": 360, "height": 780})
     width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
@@ -99,6 +108,7 @@ def test_in_chinese_and_on_a_phone(web_harness, page):
 
     page.click("#language")
     expect(page.locator("h1")).to_have_text("Consentry — my records")
+
 
 
 def test_a_notice_in_chinese_with_awkward_characters_hashes_the_same_here(web_harness, page):
