@@ -58,6 +58,7 @@ bench: venv
 	$(BIN)/python benchmarks/share_bench.py $(if $(QUICK),--quick,)
 	$(BIN)/python benchmarks/ledger_bench.py $(if $(QUICK),--quick,)
 	$(BIN)/python benchmarks/fetch_bench.py $(if $(QUICK),--seconds 3,)
+	$(BIN)/python benchmarks/e2e_bench.py $(if $(QUICK),--seconds 3,) $(if $(CONSENTRY_TEST_PG_URL),--backend sqlite --backend postgresql,)
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -88,7 +88,7 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write
     """Export a fresh checkpoint and every entry it covers (JSON Lines), once it extends the last trusted one."""
     key = key or _data_dir_ledger_key(data_dir)
     try:
-        with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
+        with auditor_client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
             size = export(client, out, CheckpointTrust(NoteVerifier.from_key(key),
                                                        FileTrustStore(state or default_state_file(key))),
                           with_audit_events=fmt is ExportFormat.FHIR_AUDITEVENT)
@@ -119,7 +119,7 @@ def audit_verify(source: Path | None = typer.Argument(None, help="An export dire
             checkpoint = verify_export(source, trust, quorum)
         else:
             assert target is not None  # exactly one of the two, checked above
-            with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
+            with auditor_client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
                 checkpoint = verify_live(client, trust, quorum)
     except LedgerError as exc:
         typer.echo(f"FAILED: {exc}", err=True)
@@ -143,7 +143,7 @@ def audit_consent(consent_id: str = typer.Argument(..., help="The consent's id")
     """Prove that the key's holder signed every change of a consent, as the ledger records it."""
     public_key = _public_key(key)
     try:
-        with _client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
+        with auditor_client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
             evidence = client.consent_evidence(consent_id)
             for item in evidence:
                 change = verify_consent_evidence(item, public_key)
@@ -174,7 +174,7 @@ def _public_key(text: str) -> bytes:
     return raw
 
 
-def _client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None,
+def auditor_client(target: str, data_dir: Path | None, identity: Path | None, principal: str | None,
             tls_client_cert: Path | None, tls_client_key: Path | None) -> Client:
     if identity is not None:
         if not principal:

@@ -20,6 +20,7 @@ import typer
 
 from consentry.services.cli import (
     audit,
+    audit_emergencies,
     demo,
     incident,
     keys,
@@ -31,6 +32,7 @@ from consentry.services.cli import (
     org_records,
     org_requests,
     patient,
+    patient_notices,
     patient_proxies,
     rights,
     server,
@@ -44,6 +46,8 @@ from consentry.services.sdk.client import DisclosureNotProven
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(audit.app, name="audit")
+audit.app.command("emergencies")(audit_emergencies.emergencies)
+audit.app.command("review")(audit_emergencies.review)
 app.add_typer(incident.app, name="incident")
 app.add_typer(keys.app, name="keys")
 app.add_typer(ledger.app, name="ledger")
@@ -58,6 +62,8 @@ org.app.command("request-access")(org_requests.request_access)
 org.app.command("requests")(org_requests.requests)
 app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
+patient.app.command("notices")(patient_notices.notices)
+patient.app.command("emergency")(patient_notices.emergency)
 app.add_typer(operator.app, name="operator")
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")

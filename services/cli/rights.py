@@ -20,6 +20,7 @@ import typer
 from nacl.signing import VerifyKey
 
 from consentry.services import config as cfg
+from consentry.services.cli import acting
 from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
 from consentry.services.cli.datadir import operator_key
 from consentry.services.crypto import keyfiles
@@ -123,6 +124,96 @@ def representative(patient: str = Patient,
     with _client(target, data_dir, None, None, None, None, tls_client_cert, tls_client_key) as client:
         got = _call(lambda: client.rights.EstablishRepresentative(request))
     typer.echo(f"{got.representative.representative_id} acts for {patient} as {basis} (ledger entry {got.ledger_seq})")
+
+
+STATUSES = {"in-progress": pb.RIGHTS_REQUEST_STATUS_IN_PROGRESS, "extended": pb.RIGHTS_REQUEST_STATUS_EXTENDED,
+            "completed": pb.RIGHTS_REQUEST_STATUS_COMPLETED, "refused": pb.RIGHTS_REQUEST_STATUS_REFUSED}
+Refusal = typer.Option("", "--refusal-reason", help="With refused: a refusal reason code (docs/rights.md)")
+Explanation = typer.Option("", "--explanation", help="For the patient (kept encrypted)")
+
+
+@app.command("answer")
+def answer(request_id: str = typer.Argument(..., help="The rights request"),
+           status: str = typer.Option(..., "--status", help=" | ".join(STATUSES)),
+           refusal_reason: str = Refusal, explanation: str = Explanation,
+           target: str = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
+           principal: str | None = Principal, acting_practitioner: str | None = ActingPractitioner,
+           acting_role: str | None = ActingRole, tls_client_cert: Path | None = TlsClientCert,
+           tls_client_key: Path | None = TlsClientKey) -> None:
+    """The holder (or the operator) moves a rights request on: in progress, extended once, completed or refused."""
+    if status not in STATUSES:
+        _fail("--status must be one of " + ", ".join(STATUSES))
+    request = pb.UpdateRightsRequestRequest(request_id=request_id, status=STATUSES[status],
+                                            refusal_reason=refusal_reason, explanation=explanation)
+    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role, tls_client_cert,
+                 tls_client_key) as client:
+        _echo(_call(lambda: client.rights.UpdateRightsRequest(request)).request)
+
+
+@app.command("answer-correction")
+def answer_correction(request_id: str = typer.Argument(..., help="The correction request"),
+                      amended: Path | None = typer.Option(None, "--accept", exists=True, dir_okay=False,
+                                                          help="Accept: the amended record (FHIR R4 JSON file)"),
+                      refusal_reason: str = Refusal, explanation: str = Explanation,
+                      target: str = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
+                      principal: str | None = Principal, acting_practitioner: str | None = ActingPractitioner,
+                      acting_role: str | None = ActingRole, tls_client_cert: Path | None = TlsClientCert,
+                      tls_client_key: Path | None = TlsClientKey) -> None:
+    """The holder accepts a correction with the amended record (the institutions that received the
+    old version are told), or refuses it with a reason code."""
+    if (amended is None) == (not refusal_reason):
+        _fail("give --accept FILE or --refusal-reason CODE, not both")
+    request = pb.AnswerCorrectionRequest(request_id=request_id, accept=amended is not None,
+                                         fhir_json=amended.read_bytes() if amended else b"",
+                                         refusal_reason=refusal_reason, explanation=explanation)
+    with _client(target, data_dir, identity, principal, acting_practitioner, acting_role, tls_client_cert,
+                 tls_client_key) as client:
+        got = _call(lambda: client.rights.AnswerCorrection(request))
+    _echo(got.request)
+    if got.request.status == pb.RIGHTS_REQUEST_STATUS_COMPLETED:
+        typer.echo(f"notified {got.notified} institution(s) that received the old version")
+
+
+@app.command("recipient-notices")
+def recipient_notices(target: str = Target, identity: Path | None = Identity, principal: str | None = Principal,
+                      acting_practitioner: str | None = ActingPractitioner, acting_role: str | None = ActingRole,
+                      tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """An institution: the records it received that were since amended (kind, record, amendment, when)."""
+    with _client(target, None, identity, principal, acting_practitioner, acting_role, tls_client_cert,
+                 tls_client_key) as client:
+        notices = _call(lambda: list(acting.every(client.rights.ListRecipientNotices, lambda token: (
+            pb.ListRecipientNoticesRequest(page_token=token)), "notices")))
+    for n in notices:
+        typer.echo(f"{n.notice_id}\t{n.kind}\t{n.record_id}\t{n.amendment_record_id}\t{n.create_time.ToJsonString()}")
+
+
+@app.command("representatives")
+def representatives(patient: str = Patient, target: str = Target, data_dir: Path | None = DataDir,
+                    identity: Path | None = Identity, principal: str | None = Principal,
+                    tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """The patient's guardians and next of kin, active or ended."""
+    with _client(target, data_dir, identity, principal, None, None, tls_client_cert, tls_client_key) as client:
+        got = _call(lambda: client.rights.ListRepresentatives(pb.ListRepresentativesRequest(patient_id=patient)))
+    for r in got.representatives:
+        typer.echo(_representative_line(r))
+
+
+@app.command("end-representative")
+def end_representative(patient: str = Patient,
+                       person: str = typer.Option(..., "--representative", help="The representative's id"),
+                       target: str = Target, data_dir: Path | None = DataDir,
+                       tls_client_cert: Path | None = TlsClientCert,
+                       tls_client_key: Path | None = TlsClientKey) -> None:
+    """Operator: end a guardianship or next-of-kin standing; their calls for the patient are refused from now."""
+    request = pb.EndRepresentativeRequest(patient_id=patient, representative_id=person)
+    with _client(target, data_dir, None, None, None, None, tls_client_cert, tls_client_key) as client:
+        typer.echo(_representative_line(_call(lambda: client.rights.EndRepresentative(request)).representative))
+
+
+def _representative_line(r: pb.Representative) -> str:
+    basis = pb.RepresentativeBasis.Name(r.basis).removeprefix("REPRESENTATIVE_BASIS_").lower().replace("_", "-")
+    state = "active" if r.active else "ended " + r.end_time.ToJsonString()
+    return f"{r.representative_id}\t{basis}\t{r.evidence_type}\tsince {r.create_time.ToJsonString()}\t{state}"
 
 
 def _every_request(client: Client, patient: str) -> Iterator[pb.RightsRequest]:
