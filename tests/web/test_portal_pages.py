@@ -165,3 +165,19 @@ def test_approve_less_than_asked_narrow_later_and_decline(web_harness, page):
     # The clinic sees its request declined.
     [declined] = clinic.client.consent.ListAccessRequests(consent_pb2.ListAccessRequestsRequest()).requests
     assert declined.status == consent_pb2.ACCESS_REQUEST_STATUS_DECLINED
+
+
+def test_the_key_cannot_be_read_out_of_the_browser(web_harness, page):
+    """The page's own script cannot export the private key it signs with: it only signs in place."""
+    portal_for(web_harness, page)
+    outcome = page.evaluate("""async () => {
+        const keystore = await import("/lib/keystore.js");
+        const key = await keystore.load("patient");
+        try {
+            await crypto.subtle.exportKey("pkcs8", key.privateKey);
+            return "exported";
+        } catch (error) {
+            return `${error.name}; extractable=${key.privateKey.extractable}`;
+        }
+    }""")
+    assert outcome == "InvalidAccessError; extractable=false"
