@@ -10,7 +10,8 @@ import secrets
 
 from playwright.sync_api import Page, expect
 
-from consentry.v1 import registry_pb2
+from consentry.services.cli.demo import discharge_records
+from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
 
 def open_portal(harness, page: Page) -> Page:
@@ -51,3 +52,37 @@ def portal_for(harness, page: Page) -> str:
     patient_id = enrol(harness, page)
     open_records(page, patient_id)
     return patient_id
+
+
+REASON = "follow-up after your discharge"
+
+
+def deposit(hospital, patient_id: str) -> None:
+    for title, body in discharge_records(patient_id).items():
+        if title != "psychiatric note":
+            hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient_id, fhir_json=body))
+
+
+def ask(doctor, patient_id: str, categories=("discharge-summary", "medication", "lab")) -> str:
+    return doctor.client.consent.RequestAccess(consent_pb2.RequestAccessRequest(
+        patient_id=patient_id, reason=REASON, notice=doctor.notice,
+        terms=consent_pb2.ConsentTerms(categories=list(categories), purposes=["TREAT"]))).request.request_id
+
+
+def fetched(harness, org, patient_id: str, purpose: str = "TREAT", emergency: str = "") -> list:
+    return list(org.client.fetch(patient_id, purpose, recipient_key=org.encryption, service_key=harness.service_key,
+                                 emergency_justification=emergency))
+
+
+def tab_to(page: Page, name: str, limit: int = 80) -> None:
+    """Moves the focus with Tab alone until it is on the button named `name`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName === 'BUTTON' && document.activeElement.textContent.trim()") \
+                == name:
+            return
+    raise AssertionError(f"Tab never reached a button named {name!r}")
+
+
+def family_doctor(harness):
+    return harness.org(kind=registry_pb2.INSTITUTION_KIND_FAMILY_DOCTOR, practitioner="dr-chen", prefix="gp")

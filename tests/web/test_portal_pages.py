@@ -10,8 +10,7 @@ import struct
 from pathlib import Path
 
 from playwright.sync_api import expect
-from portal_page import portal_for
-from test_portal_story import ask, deposit, family_doctor, fetched
+from portal_page import ask, deposit, family_doctor, fetched, portal_for
 
 from consentry.v1 import consent_pb2, registry_pb2
 
