@@ -59,6 +59,11 @@ class Settings:
     # How long an identity key that was just replaced still authenticates calls already under
     # way (docs/identity.md, "Key lifecycle"); never key management. 0: not at all.
     key_grace_s: float = 600.0
+    # Enrolment codes (docs/identity.md, "Enrolment codes"): how long one is valid, and how many
+    # refused redeems one source may make per window before it is refused outright.
+    enrolment_code_ttl_s: float = 72 * 3600.0
+    enrolment_code_failures: int = 10
+    enrolment_code_window_s: float = 3600.0
     # Witnesses (docs/ledger.md): (submission URL, cosignature verifier key) of each witness the
     # server submits its new checkpoints to, from CONSENTRY_WITNESSES.
     witnesses: tuple[tuple[str, str], ...] = ()
@@ -66,6 +71,13 @@ class Settings:
     # A directory of value sets that extend the shipped ones, besides the data directory's
     # `valuesets/` (docs/labelling.md, "Value sets").
     valuesets_dir: Path | None = None
+    # Live streams (docs/watch.md): the heartbeat a quiet watch sends, how often the server reads
+    # the ledger's tail for entries other processes committed, and how many watches may be open
+    # at once per principal and in all (each holds one of the server's worker threads).
+    watch_heartbeat_s: float = 15.0
+    watch_poll_s: float = 0.5
+    watch_per_principal: int = 4
+    watch_max_total: int = 64
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -88,9 +100,16 @@ class Settings:
             rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),
             rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
             key_grace_s=float(env.get("CONSENTRY_KEY_GRACE_S", "600")),
+            enrolment_code_ttl_s=float(env.get("CONSENTRY_ENROLMENT_CODE_TTL_S", str(72 * 3600))),
+            enrolment_code_failures=int(env.get("CONSENTRY_ENROLMENT_CODE_FAILURES", "10")),
+            enrolment_code_window_s=float(env.get("CONSENTRY_ENROLMENT_CODE_WINDOW_S", "3600")),
             witnesses=parse_witnesses(env.get("CONSENTRY_WITNESSES", "")),
             max_body_bytes=max_body_bytes(),
             valuesets_dir=Path(env["CONSENTRY_VALUESETS_DIR"]) if env.get("CONSENTRY_VALUESETS_DIR") else None,
+            watch_heartbeat_s=float(env.get("CONSENTRY_WATCH_HEARTBEAT_S", "15")),
+            watch_poll_s=float(env.get("CONSENTRY_WATCH_POLL_S", "0.5")),
+            watch_per_principal=int(env.get("CONSENTRY_WATCH_PER_PRINCIPAL", "4")),
+            watch_max_total=int(env.get("CONSENTRY_WATCH_MAX_TOTAL", "64")),
         )
 
     def key_path(self, name: str) -> Path:

@@ -71,7 +71,7 @@ class Harness:
 
     @classmethod
     def start(cls, data_dir: Path, database_url: str, *, roots: bytes | None = None, http: str | None = None,
-              **overrides) -> Harness:
+              workers: int = 8, **overrides) -> Harness:
         """A server on loopback. With `tls_client_ca` among the overrides it runs mutual TLS and
         `target` is its listener without client certificates (`mtls_target` the other one). With
         `http` (HOST:PORT) it serves the web front door there too (`server.web.url`)."""
@@ -79,7 +79,7 @@ class Harness:
         init_data_dir(settings)
         app, signer = build_app(settings)
         without_cert = "127.0.0.1:0" if settings.tls_client_ca is not None else None
-        server = Server(app, signer, "127.0.0.1:0", workers=8, listen_without_client_cert=without_cert,
+        server = Server(app, signer, "127.0.0.1:0", workers=workers, listen_without_client_cert=without_cert,
                         http=http).start()
         target = f"127.0.0.1:{server.listeners[-1].port}"
         operator = Client(target, Caller("operator", operator_key(settings)), root_certificates=roots)

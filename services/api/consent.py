@@ -4,19 +4,20 @@ ask for it; patients read who used their data."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.ledger import tombstone_commitment
-from consentry.ledger.db import LedgerReader
 from consentry.services import clock
 from consentry.services.api.app import App
+from consentry.services.api.watch import Watching
 from consentry.services.domain import (
+    access_history,
     access_requests,
     consent_changes,
+    consent_preview,
+    consent_receipts,
     emergencies,
     evidence_lookup,
     fhir_consent,
@@ -37,11 +38,13 @@ from consentry.services.domain.consent_requests import (
     validate_grant_consent,
     validate_import_notice,
     validate_list_access_requests,
+    validate_list_consent_receipts,
     validate_list_consents,
     validate_list_notices,
     validate_list_proxies,
     validate_mark_notices_read,
     validate_narrow_consent,
+    validate_preview_consent,
     validate_remove_proxy,
     validate_request_access,
     validate_request_lookup,
@@ -52,7 +55,7 @@ from consentry.services.domain.paging import within_bytes
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for, proxy_active
 from consentry.services.identity.principals import current_principal
-from consentry.services.store.models import AccessRequest, LedgerSubject, PatientNotice, Proxy
+from consentry.services.store.models import AccessRequest, Proxy
 from consentry.v1 import consent_pb2 as pb
 from consentry.v1 import consent_pb2_grpc
 
@@ -61,11 +64,6 @@ _REQUEST_STATUS_PB = {
     "declined": pb.ACCESS_REQUEST_STATUS_DECLINED, "expired": pb.ACCESS_REQUEST_STATUS_EXPIRED,
 }
 _SCOPE_PB = {v: k for k, v in SCOPES.items()}
-_NOTICE_KIND_PB = {
-    notices.ACCESS_REQUESTED: pb.NOTICE_KIND_ACCESS_REQUESTED,
-    notices.EMERGENCY_ACCESS: pb.NOTICE_KIND_EMERGENCY_ACCESS,
-    notices.RECORD_AMENDED: pb.NOTICE_KIND_RECORD_AMENDED,
-}
 
 
 def _request_pb(row: AccessRequest, now_ns: int) -> pb.AccessRequest:
@@ -86,37 +84,37 @@ def _proxy_pb(row: Proxy, now_ns: int) -> pb.Proxy:
     )
 
 
-def _notice_pb(row: PatientNotice) -> pb.PatientNotice:
-    return pb.PatientNotice(notice_id=row.notice_id, patient_id=row.patient_id, kind=_NOTICE_KIND_PB[row.kind],
-                            subject_ref=row.subject_ref, create_time=to_timestamp(row.created_ns),
-                            read_time=to_timestamp(row.read_ns))
+def _group_pb(group: consent_preview.Group) -> pb.PreviewGroup:
+    return pb.PreviewGroup(category=group.category, holder=group.holder, purpose=group.purpose,
+                           record_count=group.record_count, reasons=sorted(group.reasons))
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, watching: Watching) -> None:
         self.app = app
+        self.watching = watching
 
     # -- consents ---------------------------------------------------------------------------
 
     def GrantConsent(self, request: pb.GrantConsentRequest, context: grpc.ServicerContext) -> pb.GrantConsentResponse:
         terms, notice = validate_grant_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
-            return pb.GrantConsentResponse(consent=consent_pb(row))
+            change = consent_changes.grant(s, self.app.trail, request.patient_id, request.grantee, terms, notice)
+            return pb.GrantConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def NarrowConsent(self, request: pb.NarrowConsentRequest,
                       context: grpc.ServicerContext) -> pb.NarrowConsentResponse:
         terms = validate_narrow_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.narrow(s, self.app.trail, request.consent_id, terms)
-            return pb.NarrowConsentResponse(consent=consent_pb(row))
+            change = consent_changes.narrow(s, self.app.trail, request.consent_id, terms)
+            return pb.NarrowConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def RevokeConsent(self, request: pb.RevokeConsentRequest,
                       context: grpc.ServicerContext) -> pb.RevokeConsentResponse:
         validate_revoke_consent(request)
         with self.app.db.write() as s:
-            row = consent_changes.revoke(s, self.app.trail, request.consent_id, request.reason)
-            return pb.RevokeConsentResponse(consent=consent_pb(row))
+            change = consent_changes.revoke(s, self.app.trail, request.consent_id, request.reason)
+            return pb.RevokeConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def GetConsent(self, request: pb.GetConsentRequest, context: grpc.ServicerContext) -> pb.GetConsentResponse:
         validate_consent_lookup(request)
@@ -149,8 +147,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         patient_id, grantee, terms = fhir_consent.from_fhir(doc)
         notice = validate_import_notice(request, fhir_consent.named_notice(doc))
         with self.app.db.write() as s:
-            row = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
-            return pb.ImportConsentResponse(consent=consent_pb(row))
+            change = consent_changes.grant(s, self.app.trail, patient_id, grantee, terms, notice, source="fhir")
+            return pb.ImportConsentResponse(consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def GetConsentEvidence(self, request: pb.GetConsentEvidenceRequest,
                            context: grpc.ServicerContext) -> pb.GetConsentEvidenceResponse:
@@ -165,6 +163,29 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             self._ledger_read(s, metadata_reads.CONSENT_EVIDENCE,
                               consent_changes.latest(s, request.consent_id).patient_id, len(page))
             return pb.GetConsentEvidenceResponse(evidence=page, next_page_token=token)
+
+    def ListConsentReceipts(self, request: pb.ListConsentReceiptsRequest,
+                            context: grpc.ServicerContext) -> pb.ListConsentReceiptsResponse:
+        size, after = validate_list_consent_receipts(request)
+        with self.app.db.write() as s:
+            row = consent_changes.readable_latest(s, request.consent_id)
+            page, token = consent_receipts.receipts_page(s, self.app.trail, self.app.share_signer, row.patient_id,
+                                                         row.consent_id, after, size)
+            self._ledger_read(s, metadata_reads.CONSENT_RECEIPTS, row.patient_id, len(page))
+            return pb.ListConsentReceiptsResponse(receipts=page, next_page_token=token)
+
+    def PreviewConsent(self, request: pb.PreviewConsentRequest,
+                       context: grpc.ServicerContext) -> pb.PreviewConsentResponse:
+        terms = validate_preview_consent(request)
+        with self.app.db.write() as s:
+            found = consent_preview.preview(s, self.app.trail, self.app.policy, request.patient_id, request.grantee,
+                                            terms, request.role)
+        return pb.PreviewConsentResponse(shared=[_group_pb(g) for g in found.shared],
+                                         withheld=[_group_pb(g) for g in found.withheld], ledger_seq=found.ledger_seq)
+
+    def _receipt(self, change: consent_changes.Change) -> pb.ConsentReceipt:
+        return consent_receipts.receipt(self.app.share_signer, change.row, change.entry.seq, change.entry.entry_bytes,
+                                        change.entry.leaf_hash)
 
     def _ledger_read(self, s: Session, read: str, patient_id: str, count: int) -> None:
         metadata_reads.ledger_read(s, self.app.trail, current_principal(), read, patient_id, count)
@@ -211,9 +232,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                              context: grpc.ServicerContext) -> pb.ApproveAccessRequestResponse:
         terms = validate_approve_access_request(request)
         with self.app.db.write() as s:
-            row, consent = access_requests.approve(s, self.app.trail, request.request_id, terms)
+            row, change = access_requests.approve(s, self.app.trail, request.request_id, terms)
             return pb.ApproveAccessRequestResponse(request=_request_pb(row, clock.now_ns()),
-                                                   consent=consent_pb(consent))
+                                                   consent=consent_pb(change.row), receipt=self._receipt(change))
 
     def DeclineAccessRequest(self, request: pb.DeclineAccessRequestRequest,
                              context: grpc.ServicerContext) -> pb.DeclineAccessRequestResponse:
@@ -255,13 +276,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             acting_for(s, request.patient_id, READ_HISTORY)
             pseudonym = self.app.trail.known_pseudonym(s, request.patient_id)
-            seqs = s.scalars(select(LedgerSubject.seq).where(
-                LedgerSubject.pseudonym == pseudonym, LedgerSubject.seq > after,
-                LedgerSubject.kind.in_(("access.decision", "call.refused")),
-            ).order_by(LedgerSubject.seq).limit(size + 1)).all()
-            rows = LedgerReader(s.connection()).entries_at(seqs[:size])
-            # A tombstone (an erased record's entry) is no longer history.
-            events = [_access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
+            seqs = access_history.history_seqs(s, pseudonym, after, size + 1)
+            events = access_history.access_events(s, seqs[:size])
             page = within_bytes(events, lambda event: event.ByteSize())
             self._ledger_read(s, metadata_reads.ACCESS_HISTORY, request.patient_id, len(page))
         more = bool(page) and (len(page) < len(events) or len(seqs) > size)
@@ -274,14 +290,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self.app.db.write() as s:
             rows, token = notices.notices_page(s, request.patient_id, request.unread_only, size, request.page_token)
             self._ledger_read(s, metadata_reads.NOTICES, request.patient_id, len(rows))
-            return pb.ListNoticesResponse(notices=[_notice_pb(r) for r in rows], next_page_token=token)
+            return pb.ListNoticesResponse(notices=[notices.notice_pb(r) for r in rows], next_page_token=token)
 
     def MarkNoticesRead(self, request: pb.MarkNoticesReadRequest,
                         context: grpc.ServicerContext) -> pb.MarkNoticesReadResponse:
         notice_ids = validate_mark_notices_read(request)
         with self.app.db.write() as s:
             rows = notices.mark_read(s, request.patient_id, notice_ids)
-            return pb.MarkNoticesReadResponse(notices=[_notice_pb(r) for r in rows])
+            return pb.MarkNoticesReadResponse(notices=[notices.notice_pb(r) for r in rows])
 
     # -- emergency accesses -----------------------------------------------------------------
 
@@ -293,16 +309,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             self._ledger_read(s, metadata_reads.EMERGENCY_ACCESS, row.patient_id, 1)
             return pb.GetEmergencyAccessResponse(access=emergencies.access_pb(row, self.app.kek, clock.now_ns()))
 
+    # -- live streams (api/watch.py) --------------------------------------------------------
 
-def _access_event(seq: int, e: dict) -> pb.AccessEvent:
-    when = Timestamp()
-    when.FromJsonString(e["time"])
-    actor = e.get("actor", "")
-    return pb.AccessEvent(
-        ledger_seq=seq, time=when, institution_id=actor.split(":", 1)[1] if actor.startswith("org:") else actor,
-        role=e.get("role", ""), practitioner_id=e.get("practitioner", ""), purpose=e.get("purpose", ""),
-        record_id=e.get("record", ""), category=e.get("category", ""), allowed=bool(e.get("allowed", False)),
-        reasons=e.get("reasons", []), consent_ids=e.get("consents", []), emergency=bool(e.get("emergency", False)),
-        obligations=e.get("obligations", []), emergency_access_id=e.get("emergency_access", ""),
-    )
+    def WatchAccess(self, request: pb.WatchAccessRequest,
+                    context: grpc.ServicerContext) -> Iterator[pb.WatchAccessResponse]:
+        return self.watching.access(request, context)
 
+    def WatchConsentChanges(self, request: pb.WatchConsentChangesRequest,
+                            context: grpc.ServicerContext) -> Iterator[pb.WatchConsentChangesResponse]:
+        return self.watching.consent_changes(request, context)

@@ -7,14 +7,17 @@ from collections.abc import Iterator
 
 import grpc
 
+from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.crypto import at_rest
 from consentry.services.domain import deposits, erasure, metadata_reads, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
+from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.domain.record_requests import (
     validate_erase_record,
     validate_fetch_records,
     validate_list_records,
+    validate_put_observation,
     validate_put_record,
 )
 from consentry.services.domain.references import PatientIdentity
@@ -46,7 +49,7 @@ def _metadata(row: Record, *, patient_id: str, content_hash: str = "", subject_i
         effective_time=to_timestamp(row.effective_ns), create_time=to_timestamp(row.created_ns),
         erased=row.erased_ns is not None, content_hash=content_hash,
         label_reasons=[pb.LabelReason(**reason) for reason in row.label_reasons or []],
-        amends_record_id=row.amends_record_id or "",
+        amends_record_id=row.amends_record_id or "", patient_reported=row.holder == PATIENT_REPORTED,
     )
 
 
@@ -79,6 +82,21 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         with self.app.db.write() as s:
             row, seq = deposits.file_deposit(s, self.app.trail, holder, sealed)
             return pb.PutRecordResponse(record=metadata_pb(row, holder), ledger_seq=seq)
+
+    def PutObservation(self, request: pb.PutObservationRequest,
+                       context: grpc.ServicerContext) -> pb.PutObservationResponse:
+        """A home reading, by the patient or a proxy with the report-readings scope: validated as a
+        reading, stamped patient-reported, then sealed and filed by the deposit path."""
+        reporter = current_principal()
+        reporter.require("patient")
+        app = self.app
+        body, deposit = validate_put_observation(request, app.settings.max_body_bytes, app.deposit_rules,
+                                                 self._identity, clock.now_ns())
+        sealed = deposits.seal_deposit(PATIENT_REPORTED, request.patient_id, body, deposit, app.kek,
+                                       app.trail.pseudonym_key)
+        with app.db.write() as s:
+            row, seq = deposits.file_reading(s, app.trail, sealed)
+            return pb.PutObservationResponse(record=metadata_pb(row, reporter), ledger_seq=seq)
 
     def _identity(self, patient_id: str) -> PatientIdentity:
         """The patient as a deposit's references may name them (an unknown id has no identifiers;

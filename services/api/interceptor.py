@@ -21,8 +21,9 @@ from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
 from consentry.services.api.decoding import Received, checked, method_types, tolerant_parser
+from consentry.services.api.enrolment_codes import REDEEM_METHOD
 from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, forwarded_peer, source_of
-from consentry.services.api.refusal_summaries import RATE_LIMITED, RefusalSummaries
+from consentry.services.api.refusal_summaries import ENROLMENT_CODE_REFUSED, RATE_LIMITED, RefusalSummaries
 from consentry.services.config import Settings
 from consentry.services.errors import (
     ConsentryError,
@@ -60,6 +61,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._response_types = method_types("output_type")
         self._sources = SourceLimits(settings.rate_auth_failures, settings.rate_window_s)
         self._principals = PrincipalLimits(settings.rate_calls_per_s, settings.rate_burst)
+        # Refused enrolment-code redeems per source: the code space is 2^60, this keeps guessing slow.
+        self._codes = SourceLimits(settings.enrolment_code_failures, settings.enrolment_code_window_s)
         self.summaries = RefusalSummaries(settings.rate_window_s)
         self._body_limit = settings.max_body_bytes
         # Set by the server when it runs the web front door (rate_limits.forwarded_peer).
@@ -89,6 +92,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
 
     def _unary(self, behaviour: Behaviour, method: str) -> Callable[[Received, grpc.ServicerContext], Message]:
         def guarded(received: Received, context: grpc.ServicerContext) -> Message:
+            if method == REDEEM_METHOD:
+                return self._tokenless(behaviour, method, received, context)
             principal: Principal | None = None
             try:
                 principal, call = self._authenticate(method, received, context)
@@ -120,6 +125,30 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 self._fail(method, principal, error, context)
 
         return guarded
+
+    def _tokenless(self, behaviour: Behaviour, method: str, received: Received,
+                   context: grpc.ServicerContext) -> Message:
+        """RedeemEnrolmentCode: no token (the caller has no key yet), its own attempt limit per
+        source, and its refusals counted like unauthenticated calls (no caller is proven)."""
+        source = self._source(context)
+        wait = self._codes.blocked_for(source)
+        error: Exception
+        if wait:
+            error = ResourceExhausted("too many refused enrolment codes from this address; retry later", wait)
+        else:
+            try:
+                return behaviour(checked(received.request, self._body_limit), context)
+            except Exception as exc:
+                error = exc
+                self._codes.failed(source)
+        if not isinstance(error, ConsentryError):
+            log.error("internal error in %s", method, exc_info=error)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was disclosed")
+            raise AssertionError("unreachable: abort ends the call by raising")
+        self.summaries.unauthenticated(source, method, RATE_LIMITED if wait else ENROLMENT_CODE_REFUSED)
+        log.info("refused %s: %s", method, error.code.name)
+        context.abort_with_status(to_status(error))
+        raise AssertionError("unreachable: abort_with_status ends the call by raising")
 
     def _authenticate(self, method: str, received: Received,
                       context: grpc.ServicerContext) -> tuple[Principal, SignedCall]:

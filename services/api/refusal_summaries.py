@@ -10,7 +10,7 @@ appends one entry per window:
   call.rate_limited   actor the authenticated principal, for its calls refused over its rate
 
 each with the window's bounds, the `count`, the count per `failures` reason (a fixed vocabulary:
-errors.Unauthenticated.REASONS and "rate_limited") and per `methods` (the services' own method
+errors.Unauthenticated.REASONS, "rate_limited" and "enrolment_code_refused") and per `methods` (the services' own method
 names). A crash loses at most one window of counts; a flush that fails keeps them for the next.
 """
 
@@ -28,6 +28,8 @@ from consentry.services.store.db import Database
 
 ANONYMOUS = "anonymous"
 RATE_LIMITED = "rate_limited"
+# A refused RegistryService.RedeemEnrolmentCode (made without a token): never the code.
+ENROLMENT_CODE_REFUSED = "enrolment_code_refused"
 
 
 @dataclass

@@ -9,6 +9,7 @@ import grpc
 from sqlalchemy.orm import Session
 
 from consentry.services.api.app import App
+from consentry.services.api.enrolment_codes import EnrolmentCodes
 from consentry.services.domain import enrolment, practitioners, privacy_notices
 from consentry.services.domain.registry_requests import (
     validate_enroll_auditor,
@@ -33,7 +34,7 @@ from consentry.v1 import registry_pb2 as pb
 _STATUS = {"current": pb.KEY_STATUS_CURRENT, "retired": pb.KEY_STATUS_RETIRED, "revoked": pb.KEY_STATUS_REVOKED}
 
 
-class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+class RegistryServicer(EnrolmentCodes, registry_pb2_grpc.RegistryServiceServicer):
     def __init__(self, app: App) -> None:
         self.app = app
 

@@ -19,11 +19,13 @@ from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
 from consentry.services.api import transport
 from consentry.services.api.app import App
 from consentry.services.api.audit import AuditServicer
+from consentry.services.api.commit_feed import CommitFeed
 from consentry.services.api.consent import ConsentServicer
 from consentry.services.api.exchange import ExchangeServicer
 from consentry.services.api.interceptor import GuardInterceptor
 from consentry.services.api.registry import RegistryServicer
 from consentry.services.api.rights import RightsServicer
+from consentry.services.api.watch import Watches, Watching
 from consentry.services.api.web_gateway import WebGateway
 from consentry.services.config import channel_options
 from consentry.services.identity.auth import Authenticator
@@ -70,7 +72,10 @@ class Server:
                                 maximum_concurrent_rpcs=workers * 8,
                                 options=[*transport.SERVER_OPTIONS, *channel_options(app.settings.max_body_bytes)])
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
-        consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app), self.grpc)
+        self.feed = CommitFeed(app.db, app.settings.watch_poll_s)
+        watches = Watches(app.settings.watch_per_principal, min(app.settings.watch_max_total, max(1, workers // 2)))
+        consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(app, Watching(app, self.feed, watches)),
+                                                              self.grpc)
         exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(app), self.grpc)
         audit_pb2_grpc.add_AuditServiceServicer_to_server(self.audit, self.grpc)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsServicer(app), self.grpc)
@@ -105,6 +110,7 @@ class Server:
         return Witnessing(self.app.db, witnesses, min(5.0, settings.checkpoint_every_seconds))
 
     def start(self) -> Server:
+        self.feed.start()
         self.grpc.start()
         for name in ["", *SERVICE_NAMES]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -117,6 +123,7 @@ class Server:
 
     def stop(self, grace: float = 2.0) -> None:
         self._stop.set()
+        self.feed.stop()  # the live streams end first, so stopping waits for none of them
         if self.web is not None:
             self.web.stop()
         self.health.enter_graceful_shutdown()

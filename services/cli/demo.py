@@ -28,7 +28,7 @@ from rich.console import Console
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
-from consentry.services.cli import demo_serving
+from consentry.services.cli import demo_readings, demo_serving
 from consentry.services.cli.audit import stream_entries
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key, share_verify_key
@@ -139,7 +139,8 @@ class Story:
         self.operator = Client(target, Caller("operator", operator_key), root_certificates=self.roots)
         run = secrets.token_hex(3)  # lets the story run again against the same server
         self.ids = {"hospital": f"riverside-hospital-{run}", "doctor": f"dr-chen-practice-{run}",
-                    "registry": f"heart-registry-{run}", "patient": f"patient-{run}", "auditor": f"ombudsman-{run}"}
+                    "registry": f"heart-registry-{run}", "patient": f"patient-{run}", "auditor": f"ombudsman-{run}",
+                    "daughter": f"patient-{run}-daughter"}
 
     # -- narration ------------------------------------------------------------------------
 
@@ -190,7 +191,7 @@ class Story:
     def _person(self, key: str, enroll: Callable[[str, bytes], object]) -> Client:
         identity = SigningKey.generate()
         enroll(self.ids[key], bytes(identity.verify_key))
-        prefix = "patient:" if key == "patient" else "auditor:"
+        prefix = "patient:" if key in ("patient", "daughter") else "auditor:"
         return Client(self.target, Caller(prefix + self.ids[key], identity), root_certificates=self.roots)
 
     def fetch(self, client: Client, key: PrivateKey, purpose: str) -> list[FetchedRecord]:
@@ -301,7 +302,11 @@ class Story:
 
         self.say("8. The auditor verifies the ledger offline against the ledger's public key")
         self._audit(auditor)
-        for c in (hospital, doctor, registry, patient, auditor, self.operator):
+
+        daughter = self._person("daughter", lambda pid, pk: self.operator.registry.EnrollPatient(
+            registry_pb2.EnrollPatientRequest(patient_id=pid, identity_public_key=pk)))
+        demo_readings.play(self, patient, daughter, doctor, doctor_key)
+        for c in (hospital, doctor, registry, patient, auditor, daughter, self.operator):
             c.close()
         self.console.print("\n[bold green]The story behaved as it must.[/bold green]" if not self.failures
                            else f"\n[bold red]{self.failures} step(s) did not behave as they must.[/bold red]")

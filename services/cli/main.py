@@ -22,6 +22,7 @@ from consentry.services.cli import (
     audit,
     audit_emergencies,
     demo,
+    enrolment_codes,
     incident,
     keys,
     ledger,
@@ -33,7 +34,10 @@ from consentry.services.cli import (
     org_requests,
     patient,
     patient_notices,
+    patient_preview,
     patient_proxies,
+    patient_readings,
+    receipt,
     rights,
     server,
     tls,
@@ -42,6 +46,7 @@ from consentry.services.cli import (
 )
 from consentry.services.crypto.errors import CryptoError
 from consentry.services.sdk.client import DisclosureNotProven
+from consentry.services.sdk.consent_receipts import ReceiptInvalid
 
 app = typer.Typer(help="Consentry: consented, encrypted, audited sharing of patient records.",
                   no_args_is_help=True, add_completion=False)
@@ -60,11 +65,17 @@ org.app.command("erase")(org_records.erase)
 org.app.command("fetch")(org_records.fetch)
 org.app.command("request-access")(org_requests.request_access)
 org.app.command("requests")(org_requests.requests)
+org.app.command("watch")(org_requests.watch)
 app.add_typer(patient.app, name="patient")
 patient.app.add_typer(patient_proxies.app, name="proxy")
 patient.app.command("notices")(patient_notices.notices)
 patient.app.command("emergency")(patient_notices.emergency)
+patient.app.add_typer(patient_readings.app, name="reading")
+patient.app.command("preview")(patient_preview.preview)
+app.add_typer(receipt.app, name="receipt")
 app.add_typer(operator.app, name="operator")
+operator.app.command("enrolment-code")(enrolment_codes.enrolment_code)
+patient.app.command("redeem")(enrolment_codes.redeem)
 app.add_typer(rights.app, name="rights")
 app.add_typer(tls.app, name="tls")
 app.add_typer(witness.app, name="witness")
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         _refuse(args, "interrupted", 130)
     except grpc.RpcError as exc:
         _refuse(args, f"{exc.code().name}: {exc.details()}", 1)
-    except (CryptoError, DisclosureNotProven) as exc:
+    except (CryptoError, DisclosureNotProven, ReceiptInvalid) as exc:
         _refuse(args, str(exc), 1)
     except OSError as exc:
         _refuse(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)

@@ -1,4 +1,4 @@
-"""`consentry org request-access | requests`: an institution asks a patient for access and
+"""`consentry org request-access | requests | watch`: an institution asks a patient for access and
 follows what it asked; the patient approves or declines (`consentry patient`)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from consentry.services.cli import acting, privacy_notice
+from consentry.services.cli import acting, privacy_notice, watch_lines
 from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.cli.consent_terms import Categories, Days, Excepted, Kind, Purposes, request_line, terms
 from consentry.v1 import consent_pb2 as pb
@@ -41,3 +41,15 @@ def requests(patient: str = typer.Option("", "--patient", help="Only those to th
         for r in acting.every(client.consent.ListAccessRequests, lambda token: pb.ListAccessRequestsRequest(
                 patient_id=patient, page_token=token), "requests"):
             typer.echo(request_line(r))
+
+
+def watch(after: int = typer.Option(0, "--after", min=0, help="First the changes after this ledger seq"),
+          key: Path = acting.KeyFile, as_: str = acting.OrgAs, role: str = acting.Role,
+          practitioner: str = acting.ActingPractitioner, target: str = acting.Target,
+          tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
+    """Print each decision on this institution's access requests and each change to a consent it
+    holds as it commits, until interrupted: seq, time, what (request-approved, request-declined,
+    consent-granted, consent-narrowed, consent-revoked), patient, request, consent@version."""
+    caller = acting.institution(key, as_, role, practitioner)
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
+        watch_lines.follow(client.watch_consent_changes, watch_lines.change_line, after)

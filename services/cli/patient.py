@@ -7,12 +7,11 @@ with their own and names the patient with `--for PATIENT` (the server checks the
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
-from consentry.services.cli import acting, privacy_notice
+from consentry.services.cli import acting, privacy_notice, watch_lines
 from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.cli.consent_terms import (
     Categories,
@@ -27,6 +26,7 @@ from consentry.services.cli.consent_terms import (
     terms,
 )
 from consentry.services.cli.org_records import record_line
+from consentry.services.cli.receipt import ReceiptOut, ServiceKey, change
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import consent_pb2 as pb
@@ -65,6 +65,7 @@ def grant(to: str = typer.Option(..., "--to", help="The grantee institution's id
           kind: str = Kind, category: list[str] = Categories, purpose: list[str] = Purposes,
           days: int | None = Days, excepted: list[str] = Excepted,
           notice: str = privacy_notice.Notice, lang: str = privacy_notice.Lang,
+          service_key: str | None = ServiceKey, receipt_out: Path | None = ReceiptOut,
           key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Grant an institution access to categories of records for purposes, under the privacy notice
@@ -74,7 +75,7 @@ def grant(to: str = typer.Option(..., "--to", help="The grantee institution's id
                                      terms=terms(kind, category, purpose, days, excepted))
     with who.client(target, tls_client_cert, tls_client_key) as client:
         request.notice.CopyFrom(privacy_notice.shown(client, notice, lang))
-        typer.echo(consent_line(client.consent.GrantConsent(request).consent))
+        typer.echo(consent_line(change(client, "GrantConsent", request, service_key, receipt_out).consent))
 
 
 @app.command()
@@ -83,6 +84,7 @@ def narrow(consent_id: str = typer.Argument(..., help="The consent to narrow"),
            purpose: list[str] = typer.Option([], "--purpose", help="Only these purposes [default: as now]"),
            days: int | None = typer.Option(None, "--days", min=1, help="End this many days from now [default: as now]"),
            excepted: list[str] = Excepted,
+           service_key: str | None = ServiceKey, receipt_out: Path | None = ReceiptOut,
            key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
            tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Narrow a consent within its current terms (a new version); what is not given stays as it is."""
@@ -91,19 +93,20 @@ def narrow(consent_id: str = typer.Argument(..., help="The consent to narrow"),
         current = client.consent.GetConsent(pb.GetConsentRequest(consent_id=consent_id)).consent
         request = pb.NarrowConsentRequest(consent_id=consent_id, terms=narrowed(
             consent_terms(current), category, purpose, days, excepted))
-        typer.echo(consent_line(client.consent.NarrowConsent(request).consent))
+        typer.echo(consent_line(change(client, "NarrowConsent", request, service_key, receipt_out).consent))
 
 
 @app.command()
 def revoke(consent_id: str = typer.Argument(..., help="The consent to revoke"),
            reason: str = typer.Option("", "--reason", help="Why (kept with the consent)"),
+           service_key: str | None = ServiceKey, receipt_out: Path | None = ReceiptOut,
            key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
            tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Revoke a consent: the grantee is refused from the next call."""
     who = Acting(key, as_, for_)
     with who.client(target, tls_client_cert, tls_client_key) as client:
-        typer.echo(consent_line(client.consent.RevokeConsent(
-            pb.RevokeConsentRequest(consent_id=consent_id, reason=reason)).consent))
+        typer.echo(consent_line(change(client, "RevokeConsent", pb.RevokeConsentRequest(
+            consent_id=consent_id, reason=reason), service_key, receipt_out).consent))
 
 
 @app.command()
@@ -144,6 +147,7 @@ def export(consent_id: str = typer.Argument(..., help="The consent"),
 def import_(file: Path = typer.Option(..., "--file", exists=True, dir_okay=False,
                                       help="A FHIR R4 Consent resource (JSON)"),
             notice: str = privacy_notice.Notice, lang: str = privacy_notice.Lang,
+            service_key: str | None = ServiceKey, receipt_out: Path | None = ReceiptOut,
             key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Grant the consent a FHIR R4 Consent resource describes (docs/fhir-consent.md), under the
@@ -151,8 +155,8 @@ def import_(file: Path = typer.Option(..., "--file", exists=True, dir_okay=False
     who = Acting(key, as_, for_)
     with who.client(target, tls_client_cert, tls_client_key) as client:
         ref = privacy_notice.shown(client, notice, lang)
-        typer.echo(consent_line(client.consent.ImportConsent(pb.ImportConsentRequest(
-            fhir_json=file.read_text(), notice=ref)).consent))
+        typer.echo(consent_line(change(client, "ImportConsent", pb.ImportConsentRequest(
+            fhir_json=file.read_text(), notice=ref), service_key, receipt_out).consent))
 
 
 @app.command()
@@ -190,6 +194,7 @@ def approve(request_id: str = typer.Argument(..., help="The access request"),
             purpose: list[str] = typer.Option([], "--purpose", help="Narrow: only these purposes"),
             days: int | None = typer.Option(None, "--days", min=1, help="Narrow: end this many days from now"),
             excepted: list[str] = Excepted, lang: str = privacy_notice.Lang,
+            service_key: str | None = ServiceKey, receipt_out: Path | None = ReceiptOut,
             key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
             tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
     """Approve an access request as asked, or narrowed by the terms given, under the requester's
@@ -202,7 +207,7 @@ def approve(request_id: str = typer.Argument(..., help="The access request"),
             privacy_notice.show_named(client, asked.notice, lang)
         if category or purpose or days or excepted:
             request.terms.CopyFrom(narrowed(asked.terms, category, purpose, days, excepted))
-        typer.echo(consent_line(client.consent.ApproveAccessRequest(request).consent))
+        typer.echo(consent_line(change(client, "ApproveAccessRequest", request, service_key, receipt_out).consent))
 
 
 @app.command()
@@ -241,27 +246,15 @@ def history(key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None =
 
 
 @app.command()
-def watch(interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between polls"),
+def watch(after: int = typer.Option(0, "--after", min=0, help="First the accesses after this ledger seq"),
           key: Path = acting.KeyFile, as_: str = PatientAs, for_: str | None = For, target: str = acting.Target,
           tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Print each new access and each new pending access request as it appears, until interrupted.
+    """Print each access and each new access request as it commits, until interrupted.
 
-    There is no streaming RPC for this yet: the command polls the access history and the pending
-    requests every --interval seconds; an emergency access is marked EMERGENCY."""
+    One line per event from the server's live stream (WatchAccess): an access as `history`
+    prints it (an emergency access marked EMERGENCY), a new request as `request <request>`,
+    another notice as `notice <kind> <id>`."""
     who = Acting(key, as_, for_)
-    seen_events: set[int] = set()
-    seen_requests: set[str] = set()
     with who.client(target, tls_client_cert, tls_client_key) as client:
-        try:
-            while True:
-                for e in _history(client, who.patient_id):
-                    if e.ledger_seq not in seen_events:
-                        seen_events.add(e.ledger_seq)
-                        typer.echo(history_line(e))
-                for r in _requests(client, who.patient_id, "ACCESS_REQUEST_STATUS_PENDING"):
-                    if r.request_id not in seen_requests:
-                        seen_requests.add(r.request_id)
-                        typer.echo("request\t" + request_line(r))
-                time.sleep(interval)
-        except KeyboardInterrupt:
-            return
+        watch_lines.follow(lambda seq: client.watch_access(who.patient_id, seq),
+                           watch_lines.access_line(client, history_line), after)

@@ -77,3 +77,9 @@ def content_hash(secret: bytes, holder: str, body: bytes) -> str:
     """HMAC-SHA256 of a deposited body under a key derived for its holder alone: without the
     service secret no one can confirm a guessed body, and two holders' hashes of one body differ."""
     return hmac.new(_mac(secret, CONTENT_HASH_KEY, holder), body, hashlib.sha256).hexdigest()
+
+
+def enrolment_code_hash(secret: bytes, code: str) -> str:
+    """How an enrolment code is kept (docs/identity.md, "Enrolment codes"): keyed, so a copy of the
+    database alone cannot try the 2^60 codes offline. `code` is normalised (12 Crockford chars)."""
+    return _mac(secret, b"consentry/enrolment-code/v1", code).hex()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.domain import notices
-from consentry.services.domain.consent_changes import insert_consent, ledger_consent, ledger_signed
+from consentry.services.domain.consent_changes import Change, insert_consent, ledger_consent, ledger_signed
 from consentry.services.domain.consent_evidence import Subject
 from consentry.services.domain.consents import expire_lapsed, narrowed, narrower_violations
 from consentry.services.domain.privacy_notices import NoticeBinding, binding_for
@@ -24,7 +24,7 @@ from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import MANAGE_CONSENTS, about_enrolled, acting_for, acting_for_owner
 from consentry.services.identity.principals import Principal, current_principal
 from consentry.services.store.audit_trail import AuditTrail
-from consentry.services.store.models import AccessRequest, Consent, Person
+from consentry.services.store.models import AccessRequest, Person
 
 NO_REQUEST = "no access request with this id"
 
@@ -90,8 +90,9 @@ def visible_requests(s: Session, principal: Principal, patient_id: str, after: s
     return list(s.scalars(query.order_by(AccessRequest.request_id)))
 
 
-def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) -> tuple[AccessRequest, Consent]:
-    """Grants the requested terms, or the narrower `terms`; returns the request and the consent."""
+def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) -> tuple[AccessRequest, Change]:
+    """Grants the requested terms, or the narrower `terms`; returns the request and the consent
+    granted with its `consent.granted` entry."""
     row, actor = _pending(s, trail, request_id)
     if terms is None:
         terms = {"broad_categories": None, **row.terms}
@@ -105,8 +106,7 @@ def approve(s: Session, trail: AuditTrail, request_id: str, terms: dict | None) 
     subject = Subject(consent_id=consent.consent_id, version=consent.version, request_id=row.request_id)
     ledger_signed(s, trail, "consent.request.approved", actor, row.patient_id, subject, request=row.request_id,
                   consent=consent.consent_id)
-    ledger_consent(s, trail, "consent.granted", actor, consent, request_id=row.request_id)
-    return row, consent
+    return row, Change(consent, ledger_consent(s, trail, "consent.granted", actor, consent, request_id=row.request_id))
 
 
 def decline(s: Session, trail: AuditTrail, request_id: str, reason: str) -> AccessRequest:

@@ -40,6 +40,7 @@ _TYPES: dict[str, tuple[tuple[str, str], str]] = {
     "record.erased": (_PATIENT_RECORD, "D"),
     "consent.granted": (_PATIENT_RECORD, "C"),
     "consent.requested": (_PATIENT_RECORD, "C"),
+    "consent.previewed": (_APPLICATION, "E"),  # a dry run: it changes nothing
     "auth.refused": (_AUTHENTICATION, "E"),
     "call.refused": (_SECURITY_ALERT, "E"),
     "call.rate_limited": (_SECURITY_ALERT, "E"),

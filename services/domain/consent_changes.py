@@ -11,11 +11,12 @@ as an id that does not exist (NOT_FOUND, `NO_CONSENT`).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consentry.ledger.db import Appended
 from consentry.services import clock
 from consentry.services.domain import consent_evidence
 from consentry.services.domain.consents import (
@@ -37,21 +38,28 @@ from consentry.services.store.models import Consent, Institution
 NO_CONSENT = "no consent with this id"
 
 
+class Change(NamedTuple):
+    """A consent version as a change left it, and the change's ledger entry (its receipt's basis)."""
+
+    row: Consent
+    entry: Appended
+
+
 def ledger_for_patient(s: Session, trail: AuditTrail, kind: str, actor: Principal, patient_id: str,
-                       **fields: Any) -> int:
+                       **fields: Any) -> Appended:
     """Appends an event about the patient's consents, marked when a proxy acted on their behalf."""
     on_behalf = None if actor.name == patient_id else "patient"
-    return trail.append(s, kind, actor.id, patient_id=patient_id, on_behalf_of=on_behalf, **fields)
+    return trail.append_entry(s, kind, actor.id, patient_id=patient_id, on_behalf_of=on_behalf, **fields)
 
 
 def ledger_signed(s: Session, trail: AuditTrail, kind: str, actor: Principal, patient_id: str,
-                  subject: consent_evidence.Subject, **fields: Any) -> int:
+                  subject: consent_evidence.Subject, **fields: Any) -> Appended:
     """Appends the event of a change the caller signed: the entry names the call's token by its
     SHA-256 (`authorization`), and the token and request bytes are kept as its evidence."""
-    seq = ledger_for_patient(s, trail, kind, actor, patient_id, authorization=consent_evidence.authorization(),
-                             **fields)
-    consent_evidence.keep(s, seq, patient_id, subject)
-    return seq
+    appended = ledger_for_patient(s, trail, kind, actor, patient_id, authorization=consent_evidence.authorization(),
+                                  **fields)
+    consent_evidence.keep(s, appended.seq, patient_id, subject)
+    return appended
 
 
 def insert_consent(s: Session, trail: AuditTrail, actor: Principal, patient_id: str, grantee: str, terms: dict,
@@ -67,7 +75,7 @@ def insert_consent(s: Session, trail: AuditTrail, actor: Principal, patient_id: 
 
 
 def ledger_consent(s: Session, trail: AuditTrail, kind: str, actor: Principal, row: Consent,
-                   request_id: str | None = None, **extra: Any) -> int:
+                   request_id: str | None = None, **extra: Any) -> Appended:
     """Appends the signed event that made this consent version (from the access request
     `request_id`, for an approval)."""
     subject = consent_evidence.Subject(consent_id=row.consent_id, version=row.version, request_id=request_id)
@@ -90,18 +98,17 @@ def notice_of(row: Consent) -> NoticeBinding | None:
 
 
 def grant(s: Session, trail: AuditTrail, patient_id: str, grantee: str, terms: dict, notice: NoticeBinding,
-          **ledgered: Any) -> Consent:
+          **ledgered: Any) -> Change:
     """Grants a consent under the privacy notice the patient was shown (privacy_notices.binding_for)."""
     actor = acting_for(s, patient_id, MANAGE_CONSENTS)
     expire_lapsed(s, trail, patient_id)
     if s.get(Institution, grantee) is None:
         raise NotFound("no institution with this id is registered")
     row = insert_consent(s, trail, actor, patient_id, grantee, terms, binding_for(s, notice, grantee, terms))
-    ledger_consent(s, trail, "consent.granted", actor, row, **ledgered)
-    return row
+    return Change(row, ledger_consent(s, trail, "consent.granted", actor, row, **ledgered))
 
 
-def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Consent:
+def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Change:
     """Supersedes the active consent with a new version whose terms only take away."""
     current_principal().require("patient")
     old = latest(s, consent_id)
@@ -117,11 +124,10 @@ def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Conse
     # Narrowing only takes away, so the notice the consent was given under still covers it.
     row = insert_consent(s, trail, actor, old.patient_id, old.grantee, terms, notice_of(old), old.consent_id,
                          old.version + 1)
-    ledger_consent(s, trail, "consent.narrowed", actor, row)
-    return row
+    return Change(row, ledger_consent(s, trail, "consent.narrowed", actor, row))
 
 
-def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Consent:
+def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Change:
     current_principal().require("patient")
     row = latest(s, consent_id)
     actor = acting_for_owner(s, row.patient_id, MANAGE_CONSENTS, NO_CONSENT)
@@ -129,10 +135,10 @@ def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Conse
     if row.status != "active":
         raise FailedPrecondition(f"the consent is already {row.status}")
     row.status, row.revoked_ns, row.revoke_reason = "revoked", clock.now_ns(), reason or None
-    ledger_signed(s, trail, "consent.revoked", actor, row.patient_id,
-                  consent_evidence.Subject(consent_id=row.consent_id, version=row.version),
-                  consent=row.consent_id, version=row.version, grantee="org:" + row.grantee)
-    return row
+    entry = ledger_signed(s, trail, "consent.revoked", actor, row.patient_id,
+                          consent_evidence.Subject(consent_id=row.consent_id, version=row.version),
+                          consent=row.consent_id, version=row.version, grantee="org:" + row.grantee)
+    return Change(row, entry)
 
 
 def latest(s: Session, consent_id: str) -> Consent:

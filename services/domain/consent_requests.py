@@ -14,7 +14,8 @@ from consentry.services.domain.consents import parse_terms
 from consentry.services.domain.fhir_consent import notice_uri
 from consentry.services.domain.privacy_notices import NoticeBinding, parse_ref
 from consentry.services.domain.validation import UUID, Violations, timestamp_ns
-from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY
+from consentry.services.identity import staff
+from consentry.services.identity.acting_for import MANAGE_CONSENTS, READ_HISTORY, REPORT_READINGS
 from consentry.services.identity.principals import Principal
 from consentry.v1 import consent_pb2 as pb
 
@@ -23,7 +24,8 @@ DEFAULT_PAGE = 100
 # How long an access request stays pending: by default, and at most.
 REQUEST_LIFETIME_NS = 14 * DAY_NS
 MAX_REQUEST_LIFETIME_NS = 90 * DAY_NS
-SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY}
+SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: MANAGE_CONSENTS, pb.PROXY_SCOPE_READ_HISTORY: READ_HISTORY,
+          pb.PROXY_SCOPE_REPORT_READINGS: REPORT_READINGS}
 # Page tokens: a consent's "<id>:<version, 9 digits>"; a ledger seq in ASCII digits (isdigit()
 # would take other scripts' digits too), short enough to be a database integer.
 CONSENTS_TOKEN = re.compile(UUID.pattern + r":[0-9]{9}")
@@ -44,6 +46,29 @@ def validate_grant_consent(request: pb.GrantConsentRequest) -> tuple[dict, Notic
     v.raise_if_any()
     assert notice is not None  # a missing or malformed notice is a violation, raised above
     return terms, notice
+
+
+def validate_preview_consent(request: pb.PreviewConsentRequest) -> dict:
+    """The proposed terms, checked exactly as GrantConsent checks them (same fields, same
+    messages); the role, when given, must be a staff role."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.institution_id("grantee", request.grantee)
+    terms = parse_terms(v, "terms", request.terms)
+    v.check(not request.role or request.role in staff.STAFF_ROLES, "role",
+            "must be empty or a staff role: " + ", ".join(sorted(staff.STAFF_ROLES)))
+    v.raise_if_any()
+    return terms
+
+
+def validate_list_consent_receipts(request: pb.ListConsentReceiptsRequest) -> tuple[int, int]:
+    """The page size, and the ledger seq the page starts after (-1: from the beginning)."""
+    v = Violations()
+    v.uuid("consent_id", request.consent_id)
+    v.page_size("page_size", request.page_size)
+    v.page_token("page_token", request.page_token, HISTORY_TOKEN)
+    v.raise_if_any()
+    return request.page_size or DEFAULT_PAGE, int(request.page_token or -1)
 
 
 def validate_import_notice(request: pb.ImportConsentRequest, named_in_resource: str | None) -> NoticeBinding:
@@ -170,7 +195,8 @@ def validate_add_proxy(request: pb.AddProxyRequest, now_ns: int) -> tuple[list[s
     _patient_and_proxy(v, request)
     v.check(request.proxy_id != request.patient_id, "proxy_id", "must name someone other than the patient")
     v.check(bool(request.scopes) and all(sc in SCOPES for sc in request.scopes), "scopes",
-            "must name at least one of PROXY_SCOPE_MANAGE_CONSENTS, PROXY_SCOPE_READ_HISTORY")
+            "must name at least one of PROXY_SCOPE_MANAGE_CONSENTS, PROXY_SCOPE_READ_HISTORY, "
+            "PROXY_SCOPE_REPORT_READINGS")
     v.text("relationship", request.relationship, required=True, limit=64)
     expire = timestamp_ns(request.expire_time) if request.HasField("expire_time") else None
     v.check(expire is None or expire > now_ns, "expire_time", "must be in the future")
@@ -237,4 +263,13 @@ def validate_mark_notices_read(request: pb.MarkNoticesReadRequest) -> list[str]:
 def validate_get_emergency_access(request: pb.GetEmergencyAccessRequest) -> None:
     v = Violations()
     v.uuid("emergency_id", request.emergency_id)
+    v.raise_if_any()
+
+
+# -- live streams --------------------------------------------------------------------------------
+
+
+def validate_watch_access(request: pb.WatchAccessRequest) -> None:
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
     v.raise_if_any()

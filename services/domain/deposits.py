@@ -12,9 +12,10 @@ from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain.labelling import LabelReason
+from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.domain.records import Deposit
 from consentry.services.errors import NotFound, PermissionDenied
-from consentry.services.identity.acting_for import READ_HISTORY, about_enrolled, acting_for
+from consentry.services.identity.acting_for import READ_HISTORY, REPORT_READINGS, about_enrolled, acting_for
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Institution, Person, Record
@@ -61,17 +62,31 @@ def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDe
     if s.get(Person, new.patient_id) is None:
         raise NotFound("no patient with this id is enrolled")
     deposit = part2_marked(new.deposit) if institution.part2_program else new.deposit
+    return _file(s, trail, holder, holder.name, new, deposit)
+
+
+def file_reading(s: Session, trail: AuditTrail, new: SealedDeposit) -> tuple[Record, int]:
+    """Files a patient-reported reading (docs/readings.md) for the caller, who must be the patient
+    or a proxy with the report-readings scope; held by PATIENT_REPORTED, not by an institution."""
+    reporter = acting_for(s, new.patient_id, REPORT_READINGS)
+    return _file(s, trail, reporter, PATIENT_REPORTED, new, new.deposit)
+
+
+def _file(s: Session, trail: AuditTrail, actor: Principal, holder: str, new: SealedDeposit,
+          deposit: Deposit) -> tuple[Record, int]:
     row = Record(
-        record_id=new.record_id, patient_id=new.patient_id, holder=holder.name,
+        record_id=new.record_id, patient_id=new.patient_id, holder=holder,
         resource_type=deposit.resource_type, category=deposit.category, labels=deposit.labels,
         effective_ns=deposit.effective_ns, created_ns=clock.now_ns(), content_hash=new.content_hash,
         ciphertext=new.sealed.ciphertext, wrapped_key=new.sealed.wrapped_key, kek_id=new.sealed.kek_id,
         label_reasons=[reason.to_json() for reason in deposit.label_reasons],
     )
     s.add(row)
+    reported: dict = {"patient_reported": True} if holder == PATIENT_REPORTED else {}
     seq = trail.append(
-        s, "record.deposited", holder.id, patient_id=new.patient_id, record=new.record_id,
-        category=deposit.category, labels=deposit.labels, role=holder.role, practitioner=holder.practitioner,
+        s, "record.deposited", actor.id, patient_id=new.patient_id, record=new.record_id,
+        category=deposit.category, labels=deposit.labels, role=actor.role or None,
+        practitioner=actor.practitioner or None, **reported,
     )
     return row, seq
 

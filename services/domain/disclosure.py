@@ -84,7 +84,7 @@ class Disclosure:
         records = _candidates(s, fetch)
         expire_lapsed(s, self.trail, fetch.patient_id, now_ns)  # ledgers a lapse once
         consents = [policy_consent(c, now_ns)
-                    for c in _consents_for(s, fetch.patient_id, principal.name, research_consent)]
+                    for c in consents_for(s, fetch.patient_id, principal.name, research_consent)]
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, consents, now_ns)
         decisions = self.policy.decide_batch(shared, [policy_input.resource(s, self.trail, r) for r in records])
@@ -224,7 +224,7 @@ def _candidates(s: Session, fetch: Fetch) -> list[Record]:
     return list(s.scalars(query.order_by(Record.created_ns, Record.record_id)))
 
 
-def _consents_for(s: Session, patient_id: str, grantee: str, consent_id: str | None) -> list[Consent]:
+def consents_for(s: Session, patient_id: str, grantee: str, consent_id: str | None) -> list[Consent]:
     """The consents the policy decides by: a research fetch's one consent, or all naming the grantee."""
     # Superseded versions are history, never a basis for a decision.
     query = select(Consent).where(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from consentry.services import clock
 from consentry.services.crypto.share import recipient_key_id
-from consentry.services.domain.patient_identifiers import enroll_identifiers
+from consentry.services.domain.patient_identifiers import enroll_hashes, enroll_identifiers
 from consentry.services.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from consentry.services.identity.principals import Principal
 from consentry.services.identity.tokens import identity_key_id
@@ -108,6 +108,30 @@ def enroll_patient(s: Session, trail: AuditTrail, operator: Principal, patient_i
                      patient_id=patient_id)
     enroll_identifiers(s, trail.pseudonym_key, patient_id, identifiers)
     return key_id
+
+
+def enroll_patient_hashed(s: Session, trail: AuditTrail, actor: Principal, patient_id: str, public_key: bytes,
+                          identifier_hashes: Sequence[str], **ledgered: Any) -> str:
+    """As enroll_patient, with the identifiers already kept as keyed hashes (an enrolment code's)."""
+    key_id = _enroll(s, trail, actor, Person(patient_id=patient_id, created_ns=clock.now_ns()), patient_id,
+                     "patient:" + patient_id, public_key, "this patient is already enrolled", "patient.enrolled",
+                     patient_id=patient_id, **ledgered)
+    enroll_hashes(s, patient_id, identifier_hashes)
+    return key_id
+
+
+def replace_identity_key(s: Session, principal: str, public_key: bytes) -> tuple[PrincipalKey, list[str]]:
+    """Makes `public_key` the principal's identity key and revokes every earlier one at once: no
+    grace, for a key on a lost device must not authenticate another call. Returns the new key
+    and the ids of those revoked."""
+    key = add_key(s, principal, "identity", public_key)
+    now, revoked = clock.now_ns(), []
+    for old in s.scalars(select(PrincipalKey).where(
+            PrincipalKey.principal == principal, PrincipalKey.key_type == "identity",
+            PrincipalKey.status != "revoked", PrincipalKey.key_id != key.key_id)):
+        old.status, old.revoked_ns = "revoked", now
+        revoked.append(old.key_id)
+    return key, sorted(revoked)
 
 
 def enroll_auditor(s: Session, trail: AuditTrail, operator: Principal, auditor_id: str, public_key: bytes) -> str:

@@ -38,19 +38,19 @@ MAX_CHARS: dict[str, int] = {
     "consent_id": 36, "request_id": 36, "record_id": 36, "record_ids": 36, "key_id": 80,
     "idempotency_key": 128, "page_token": 64, "purpose": 16, "purposes": 16, "category": 32,
     "categories": 32, "excepted_categories": 32, "labels": 32, "relationship": 64, "display_name": 200,
-    "practitioner_id": 64, "roles": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
+    "practitioner_id": 64, "roles": 32, "role": 32, "authorization": 64, "subject_id": 32, "system": 256, "value": 128,
     "notice_ids": 36, "notice_id": 36, "emergency_id": 36, "comment": MAX_TEXT, "language": 16,
     "recipient_legal_name": MAX_PART_CHARS, "recipient_contact": MAX_PART_CHARS, "purpose_description": MAX_PART_CHARS,
     "handling_method": MAX_PART_CHARS, "necessity_and_impact": MAX_PART_CHARS, "retention": MAX_PART_CHARS,
     "how_to_withdraw": MAX_PART_CHARS, "reason": MAX_TEXT, "justification": MAX_TEXT, "fhir_json": MAX_JSON_CHARS,
     "holder": 64, "representative_id": 128, "evidence_type": 32, "evidence_hash": 64, "refusal_reason": 32,
-    "explanation": MAX_TEXT, "text": MAX_TEXT,
+    "explanation": MAX_TEXT, "text": MAX_TEXT, "code": 64,
 }
 # Bytes in a bytes field. A deposit's `fhir_json` is held to the server's setting
 # (CONSENTRY_MAX_BODY_BYTES, config.py); this is its default.
 MAX_BYTES: dict[str, int] = {
     "fhir_json": DEFAULT_MAX_BODY_BYTES, "identity_public_key": 32, "encryption_public_key": 32, "public_key": 32,
-    "nonce": FETCH_NONCE_BYTES[1], "content_hash": 32,
+    "nonce": FETCH_NONCE_BYTES[1], "content_hash": 32, "proof": 64,
 }
 # What a field missing from the tables gets (tests/services/domain/test_limits.py keeps the
 # tables complete, so this is a floor for a field added without a thought, not a policy).

@@ -15,14 +15,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
+from consentry.services.domain.validation import to_timestamp
 from consentry.services.errors import NotFound
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for
 from consentry.services.store.models import PatientNotice
+from consentry.v1 import consent_pb2 as pb
 
 ACCESS_REQUESTED = "access.requested"
 EMERGENCY_ACCESS = "emergency.access"
 RECORD_AMENDED = "record.amended"
 KINDS = frozenset({ACCESS_REQUESTED, EMERGENCY_ACCESS, RECORD_AMENDED})
+_KIND_PB = {
+    ACCESS_REQUESTED: pb.NOTICE_KIND_ACCESS_REQUESTED,
+    EMERGENCY_ACCESS: pb.NOTICE_KIND_EMERGENCY_ACCESS,
+    RECORD_AMENDED: pb.NOTICE_KIND_RECORD_AMENDED,
+}
 MAX_SUBJECT_CHARS = 64
 NO_NOTICE = "no notice with this id"
 
@@ -81,3 +88,9 @@ def page_token(row: PatientNotice) -> str:
 def _token_parts(token: str) -> tuple[int, str]:
     created, notice_id = token.split(":", 1)
     return int(created), notice_id
+
+
+def notice_pb(row: PatientNotice) -> pb.PatientNotice:
+    return pb.PatientNotice(notice_id=row.notice_id, patient_id=row.patient_id, kind=_KIND_PB[row.kind],
+                            subject_ref=row.subject_ref, create_time=to_timestamp(row.created_ns),
+                            read_time=to_timestamp(row.read_ns))

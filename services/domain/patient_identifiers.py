@@ -53,12 +53,21 @@ def validate_identifiers(v: Violations, field: str, identifiers: Sequence[tuple[
 
 def enroll_identifiers(s: Session, secret: bytes, patient_id: str, identifiers: Iterable[tuple[str, str]]) -> None:
     """Stores the identifiers' hashes for the patient, in the enrolment's transaction."""
-    hashes = [identifier_hash(secret, system, value) for system, value in identifiers]
-    if hashes and s.scalars(select(PatientIdentifier.identifier_hash)
-                            .where(PatientIdentifier.identifier_hash.in_(hashes))).first() is not None:
-        raise AlreadyExists("an identifier in identifiers is already enrolled for another patient")
+    enroll_hashes(s, patient_id, [identifier_hash(secret, system, value) for system, value in identifiers])
+
+
+def enroll_hashes(s: Session, patient_id: str, hashes: Sequence[str]) -> None:
+    """Stores identifier hashes (identifier_hash) for the patient; ALREADY_EXISTS if one is
+    another patient's."""
+    require_unclaimed(s, hashes)
     now = clock.now_ns()
     s.add_all(PatientIdentifier(identifier_hash=h, patient_id=patient_id, created_ns=now) for h in hashes)
+
+
+def require_unclaimed(s: Session, hashes: Sequence[str]) -> None:
+    if hashes and s.scalars(select(PatientIdentifier.identifier_hash)
+                            .where(PatientIdentifier.identifier_hash.in_(list(hashes)))).first() is not None:
+        raise AlreadyExists("an identifier in identifiers is already enrolled for another patient")
 
 
 def enrolled_hashes(s: Session, patient_id: str) -> frozenset[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consentry.services.domain import readings
 from consentry.services.domain.records import Deposit, DepositRules, read_deposit
 from consentry.services.domain.references import PatientIdentity
 from consentry.services.domain.validation import RESEARCH_PURPOSES, SUBJECT_ID, UUID, Violations
@@ -44,6 +45,21 @@ def validate_put_record(request: pb.PutRecordRequest, body_limit: int, rules: De
     v.raise_if_any()
     return read_deposit(identity_of(request.patient_id), request.fhir_json, list(request.labels), request.category,
                         body_limit, rules)
+
+
+def validate_put_observation(request: pb.PutObservationRequest, body_limit: int, rules: DepositRules,
+                             identity_of: Callable[[str], PatientIdentity], now_ns: int) -> tuple[bytes, Deposit]:
+    """A home reading (docs/readings.md): the body as it is filed, stamped patient-reported, and
+    its deposit metadata; then checked as any deposit is."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    v.raise_if_any()
+    body = v.json_object("fhir_json", request.fhir_json, limit=body_limit, what="a FHIR R4 Observation")
+    readings.check_reading(v, body, request.patient_id, now_ns)
+    v.raise_if_any()
+    filed = readings.stamped(body, request.patient_id)
+    # The stamp adds a few hundred bytes to a body within the limit; it may pass the limit by that.
+    return filed, read_deposit(identity_of(request.patient_id), filed, [], "", body_limit + 1024, rules)
 
 
 def validate_list_records(request: pb.ListRecordsRequest) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from consentry.services.domain import enrolment_codes
 from consentry.services.domain.consents import broad_categories_of
 from consentry.services.domain.patient_identifiers import validate_identifiers
 from consentry.services.domain.privacy_notices import LANGUAGES, MAX_PART_CHARS, PARTS
@@ -77,6 +78,26 @@ def validate_enroll_patient(request: pb.EnrollPatientRequest) -> list[tuple[str,
     validate_identifiers(v, "identifiers", identifiers)
     v.raise_if_any()
     return identifiers
+
+
+def validate_create_enrolment_code(request: pb.CreateEnrolmentCodeRequest) -> list[tuple[str, str]]:
+    """The identifiers a new patient is to be enrolled with, as (system, value)."""
+    v = Violations()
+    v.person_id("patient_id", request.patient_id)
+    identifiers = [(i.system, i.value) for i in request.identifiers]
+    validate_identifiers(v, "identifiers", identifiers)
+    v.raise_if_any()
+    return identifiers
+
+
+def validate_redeem_enrolment_code(request: pb.RedeemEnrolmentCodeRequest) -> str | None:
+    """The normalised code, or None for one that cannot be a code: refused later like any wrong
+    code (the format is public, but one answer for every bad code is simpler to trust)."""
+    v = Violations()
+    v.key32("identity_public_key", request.identity_public_key)
+    v.check(len(request.proof) == 64, "proof", "must be a 64-byte Ed25519 signature")
+    v.raise_if_any()
+    return enrolment_codes.normalised(request.code[:64])
 
 
 def validate_enroll_auditor(request: pb.EnrollAuditorRequest) -> None:

@@ -23,10 +23,12 @@ from consentry.services.store.models import Person, Proxy, Representative
 
 MANAGE_CONSENTS = "manage-consents"
 READ_HISTORY = "read-history"
+# Deposit home-monitoring readings (ExchangeService.PutObservation, docs/readings.md).
+REPORT_READINGS = "report-readings"
 # The rights endpoints (RightsService): the patient and their representatives only; a proxy
 # the patient named for their consents does not hold it.
 EXERCISE_RIGHTS = "exercise-rights"
-REPRESENTATIVE_SCOPES = (MANAGE_CONSENTS, READ_HISTORY, EXERCISE_RIGHTS)
+REPRESENTATIVE_SCOPES = (MANAGE_CONSENTS, READ_HISTORY, EXERCISE_RIGHTS, REPORT_READINGS)
 # No proxy holds this scope: only the patient in person may name or remove proxies.
 PATIENT_ONLY = "patient-only"
 

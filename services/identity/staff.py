@@ -44,3 +44,11 @@ def may_break_glass(kind: str, role: str) -> bool:
     policy applies the same rule to every record)."""
     return (may_have(kind, role) and _INSTITUTIONS[kind].get("delivers_care") is True
             and _DUTIES[role].get("clinician") is True)
+
+
+def default_role(kind: str, purpose: str) -> str:
+    """The role a preview decides as when none is named: of the roles this kind of institution
+    can have, the one whose duties cover the most categories for `purpose` (the first listed in
+    institutions.json on a tie; "" for an unknown kind)."""
+    roles = _INSTITUTIONS.get(kind, {}).get("roles", [])
+    return max(roles, key=lambda role: len(_DUTIES[role]["purposes"].get(purpose, [])), default="")

@@ -45,9 +45,11 @@ from consentry.services.config import channel_options
 from consentry.services.crypto import export_seal
 from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
 from consentry.services.identity.tokens import METADATA_KEY, Caller
+from consentry.services.sdk import consent_receipts
 from consentry.services.sdk.entries import canonical_entry
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
 from consentry.services.sdk.seen_shares import MemorySeenShares, SeenShares
+from consentry.services.sdk.watches import Watch
 from consentry.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -138,6 +140,8 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
 
 
 FETCH_NONCE_BYTES = 32
+# The consent changes whose responses carry a signed receipt (docs/receipts.md).
+RECEIPTED_CHANGES = ("GrantConsent", "ImportConsent", "ApproveAccessRequest", "NarrowConsent", "RevokeConsent")
 
 
 def _system_clock() -> datetime:
@@ -288,6 +292,44 @@ class Client:
             raise DisclosureNotProven(f"ledger check failed: {exc}") from exc
         return DisclosureProof(seq, entry, note, size, root)
 
+    def change_consent(self, method: str, request: Message, service_key: VerifyKey) -> tuple[Message, dict]:
+        """Calls a consent change (GrantConsent, ImportConsent, ApproveAccessRequest, NarrowConsent,
+        RevokeConsent) and returns the response with its receipt's statement, once the receipt
+        verifies under `service_key` and states the version returned; raises ReceiptInvalid."""
+        if method not in RECEIPTED_CHANGES:
+            raise ValueError(f"{method} is not a consent change with a receipt")
+        response = getattr(self.consent, method)(request, timeout=self.timeout_s)
+        return response, consent_receipts.receipt_of(response, service_key)
+
+    def consent_receipts(self, consent_id: str,
+                         service_key: VerifyKey) -> list[tuple[consent_pb2.ConsentReceipt, dict]]:
+        """Every receipt of the consent's changes, oldest first, each verified (ReceiptInvalid)."""
+        found: list[tuple[consent_pb2.ConsentReceipt, dict]] = []
+        token = ""
+        while True:
+            page = self.consent.ListConsentReceipts(consent_pb2.ListConsentReceiptsRequest(
+                consent_id=consent_id, page_token=token), timeout=self.timeout_s)
+            for receipt in page.receipts:
+                statement = consent_receipts.verify_consent_receipt(receipt, service_key)
+                if statement["consent_id"] != consent_id:
+                    raise consent_receipts.ReceiptInvalid("a receipt listed states another consent")
+                found.append((receipt, statement))
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def prove_receipt(self, statement: dict, ledger_key: str, *, origin: str | None = None) -> None:
+        """Proves the receipt's ledger position (seq and leaf hash) under a checkpoint signed by
+        `ledger_key` that extends the last one this client trusted; raises ReceiptInvalid."""
+        seq = statement["ledger"]["seq"]
+        try:
+            _, size, root = self._checkpoint_covering(seq, NoteVerifier.from_key(ledger_key), origin)
+            proof = self.audit.GetInclusionProof(
+                audit_pb2.GetInclusionProofRequest(seq=seq, tree_size=size), timeout=self.timeout_s)
+        except (LedgerError, ValueError, DisclosureNotProven) as exc:
+            raise consent_receipts.ReceiptInvalid(f"the receipt's ledger position is not proven: {exc}") from exc
+        consent_receipts.check_receipt_in_ledger(statement, proof, root)
+
     def consent_evidence(self, consent_id: str, version: int = 0) -> list[consent_pb2.ConsentEvidence]:
         """What the patient (or a proxy) signed to make and change the consent (one version's, if
         ``version``), oldest first; check each with ``consent_evidence.verify_consent_evidence``."""
@@ -326,6 +368,14 @@ class Client:
                                                 timeout=self.timeout_s)
         return reply.evidence[0]
 
+    def put_observation(self, patient_id: str, fhir_json: bytes | str,
+                        idempotency_key: str = "") -> exchange_pb2.PutObservationResponse:
+        """Deposits a home reading (a FHIR Observation; sdk/readings.py builds one) for the
+        patient, as the patient or a proxy with the report-readings scope (docs/readings.md)."""
+        body = fhir_json.encode() if isinstance(fhir_json, str) else fhir_json
+        return self.exchange.PutObservation(exchange_pb2.PutObservationRequest(
+            patient_id=patient_id, fhir_json=body, idempotency_key=idempotency_key), timeout=self.timeout_s)
+
     def notices(self, patient_id: str, *, unread_only: bool = False) -> list[consent_pb2.PatientNotice]:
         """Every notice queued for the patient (only those not yet marked read, with
         ``unread_only``), oldest first; each names its kind and the id of what it is about."""
@@ -338,6 +388,18 @@ class Client:
             token = page.next_page_token
             if not token:
                 return found
+
+    def watch_access(self, patient_id: str, after_seq: int = 0) -> Watch[consent_pb2.WatchAccessResponse]:
+        """The patient's access events and notices as they commit, and heartbeats (a response
+        holds one of `access`, `notice`, `heartbeat`). With `after_seq` (the last ledger_seq
+        seen), the events after it come first, so a client reconnects without a gap."""
+        return Watch(self.consent.WatchAccess(consent_pb2.WatchAccessRequest(patient_id=patient_id,
+                                                                             after_seq=after_seq)))
+
+    def watch_consent_changes(self, after_seq: int = 0) -> Watch[consent_pb2.WatchConsentChangesResponse]:
+        """An institution's decided access requests and consent changes as they commit, and
+        heartbeats (a response holds `change` or `heartbeat`); `after_seq` as for watch_access."""
+        return Watch(self.consent.WatchConsentChanges(consent_pb2.WatchConsentChangesRequest(after_seq=after_seq)))
 
     def mark_notices_read(self, patient_id: str, notice_ids: list[str]) -> list[consent_pb2.PatientNotice]:
         """Marks the patient's notices read; returns them as they now stand."""

@@ -40,7 +40,8 @@ CHANGES: dict[str, tuple[type[Message], str]] = {
 }
 _KINDS = {pb.CONSENT_KIND_UNSPECIFIED: "treatment", pb.CONSENT_KIND_TREATMENT: "treatment",
           pb.CONSENT_KIND_RESEARCH: "research"}
-_SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: "manage-consents", pb.PROXY_SCOPE_READ_HISTORY: "read-history"}
+_SCOPES = {pb.PROXY_SCOPE_MANAGE_CONSENTS: "manage-consents", pb.PROXY_SCOPE_READ_HISTORY: "read-history",
+           pb.PROXY_SCOPE_REPORT_READINGS: "report-readings"}
 
 
 class EvidenceNotProven(Exception):

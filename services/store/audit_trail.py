@@ -101,6 +101,11 @@ class AuditTrail:
             session.add(LedgerSubject(pseudonym=pseudonym, seq=appended.seq, kind=kind))
         return appended
 
+    @staticmethod
+    def wrote(session: Session) -> bool:
+        """Whether the transaction appended to the ledger (took its writer)."""
+        return _WRITER in session.info
+
     def redact(self, session: Session, seqs: list[int], reason: str, actor: str) -> int | None:
         """Tombstones the entries at `seqs` (in batches the ledger allows) and ledgers each batch
         as a `ledger.redacted` entry with the reason code; drops them from every patient's index.

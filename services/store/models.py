@@ -348,3 +348,18 @@ class EmergencyAccess(Base):
     reviewer: Mapped[str | None] = mapped_column(String(140), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # justified | not-justified | referred
     review_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class EnrolmentCode(Base):
+    """A one-time enrolment code (docs/identity.md, "Enrolment codes"): only its keyed hash is
+    kept, never the code. For a new patient it carries the keyed hashes of the identifiers to
+    enrol them with; for an enrolled one (a lost device) none. Redeeming sets `used_ns`."""
+
+    __tablename__ = "enrolment_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    identifier_hashes: Mapped[list] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(140))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    expire_ns: Mapped[int] = mapped_column(BigInteger)
+    used_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

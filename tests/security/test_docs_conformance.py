@@ -21,10 +21,12 @@ from collections.abc import Iterator
 import grpc
 import jwt
 import nacl.bindings
+import nacl.exceptions
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.public import PrivateKey
+from nacl.signing import VerifyKey
 
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
@@ -207,3 +209,52 @@ def test_each_documented_token_rule_is_enforced(world, override, rule):
         doctor.unary(channel, "/consentry.v1.RegistryService/GetServiceKeys", registry_pb2.GetServiceKeysRequest(),
                      registry_pb2.GetServiceKeysResponse, **override)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, rule
+
+
+def inclusion_root(leaf: bytes, index: int, size: int, path: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.3.2, as docs/receipts.md step 3 names it."""
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        assert sn != 0
+        if fn & 1 or fn == sn:
+            r = sha256(b"\x01" + p + r)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = sha256(b"\x01" + r + p)
+        fn, sn = fn >> 1, sn >> 1
+    assert sn == 0
+    return r
+
+
+def test_a_consent_receipt_verified_by_the_docs_alone(harness, world):
+    """docs/receipts.md: the grantee lists a receipt and checks it, then its ledger position."""
+    channel, doctor_id, doctor, _encryption, patient = world
+    pinned = keys_show(harness.settings.data_dir)
+    pk = base64.b64decode(pinned["share"])
+    consents = doctor.unary(channel, "/consentry.v1.ConsentService/ListConsents", consent_pb2.ListConsentsRequest(
+        patient_id=patient.id), consent_pb2.ListConsentsResponse).consents
+    [receipt] = doctor.unary(channel, "/consentry.v1.ConsentService/ListConsentReceipts",
+                             consent_pb2.ListConsentReceiptsRequest(consent_id=consents[0].consent_id),
+                             consent_pb2.ListConsentReceiptsResponse).receipts
+    assert receipt.key_id == "ed25519:" + sha256(b"consentry-ed25519-v1" + pk).hex()[:16]
+    VerifyKey(pk).verify(b"consentry-consent-receipt/1\x00" + receipt.statement, receipt.signature)
+    statement = json.loads(receipt.statement)
+    assert rfc8785.dumps(statement) == receipt.statement
+    assert statement["format"] == "consentry-consent-receipt/1" and statement["key_id"] == receipt.key_id
+    assert set(statement) == {"format", "key_id", "change", "consent_id", "version", "patient_id", "grantee",
+                              "signed_by", "authorization", "request_id", "terms", "notice", "time", "ledger"}
+    assert (statement["change"], statement["patient_id"], statement["grantee"]) == ("grant", patient.id, doctor_id)
+    assert statement["terms"]["categories"] == ["lab"] and statement["terms"]["purposes"] == ["TREAT"]
+    with pytest.raises(nacl.exceptions.BadSignatureError):  # one changed byte must not verify
+        VerifyKey(pk).verify(b"consentry-consent-receipt/1\x00" + receipt.statement[:-1] + b" ", receipt.signature)
+    seq, leaf = statement["ledger"]["seq"], bytes.fromhex(statement["ledger"]["leaf_hash"])
+    note = doctor.unary(channel, "/consentry.v1.AuditService/GetCheckpoint", audit_pb2.GetCheckpointRequest(
+        refresh=True), audit_pb2.GetCheckpointResponse).checkpoint.note
+    verify_checkpoint(note, pinned["ledger"])
+    _origin, size, root = note.split("\n")[:3]
+    assert int(size) > seq
+    proof = doctor.unary(channel, "/consentry.v1.AuditService/GetInclusionProof", audit_pb2.GetInclusionProofRequest(
+        seq=seq, tree_size=int(size)), audit_pb2.GetInclusionProofResponse)
+    assert proof.leaf_hash == leaf
+    assert inclusion_root(leaf, seq, int(size), list(proof.hashes)) == base64.b64decode(root)

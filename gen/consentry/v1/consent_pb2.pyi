@@ -38,6 +38,7 @@ class ProxyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROXY_SCOPE_UNSPECIFIED: _ClassVar[ProxyScope]
     PROXY_SCOPE_MANAGE_CONSENTS: _ClassVar[ProxyScope]
     PROXY_SCOPE_READ_HISTORY: _ClassVar[ProxyScope]
+    PROXY_SCOPE_REPORT_READINGS: _ClassVar[ProxyScope]
 
 class NoticeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,15 @@ class NoticeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOTICE_KIND_ACCESS_REQUESTED: _ClassVar[NoticeKind]
     NOTICE_KIND_EMERGENCY_ACCESS: _ClassVar[NoticeKind]
     NOTICE_KIND_RECORD_AMENDED: _ClassVar[NoticeKind]
+
+class ConsentChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_CHANGE_KIND_UNSPECIFIED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_REQUEST_APPROVED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_REQUEST_DECLINED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_CONSENT_GRANTED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_CONSENT_NARROWED: _ClassVar[ConsentChangeKind]
+    CONSENT_CHANGE_KIND_CONSENT_REVOKED: _ClassVar[ConsentChangeKind]
 CONSENT_STATUS_UNSPECIFIED: ConsentStatus
 CONSENT_STATUS_ACTIVE: ConsentStatus
 CONSENT_STATUS_REVOKED: ConsentStatus
@@ -61,10 +71,17 @@ ACCESS_REQUEST_STATUS_EXPIRED: AccessRequestStatus
 PROXY_SCOPE_UNSPECIFIED: ProxyScope
 PROXY_SCOPE_MANAGE_CONSENTS: ProxyScope
 PROXY_SCOPE_READ_HISTORY: ProxyScope
+PROXY_SCOPE_REPORT_READINGS: ProxyScope
 NOTICE_KIND_UNSPECIFIED: NoticeKind
 NOTICE_KIND_ACCESS_REQUESTED: NoticeKind
 NOTICE_KIND_EMERGENCY_ACCESS: NoticeKind
 NOTICE_KIND_RECORD_AMENDED: NoticeKind
+CONSENT_CHANGE_KIND_UNSPECIFIED: ConsentChangeKind
+CONSENT_CHANGE_KIND_REQUEST_APPROVED: ConsentChangeKind
+CONSENT_CHANGE_KIND_REQUEST_DECLINED: ConsentChangeKind
+CONSENT_CHANGE_KIND_CONSENT_GRANTED: ConsentChangeKind
+CONSENT_CHANGE_KIND_CONSENT_NARROWED: ConsentChangeKind
+CONSENT_CHANGE_KIND_CONSENT_REVOKED: ConsentChangeKind
 
 class Consent(_message.Message):
     __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id", "notice", "broad_categories")
@@ -215,12 +232,14 @@ class ApproveAccessRequestRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ApproveAccessRequestResponse(_message.Message):
-    __slots__ = ("request", "consent")
+    __slots__ = ("request", "consent", "receipt")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     request: AccessRequest
     consent: Consent
-    def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    receipt: ConsentReceipt
+    def __init__(self, request: _Optional[_Union[AccessRequest, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., receipt: _Optional[_Union[ConsentReceipt, _Mapping]] = ...) -> None: ...
 
 class DeclineAccessRequestRequest(_message.Message):
     __slots__ = ("request_id", "reason", "idempotency_key")
@@ -253,10 +272,12 @@ class GrantConsentRequest(_message.Message):
     def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class GrantConsentResponse(_message.Message):
-    __slots__ = ("consent",)
+    __slots__ = ("consent", "receipt")
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     consent: Consent
-    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    receipt: ConsentReceipt
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ..., receipt: _Optional[_Union[ConsentReceipt, _Mapping]] = ...) -> None: ...
 
 class NarrowConsentRequest(_message.Message):
     __slots__ = ("consent_id", "terms", "idempotency_key")
@@ -269,10 +290,12 @@ class NarrowConsentRequest(_message.Message):
     def __init__(self, consent_id: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class NarrowConsentResponse(_message.Message):
-    __slots__ = ("consent",)
+    __slots__ = ("consent", "receipt")
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     consent: Consent
-    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    receipt: ConsentReceipt
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ..., receipt: _Optional[_Union[ConsentReceipt, _Mapping]] = ...) -> None: ...
 
 class RevokeConsentRequest(_message.Message):
     __slots__ = ("consent_id", "reason", "idempotency_key")
@@ -285,10 +308,12 @@ class RevokeConsentRequest(_message.Message):
     def __init__(self, consent_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class RevokeConsentResponse(_message.Message):
-    __slots__ = ("consent",)
+    __slots__ = ("consent", "receipt")
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     consent: Consent
-    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    receipt: ConsentReceipt
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ..., receipt: _Optional[_Union[ConsentReceipt, _Mapping]] = ...) -> None: ...
 
 class GetConsentRequest(_message.Message):
     __slots__ = ("consent_id",)
@@ -465,10 +490,12 @@ class ImportConsentRequest(_message.Message):
     def __init__(self, fhir_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
 
 class ImportConsentResponse(_message.Message):
-    __slots__ = ("consent",)
+    __slots__ = ("consent", "receipt")
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     consent: Consent
-    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    receipt: ConsentReceipt
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ..., receipt: _Optional[_Union[ConsentReceipt, _Mapping]] = ...) -> None: ...
 
 class GetConsentEvidenceRequest(_message.Message):
     __slots__ = ("consent_id", "version", "authorization", "page_token")
@@ -577,3 +604,117 @@ class GetEmergencyAccessResponse(_message.Message):
     ACCESS_FIELD_NUMBER: _ClassVar[int]
     access: _common_pb2.EmergencyAccess
     def __init__(self, access: _Optional[_Union[_common_pb2.EmergencyAccess, _Mapping]] = ...) -> None: ...
+
+class WatchAccessRequest(_message.Message):
+    __slots__ = ("patient_id", "after_seq")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    after_seq: int
+    def __init__(self, patient_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class WatchAccessResponse(_message.Message):
+    __slots__ = ("access", "notice", "heartbeat")
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    access: AccessEvent
+    notice: PatientNotice
+    heartbeat: _timestamp_pb2.Timestamp
+    def __init__(self, access: _Optional[_Union[AccessEvent, _Mapping]] = ..., notice: _Optional[_Union[PatientNotice, _Mapping]] = ..., heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchConsentChangesRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class ConsentChange(_message.Message):
+    __slots__ = ("ledger_seq", "time", "kind", "request_id", "consent_id", "consent_version", "patient_id")
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ledger_seq: int
+    time: _timestamp_pb2.Timestamp
+    kind: ConsentChangeKind
+    request_id: str
+    consent_id: str
+    consent_version: int
+    patient_id: str
+    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ConsentChangeKind, str]] = ..., request_id: _Optional[str] = ..., consent_id: _Optional[str] = ..., consent_version: _Optional[int] = ..., patient_id: _Optional[str] = ...) -> None: ...
+
+class WatchConsentChangesResponse(_message.Message):
+    __slots__ = ("change", "heartbeat")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    change: ConsentChange
+    heartbeat: _timestamp_pb2.Timestamp
+    def __init__(self, change: _Optional[_Union[ConsentChange, _Mapping]] = ..., heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConsentReceipt(_message.Message):
+    __slots__ = ("statement", "signature", "key_id")
+    STATEMENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    statement: bytes
+    signature: bytes
+    key_id: str
+    def __init__(self, statement: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class ListConsentReceiptsRequest(_message.Message):
+    __slots__ = ("consent_id", "page_size", "page_token")
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, consent_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConsentReceiptsResponse(_message.Message):
+    __slots__ = ("receipts", "next_page_token")
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[ConsentReceipt]
+    next_page_token: str
+    def __init__(self, receipts: _Optional[_Iterable[_Union[ConsentReceipt, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PreviewConsentRequest(_message.Message):
+    __slots__ = ("patient_id", "grantee", "terms", "role")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTEE_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    grantee: str
+    terms: ConsentTerms
+    role: str
+    def __init__(self, patient_id: _Optional[str] = ..., grantee: _Optional[str] = ..., terms: _Optional[_Union[ConsentTerms, _Mapping]] = ..., role: _Optional[str] = ...) -> None: ...
+
+class PreviewGroup(_message.Message):
+    __slots__ = ("category", "holder", "purpose", "record_count", "reasons")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    holder: str
+    purpose: str
+    record_count: int
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, category: _Optional[str] = ..., holder: _Optional[str] = ..., purpose: _Optional[str] = ..., record_count: _Optional[int] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PreviewConsentResponse(_message.Message):
+    __slots__ = ("shared", "withheld", "ledger_seq")
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    shared: _containers.RepeatedCompositeFieldContainer[PreviewGroup]
+    withheld: _containers.RepeatedCompositeFieldContainer[PreviewGroup]
+    ledger_seq: int
+    def __init__(self, shared: _Optional[_Iterable[_Union[PreviewGroup, _Mapping]]] = ..., withheld: _Optional[_Iterable[_Union[PreviewGroup, _Mapping]]] = ..., ledger_seq: _Optional[int] = ...) -> None: ...

@@ -138,6 +138,26 @@ class ConsentServiceStub:
                 request_serializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.FromString,
                 _registered_method=True)
+        self.WatchAccess = channel.unary_stream(
+                '/consentry.v1.ConsentService/WatchAccess',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.WatchAccessRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.WatchAccessResponse.FromString,
+                _registered_method=True)
+        self.WatchConsentChanges = channel.unary_stream(
+                '/consentry.v1.ConsentService/WatchConsentChanges',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesResponse.FromString,
+                _registered_method=True)
+        self.ListConsentReceipts = channel.unary_unary(
+                '/consentry.v1.ConsentService/ListConsentReceipts',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.ListConsentReceiptsRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.ListConsentReceiptsResponse.FromString,
+                _registered_method=True)
+        self.PreviewConsent = channel.unary_unary(
+                '/consentry.v1.ConsentService/PreviewConsent',
+                request_serializer=consentry_dot_v1_dot_consent__pb2.PreviewConsentRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_consent__pb2.PreviewConsentResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -283,6 +303,46 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchAccess(self, request, context):
+        """A live stream of the patient's access history and notices (docs/watch.md), for the patient
+        and proxies with the read-history scope (anyone else: PERMISSION_DENIED). Each decision is
+        sent once its ledger entry committed, built as GetAccessHistory builds it; a heartbeat when
+        nothing else was sent for a while. RESOURCE_EXHAUSTED: too many watches open already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchConsentChanges(self, request, context):
+        """A live stream of the decisions on an institution's access requests and of the changes to
+        the consents it is the grantee of (docs/watch.md), for institutions only (anyone else:
+        PERMISSION_DENIED). RESOURCE_EXHAUSTED: too many watches open already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsentReceipts(self, request, context):
+        """Every signed receipt of a consent's changes (grant, approval, import, narrowing,
+        revocation), oldest first, re-derived from the ledger (docs/receipts.md). For the patient,
+        proxies with the manage-consents scope and the consent's grantee; to anyone else the consent
+        does not exist (NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewConsent(self, request, context):
+        """A dry run of GrantConsent: what the grantee could receive under the proposed terms (counts
+        per category, holder and purpose) and what stays withheld with the policy's reasons; nothing
+        is disclosed or granted, the preview is ledgered. For the patient and proxies with the
+        manage-consents scope; INVALID_ARGUMENT for terms GrantConsent would refuse, NOT_FOUND for an
+        unknown grantee.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -385,6 +445,26 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetEmergencyAccess,
                     request_deserializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.SerializeToString,
+            ),
+            'WatchAccess': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAccess,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.WatchAccessRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.WatchAccessResponse.SerializeToString,
+            ),
+            'WatchConsentChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConsentChanges,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.WatchConsentChangesResponse.SerializeToString,
+            ),
+            'ListConsentReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsentReceipts,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.ListConsentReceiptsRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.ListConsentReceiptsResponse.SerializeToString,
+            ),
+            'PreviewConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewConsent,
+                    request_deserializer=consentry_dot_v1_dot_consent__pb2.PreviewConsentRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_consent__pb2.PreviewConsentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -931,6 +1011,114 @@ class ConsentService:
             '/consentry.v1.ConsentService/GetEmergencyAccess',
             consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessRequest.SerializeToString,
             consentry_dot_v1_dot_consent__pb2.GetEmergencyAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/consentry.v1.ConsentService/WatchAccess',
+            consentry_dot_v1_dot_consent__pb2.WatchAccessRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.WatchAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConsentChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/consentry.v1.ConsentService/WatchConsentChanges',
+            consentry_dot_v1_dot_consent__pb2.WatchConsentChangesRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.WatchConsentChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsentReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ConsentService/ListConsentReceipts',
+            consentry_dot_v1_dot_consent__pb2.ListConsentReceiptsRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.ListConsentReceiptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ConsentService/PreviewConsent',
+            consentry_dot_v1_dot_consent__pb2.PreviewConsentRequest.SerializeToString,
+            consentry_dot_v1_dot_consent__pb2.PreviewConsentResponse.FromString,
             options,
             channel_credentials,
             insecure,

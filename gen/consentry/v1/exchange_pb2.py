@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onsentry/v1/exchange.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x02\n\x0eRecordMetadata\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x12\n\npatient_id\x18\x02 \x01(\t\x12\x0e\n\x06holder\x18\x03 \x01(\t\x12\x15\n\rresource_type\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x0e\n\x06labels\x18\x06 \x03(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65rased\x18\t \x01(\x08\x12\x14\n\x0c\x63ontent_hash\x18\n \x01(\t\x12\x12\n\nsubject_id\x18\x0b \x01(\t\x12\x30\n\rlabel_reasons\x18\x0c \x03(\x0b\x32\x19.consentry.v1.LabelReason\x12\x18\n\x10\x61mends_record_id\x18\r \x01(\t\"{\n\x0bLabelReason\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07\x65lement\x18\x03 \x01(\t\x12\x11\n\tvalue_set\x18\x04 \x01(\t\x12\x19\n\x11value_set_version\x18\x05 \x01(\t\x12\x0e\n\x06system\x18\x06 \x01(\t\"t\n\x10PutRecordRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x11\n\tfhir_json\x18\x02 \x01(\x0c\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"U\n\x11PutRecordResponse\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x12\n\nledger_seq\x18\x02 \x01(\x04\"O\n\x12ListRecordsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x13ListRecordsResponse\x12-\n\x07records\x18\x01 \x03(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\tEmergency\x12\x10\n\x08\x64\x65\x63lared\x18\x01 \x01(\x08\x12\x15\n\rjustification\x18\x02 \x01(\t\"\xb1\x01\n\x13\x46\x65tchRecordsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x12\n\ncategories\x18\x03 \x03(\t\x12\x12\n\nrecord_ids\x18\x04 \x03(\t\x12*\n\temergency\x18\x05 \x01(\x0b\x32\x17.consentry.v1.Emergency\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x12\n\nsubject_id\x18\x07 \x01(\t\"Y\n\x0cSharePackage\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x12\n\nsealed_key\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"i\n\x0cSharedRecord\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12+\n\x07package\x18\x02 \x01(\x0b\x32\x1a.consentry.v1.SharePackage\"V\n\x0eWithheldRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\x0e\n\x06\x65rased\x18\x04 \x01(\x08\"\xab\x01\n\x14\x46\x65tchRecordsResponse\x12\x12\n\nledger_seq\x18\x01 \x01(\x04\x12,\n\x06shared\x18\x02 \x01(\x0b\x32\x1a.consentry.v1.SharedRecordH\x00\x12\x30\n\x08withheld\x18\x03 \x01(\x0b\x32\x1c.consentry.v1.WithheldRecordH\x00\x12\x14\n\x0cledger_entry\x18\x04 \x01(\x0c\x42\t\n\x07outcome\"P\n\x12\x45raseRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"W\n\x13\x45raseRecordResponse\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x12\n\nledger_seq\x18\x02 \x01(\x04\x32\xe0\x02\n\x0f\x45xchangeService\x12L\n\tPutRecord\x12\x1e.consentry.v1.PutRecordRequest\x1a\x1f.consentry.v1.PutRecordResponse\x12R\n\x0bListRecords\x12 .consentry.v1.ListRecordsRequest\x1a!.consentry.v1.ListRecordsResponse\x12W\n\x0c\x46\x65tchRecords\x12!.consentry.v1.FetchRecordsRequest\x1a\".consentry.v1.FetchRecordsResponse0\x01\x12R\n\x0b\x45raseRecord\x12 .consentry.v1.EraseRecordRequest\x1a!.consentry.v1.EraseRecordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onsentry/v1/exchange.proto\x12\x0c\x63onsentry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x03\n\x0eRecordMetadata\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x12\n\npatient_id\x18\x02 \x01(\t\x12\x0e\n\x06holder\x18\x03 \x01(\t\x12\x15\n\rresource_type\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x0e\n\x06labels\x18\x06 \x03(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65rased\x18\t \x01(\x08\x12\x14\n\x0c\x63ontent_hash\x18\n \x01(\t\x12\x12\n\nsubject_id\x18\x0b \x01(\t\x12\x30\n\rlabel_reasons\x18\x0c \x03(\x0b\x32\x19.consentry.v1.LabelReason\x12\x18\n\x10\x61mends_record_id\x18\r \x01(\t\x12\x18\n\x10patient_reported\x18\x0e \x01(\x08\"{\n\x0bLabelReason\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07\x65lement\x18\x03 \x01(\t\x12\x11\n\tvalue_set\x18\x04 \x01(\t\x12\x19\n\x11value_set_version\x18\x05 \x01(\t\x12\x0e\n\x06system\x18\x06 \x01(\t\"t\n\x10PutRecordRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x11\n\tfhir_json\x18\x02 \x01(\x0c\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"U\n\x11PutRecordResponse\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x12\n\nledger_seq\x18\x02 \x01(\x04\"O\n\x12ListRecordsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x13ListRecordsResponse\x12-\n\x07records\x18\x01 \x03(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\tEmergency\x12\x10\n\x08\x64\x65\x63lared\x18\x01 \x01(\x08\x12\x15\n\rjustification\x18\x02 \x01(\t\"\xb1\x01\n\x13\x46\x65tchRecordsRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x12\n\ncategories\x18\x03 \x03(\t\x12\x12\n\nrecord_ids\x18\x04 \x03(\t\x12*\n\temergency\x18\x05 \x01(\x0b\x32\x17.consentry.v1.Emergency\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x12\n\nsubject_id\x18\x07 \x01(\t\"Y\n\x0cSharePackage\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x12\n\nsealed_key\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"i\n\x0cSharedRecord\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12+\n\x07package\x18\x02 \x01(\x0b\x32\x1a.consentry.v1.SharePackage\"V\n\x0eWithheldRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\x0e\n\x06\x65rased\x18\x04 \x01(\x08\"\xab\x01\n\x14\x46\x65tchRecordsResponse\x12\x12\n\nledger_seq\x18\x01 \x01(\x04\x12,\n\x06shared\x18\x02 \x01(\x0b\x32\x1a.consentry.v1.SharedRecordH\x00\x12\x30\n\x08withheld\x18\x03 \x01(\x0b\x32\x1c.consentry.v1.WithheldRecordH\x00\x12\x14\n\x0cledger_entry\x18\x04 \x01(\x0c\x42\t\n\x07outcome\"P\n\x12\x45raseRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"W\n\x13\x45raseRecordResponse\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x12\n\nledger_seq\x18\x02 \x01(\x04\"W\n\x15PutObservationRequest\x12\x12\n\npatient_id\x18\x01 \x01(\t\x12\x11\n\tfhir_json\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"Z\n\x16PutObservationResponse\x12,\n\x06record\x18\x01 \x01(\x0b\x32\x1c.consentry.v1.RecordMetadata\x12\x12\n\nledger_seq\x18\x02 \x01(\x04\x32\xbd\x03\n\x0f\x45xchangeService\x12L\n\tPutRecord\x12\x1e.consentry.v1.PutRecordRequest\x1a\x1f.consentry.v1.PutRecordResponse\x12R\n\x0bListRecords\x12 .consentry.v1.ListRecordsRequest\x1a!.consentry.v1.ListRecordsResponse\x12W\n\x0c\x46\x65tchRecords\x12!.consentry.v1.FetchRecordsRequest\x1a\".consentry.v1.FetchRecordsResponse0\x01\x12R\n\x0b\x45raseRecord\x12 .consentry.v1.EraseRecordRequest\x1a!.consentry.v1.EraseRecordResponse\x12[\n\x0ePutObservation\x12#.consentry.v1.PutObservationRequest\x1a$.consentry.v1.PutObservationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,33 +33,37 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'consentry.v1.exchange_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RECORDMETADATA']._serialized_start=79
-  _globals['_RECORDMETADATA']._serialized_end=442
-  _globals['_LABELREASON']._serialized_start=444
-  _globals['_LABELREASON']._serialized_end=567
-  _globals['_PUTRECORDREQUEST']._serialized_start=569
-  _globals['_PUTRECORDREQUEST']._serialized_end=685
-  _globals['_PUTRECORDRESPONSE']._serialized_start=687
-  _globals['_PUTRECORDRESPONSE']._serialized_end=772
-  _globals['_LISTRECORDSREQUEST']._serialized_start=774
-  _globals['_LISTRECORDSREQUEST']._serialized_end=853
-  _globals['_LISTRECORDSRESPONSE']._serialized_start=855
-  _globals['_LISTRECORDSRESPONSE']._serialized_end=948
-  _globals['_EMERGENCY']._serialized_start=950
-  _globals['_EMERGENCY']._serialized_end=1002
-  _globals['_FETCHRECORDSREQUEST']._serialized_start=1005
-  _globals['_FETCHRECORDSREQUEST']._serialized_end=1182
-  _globals['_SHAREPACKAGE']._serialized_start=1184
-  _globals['_SHAREPACKAGE']._serialized_end=1273
-  _globals['_SHAREDRECORD']._serialized_start=1275
-  _globals['_SHAREDRECORD']._serialized_end=1380
-  _globals['_WITHHELDRECORD']._serialized_start=1382
-  _globals['_WITHHELDRECORD']._serialized_end=1468
-  _globals['_FETCHRECORDSRESPONSE']._serialized_start=1471
-  _globals['_FETCHRECORDSRESPONSE']._serialized_end=1642
-  _globals['_ERASERECORDREQUEST']._serialized_start=1644
-  _globals['_ERASERECORDREQUEST']._serialized_end=1724
-  _globals['_ERASERECORDRESPONSE']._serialized_start=1726
-  _globals['_ERASERECORDRESPONSE']._serialized_end=1813
-  _globals['_EXCHANGESERVICE']._serialized_start=1816
-  _globals['_EXCHANGESERVICE']._serialized_end=2168
+  _globals['_RECORDMETADATA']._serialized_end=468
+  _globals['_LABELREASON']._serialized_start=470
+  _globals['_LABELREASON']._serialized_end=593
+  _globals['_PUTRECORDREQUEST']._serialized_start=595
+  _globals['_PUTRECORDREQUEST']._serialized_end=711
+  _globals['_PUTRECORDRESPONSE']._serialized_start=713
+  _globals['_PUTRECORDRESPONSE']._serialized_end=798
+  _globals['_LISTRECORDSREQUEST']._serialized_start=800
+  _globals['_LISTRECORDSREQUEST']._serialized_end=879
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=881
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=974
+  _globals['_EMERGENCY']._serialized_start=976
+  _globals['_EMERGENCY']._serialized_end=1028
+  _globals['_FETCHRECORDSREQUEST']._serialized_start=1031
+  _globals['_FETCHRECORDSREQUEST']._serialized_end=1208
+  _globals['_SHAREPACKAGE']._serialized_start=1210
+  _globals['_SHAREPACKAGE']._serialized_end=1299
+  _globals['_SHAREDRECORD']._serialized_start=1301
+  _globals['_SHAREDRECORD']._serialized_end=1406
+  _globals['_WITHHELDRECORD']._serialized_start=1408
+  _globals['_WITHHELDRECORD']._serialized_end=1494
+  _globals['_FETCHRECORDSRESPONSE']._serialized_start=1497
+  _globals['_FETCHRECORDSRESPONSE']._serialized_end=1668
+  _globals['_ERASERECORDREQUEST']._serialized_start=1670
+  _globals['_ERASERECORDREQUEST']._serialized_end=1750
+  _globals['_ERASERECORDRESPONSE']._serialized_start=1752
+  _globals['_ERASERECORDRESPONSE']._serialized_end=1839
+  _globals['_PUTOBSERVATIONREQUEST']._serialized_start=1841
+  _globals['_PUTOBSERVATIONREQUEST']._serialized_end=1928
+  _globals['_PUTOBSERVATIONRESPONSE']._serialized_start=1930
+  _globals['_PUTOBSERVATIONRESPONSE']._serialized_end=2020
+  _globals['_EXCHANGESERVICE']._serialized_start=2023
+  _globals['_EXCHANGESERVICE']._serialized_end=2468
 # @@protoc_insertion_point(module_scope)

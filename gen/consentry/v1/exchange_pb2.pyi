@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecordMetadata(_message.Message):
-    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id", "label_reasons", "amends_record_id")
+    __slots__ = ("record_id", "patient_id", "holder", "resource_type", "category", "labels", "effective_time", "create_time", "erased", "content_hash", "subject_id", "label_reasons", "amends_record_id", "patient_reported")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class RecordMetadata(_message.Message):
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_REASONS_FIELD_NUMBER: _ClassVar[int]
     AMENDS_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_REPORTED_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     patient_id: str
     holder: str
@@ -37,7 +38,8 @@ class RecordMetadata(_message.Message):
     subject_id: str
     label_reasons: _containers.RepeatedCompositeFieldContainer[LabelReason]
     amends_record_id: str
-    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ..., label_reasons: _Optional[_Iterable[_Union[LabelReason, _Mapping]]] = ..., amends_record_id: _Optional[str] = ...) -> None: ...
+    patient_reported: bool
+    def __init__(self, record_id: _Optional[str] = ..., patient_id: _Optional[str] = ..., holder: _Optional[str] = ..., resource_type: _Optional[str] = ..., category: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erased: _Optional[bool] = ..., content_hash: _Optional[str] = ..., subject_id: _Optional[str] = ..., label_reasons: _Optional[_Iterable[_Union[LabelReason, _Mapping]]] = ..., amends_record_id: _Optional[str] = ..., patient_reported: _Optional[bool] = ...) -> None: ...
 
 class LabelReason(_message.Message):
     __slots__ = ("label", "source", "element", "value_set", "value_set_version", "system")
@@ -176,6 +178,24 @@ class EraseRecordRequest(_message.Message):
     def __init__(self, record_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class EraseRecordResponse(_message.Message):
+    __slots__ = ("record", "ledger_seq")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    record: RecordMetadata
+    ledger_seq: int
+    def __init__(self, record: _Optional[_Union[RecordMetadata, _Mapping]] = ..., ledger_seq: _Optional[int] = ...) -> None: ...
+
+class PutObservationRequest(_message.Message):
+    __slots__ = ("patient_id", "fhir_json", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FHIR_JSON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    fhir_json: bytes
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., fhir_json: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class PutObservationResponse(_message.Message):
     __slots__ = ("record", "ledger_seq")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]

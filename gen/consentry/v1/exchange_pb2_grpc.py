@@ -57,6 +57,11 @@ class ExchangeServiceStub:
                 request_serializer=consentry_dot_v1_dot_exchange__pb2.EraseRecordRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_exchange__pb2.EraseRecordResponse.FromString,
                 _registered_method=True)
+        self.PutObservation = channel.unary_unary(
+                '/consentry.v1.ExchangeService/PutObservation',
+                request_serializer=consentry_dot_v1_dot_exchange__pb2.PutObservationRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_exchange__pb2.PutObservationResponse.FromString,
+                _registered_method=True)
 
 
 class ExchangeServiceServicer:
@@ -95,6 +100,17 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutObservation(self, request, context):
+        """A home-monitoring reading the patient (or a proxy with the report-readings scope) deposits:
+        a FHIR R4 vital-signs Observation of a kind docs/readings.md lists. It is filed as
+        patient-reported (holder "@patient-reported"), sealed at rest like any deposit and shared only
+        under consent. INVALID_ARGUMENT names each offending body field; PERMISSION_DENIED when the
+        caller may not act for the patient with that scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExchangeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +133,11 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.EraseRecord,
                     request_deserializer=consentry_dot_v1_dot_exchange__pb2.EraseRecordRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_exchange__pb2.EraseRecordResponse.SerializeToString,
+            ),
+            'PutObservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutObservation,
+                    request_deserializer=consentry_dot_v1_dot_exchange__pb2.PutObservationRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_exchange__pb2.PutObservationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +251,33 @@ class ExchangeService:
             '/consentry.v1.ExchangeService/EraseRecord',
             consentry_dot_v1_dot_exchange__pb2.EraseRecordRequest.SerializeToString,
             consentry_dot_v1_dot_exchange__pb2.EraseRecordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutObservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.ExchangeService/PutObservation',
+            consentry_dot_v1_dot_exchange__pb2.PutObservationRequest.SerializeToString,
+            consentry_dot_v1_dot_exchange__pb2.PutObservationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -371,3 +371,39 @@ class GetPrivacyNoticeResponse(_message.Message):
     notice: PrivacyNotice
     ref: _common_pb2.NoticeRef
     def __init__(self, notice: _Optional[_Union[PrivacyNotice, _Mapping]] = ..., ref: _Optional[_Union[_common_pb2.NoticeRef, _Mapping]] = ...) -> None: ...
+
+class CreateEnrolmentCodeRequest(_message.Message):
+    __slots__ = ("patient_id", "identifiers", "idempotency_key")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[PatientIdentifier]
+    idempotency_key: str
+    def __init__(self, patient_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[PatientIdentifier, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateEnrolmentCodeResponse(_message.Message):
+    __slots__ = ("code", "expire_time")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, code: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RedeemEnrolmentCodeRequest(_message.Message):
+    __slots__ = ("code", "identity_public_key", "proof")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    identity_public_key: bytes
+    proof: bytes
+    def __init__(self, code: _Optional[str] = ..., identity_public_key: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
+
+class RedeemEnrolmentCodeResponse(_message.Message):
+    __slots__ = ("patient_id", "key_id")
+    PATIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    patient_id: str
+    key_id: str
+    def __init__(self, patient_id: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...

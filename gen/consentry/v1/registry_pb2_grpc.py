@@ -102,6 +102,16 @@ class RegistryServiceStub:
                 request_serializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeRequest.SerializeToString,
                 response_deserializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeResponse.FromString,
                 _registered_method=True)
+        self.CreateEnrolmentCode = channel.unary_unary(
+                '/consentry.v1.RegistryService/CreateEnrolmentCode',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.CreateEnrolmentCodeRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.CreateEnrolmentCodeResponse.FromString,
+                _registered_method=True)
+        self.RedeemEnrolmentCode = channel.unary_unary(
+                '/consentry.v1.RegistryService/RedeemEnrolmentCode',
+                request_serializer=consentry_dot_v1_dot_registry__pb2.RedeemEnrolmentCodeRequest.SerializeToString,
+                response_deserializer=consentry_dot_v1_dot_registry__pb2.RedeemEnrolmentCodeResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -210,6 +220,29 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEnrolmentCode(self, request, context):
+        """A one-time enrolment code for a person (docs/identity.md, "Enrolment codes"): a new patient,
+        who is enrolled with `identifiers` when it is redeemed, or an enrolled patient who lost their
+        device (then `identifiers` must be empty). Callers: the operator, or an institution for a new
+        patient only (a lost-device code replaces a patient's key: PERMISSION_DENIED for an
+        institution). The code is returned once and kept only as a keyed hash; a new code for the
+        same patient voids any earlier unused one. ALREADY_EXISTS: an identifier is another patient's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemEnrolmentCode(self, request, context):
+        """Redeems an enrolment code with the new identity key and its proof of possession. The one call
+        made without a token (the caller has no registered key yet). Enrols the patient with the key,
+        or, for an enrolled patient, makes it their identity key and revokes every earlier one at once.
+        A wrong, expired or used code is PERMISSION_DENIED, all with the same message; a source with
+        too many refused attempts is RESOURCE_EXHAUSTED. INVALID_ARGUMENT: a malformed key or proof.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -277,6 +310,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetPrivacyNotice,
                     request_deserializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeRequest.FromString,
                     response_serializer=consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeResponse.SerializeToString,
+            ),
+            'CreateEnrolmentCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEnrolmentCode,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.CreateEnrolmentCodeRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.CreateEnrolmentCodeResponse.SerializeToString,
+            ),
+            'RedeemEnrolmentCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemEnrolmentCode,
+                    request_deserializer=consentry_dot_v1_dot_registry__pb2.RedeemEnrolmentCodeRequest.FromString,
+                    response_serializer=consentry_dot_v1_dot_registry__pb2.RedeemEnrolmentCodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -633,6 +676,60 @@ class RegistryService:
             '/consentry.v1.RegistryService/GetPrivacyNotice',
             consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeRequest.SerializeToString,
             consentry_dot_v1_dot_registry__pb2.GetPrivacyNoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEnrolmentCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/CreateEnrolmentCode',
+            consentry_dot_v1_dot_registry__pb2.CreateEnrolmentCodeRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.CreateEnrolmentCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemEnrolmentCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/consentry.v1.RegistryService/RedeemEnrolmentCode',
+            consentry_dot_v1_dot_registry__pb2.RedeemEnrolmentCodeRequest.SerializeToString,
+            consentry_dot_v1_dot_registry__pb2.RedeemEnrolmentCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

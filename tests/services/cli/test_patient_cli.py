@@ -1,5 +1,6 @@
 """`consentry patient`: a proxy, named by the patient, grants and narrows for them with `--for`; a
-declined request reaches the institution; `watch` prints each new access and request as it comes;
+declined request reaches the institution; `patient watch` prints each new access and request
+as it commits and `org watch` each decision and consent change;
 a removed proxy is refused in one line."""
 
 from __future__ import annotations
@@ -70,12 +71,24 @@ def test_a_declined_request_reaches_the_institution(story):
     one_line(run("patient", "approve", request_id, *story["patient"]), "consentry patient: FAILED_PRECONDITION: ")
 
 
-def test_watch_prints_each_new_access_and_request_until_interrupted(story):
+def _watching(*args: str) -> subprocess.Popen:
+    watch = subprocess.Popen([*CONSENTRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # the command has started and its stream is open
+    return watch
+
+
+def _stopped(watch: subprocess.Popen) -> list[str]:
+    watch.send_signal(signal.SIGINT)
+    out, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    return out.splitlines()
+
+
+def test_watch_prints_each_new_access_request_and_change_as_it_commits(story):
     ids = story["ids"]
-    watch = subprocess.Popen([*CONSENTRY, "patient", "watch", "--interval", "0.5", *story["patient"]],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = _watching("patient", "watch", *story["patient"])
+    org_watch = _watching("org", "watch", *story["doctor"])
     try:
-        time.sleep(3)  # its first poll prints what happened before it started
         record_id = _deposit(story, "medication list")
         ok(run("patient", "grant", "--to", ids["doctor"], "--category", "medication", "--purpose", "TREAT",
                "--notice", story["notices"]["doctor"], *story["patient"]))
@@ -84,12 +97,14 @@ def test_watch_prints_each_new_access_and_request_until_interrupted(story):
         asked = ok(run("org", "request-access", "--patient", ids["patient"], "--category", "lab",
                        "--purpose", "TREAT", "--reason", "lab follow-up", "--notice", story["notices"]["doctor"],
                        *story["doctor"]))
-        time.sleep(3)
+        request_id = asked[-1].split("\t")[0]
+        ok(run("patient", "decline", request_id, "--reason", "not now", *story["patient"]))
+        time.sleep(2)
     finally:
-        watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=30)
-    assert watch.returncode == 0, err
-    lines = out.splitlines()
-    assert any(f"\tshared\t{ids['doctor']}\tdr-chen\tTREAT\tmedication\t{record_id}" in line for line in lines), out
-    assert f"request\t{asked[-1]}" in lines, out
+        lines, changes = _stopped(watch), _stopped(org_watch)
+    assert any(f"\tshared\t{ids['doctor']}\tdr-chen\tTREAT\tmedication\t{record_id}" in line for line in lines), lines
+    assert f"request\t{asked[-1]}" in lines, lines
     assert len(lines) == len(set(lines)), "each event printed once"
+    kinds = [(line.split("\t")[2], line.split("\t")[3]) for line in changes]
+    assert kinds == [("consent-granted", ids["patient"]), ("request-declined", ids["patient"])], changes
+    assert changes[1].split("\t")[4] == request_id
