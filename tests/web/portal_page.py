@@ -42,8 +42,20 @@ def enrol(harness, page: Page, patient_id: str | None = None) -> str:
 def open_records(page: Page, patient_id: str, expected: str = r"status ok") -> None:
     """Opens the records of `patient_id` (one's own, or as a proxy)."""
     page.fill("#acting-for", patient_id)
+    reopen(page, expected)
+
+
+# What the live-feed line says once it has settled: streaming, not allowed, or polling.
+SETTLED = re.compile(r"^(Live: |Live updates are not available|Checking for new accesses)")
+
+
+def reopen(page: Page, expected: str = r"status ok") -> None:
+    """Presses Open and waits until the page has read everything and its live feed has settled
+    (its first catch-up done), as a person would before reading it."""
     page.click("#open")
     expect(page.locator("#open-status")).to_have_class(re.compile(expected))
+    if expected == r"status ok":
+        expect(page.locator("#live-status")).to_have_text(SETTLED)
 
 
 def portal_for(harness, page: Page) -> str:

@@ -10,7 +10,7 @@ import struct
 from pathlib import Path
 
 from playwright.sync_api import expect
-from portal_page import ask, deposit, family_doctor, fetched, portal_for
+from portal_page import ask, deposit, family_doctor, fetched, portal_for, reopen
 
 from consentry.v1 import consent_pb2, registry_pb2
 
@@ -28,7 +28,7 @@ def _choose_grantee(page, org) -> None:
 def test_a_grant_names_the_notice_shown_and_a_refusal_names_the_field(web_harness, page):
     doctor = family_doctor(web_harness)
     patient_id = portal_for(web_harness, page)
-    page.click("#open")  # the institution list now includes the doctor
+    reopen(page)  # the institution list now includes the doctor
     expect(page.locator(f"#grant-institution option[value='{doctor.id}']")).to_have_count(1)
     _choose_grantee(page, doctor)
     expect(page.locator("#grant-notice-text")).to_contain_text("needed to treat you safely")
@@ -83,7 +83,7 @@ def test_in_chinese_and_on_a_phone(web_harness, page):
     expect(page.locator("#history tr")).to_have_count(3, timeout=15_000)
     ask(clinic, patient_id, categories=("lab", "imaging"))
     expect(page.locator("#requests li")).to_have_count(1, timeout=15_000)
-    page.click("#open")
+    reopen(page)
     expect(page.locator("#records [data-category]")).to_have_count(3)
     if os.environ.get("CONSENTRY_WRITE_SCREENSHOTS") == "1":
         page.set_viewport_size({"width": 1000, "height": 900})
@@ -124,7 +124,7 @@ def test_a_notice_in_chinese_with_awkward_characters_hashes_the_same_here(web_ha
         institution_id=doctor.id, notice_id=doctor.notice.notice_id, purposes=["TREAT"], categories=["lab"],
         texts=texts)).ref
     portal_for(web_harness, page)
-    page.click("#open")
+    reopen(page)
     page.click("#language")
     page.select_option("#grant-institution", doctor.id)
     page.fill("#grant-notice", ref.notice_id)
@@ -141,7 +141,7 @@ def test_approve_less_than_asked_narrow_later_and_decline(web_harness, page):
     patient_id = portal_for(web_harness, page)
     ask(doctor, patient_id)
     ask(clinic, patient_id, categories=("imaging",))
-    page.click("#open")
+    reopen(page)
     card = page.locator("#requests li", has_text=doctor.id)
     card.get_by_role("button", name="Approve less…").click()
     expect(card.get_by_role("button", name="Approve less…")).to_have_attribute("aria-expanded", "true")

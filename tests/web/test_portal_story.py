@@ -22,6 +22,7 @@ from portal_page import (
     open_portal,
     open_records,
     portal_for,
+    reopen,
     tab_to,
 )
 
@@ -49,6 +50,7 @@ def test_approved_by_keyboard_then_fetched_live_then_revoked(web_harness, page):
     expect(page.locator("#requests li")).to_have_count(0)
     expect(page.locator("#consents li")).to_have_count(1)
 
+    expect(page.locator("#live-status")).to_have_text("Live: new accesses appear here as they happen.")
     got = fetched(web_harness, doctor, patient_id)
     assert sum(1 for item in got if item.body) == 3
     rows = page.locator("#history tr")
@@ -117,7 +119,7 @@ def test_a_proxy_acts_within_the_scopes_given_and_is_refused_beyond_them(web_har
         expect(card).to_have_count(1)
         card.get_by_role("button", name="Approve", exact=True).click()
         expect(daughter.locator("#consents li")).to_have_count(1)
-        page.click("#open")  # the father's page, read again
+        reopen(page)  # the father's page, read again
         expect(page.locator("#requests li")).to_have_count(0)
         expect(page.locator("#consents li")).to_contain_text("lab results")
 

@@ -57,6 +57,8 @@ def test_demo_on_embedded_defaults_tells_the_whole_story_then_keeps_serving_the_
         # After the story the server still serves the portal, until stopped.
         portal = re.search(r"Patient portal: (http://127\.0\.0\.1:\d+/portal/)", out)
         assert portal, out
+        assert re.search(r"Enrol there with the one-time code [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4} "
+                         r"\(for the new patient you-[0-9a-f]{4}\)", out), out
         with urllib.request.urlopen(portal.group(1), timeout=10) as page:  # noqa: S310 (http on loopback)
             assert page.status == 200 and b'src="portal.js"' in page.read()
         proc.send_signal(signal.SIGTERM)

@@ -77,6 +77,7 @@ export function stop() {
 
 export function start(ctx) {
   stop();
+  show($("live-status"), "info", "live.connecting");
   const me = { abort: new AbortController() };
   live = me;
   follow(ctx, me);

@@ -28,12 +28,20 @@ export async function load(ctx) {
     }));
     if (pending.length) clear(status);
     else show(status, "info", "requests.none");
-    render(ctx);
+    update(ctx);
   } catch (error) {
     showError(status, error);
   }
 }
 
+// After a reload: a card still pending stays as it is (with whatever the person was ticking
+// or typing in it, and the focus); new ones are added, decided ones removed.
+function update(ctx) {
+  const shown = new Map(Array.from($("requests").children, (li) => [li.dataset.request, li]));
+  $("requests").replaceChildren(...pending.map((item) => shown.get(item.request.requestId) || card(ctx, item)));
+}
+
+// In another language: every card anew.
 export function render(ctx) {
   if (!ctx) return;
   $("requests").replaceChildren(...pending.map((item) => card(ctx, item)));
