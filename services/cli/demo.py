@@ -28,7 +28,7 @@ from rich.console import Console
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
-from consentry.services.cli import demo_readings
+from consentry.services.cli import demo_readings, demo_serving
 from consentry.services.cli.audit import stream_entries
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.cli.datadir import ledger_signer, operator_key, share_verify_key
@@ -41,7 +41,10 @@ from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, regis
 
 
 def demo(target: str | None = typer.Option(None, help="HOST:PORT of a running server; default: start one"),
-         data_dir: Path | None = DataDir) -> None:
+         data_dir: Path | None = DataDir,
+         keep_serving: bool = typer.Option(False, "--keep-serving",
+                                           help="After the story, keep the server (and its portal) running "
+                                                "until Ctrl-C, to try the pages")) -> None:
     """Play the post-discharge story over gRPC; exit non-zero if any step misbehaves."""
     if target is None:
         require_server("demo")
@@ -53,12 +56,17 @@ def demo(target: str | None = typer.Option(None, help="HOST:PORT of a running se
             server = start(config, "127.0.0.1:0", http="127.0.0.1:0")
             typer.echo(f"started a server on 127.0.0.1:{server.port} with a temporary data directory")
             assert server.web is not None
-            typer.echo(f"web front door: {server.web.url} (auditor page: {server.web.url}auditor/)")
+            typer.echo(f"web front door: {server.web.url} (patient portal: {server.web.url}portal/, "
+                       f"auditor page: {server.web.url}auditor/)")
             try:
                 failures = _play(f"127.0.0.1:{server.port}", config)
+                if keep_serving:
+                    demo_serving.keep_serving(f"127.0.0.1:{server.port}", server.web.url, config)
             finally:
                 server.stop()
     else:
+        if keep_serving:
+            raise typer.BadParameter("--keep-serving keeps the server the demo starts: leave out --target")
         failures = _play(target, settings(data_dir))
     raise typer.Exit(1 if failures else 0)
 

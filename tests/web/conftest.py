@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from backends import BACKENDS, database
+from harness import Harness
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("CONSENTRY_TEST_REQUIRE_BROWSER") == "1"
@@ -42,3 +44,19 @@ def page(chromium):
     finally:
         context.close()
     assert errors == [], errors
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_harness(request, tmp_path_factory):
+    """The front door's server (tests/conftest.py's `web_harness`) with room for the portal's live
+    feeds: each page holds a WatchAccess stream, which the server lets go at its next heartbeat
+    after the browser left (docs/watch.md), so a heartbeat of a second and more worker threads
+    keep one test's pages from using up the watches the next one opens."""
+    directory = tmp_path_factory.mktemp("consentry-web")
+    with database(request.param, directory) as url:
+        h = Harness.start(directory / "data", url, http="127.0.0.1:0", workers=32, watch_heartbeat_s=1.0)
+        h.backend = request.param
+        try:
+            yield h
+        finally:
+            h.stop()

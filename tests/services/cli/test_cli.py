@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import signal
 import stat
+import subprocess
+import time
+import urllib.request
 
-from cli_helpers import run
+from cli_helpers import CONSENTRY, run
 
 KEY_FILES = ["operator.key", "service-signing.key", "ledger-signing.key", "kek.key", "ledger-pseudonym.key"]
 
@@ -31,14 +35,38 @@ def test_consentry_home_is_the_default_data_dir(tmp_path):
     assert (tmp_path / "home" / "operator.key").exists()
 
 
-def test_demo_on_embedded_defaults_tells_the_whole_story():
-    result = run("demo")
-    assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("psychiatric note was withheld without being named", "refused after revocation (PERMISSION_DENIED)",
-                 "the patient sees the psychiatric note refused", "checkpoint signature verified"):
-        assert step in result.stdout
-    assert re.search(r"web front door: http://127\.0\.0\.1:\d+/ \(auditor page: http://127\.0\.0\.1:\d+/auditor/\)",
-                     result.stdout)
+def test_demo_on_embedded_defaults_tells_the_whole_story_then_keeps_serving_the_portal():
+    proc = subprocess.Popen([*CONSENTRY, "demo", "--keep-serving"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (lines and lines[-1].startswith("Stop with Ctrl-C")):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+        out = "\n".join(lines)
+        for step in ("psychiatric note was withheld without being named",
+                     "refused after revocation (PERMISSION_DENIED)", "the patient sees the psychiatric note refused",
+                     "checkpoint signature verified", "The story behaved as it must."):
+            assert step in out, out
+        assert re.search(r"web front door: http://127\.0\.0\.1:\d+/ \(patient portal: http://127\.0\.0\.1:\d+/portal/, "
+                         r"auditor page: http://127\.0\.0\.1:\d+/auditor/\)", out)
+        # After the story the server still serves the portal, until stopped.
+        portal = re.search(r"Patient portal: (http://127\.0\.0\.1:\d+/portal/)", out)
+        assert portal, out
+        assert re.search(r"Enrol there with the one-time code [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4} "
+                         r"\(for the new patient you-[0-9a-f]{4}\)", out), out
+        with urllib.request.urlopen(portal.group(1), timeout=10) as page:  # noqa: S310 (http on loopback)
+            assert page.status == 200 and b'src="portal.js"' in page.read()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_serve_refuses_plain_http_off_loopback_in_one_line(tmp_path):

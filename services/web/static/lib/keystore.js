@@ -36,7 +36,7 @@ export async function keyId(publicKey) {
 
 async function describe(pair) {
   const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-  return { privateKey: pair.privateKey, publicKey, publicBase64: toBase64(publicKey), keyId: await keyId(publicKey) };
+  return { pair, privateKey: pair.privateKey, publicKey, publicBase64: toBase64(publicKey), keyId: await keyId(publicKey) };
 }
 
 // The key kept under `slot` (e.g. "auditor"), or null.
@@ -45,9 +45,18 @@ export async function load(slot) {
   return pair ? describe(pair) : null;
 }
 
+// A new key, not yet kept: `save` keeps it once it is enrolled (so a failed enrolment leaves the
+// key already kept as it was).
+export async function generate() {
+  return describe(await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]));
+}
+
+export async function save(slot, key) {
+  await transact("readwrite", (store) => store.put(key.pair, slot));
+  return key;
+}
+
 // A new key in `slot`, replacing any there (losing the old one means enrolling the new one).
 export async function create(slot) {
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
-  await transact("readwrite", (store) => store.put(pair, slot));
-  return describe(pair);
+  return save(slot, await generate());
 }

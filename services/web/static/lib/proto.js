@@ -64,6 +64,44 @@ export class Message {
   repeated(number) {
     return this.fields.get(number) || [];
   }
+
+  strings(number) {
+    return this.repeated(number).map(fromUtf8);
+  }
+
+  messages(number) {
+    return this.repeated(number).map(decode);
+  }
+
+  // A repeated varint field (enums), packed (proto3's default) or not, as Numbers.
+  numbers(number) {
+    const out = [];
+    for (const value of this.repeated(number)) {
+      if (typeof value === "bigint") out.push(Number(value));
+      else out.push(...unpack(value));
+    }
+    return out;
+  }
+
+  has(number) {
+    return this.fields.has(number);
+  }
+}
+
+function unpack(bytes) {
+  const out = [];
+  let value = 0;
+  let shift = 0;
+  for (const byte of bytes) {
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (!(byte & 0x80)) {
+      out.push(value);
+      value = 0;
+      shift = 0;
+    }
+  }
+  return out;
 }
 
 export function decode(bytes) {
