@@ -18,6 +18,7 @@ from consentry.services import clock
 from consentry.services.api.app import App
 from consentry.services.domain import access_history, consent_feed, metadata_reads, notices
 from consentry.services.identity.acting_for import READ_HISTORY, acting_for
+from consentry.services.identity.auth import require_current_key
 from consentry.services.identity.principals import Principal
 from consentry.services.store.models import PatientNotice
 from consentry.v1 import consent_pb2 as pb
@@ -31,6 +32,7 @@ NOTICE_LOOKBACK_NS = 60 * 1_000_000_000
 @dataclass
 class AccessReads:
     app: App
+    reader: Principal
     patient_id: str
     pseudonym: str
     after: int
@@ -46,7 +48,7 @@ class AccessReads:
             acting_for(s, patient_id, READ_HISTORY)
             pseudonym = app.trail.pseudonym(s, patient_id)
             now = clock.now_ns()
-            reads = cls(app, patient_id, pseudonym, after_seq, now - NOTICE_LOOKBACK_NS)
+            reads = cls(app, reader, patient_id, pseudonym, after_seq, now - NOTICE_LOOKBACK_NS)
             replay = reads._events(s) if after_seq > 0 else []
             seq = metadata_reads.ledger_read(s, app.trail, reader, ACCESS_WATCH, patient_id, len(replay))
             if after_seq == 0:
@@ -56,8 +58,10 @@ class AccessReads:
 
     def next_items(self) -> list[pb.AccessEvent | pb.PatientNotice]:
         """What committed since the last read; PERMISSION_DENIED (ending the watch) once the
-        reader may no longer read the patient's history (a proxy removed or its scope gone)."""
+        reader may no longer read the patient's history (a proxy removed or its scope gone), and
+        UNAUTHENTICATED once the key that opened the watch is no longer current."""
         with self.app.db.read() as s:
+            require_current_key(s, self.reader)
             acting_for(s, self.patient_id, READ_HISTORY)
             events: list[pb.AccessEvent | pb.PatientNotice] = list(self._events(s))
             for row in self._notice_rows(s):
@@ -92,6 +96,7 @@ class AccessReads:
 @dataclass
 class ChangeReads:
     app: App
+    reader: Principal
     institution_id: str
     after: int
 
@@ -100,7 +105,7 @@ class ChangeReads:
         """Ledgers the watch's one read, naming no patient but listed in the history of each
         patient a replayed change (after `after_seq`, returned to be sent first) is about."""
         with app.db.write() as s:
-            reads = cls(app, reader.name, after_seq)
+            reads = cls(app, reader, reader.name, after_seq)
             replay = reads._changes(s) if after_seq > 0 else []
             seq = metadata_reads.ledger_read_many(s, app.trail, reader, CHANGES_WATCH, [c.patient_id for c in replay])
             if after_seq == 0:
@@ -108,7 +113,10 @@ class ChangeReads:
         return reads, replay
 
     def next_items(self) -> list[pb.ConsentChange]:
+        """What committed since the last read; UNAUTHENTICATED once the key that opened the
+        watch is no longer current."""
         with self.app.db.read() as s:
+            require_current_key(s, self.reader)
             return self._changes(s)
 
     def _changes(self, s: Session) -> list[pb.ConsentChange]:

@@ -73,7 +73,8 @@ class Authenticator:
         kind = self._staff_member(principal, claims) if principal.kind == "org" else ""
         self._consume(claims)
         self._bound_to_connection(principal, public_key, certificate)
-        caller = Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind)
+        caller = Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind,
+                           key_id=key_id)
         return Authenticated(caller, token)
 
     def _staff_member(self, principal: Principal, claims: tokens.Claims) -> str:
@@ -145,6 +146,18 @@ class Authenticator:
         """Forgets the uses of tokens that expired REPLAY_MARGIN_S ago by the database's clock."""
         session.execute(delete(TokenUse).where(
             TokenUse.expires_ns < self._db.now_ns_sql() - REPLAY_MARGIN_S * 1_000_000_000))
+
+
+def require_current_key(session: Session, principal: Principal) -> None:
+    """Refuses a call that outlives its token (a live stream) once the key that signed the token
+    is no longer the principal's current one: a lost device's watch stops when the patient
+    re-enrols, a revoked key's at once, a rotated key's without the grace single calls have."""
+    if principal.kind == "operator" or not principal.key_id:
+        return  # the operator's key is the data directory's, not a registered one
+    key = session.get(PrincipalKey, principal.key_id)
+    if key is None or key.principal != principal.id or key.status != "current":
+        raise Unauthenticated("the key this stream was opened with is no longer current; open it again with the "
+                              "current key", reason="retired_key")
 
 
 def _bearer(metadata: Metadata) -> str:

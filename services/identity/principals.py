@@ -17,12 +17,15 @@ class Principal:
     """An authenticated caller. `id` is the token issuer, e.g. "org:stmarys" or "operator".
 
     For an institution: the acting practitioner, the role they act in (one the institution
-    registered for them), and the institution's kind as the policy names it ("hospital", ...)."""
+    registered for them), and the institution's kind as the policy names it ("hospital", ...).
+    `key_id`: the identity key that signed the call's token, so that a call outliving its token
+    (a live stream) can stop once that key is replaced or revoked."""
 
     id: str
     role: str = ""
     practitioner: str = ""
     institution_kind: str = ""
+    key_id: str = ""
 
     @property
     def kind(self) -> str:

@@ -12,10 +12,12 @@ import grpc
 import pytest
 from backends import BACKENDS, database
 from harness import Harness, grant
+from nacl.signing import SigningKey
 from watch_helpers import Reader
 
 from consentry.services.cli.demo import discharge_records
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk import enrolment
 from consentry.services.sdk.client import Client
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
@@ -263,3 +265,24 @@ def test_the_stream_is_the_history_for_a_discharge_fetch(watched):
     reader.close()
     assert got == [e for e in history(patient) if e.ledger_seq >= got[0].ledger_seq][:len(got)]
     assert sorted(e.allowed for e in got) == sorted(o.shared for o in outcomes)
+
+
+def test_a_watch_ends_when_the_key_that_opened_it_is_replaced(watched):
+    """A lost device keeps no live feed once the patient re-enrols; a rotated institution key's
+    watch ends too (a stream has no grace: it is opened again with the current key)."""
+    patient, clinic = watched.patient(), watched.org()
+    lost = Reader(patient.client.watch_access(patient.id)).opened()
+    code = watched.operator.registry.CreateEnrolmentCode(
+        registry_pb2.CreateEnrolmentCodeRequest(patient_id=patient.id)).code
+    new_key = SigningKey.generate()
+    enrolment.redeem(watched.client(Caller("patient:nobody", SigningKey.generate())).registry, code, new_key)
+    error = lost.error()
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED and "no longer current" in error.details()
+    renewed = Reader(watched.client(Caller("patient:" + patient.id, new_key)).watch_access(patient.id)).opened()
+    renewed.close()
+
+    changes = Reader(clinic.client.watch_consent_changes()).opened()
+    rotated = SigningKey.generate()
+    clinic.client.registry.RotateInstitutionKey(registry_pb2.RotateInstitutionKeyRequest(
+        institution_id=clinic.id, type=registry_pb2.KEY_TYPE_IDENTITY, public_key=bytes(rotated.verify_key)))
+    assert changes.error().code() == grpc.StatusCode.UNAUTHENTICATED
