@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import select
 import socket
 import socketserver
 import ssl
@@ -42,6 +43,7 @@ FRAME_HEADER = 5  # flag byte and 4-byte big-endian length
 TRAILER_FLAG = 0x80
 COMPRESSED_FLAG = 0x01
 UNARY_TIMEOUT_S = 120.0
+STREAM_CLOSE_POLL_S = 1.0  # how often a stream's close watcher checks that its call still runs
 # Connections served at once (a thread each); the gRPC server behind bounds the calls in flight.
 MAX_CONNECTIONS = 256
 # Pages load scripts and styles from this origin only, run no inline script, talk to no other
@@ -256,6 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
         responses: Iterator[bytes] = call(request, metadata=metadata)
         self.close_connection = True
         self._grpc_web_headers(None)
+        answered = threading.Event()
+        threading.Thread(target=_cancel_when_closed, args=(self.connection, responses, answered),
+                         name="web-stream-close", daemon=True).start()
         try:
             for response in responses:
                 self.wfile.write(_frame(0, response))
@@ -266,6 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the browser went away; stop the call it asked for
             responses.cancel()  # type: ignore[attr-defined]
             return
+        finally:
+            answered.set()
         self.wfile.write(_frame(TRAILER_FLAG, trailer))
 
     def _trailers_only(self, code: grpc.StatusCode, message: str,
@@ -308,6 +315,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _security_headers(self) -> None:
         for name, value in SECURITY_HEADERS.items():
             self.send_header(name, value)
+
+
+def _cancel_when_closed(connection: socket.socket, call: Any, answered: threading.Event) -> None:
+    """Stops a stream's call as soon as the browser closes its connection.
+
+    A quiet stream (a live watch between heartbeats) writes nothing for a while, so a write would
+    find the browser gone only then, and the watch would hold its place in the server's caps
+    until it did. A browser sends nothing more on a connection whose request was read (it does
+    not pipeline), so the connection turning readable means it was closed, or misused: either
+    way the call ends."""
+    while not answered.is_set():
+        try:
+            readable, _, _ = select.select([connection], [], [], STREAM_CLOSE_POLL_S)
+        except (OSError, ValueError):  # the handler closed the connection: the call is over
+            return
+        if readable and not answered.is_set():
+            call.cancel()
+            return
 
 
 def _static_file(path: str) -> Path | None:

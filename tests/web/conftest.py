@@ -49,9 +49,8 @@ def page(chromium):
 @pytest.fixture(scope="module", params=BACKENDS)
 def web_harness(request, tmp_path_factory):
     """The front door's server (tests/conftest.py's `web_harness`) with room for the portal's live
-    feeds: each page holds a WatchAccess stream, which the server lets go at its next heartbeat
-    after the browser left (docs/watch.md), so a heartbeat of a second and more worker threads
-    keep one test's pages from using up the watches the next one opens."""
+    feeds: each open page holds a WatchAccess stream and a worker thread (docs/watch.md), and a
+    heartbeat of a second keeps the pages' waits for a live event short."""
     directory = tmp_path_factory.mktemp("consentry-web")
     with database(request.param, directory) as url:
         h = Harness.start(directory / "data", url, http="127.0.0.1:0", workers=32, watch_heartbeat_s=1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import struct
+import time
 import urllib.parse
 
 from harness import grant
@@ -46,3 +47,22 @@ def test_a_browser_reads_the_access_stream_as_it_commits(web_harness):
         assert item.access.allowed and item.access.institution_id == doctor.id and item.access.category == "lab"
     finally:
         conn.close()
+
+
+def test_a_page_that_goes_away_frees_its_watch_at_once(web_harness):
+    """A patient reloading the portal more often than the per-caller cap of watches is not
+    refused: the front door stops a stream's call as soon as the browser closes the connection,
+    not at the watch's next heartbeat."""
+    patient = web_harness.patient()
+    request = consent_pb2.WatchAccessRequest(patient_id=patient.id).SerializeToString()
+    url = urllib.parse.urlsplit(web_harness.server.web.url)
+    for _ in range(web_harness.settings.watch_per_principal + 2):
+        token = Caller("patient:" + patient.id, patient.identity).token(WATCH_ACCESS, request)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        conn.request("POST", WATCH_ACCESS, body=struct.pack(">BI", 0, len(request)) + request, headers={
+            "Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1", "Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        assert response.getheader("grpc-status") is None, response.getheader("grpc-message")
+        assert next_response(response).WhichOneof("event") == "heartbeat"
+        conn.close()
+        time.sleep(0.3)  # the front door sees the close and cancels; the server frees the watch
