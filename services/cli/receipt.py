@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from nacl.signing import VerifyKey
 
 from consentry.services.cli import acting
+from consentry.services.cli.common import TlsClientCert, TlsClientKey, connect
 from consentry.services.sdk.client import Client
 from consentry.services.sdk.consent_receipts import ReceiptInvalid, verify_consent_receipt
 from consentry.v1 import consent_pb2 as pb
@@ -68,3 +69,31 @@ def verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A
     except (json_format.ParseError, UnicodeDecodeError) as exc:
         raise ReceiptInvalid(f"{file} is not a receipt file: {str(exc).splitlines()[0]}") from None
     typer.echo(summary(verify_consent_receipt(receipt, key)))
+
+
+@app.command("list")
+def list_(consent_id: str = typer.Argument(..., help="The consent"),
+          service_key: str = typer.Option(..., "--service-key", envvar="CONSENTRY_SERVICE_KEY",
+                                          help="The service's share-signing key (base64), pinned out of band"),
+          out: Path | None = typer.Option(None, "--out", file_okay=False,
+                                          help="Also write each receipt to DIR/<consent>-v<version>-<change>.json"),
+          key: Path = acting.KeyFile,
+          as_: str = typer.Option(..., "--as", help="Who signs: patient:ID (the patient, or a proxy of theirs) or "
+                                                    "org:ID (the grantee)"),
+          role: str = typer.Option("", "--role", help="The grantee: the role the practitioner acts in"),
+          practitioner: str = typer.Option("", "--practitioner", help="The grantee: the practitioner acting"),
+          target: str = acting.Target, tls_client_cert: Path | None = TlsClientCert,
+          tls_client_key: Path | None = TlsClientKey) -> None:
+    """Every receipt of a consent's changes, oldest first, each checked against --service-key: for
+    the patient, their proxies with the manage-consents scope, and the grantee."""
+    verify_key = VerifyKey(acting.public_key(service_key, "--service-key"))
+    caller = acting.any_principal(key, as_, role, practitioner, None)
+    with connect(target, caller, tls_client_cert, tls_client_key) as client:
+        found = client.consent_receipts(consent_id, verify_key)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for receipt, statement in found:
+        typer.echo(summary(statement))
+        if out is not None:
+            name = f"{statement['consent_id']}-v{statement['version']}-{statement['change']}.json"
+            (out / name).write_text(json_format.MessageToJson(receipt) + "\n", encoding="utf-8")

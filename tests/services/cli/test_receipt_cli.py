@@ -37,6 +37,15 @@ def test_receipts_are_written_and_verified(harness, story):
     one_line(run("patient", "revoke", consent_id, "--receipt-out", str(d / "x.json"), *story["patient"]),
              "consentry patient revoke: ", code=2)
 
+    listed = ok(run("receipt", "list", consent_id, *key, "--out", str(d / "all"), *story["patient"]))
+    assert [line.split("\t")[0] for line in listed] == ["grant", "narrowing", "revocation"]
+    by_doctor = ok(run("receipt", "list", consent_id, *key, *story["doctor"]))
+    assert by_doctor == listed  # the grantee holds the same signed receipts
+    written = sorted((d / "all").iterdir())
+    assert [p.name.rsplit("-", 1)[1] for p in written] == ["grant.json", "narrowing.json", "revocation.json"]
+    assert json.loads(written[0].read_text()) == json.loads((d / "grant.json").read_text())
+    one_line(run("receipt", "list", consent_id, *key, *story["hospital"]), "consentry receipt: NOT_FOUND: ")
+
 
 def test_preview_prints_shared_and_withheld_counts(story):
     ids, d = story["ids"], story["dir"]
