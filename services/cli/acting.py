@@ -22,6 +22,7 @@ from consentry.services.cli.common import settings
 from consentry.services.cli.datadir import operator_key
 from consentry.services.crypto import keyfiles
 from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.paging import pages
 
 KeyFile = typer.Option(..., "--key", dir_okay=False, help="The signer's identity key file (ed25519 key file)")
 OperatorKeyFile = typer.Option(None, "--key", dir_okay=False,
@@ -63,13 +64,8 @@ def any_principal(key: Path | None, principal: str, role: str, practitioner: str
 
 def every(method: Callable[..., Any], make_request: Callable[[str], Any], field: str) -> Iterator[Any]:
     """Every item of a paged list call, page after page."""
-    token = ""
-    while True:
-        page = method(make_request(token))
+    for page in pages(method, make_request):
         yield from getattr(page, field)
-        token = page.next_page_token
-        if not token:
-            return
 
 
 def public_key(text: str, flag: str) -> bytes:

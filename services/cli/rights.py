@@ -102,8 +102,10 @@ def requests(patient: str = typer.Option("", "--patient", help="The patient (req
     """List rights requests: the patient's, those routed to your institution, or all (operator)."""
     with _client(target, data_dir, identity, principal, acting_practitioner, acting_role, tls_client_cert,
                  tls_client_key) as client:
-        for request in _every_request(client, patient):
-            _echo(request)
+        listed = _call(lambda: list(acting.every(client.rights.ListRightsRequests, lambda token: (
+            pb.ListRightsRequestsRequest(patient_id=patient, page_token=token)), "requests")))
+    for request in listed:
+        _echo(request)
 
 
 @app.command("representative")
@@ -214,17 +216,6 @@ def _representative_line(r: pb.Representative) -> str:
     basis = pb.RepresentativeBasis.Name(r.basis).removeprefix("REPRESENTATIVE_BASIS_").lower().replace("_", "-")
     state = "active" if r.active else "ended " + r.end_time.ToJsonString()
     return f"{r.representative_id}\t{basis}\t{r.evidence_type}\tsince {r.create_time.ToJsonString()}\t{state}"
-
-
-def _every_request(client: Client, patient: str) -> Iterator[pb.RightsRequest]:
-    token = ""
-    while True:
-        request = pb.ListRightsRequestsRequest(patient_id=patient, page_token=token)
-        page = _call(lambda: client.rights.ListRightsRequests(request))  # noqa: B023 (called at once)
-        yield from page.requests
-        token = page.next_page_token
-        if not token:
-            return
 
 
 def _echo(request: pb.RightsRequest) -> None:

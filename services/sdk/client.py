@@ -48,6 +48,7 @@ from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk import consent_receipts
 from consentry.services.sdk.entries import canonical_entry
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
+from consentry.services.sdk.paging import pages
 from consentry.services.sdk.seen_shares import MemorySeenShares, SeenShares
 from consentry.services.sdk.watches import Watch
 from consentry.v1 import (
@@ -305,18 +306,14 @@ class Client:
                          service_key: VerifyKey) -> list[tuple[consent_pb2.ConsentReceipt, dict]]:
         """Every receipt of the consent's changes, oldest first, each verified (ReceiptInvalid)."""
         found: list[tuple[consent_pb2.ConsentReceipt, dict]] = []
-        token = ""
-        while True:
-            page = self.consent.ListConsentReceipts(consent_pb2.ListConsentReceiptsRequest(
-                consent_id=consent_id, page_token=token), timeout=self.timeout_s)
+        for page in pages(self.consent.ListConsentReceipts, lambda token: consent_pb2.ListConsentReceiptsRequest(
+                consent_id=consent_id, page_token=token), timeout=self.timeout_s):
             for receipt in page.receipts:
                 statement = consent_receipts.verify_consent_receipt(receipt, service_key)
                 if statement["consent_id"] != consent_id:
                     raise consent_receipts.ReceiptInvalid("a receipt listed states another consent")
                 found.append((receipt, statement))
-            token = page.next_page_token
-            if not token:
-                return found
+        return found
 
     def prove_receipt(self, statement: dict, ledger_key: str, *, origin: str | None = None) -> None:
         """Proves the receipt's ledger position (seq and leaf hash) under a checkpoint signed by
@@ -333,34 +330,24 @@ class Client:
     def consent_evidence(self, consent_id: str, version: int = 0) -> list[consent_pb2.ConsentEvidence]:
         """What the patient (or a proxy) signed to make and change the consent (one version's, if
         ``version``), oldest first; check each with ``consent_evidence.verify_consent_evidence``."""
-        found: list[consent_pb2.ConsentEvidence] = []
-        token = ""
-        while True:
-            page = self.consent.GetConsentEvidence(consent_pb2.GetConsentEvidenceRequest(
-                consent_id=consent_id, version=version, page_token=token), timeout=self.timeout_s)
-            found.extend(page.evidence)
-            token = page.next_page_token
-            if not token:
-                return found
+        return [item for page in pages(self.consent.GetConsentEvidence, lambda token: (
+            consent_pb2.GetConsentEvidenceRequest(consent_id=consent_id, version=version, page_token=token)),
+            timeout=self.timeout_s) for item in page.evidence]
 
     def export_records(self, patient_id: str, service_key: VerifyKey) -> list[ExportedPage]:
         """A copy of the patient's records, every page opened with this client's own signing key
         (the patient's, or their representative's) once the service's signature checks out
         (docs/rights.md, "Export"). Each page is a FHIR R4 Bundle of type collection."""
-        pages: list[ExportedPage] = []
-        token = ""
-        while True:
-            reply = self.rights.ExportRecords(rights_pb2.ExportRecordsRequest(patient_id=patient_id, page_token=token),
-                                              timeout=self.timeout_s)
+        opened: list[ExportedPage] = []
+        for reply in pages(self.rights.ExportRecords, lambda token: rights_pb2.ExportRecordsRequest(
+                patient_id=patient_id, page_token=token), timeout=self.timeout_s):
             sealed = export_seal.SealedExport(reply.export.header, reply.export.ciphertext,
                                               reply.export.sealed_key, reply.export.signature)
             header, bundle = export_seal.open_export(sealed, self.caller.signing_key, service_key)
             if header["records"] != reply.record_count or len(bundle.get("entry", [])) != reply.record_count:
                 raise export_seal.MalformedPackage("the export's record count does not match its header")
-            pages.append(ExportedPage(header, bundle, reply.request.request_id, reply.ledger_seq))
-            token = reply.next_page_token
-            if not token:
-                return pages
+            opened.append(ExportedPage(header, bundle, reply.request.request_id, reply.ledger_seq))
+        return opened
 
     def change_evidence(self, authorization: str) -> consent_pb2.ConsentEvidence:
         """The evidence of the one signed change whose ledger entry carries ``authorization``."""
@@ -379,15 +366,9 @@ class Client:
     def notices(self, patient_id: str, *, unread_only: bool = False) -> list[consent_pb2.PatientNotice]:
         """Every notice queued for the patient (only those not yet marked read, with
         ``unread_only``), oldest first; each names its kind and the id of what it is about."""
-        found: list[consent_pb2.PatientNotice] = []
-        token = ""
-        while True:
-            page = self.consent.ListNotices(consent_pb2.ListNoticesRequest(
-                patient_id=patient_id, unread_only=unread_only, page_token=token), timeout=self.timeout_s)
-            found.extend(page.notices)
-            token = page.next_page_token
-            if not token:
-                return found
+        return [notice for page in pages(self.consent.ListNotices, lambda token: consent_pb2.ListNoticesRequest(
+            patient_id=patient_id, unread_only=unread_only, page_token=token), timeout=self.timeout_s)
+            for notice in page.notices]
 
     def watch_access(self, patient_id: str, after_seq: int = 0) -> Watch[consent_pb2.WatchAccessResponse]:
         """The patient's access events and notices as they commit, and heartbeats (a response
