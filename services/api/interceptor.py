@@ -12,6 +12,7 @@ otherwise let anyone grow the ledger at will.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import NoReturn
@@ -34,6 +35,7 @@ from consentry.services.errors import (
     Unauthenticated,
     to_status,
 )
+from consentry.services.identity import token_uses
 from consentry.services.identity.auth import Authenticator
 from consentry.services.identity.principals import Principal, acting_as
 from consentry.services.identity.signed_calls import SignedCall, serving
@@ -53,7 +55,9 @@ StreamBehaviour = Callable[[Message, grpc.ServicerContext], Iterator[Message]]
 class GuardInterceptor(grpc.ServerInterceptor):
     def __init__(self, db: Database, authenticator: Authenticator, trail: AuditTrail, settings: Settings) -> None:
         self._db = db
-        # A call's first write claims its idempotency key inside that write's own transaction.
+        # A call's first write spends its token and claims its idempotency key, in that write's
+        # own transaction (the token first: identity/token_uses.py).
+        db.on_write(token_uses.spending_hook())
         db.on_write(WriteHook(begin=idempotency.claim, committed=idempotency.committed))
         self._auth = authenticator
         self._trail = trail
@@ -95,14 +99,17 @@ class GuardInterceptor(grpc.ServerInterceptor):
             if method == REDEEM_METHOD:
                 return self._tokenless(behaviour, method, received, context)
             principal: Principal | None = None
-            try:
-                principal, call = self._authenticate(method, received, context)
-                self._hold_to_rate(principal)
-                with acting_as(principal), serving(call):
-                    return self._idempotent(behaviour, method, principal,
-                                            checked(received.request, self._body_limit), context)
-            except Exception as error:
-                self._fail(method, principal, error, context)
+            with token_uses.spending() as spend:
+                try:
+                    principal, call = self._authenticate(method, received, context, spend)
+                    self._hold_to_rate(principal)
+                    with acting_as(principal), serving(call):
+                        response = self._idempotent(behaviour, method, principal,
+                                                    checked(received.request, self._body_limit), context)
+                    token_uses.settle(self._db)
+                    return response
+                except Exception as error:
+                    self._fail(method, principal, error, context)
 
         return guarded
 
@@ -110,9 +117,14 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 method: str) -> Callable[[Received, grpc.ServicerContext], Iterator[Message]]:
         def guarded(received: Received, context: grpc.ServicerContext) -> Iterator[Message]:
             principal: Principal | None = None
+            with token_uses.spending() as spend:
+                try:
+                    principal, call = self._authenticate(method, received, context, spend)
+                    self._hold_to_rate(principal)
+                    token_uses.settle(self._db)  # a stream outlives its token: spent before it opens
+                except Exception as error:
+                    self._fail(method, principal, error, context)
             try:
-                principal, call = self._authenticate(method, received, context)
-                self._hold_to_rate(principal)
                 with acting_as(principal), serving(call):
                     responses = behaviour(checked(received.request, self._body_limit), context)
                 while True:
@@ -150,14 +162,14 @@ class GuardInterceptor(grpc.ServerInterceptor):
         context.abort_with_status(to_status(error))
         raise AssertionError("unreachable: abort_with_status ends the call by raising")
 
-    def _authenticate(self, method: str, received: Received,
-                      context: grpc.ServicerContext) -> tuple[Principal, SignedCall]:
+    def _authenticate(self, method: str, received: Received, context: grpc.ServicerContext,
+                      spend: token_uses.Spend) -> tuple[Principal, SignedCall]:
         """The caller and its signed call, unless its source has failed too often to be worth a
         look at its token. The token must bind the bytes received (hashed before decoding)."""
         wait = self._sources.blocked_for(self._source(context))
         if wait:
             raise ResourceExhausted("too many failed authentications from this address; retry later", wait)
-        principal, token = self._auth.authenticate(context.invocation_metadata(), method, received.digest,
+        principal, token = self._auth.authenticate(context.invocation_metadata(), method, received.digest, spend,
                                                    _client_certificate(context))
         return principal, SignedCall(method, token, received.raw)
 
@@ -202,6 +214,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
               context: grpc.ServicerContext) -> NoReturn:
         """Ends the call: our errors become their status, anything else an opaque INTERNAL."""
         if isinstance(error, ConsentryError):
+            if isinstance(error, Unauthenticated) and error.reason == token_uses.REPLAYED:
+                principal = None  # counted like any other token refused, as before it was spent
             if isinstance(error, Unauthenticated) and error.proven:
                 self._refuse(method, Principal(error.proven), error, context, kind="auth.refused")
             if principal is None:
@@ -228,6 +242,10 @@ class GuardInterceptor(grpc.ServerInterceptor):
     def _refuse_over_rate(self, method: str, principal: Principal, error: ConsentryError,
                           context: grpc.ServicerContext) -> NoReturn:
         self.summaries.over_rate(principal.id, method)
+        # Spent like any call's token, so a refused one is not tried again (a concurrent use
+        # may have spent it first: this call is refused all the same).
+        with contextlib.suppress(Unauthenticated):
+            token_uses.settle(self._db)
         log.info("refused %s: %s (over the principal's rate)", method, error.code.name)
         context.abort_with_status(to_status(error))
         raise AssertionError("unreachable: abort_with_status ends the call by raising")

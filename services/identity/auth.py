@@ -1,6 +1,7 @@
 """Authentication of every call: the token names the principal's current key (or the key it
 replaced, within the grace), is signed by it, is for this method and these request bytes, is
-fresh, and has not been used before. An institution's token also names the acting practitioner
+fresh, and has not been used before (its use is written with the call's first write:
+identity/token_uses.py). An institution's token also names the acting practitioner
 and role: the practitioner must be registered with the institution (and not removed) and hold
 that role, and the role must be one the institution's kind can have. On a mutual-TLS server the
 connection's client certificate must be bound to the key that verified the token
@@ -12,8 +13,6 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
@@ -21,10 +20,10 @@ from consentry.services.errors import Unauthenticated
 from consentry.services.identity import staff, tokens
 from consentry.services.identity.certificate_binding import check_bound
 from consentry.services.identity.principals import Principal, parse_principal
+from consentry.services.identity.token_uses import Spend
 from consentry.services.store.db import Database
-from consentry.services.store.models import Institution, Practitioner, PrincipalKey, TokenUse
+from consentry.services.store.models import Institution, Practitioner, PrincipalKey
 
-_PRUNE_EVERY = 500
 # What a token's role and practitioner claims may hold before they are looked up (ASCII only).
 _STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Calls that change who may sign for a principal: a key in its grace cannot make them, or a key
@@ -32,9 +31,6 @@ _STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 KEY_MANAGEMENT = frozenset(f"/consentry.v1.RegistryService/{name}" for name in (
     "RotateInstitutionKey", "RevokeInstitutionKey", "RegisterPractitioner", "RemovePractitioner",
 ))
-# A use of a token is kept this long past the token's expiry on the database's clock, so that a
-# replica whose clock runs up to this much behind the database's still finds it.
-REPLAY_MARGIN_S = tokens.MAX_LIFETIME_S
 # A call's metadata as gRPC hands it over: (key, value) pairs, binary values for "-bin" keys.
 Metadata = Iterable[tuple[str, str | bytes]]
 
@@ -53,12 +49,12 @@ class Authenticator:
         self._mutual_tls = mutual_tls
         self._db = db
         self._grace_ns = int(key_grace_s * 1_000_000_000)
-        self._calls = 0
 
-    def authenticate(self, metadata: Metadata, method: str, request_digest: bytes,
+    def authenticate(self, metadata: Metadata, method: str, request_digest: bytes, spend: Spend,
                      certificate: bytes | None = None) -> Authenticated:
         """The caller of `method`, whose request bytes have the SHA-256 `request_digest`;
-        `certificate` is the client certificate (PEM) its connection presented."""
+        `certificate` is the client certificate (PEM) its connection presented. The verified
+        token's id goes into `spend`, which the call's first write records."""
         token = _bearer(metadata)
         try:
             claimed, key_id = tokens.unverified_header(token)
@@ -71,7 +67,7 @@ class Authenticator:
         except tokens.TokenError as exc:
             raise Unauthenticated(str(exc), reason=exc.reason) from exc
         kind = self._staff_member(principal, claims) if principal.kind == "org" else ""
-        self._consume(claims)
+        spend.of(claims)
         self._bound_to_connection(principal, public_key, certificate)
         caller = Principal(principal.id, role=claims.role, practitioner=claims.practitioner, institution_kind=kind,
                            key_id=key_id)
@@ -104,8 +100,9 @@ class Authenticator:
         return kind
 
     def _bound_to_connection(self, principal: Principal, identity_key: bytes, certificate: bytes | None) -> None:
-        """After the token is spent: a stolen token refused here cannot be tried again, so it
-        ledgers at most one refusal naming its principal."""
+        """After the token is known to be spent by this call: the refusal's ledger entry spends
+        it, so a stolen token refused here cannot be tried again and ledgers at most one refusal
+        naming its principal."""
         check_bound(principal, identity_key, certificate, mutual_tls=self._mutual_tls)
 
     def _identity_key(self, principal: str, key_id: str, method: str) -> bytes:
@@ -126,26 +123,6 @@ class Authenticator:
                 raise Unauthenticated("the token's key has been replaced; sign with the current key",
                                       reason="retired_key")
         return key.public_key
-
-    def _consume(self, claims: tokens.Claims) -> None:
-        """Records the token id; a second use of the same id is a replay.
-
-        Pruning compares with the database's clock, not this replica's: every replica sharing
-        the database keeps and removes the same uses, whatever their own clocks say."""
-        expires_ns = (claims.expires_at + tokens.CLOCK_SKEW_S) * 1_000_000_000
-        try:
-            with self._db.write() as session:
-                session.add(TokenUse(principal=claims.principal, jti=claims.jti, expires_ns=expires_ns))
-                self._calls += 1
-                if self._calls % _PRUNE_EVERY == 0:
-                    self.prune_token_uses(session)
-        except IntegrityError as exc:
-            raise Unauthenticated("the token has already been used (replay)", reason="replayed") from exc
-
-    def prune_token_uses(self, session: Session) -> None:
-        """Forgets the uses of tokens that expired REPLAY_MARGIN_S ago by the database's clock."""
-        session.execute(delete(TokenUse).where(
-            TokenUse.expires_ns < self._db.now_ns_sql() - REPLAY_MARGIN_S * 1_000_000_000))
 
 
 def require_current_key(session: Session, principal: Principal) -> None:

@@ -92,11 +92,7 @@ class Database:
     def now_ns_sql(self) -> ColumnElement[int]:
         """The database's own clock, as epoch nanoseconds (to the millisecond at least), as an
         SQL expression: replicas that share the database agree on it whatever their clocks say."""
-        if self.is_sqlite:
-            return literal_column("(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) * 1000000)",
-                                  BigInteger)
-        return literal_column("(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) * 1000)",
-                              BigInteger)
+        return now_ns_sql(self.is_sqlite)
 
     def shred(self, tables: tuple[str, ...]) -> None:
         """Makes what the last transactions deleted or overwrote leave the database's files, as
@@ -119,6 +115,15 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def now_ns_sql(is_sqlite: bool) -> ColumnElement[int]:
+    """`Database.now_ns_sql` for a session that knows only its dialect."""
+    if is_sqlite:
+        return literal_column("(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) * 1000000)",
+                              BigInteger)
+    return literal_column("(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) * 1000)",
+                          BigInteger)
 
 
 @contextmanager

@@ -5,7 +5,9 @@ counts per source and window."""
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import jwt
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.signing import SigningKey
 
 from consentry.services import clock
-from consentry.services.identity.auth import Authenticator
+from consentry.services.identity import token_uses
 from consentry.services.identity.tokens import Caller, identity_key_id, request_hash
 from consentry.v1 import registry_pb2, registry_pb2_grpc
 
@@ -179,9 +181,61 @@ def test_token_uses_are_pruned_by_the_databases_clock_not_the_replicas(harness):
         previous = clock.set_source(lambda skew=skew: time.time_ns() + skew)
         try:
             with harness.app.db.write() as session:
-                Authenticator(harness.app.db).prune_token_uses(session)
+                token_uses.prune(session)
         finally:
             clock.set_source(previous)
         left = {r.jti for r in harness.sql("SELECT jti FROM token_uses WHERE jti LIKE '%-token-id'")}
         assert {"still-fresh-token-id", "just-expired-token-id"} <= left  # within the margin: kept
         assert "long-expired-token-id" not in left
+
+
+REGISTER = "/consentry.v1.RegistryService/RegisterPractitioner"
+
+
+def test_a_token_sent_many_times_at_once_writes_once(harness):
+    """The token's use is written with the call's own write: copies racing each other reach the
+    handler together, and all but one are refused with nothing of theirs written."""
+    org = harness.org()
+    request = registry_pb2.RegisterPractitionerRequest(
+        institution_id=org.id, practitioner_id="dr-racing", roles=["nurse"]).SerializeToString()
+    token = Caller("operator", harness.operator_identity).token(REGISTER, request)
+    before = len(harness.entries())
+    start = threading.Barrier(8)
+
+    def send(_: int) -> tuple[grpc.StatusCode, str]:
+        with grpc.insecure_channel(harness.target) as channel:
+            call = channel.unary_unary(REGISTER)
+            start.wait()
+            try:
+                call(request, metadata=[("authorization", f"Bearer {token}")])
+                return grpc.StatusCode.OK, ""
+            except grpc.RpcError as err:
+                return err.code(), err.details()
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(send, range(8)))
+    assert [code for code, _ in outcomes].count(grpc.StatusCode.OK) == 1
+    assert [o for o in outcomes if o[0] != grpc.StatusCode.OK] == [
+        (grpc.StatusCode.UNAUTHENTICATED, "the token has already been used (replay)")] * 7
+    written = [e for e in harness.entries()[before:] if e["kind"] == "practitioner.registered"]
+    assert len(written) == 1
+    assert harness.sql("SELECT count(*) AS n FROM token_uses WHERE principal = 'operator'")[0].n >= 1
+
+
+def test_a_read_answers_once_per_token(harness):
+    """A call that writes nothing spends its token before it answers: a copy is refused."""
+    org = harness.org()
+    token = Caller("org:" + org.id, org.identity, role="physician", practitioner="dr-test").token(METHOD, b"")
+    start = threading.Barrier(6)
+
+    def send(_: int) -> str:
+        start.wait()
+        try:
+            call_with(harness, token)
+            return "answered"
+        except grpc.RpcError as err:
+            return f"{err.code().name}: {err.details()}"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = sorted(pool.map(send, range(6)))
+    assert outcomes == ["UNAUTHENTICATED: the token has already been used (replay)"] * 5 + ["answered"]
