@@ -246,7 +246,14 @@ def pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
     return make_url(base_url).set(database=name).render_as_string(hide_password=False), drop
 
 
-# -- the report ------------------------------------------------------------------------------
+# -- the report ---------------------------------------------------------------------------
+
+# Each phase: its name in the table, and records per call (N: --records; 0 for writes).
+PHASES = {
+    "fetch": ("fetch of N", 10), "fetch1": ("fetch of 1", 1), "deposit": ("deposit (PutRecord)", 0),
+    "grant": ("grant (GrantConsent)", 0), "one": ("fetch of 1, one client", 1),
+}
+
 
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
@@ -268,6 +275,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10)
     ap.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
     ap.add_argument("--pg-url", default=os.environ.get("CONSENTRY_TEST_PG_URL", ""))
+    ap.add_argument("--phase", action="append", choices=PHASES, help="only these phases (default: all)")
     args = ap.parse_args()
     backends = args.backend or ["sqlite"]
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores; "
@@ -306,13 +314,13 @@ def measure_backend(backend: str, args: argparse.Namespace, echo_rate: float) ->
         try:
             job = populate(target, data, args.clients, args.records)
             out = []
-            for phase, name, records in (("fetch", f"fetch of {args.records}", args.records),
-                                         ("fetch1", "fetch of 1", 1), ("deposit", "deposit (PutRecord)", 0),
-                                         ("grant", "grant (GrantConsent)", 0)):
-                lat = run_phase({**job, "phase": phase}, args.seconds, args.clients, args.procs)
+            for phase in args.phase or PHASES:
+                name, records = PHASES[phase]
+                name = name.replace("N", str(args.records)) if records else name
+                records = args.records if records > 1 else records
+                clients, procs = (1, 1) if phase == "one" else (args.clients, args.procs)
+                lat = run_phase({**job, "phase": "fetch1" if phase == "one" else phase}, args.seconds, clients, procs)
                 out.append(row(f"{name}, {backend}", lat, args.seconds, records, echo_rate))
-            lat = run_phase({**job, "phase": "fetch1"}, args.seconds, 1, 1)
-            out.append(row(f"fetch of 1, one client, {backend}", lat, args.seconds, 1, echo_rate))
             return out
         finally:
             proc.terminate()

@@ -117,22 +117,23 @@ class GuardInterceptor(grpc.ServerInterceptor):
                 method: str) -> Callable[[Received, grpc.ServicerContext], Iterator[Message]]:
         def guarded(received: Received, context: grpc.ServicerContext) -> Iterator[Message]:
             principal: Principal | None = None
+            # The token is spent by the stream's first write (a fetch's decisions) or, failing
+            # that, before its first message leaves.
             with token_uses.spending() as spend:
                 try:
                     principal, call = self._authenticate(method, received, context, spend)
                     self._hold_to_rate(principal)
-                    token_uses.settle(self._db)  # a stream outlives its token: spent before it opens
+                    with acting_as(principal), serving(call):
+                        responses = behaviour(checked(received.request, self._body_limit), context)
+                        item = next(responses, None)
+                    token_uses.settle(self._db)
                 except Exception as error:
                     self._fail(method, principal, error, context)
             try:
-                with acting_as(principal), serving(call):
-                    responses = behaviour(checked(received.request, self._body_limit), context)
-                while True:
+                while item is not None:
+                    yield item
                     with acting_as(principal), serving(call):
                         item = next(responses, None)
-                    if item is None:
-                        return
-                    yield item
             except Exception as error:
                 self._fail(method, principal, error, context)
 
