@@ -121,8 +121,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         fetch = validate_fetch_records(request)
         app = self.app
         disclosure = Disclosure(app.trail, app.policy, app.kek, app.share_signer)
-        with app.db.write() as s:
-            responses = [outcome_pb(o) for o in disclosure.fetch(s, principal, fetch)]
+        responses = [outcome_pb(o) for o in disclosure.fetch(app.db, principal, fetch)]
         # Only after the disclosures and their ledger entries have committed does anything leave.
         yield from responses
 

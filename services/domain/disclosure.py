@@ -1,9 +1,10 @@
 """A fetch's decisions: the candidate records, one batch policy query for all of them, and per
 record either a share sealed to the recipient or a withheld reason, each with its ledger entry.
 
-`Disclosure.fetch` runs inside the caller's one write transaction, and nothing it returns may
-leave before that transaction commits: an entry that did not commit must not have been disclosed
-(no audit, no access).
+`Disclosure.fetch` decides in a read transaction and ledgers in a write transaction, in which it
+checks that nothing the decisions rest on has changed (or decides again); nothing it returns
+leaves before that transaction commits: an entry that did not commit must not have been
+disclosed (no audit, no access).
 
 Every decision is ledgered with the policy's full reasons, but the caller is told only what
 docs/disclosure.md allows: nothing at all without a relationship to the patient, and of the
@@ -19,7 +20,7 @@ its bodies are pseudonymised to that subject, and nothing it returns names the p
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nacl.signing import SigningKey
@@ -40,6 +41,7 @@ from consentry.services.domain.research_subjects import ResearchSubject, resolve
 from consentry.services.errors import FailedPrecondition
 from consentry.services.identity.principals import Principal
 from consentry.services.store.audit_trail import AuditTrail
+from consentry.services.store.db import Database
 from consentry.services.store.models import Consent, PrincipalKey, Record
 
 # Obligations the service fulfils around the body rather than in it: they go into the ledger.
@@ -60,6 +62,39 @@ class Outcome:
     subject_id: str = ""  # a research fetch's subject, which stands in for the patient
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a fetch's decisions rest on, read in one transaction."""
+
+    now_ns: int
+    key: PrincipalKey
+    records: list[Record]
+    consents: list[dict[str, Any]]  # as the policy sees them at `now_ns`
+
+    @property
+    def basis(self) -> tuple[Any, ...]:
+        """Everything a decision could turn on, comparable between two transactions."""
+        return (self.key.key_id, [_record_basis(r) for r in self.records], self.consents)
+
+
+@dataclass
+class _Plan:
+    """A fetch decided: its inputs, the records the caller may see and those it may not, each
+    with its decision, and the bodies of the shared ones opened with the obligations applied."""
+
+    fetch: Fetch
+    subject: ResearchSubject | None
+    inputs: _Inputs
+    named: _Named
+    shown: list[tuple[Record, Decision]] = field(default_factory=list)
+    hidden: list[tuple[Record, Decision]] = field(default_factory=list)
+    bodies: dict[str, tuple[bytes, list[str]]] = field(default_factory=dict)
+
+    @property
+    def consents(self) -> dict[str, dict[str, Any]]:
+        return {c["id"]: c for c in self.inputs.consents}
+
+
 class Disclosure:
     def __init__(self, trail: AuditTrail, policy: PolicyEngine, kek: KeyEncryptionKeyProvider,
                  signer: SigningKey) -> None:
@@ -68,46 +103,90 @@ class Disclosure:
         self.kek = kek
         self.signer = signer
 
-    def fetch(self, s: Session, principal: Principal, fetch: Fetch) -> list[Outcome]:
-        """Decides every candidate record of the fetch and ledgers each decision, in `s`; returns
-        the outcomes the caller may see."""
-        # Taking the ledger writer first orders this fetch after every consent change that
-        # committed before it: a revoke that returned is always seen.
-        self.trail.writer(s)
-        now_ns = clock.now_ns()
+    def fetch(self, db: Database, principal: Principal, fetch: Fetch) -> list[Outcome]:
+        """Decides every candidate record of the fetch and ledgers each decision; returns the
+        outcomes the caller may see, once their entries have committed.
+
+        Deciding, opening the bodies and applying the policy's obligations happen in a read
+        transaction, outside the ledger's lock, so that concurrent fetches and consent changes
+        do not queue behind them. The write transaction then takes the lock and reads again what
+        the decisions rest on (the relationship, the recipient's key, the candidate records, the
+        consents with their versions and states now); if anything changed in between, it decides
+        again under the lock. So a revoke that committed before this fetch's entries is always
+        seen, and no allowed entry follows the revoke's entry."""
+        with db.read() as s:
+            plan = self._plan(s, principal, fetch, locked=False)
+        with db.write() as s:
+            # Taking the ledger writer first orders what follows after every change that committed.
+            self.trail.writer(s)
+            if plan is not None:
+                expire_lapsed(s, self.trail, plan.fetch.patient_id)  # ledgers a lapse once
+            if plan is None or self._inputs(s, principal, plan.fetch, plan.subject).basis != plan.inputs.basis:
+                plan = self._plan(s, principal, fetch, locked=True)
+            assert plan is not None  # under the lock a plan is always made
+            return self._ledger(s, principal, plan)
+
+    def _plan(self, s: Session, principal: Principal, fetch: Fetch, *, locked: bool) -> _Plan | None:
+        """Decides the fetch in `s`; None when only the ledger's writer can (the patient has no
+        ledger pseudonym yet, which only it may make)."""
         subject = resolve(s, principal, fetch.subject_id) if fetch.subject_id else None
         if subject is not None:
             fetch = replace(fetch, patient_id=subject.patient_id)
+        if locked:
+            expire_lapsed(s, self.trail, fetch.patient_id)  # ledgers a lapse once
+        inputs = self._inputs(s, principal, fetch, subject)
+        pseudonym = (self.trail.pseudonym(s, fetch.patient_id) if locked
+                     else self.trail.known_pseudonym(s, fetch.patient_id))
+        if pseudonym is None:
+            return None
+        # One query for the fetch; the consents, subject and purpose are sent once for all records.
+        shared = policy_input.read_shared(principal, fetch, inputs.consents, inputs.now_ns)
+        decisions = self.policy.decide_batch(
+            shared, [policy_input.record_resource(r, pseudonym) for r in inputs.records])
+        plan = _Plan(fetch, subject, inputs, _Named(self.trail.pseudonym_key, principal, fetch.patient_id, subject))
+        for record, decision in zip(inputs.records, decisions, strict=True):
+            (plan.shown if _may_see(principal, record, decision) else plan.hidden).append((record, decision))
+            if decision.allow and record.erased_ns is None:
+                plan.bodies[record.record_id] = self._open(record, decision, plan.named)
+        return plan
+
+    def _inputs(self, s: Session, principal: Principal, fetch: Fetch, subject: ResearchSubject | None) -> _Inputs:
+        """The relationship checked, then what the decisions rest on, as of now."""
+        now_ns = clock.now_ns()
         research_consent = subject.consent_id if subject else None
         require_relationship(s, principal, fetch, now_ns, research_consent)
         key = _current_encryption_key(s, principal.name, fetch.patient_id)
-        records = _candidates(s, fetch)
-        expire_lapsed(s, self.trail, fetch.patient_id, now_ns)  # ledgers a lapse once
-        consents = [policy_consent(c, now_ns)
-                    for c in consents_for(s, fetch.patient_id, principal.name, research_consent)]
-        # One query for the fetch; the consents, subject and purpose are sent once for all records.
-        shared = policy_input.read_shared(principal, fetch, consents, now_ns)
-        decisions = self.policy.decide_batch(shared, [policy_input.resource(s, self.trail, r) for r in records])
-        shown: list[tuple[Record, Decision]] = []
-        hidden: list[tuple[Record, Decision]] = []
-        for record, decision in zip(records, decisions, strict=True):
-            (shown if _may_see(principal, record, decision) else hidden).append((record, decision))
+        consents = sorted((policy_consent(c, now_ns)
+                           for c in consents_for(s, fetch.patient_id, principal.name, research_consent)),
+                          key=lambda c: c["id"])
+        return _Inputs(now_ns, key, _candidates(s, fetch), consents)
+
+    def _open(self, record: Record, decision: Decision, named: _Named) -> tuple[bytes, list[str]]:
+        """The body the recipient gets, with the obligations the service fulfils in it applied."""
+        body = at_rest.open_record(record.record_id, _sealed(record), self.kek)
+        body, applied = apply_obligations(body, decision.obligations, pseudonym=named.in_bodies,
+                                          handled_elsewhere=LEDGERED_OBLIGATIONS)
+        if named.subject_id and PSEUDONYMISE not in applied:  # fail closed: the body names the patient
+            raise RuntimeError("the policy allowed a research disclosure without pseudonymisation")
+        return body, list(applied)
+
+    def _ledger(self, s: Session, principal: Principal, plan: _Plan) -> list[Outcome]:
+        """Ledgers every decision of the plan, under the writer `s` holds; the outcomes shown."""
         # The hidden decisions are ledgered last, so the entries the caller receives have
         # consecutive sequence numbers: no gap between them counts the records it was not shown.
-        named = _Named(self.trail.pseudonym_key, principal, fetch.patient_id, subject)
+        fetch = plan.fetch
         emergency_id = emergencies.new_id() if fetch.emergency else None
-        by_id = {c["id"]: c for c in consents}
-        outcomes = [self._decide(s, principal, fetch, r, d, key, named, emergency_id, by_id) for r, d in shown]
-        for record, decision in hidden:
-            self._decide(s, principal, fetch, record, decision, key, named, emergency_id, by_id)
+        outcomes = [self._decide(s, principal, plan, r, d, emergency_id) for r, d in plan.shown]
+        for record, decision in plan.hidden:
+            self._decide(s, principal, plan, record, decision, emergency_id)
         if emergency_id is not None:
             emergencies.record_access(s, self.trail, self.kek, principal, emergency_id, fetch.patient_id,
                                       fetch.justification, [o.record for o in outcomes if o.package is not None])
         return outcomes
 
-    def _decide(self, s: Session, principal: Principal, fetch: Fetch, record: Record, decision: Decision,
-                key: PrincipalKey, named: _Named, emergency_id: str | None,
-                consents: dict[str, dict[str, Any]]) -> Outcome:
+    def _decide(self, s: Session, principal: Principal, plan: _Plan, record: Record, decision: Decision,
+                emergency_id: str | None) -> Outcome:
+        fetch, named, key, consents = plan.fetch, plan.named, plan.inputs.key, plan.consents
         common: dict[str, Any] = {
             "patient_id": record.patient_id, "named_as": named.in_entries, "record": record.record_id,
             "category": record.category, "purpose": fetch.purpose, "role": principal.role,
@@ -120,11 +199,7 @@ class Disclosure:
             return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:
             return self._withhold(s, principal, record, list(decision.reasons), common, named)
-        body = at_rest.open_record(record.record_id, _sealed(record), self.kek)
-        body, applied = apply_obligations(body, decision.obligations, pseudonym=named.in_bodies,
-                                          handled_elsewhere=LEDGERED_OBLIGATIONS)
-        if named.subject_id and PSEUDONYMISE not in applied:  # fail closed: the body names the patient
-            raise RuntimeError("the policy allowed a research disclosure without pseudonymisation")
+        body, applied = plan.bodies[record.record_id]
         seq = self.trail.writer(s).next_seq
         # The patient reference is what the recipient named in its request (the research subject,
         # never the patient, in a research fetch), so it can check it and learns nothing more.
@@ -213,6 +288,12 @@ def _current_encryption_key(s: Session, institution_id: str, patient_id: str) ->
         raise FailedPrecondition("the institution has no current encryption key; register one before fetching"
                                  ).about(patient_id)
     return key
+
+
+def _record_basis(record: Record) -> tuple[Any, ...]:
+    """What of a record a decision or its package could turn on."""
+    return (record.record_id, record.category, list(record.labels), record.holder, record.effective_ns,
+            record.erased_ns, record.ciphertext)
 
 
 def _candidates(s: Session, fetch: Fetch) -> list[Record]:

@@ -29,8 +29,13 @@ def read_shared(principal: Principal, fetch: Fetch, consents: list[dict], now_ns
 
 def resource(s: Session, trail: AuditTrail, record: Record) -> dict:
     """A record as the policy sees it: the patient only as the ledger's pseudonym."""
+    return record_resource(record, trail.pseudonym(s, record.patient_id))
+
+
+def record_resource(record: Record, pseudonym: str) -> dict:
+    """`resource`, given the patient's ledger pseudonym."""
     return {
-        "patient": trail.pseudonym(s, record.patient_id), "record": record.record_id,
+        "patient": pseudonym, "record": record.record_id,
         "category": record.category, "labels": list(record.labels), "holder": record.holder,
         "effective": record.effective_ns,
     }

@@ -68,3 +68,55 @@ def test_no_record_is_released_after_revoke_returns(harness):
     allowed = [e["seq"] for e in entries if e["kind"] == "access.decision" and e.get("consents") == [consent.consent_id]
                and e["allowed"]]
     assert allowed and max(allowed) < revoke_seq
+
+
+MEDICATION = (b'{"resourceType":"MedicationStatement","status":"active","medicationCodeableConcept":{"text":"aspirin"},'
+              b'"subject":{"reference":"Patient/%s"}}')
+
+
+def test_fetches_racing_a_narrowing_follow_the_version_in_force(harness):
+    """Fetches decide outside the ledger's lock and check their basis under it: every allowed
+    entry cites the consent version in force where it stands in the ledger, and nothing the
+    narrowing took away is shared after it."""
+    hospital, doctor, patient = harness.org(), harness.org(), harness.patient()
+    for body in (LAB, MEDICATION, LAB, MEDICATION):
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id,
+                                                                         fhir_json=body % patient.id.encode()))
+    consent = grant(patient, doctor, ["lab", "medication"])
+    stop = threading.Event()
+    started = threading.Barrier(FETCHERS + 1)
+    narrowed_at = [float("inf")]
+    after: list[set[str]] = []  # the categories shared to fetches that started after the narrowing
+
+    def fetch_loop() -> None:
+        started.wait()
+        while not stop.is_set():
+            began = time.monotonic()
+            shared = {r.category for r in doctor.client.fetch(
+                patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key) if r.shared}
+            if began > narrowed_at[0]:
+                after.append(shared)
+
+    threads = [threading.Thread(target=fetch_loop) for _ in range(FETCHERS)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.3)
+    patient.client.consent.NarrowConsent(consent_pb2.NarrowConsentRequest(
+        consent_id=consent.consent_id, terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])))
+    narrowed_at[0] = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+
+    assert after and all(shared == {"lab"} for shared in after)
+    in_force, cited = 1, []
+    for entry in harness.entries():
+        if entry["kind"] == "consent.narrowed" and entry["consent"] == consent.consent_id:
+            in_force = entry["version"]
+        elif entry["kind"] == "access.decision" and entry["allowed"] and entry["consents"] == [consent.consent_id]:
+            assert entry["consent_versions"] == [{"id": consent.consent_id, "version": in_force}]
+            assert in_force == 1 or entry["category"] == "lab"
+            cited.append(in_force)
+    assert set(cited) == {1, 2}, "the race did not happen: allowed entries on both sides of the narrowing"
