@@ -22,6 +22,7 @@ from pathlib import Path
 from consentry.services.api.server import Server
 from consentry.services.api.transport import ListenError
 from consentry.services.cli.server import start
+from consentry.services.cli.workers import READY
 from consentry.services.config import Settings
 
 
@@ -78,7 +79,7 @@ def _stop_when_orphaned(stop: Callable[[], None]) -> None:
 def _report_ready(server: Server) -> None:
     ready = {"pid": os.getpid(), "listeners": [str(listener) for listener in server.listeners],
              "web": server.web.url if server.web is not None else None}
-    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.write(READY.decode() + json.dumps(ready) + "\n")
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing more for the parent's pipe, which nobody reads
 

@@ -33,6 +33,7 @@ from consentry.services.config import Settings
 log = logging.getLogger("consentry.workers")
 
 STOP_WAIT_S = 30
+READY = b"consentry worker serving: "  # the line a worker reports with (serve_worker.py)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class _Workers:
         """After a stop signal: every worker stopped; 0 if each stopped cleanly."""
         self.stop()
         self.wait()
-        unclean = [proc for proc in self.procs if proc.returncode != 0]
+        # Killed by the SIGTERM itself: asked to stop before it had set up its own stopping.
+        unclean = [proc for proc in self.procs if proc.returncode not in (0, -signal.SIGTERM)]
         if unclean:
             _fail(", ".join(f"worker {proc.pid} exit code {proc.returncode}" for proc in unclean))
             return 1
@@ -153,11 +155,12 @@ def _command(config: Settings, listen: str, listen_without_client_cert: str | No
 def _ready(stdout: IO[bytes] | None) -> Ready | None:
     """The worker's report, or None if it ended without one."""
     assert stdout is not None
-    line = stdout.readline()
-    if not line:
-        return None
-    report = json.loads(line)
-    return Ready(report["pid"], report["listeners"], report["web"])
+    for line in stdout:  # anything else a library printed is passed on
+        if line.startswith(READY):
+            report = json.loads(line.removeprefix(READY))
+            return Ready(report["pid"], report["listeners"], report["web"])
+        sys.stderr.buffer.write(line)
+    return None
 
 
 def _fail(message: str) -> None:
