@@ -58,10 +58,15 @@ class Server:
     """A running Consentry server; `port` is the bound port (useful with port 0)."""
 
     def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16, *,
-                 listen_without_client_cert: str | None = None, http: str | None = None) -> None:
+                 listen_without_client_cert: str | None = None, http: str | None = None,
+                 shared_port: bool = False, cuts_checkpoints: bool = True) -> None:
         """Listens on `listen` (plaintext, TLS or mTLS, as settings say) and, on an mTLS server,
         on `listen_without_client_cert` for callers without a client certificate (api/transport.py);
-        serves the web front door on `http` (HOST:PORT) when given."""
+        serves the web front door on `http` (HOST:PORT) when given.
+
+        One of several worker processes on one port (cli/workers.py) shares its port with the
+        others (`shared_port`); only one of them cuts checkpoints and has them witnessed
+        (`cuts_checkpoints`), while every worker ledgers its own refusal summaries."""
         self.app = app
         self.audit = AuditServicer(app, signer)
         authenticator = Authenticator(app.db, app.settings.key_grace_s,
@@ -70,7 +75,8 @@ class Server:
         # A deposit's body may be as large as the service accepts (docs/limits.md, "Bodies").
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
                                 maximum_concurrent_rpcs=workers * 8,
-                                options=[*transport.SERVER_OPTIONS, *channel_options(app.settings.max_body_bytes)])
+                                options=[*(transport.WORKER_OPTIONS if shared_port else transport.SERVER_OPTIONS),
+                                         *channel_options(app.settings.max_body_bytes)])
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
         self.feed = CommitFeed(app.db, app.settings.watch_poll_s)
         watches = Watches(app.settings.watch_per_principal, min(app.settings.watch_max_total, max(1, workers // 2)))
@@ -82,12 +88,14 @@ class Server:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
-        self.listeners = transport.bind(self.grpc, app.settings, listen, listen_without_client_cert)
+        self.listeners = transport.bind(self.grpc, app.settings, listen, listen_without_client_cert,
+                                        shared=shared_port)
         self.port = self.listeners[0].port
         self.web = self._web(http)
         self._stop = threading.Event()
         self._upkeep = threading.Thread(target=self._keep_ledger, name="ledger-upkeep", daemon=True)
-        self.witnessing = self._witnessing()
+        self.cuts_checkpoints = cuts_checkpoints
+        self.witnessing = self._witnessing() if cuts_checkpoints else None
 
     def _web(self, http: str | None) -> WebGateway | None:
         """The front door forwards browsers' calls over a plaintext port on 127.0.0.1 that only it
@@ -157,6 +165,8 @@ class Server:
                 self.flush_refusals()
             except Exception:  # kept for the next round
                 log.exception("could not ledger refusal summaries")
+            if not self.cuts_checkpoints:
+                continue
             try:
                 self.audit.cut(policy)
             except Exception:  # the next round retries; a missed cut loses nothing

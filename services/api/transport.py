@@ -12,7 +12,9 @@
                certificates, where institutions are refused.
 
 Every address is bound without SO_REUSEPORT: a second server on a port already in use fails to
-start instead of sharing the port and splitting the calls between two deployments.
+start instead of sharing the port and splitting the calls between two deployments. The workers
+of `serve --workers N` are the one exception: they share their port with each other, and only
+after their parent has seen the port free (cli/workers.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from consentry.services.config import Settings
 PLAINTEXT, TLS, MTLS = "plaintext", "TLS", "mTLS"
 # gRPC sets SO_REUSEPORT on every listening socket unless told not to.
 SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
+WORKER_OPTIONS = [("grpc.so_reuseport", 1)]
 
 
 class ListenError(Exception):
@@ -61,24 +64,29 @@ def mode(settings: Settings) -> str:
     return MTLS if client_ca is not None else TLS
 
 
-def check(settings: Settings, listen: str, listen_without_client_cert: str | None = None) -> None:
+def check(settings: Settings, listen: str, listen_without_client_cert: str | None = None, *,
+          shared: bool = False) -> None:
     """Everything `bind` would refuse, checked before the server is built: the modes, plaintext
-    off loopback, and addresses another process already holds."""
+    off loopback, and addresses another process already holds (unless `shared`: a worker's
+    siblings hold them)."""
     main = mode(settings)
     if listen_without_client_cert is not None and main != MTLS:
         raise ListenError("a listener without client certificates is for an mTLS server (CONSENTRY_TLS_CLIENT_CA)")
     if main == PLAINTEXT and not settings.insecure_plaintext and not is_loopback(listen):
         raise ListenError(f"refusing to listen in plaintext on {listen}, which is not a loopback address: "
                           "configure TLS (CONSENTRY_TLS_CERT, CONSENTRY_TLS_KEY) or pass --insecure-plaintext")
+    if shared:
+        return
     for address in (listen, listen_without_client_cert):
         if address is not None and _in_use(address):
             raise ListenError(f"cannot listen on {address}: the address is already in use")
 
 
 def bind(server: grpc.Server, settings: Settings, listen: str,
-         listen_without_client_cert: str | None = None) -> list[Listener]:
-    """Adds the listeners to a server made with SERVER_OPTIONS; the main one comes first."""
-    check(settings, listen, listen_without_client_cert)
+         listen_without_client_cert: str | None = None, *, shared: bool = False) -> list[Listener]:
+    """Adds the listeners to a server made with SERVER_OPTIONS (WORKER_OPTIONS when `shared`);
+    the main one comes first."""
+    check(settings, listen, listen_without_client_cert, shared=shared)
     main = mode(settings)
     listeners = [Listener(main, listen, _add_port(server, listen, _credentials(settings, main)))]
     if listen_without_client_cert is not None:
@@ -146,6 +154,18 @@ def _in_use(address: str) -> bool:
                 if exc.errno == errno.EADDRINUSE:
                     return True
     return False
+
+
+def concrete(address: str) -> str:
+    """HOST:PORT with port 0 replaced by a port free now, so that several processes can bind the
+    same one; any other address unchanged."""
+    host, _, port = address.rpartition(":")
+    if address.startswith(("unix:", "unix-abstract:")) or port != "0":
+        return address
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host.strip("[]"), 0))
+        return f"{host}:{probe.getsockname()[1]}"
 
 
 def _read(path: Path) -> bytes:

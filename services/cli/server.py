@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,9 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
               None, "--http", metavar="HOST:PORT",
               help="Also serve the web pages and their gRPC-Web calls here (plain HTTP on loopback only; "
               "elsewhere with the server's TLS certificate)"),
+          workers: int = typer.Option(
+              os.cpu_count() or 1, "--workers", min=1,
+              help="Server processes sharing the port and the database (docs/scaling.md); 1: this process serves"),
           data_dir: Path | None = DataDir) -> None:
     """Run the gRPC server (creating the data directory on first use).
 
@@ -63,6 +67,8 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         if http is not None:
             check_web(config, http)
         init_data_dir(config)
+        if workers > 1:
+            raise typer.Exit(_serve_workers(config, workers, listen, listen_without_client_cert, http))
         server = start(config, listen, listen_without_client_cert=listen_without_client_cert, http=http)
     except ListenError as exc:
         typer.echo(f"consentry serve: {exc}", err=True)
@@ -77,15 +83,26 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         server.stop()
 
 
+def _serve_workers(config: Settings, count: int, listen: str, listen_without_client_cert: str | None,
+                   http: str | None) -> int:
+    from consentry.services.cli import workers
+
+    listen, listen_without_client_cert = workers.shared_addresses(listen, listen_without_client_cert)
+    workers.prepare(config)
+    return workers.supervise(config, count, listen, listen_without_client_cert=listen_without_client_cert, http=http)
+
+
 def start(config: Settings, listen: str, *, listen_without_client_cert: str | None = None,
-          http: str | None = None) -> Server:
-    """A started server on an existing data directory (the caller has called require_server)."""
+          http: str | None = None, shared_port: bool = False, cuts_checkpoints: bool = True) -> Server:
+    """A started server on an existing data directory (the caller has called require_server);
+    `shared_port` and `cuts_checkpoints` as for one worker of several (api/server.py)."""
     from consentry.services.api.server import Server
     from consentry.services.cli.bootstrap import build_app
 
     app, signer = build_app(config)
     try:
-        server = Server(app, signer, listen, listen_without_client_cert=listen_without_client_cert, http=http)
+        server = Server(app, signer, listen, listen_without_client_cert=listen_without_client_cert, http=http,
+                        shared_port=shared_port, cuts_checkpoints=cuts_checkpoints)
     except BaseException:
         app.db.dispose()
         raise

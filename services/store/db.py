@@ -10,13 +10,16 @@ the same ordering.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Engine, create_engine, event, literal_column
+from sqlalchemy import BigInteger, ColumnElement, Engine, create_engine, event, literal_column, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,9 +53,12 @@ class Database:
         # Readers on SQLite use deferred transactions so they never wait for the writer lock.
         self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer. Queueing this process's writers on a lock keeps them in order;
-        # left to SQLite's busy handler they poll with growing sleeps (seconds of tail latency).
+        # SQLite has one writer. Queueing the writers on a lock keeps them in order; left to
+        # SQLite's busy handler they poll with growing sleeps (seconds of tail latency). The
+        # threads of this process queue on a thread lock, the processes sharing the file (the
+        # workers of `serve --workers`) on a lock file beside it.
         self._writer_turn = threading.Lock() if self.is_sqlite else None
+        self._writer_file = _writer_lock_path(url) if self.is_sqlite else None
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_hooks: list[WriteHook] = []
 
@@ -77,10 +83,15 @@ class Database:
         if self._writer_turn is None:
             yield
             return
+        waited = _Waiting()
         if not self._writer_turn.acquire(timeout=WRITER_WAIT_S):
-            raise Unavailable("the database is busy; nothing was changed or disclosed")
+            raise _busy()
         try:
-            yield
+            if self._writer_file is None:
+                yield
+                return
+            with _file_turn(self._writer_file, waited.left()):
+                yield
         finally:
             self._writer_turn.release()
 
@@ -124,6 +135,75 @@ def now_ns_sql(is_sqlite: bool) -> ColumnElement[int]:
                               BigInteger)
     return literal_column("(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) * 1000)",
                           BigInteger)
+def _busy() -> Unavailable:
+    return Unavailable("the database is busy; nothing was changed or disclosed")
+
+
+class _Waiting:
+    """What is left of WRITER_WAIT_S since a writer started to wait (a monotonic interval, not
+    a time the service records)."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def left(self) -> float:
+        return max(0.0, WRITER_WAIT_S - (time.monotonic() - self._start))
+
+
+def _writer_lock_path(url: str) -> str | None:
+    """`<database file>.writer-lock`; None for an in-memory database, which no other process sees."""
+    name = make_url(url).database
+    if not name or name == ":memory:" or "mode=memory" in url:
+        return None
+    return f"{name}.writer-lock"
+
+
+@contextmanager
+def _file_turn(path: str, timeout_s: float) -> Iterator[None]:
+    """Holds an exclusive flock on `path` for the block. Each turn opens the file afresh, so a
+    wait abandoned after `timeout_s` holds a lock of its own, which it lets go the moment it is
+    granted, without touching the next writer's."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if not _try_flock(fd) and not _flock_within(fd, timeout_s):
+            fd = -1  # now the abandoned wait's to close
+            raise _busy()
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # closing lets the lock go
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _flock_within(fd: int, timeout_s: float) -> bool:
+    """Waits for the lock in the kernel's queue (no polling) on a helper thread; on a timeout the
+    helper closes `fd` once it is granted, and the caller must not use `fd` again."""
+    granted, decided = threading.Event(), threading.Lock()
+    abandoned = False
+
+    def wait() -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with decided:
+            if abandoned:
+                os.close(fd)
+            else:
+                granted.set()
+
+    threading.Thread(target=wait, name="sqlite-writer-turn", daemon=True).start()
+    if granted.wait(timeout_s):
+        return True
+    with decided:
+        if granted.is_set():
+            return True
+        abandoned = True
+    return False
 
 
 @contextmanager
