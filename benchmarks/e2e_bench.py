@@ -173,12 +173,13 @@ def run_phase(job: dict[str, Any], seconds: float, clients: int, procs: int) -> 
 
 # -- the server under test, and its data ----------------------------------------------------
 
-def start_consentry(data: Path, database_url: str) -> tuple[subprocess.Popen, str]:
+def start_consentry(data: Path, database_url: str, workers: int) -> tuple[subprocess.Popen, str]:
     target = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "CONSENTRY_DATABASE_URL": database_url}
     log = open(data.parent / "serve.log", "w")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen([sys.executable, "-m", "consentry.services.cli.main", "serve", "--listen", target,
-                             "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    command = [sys.executable, "-m", "consentry.services.cli.main", "serve", "--listen", target,
+               "--data-dir", str(data), "--workers", str(workers)]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_ready(target, proc)
     return proc, target
 
@@ -275,11 +276,13 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10)
     ap.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
     ap.add_argument("--pg-url", default=os.environ.get("CONSENTRY_TEST_PG_URL", ""))
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes (serve --workers)")
     ap.add_argument("--phase", action="append", choices=PHASES, help="only these phases (default: all)")
     args = ap.parse_args()
     backends = args.backend or ["sqlite"]
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores; "
-          f"{args.clients} clients in {args.procs} processes; {args.seconds:.0f} s per phase")
+          f"{args.clients} clients in {args.procs} processes; {args.seconds:.0f} s per phase; "
+          f"server: consentry serve --workers {args.workers}")
 
     port = free_port()
     echo = subprocess.Popen([sys.executable, __file__, "echo", str(port)])
@@ -310,7 +313,7 @@ def measure_backend(backend: str, args: argparse.Namespace, echo_rate: float) ->
             url, drop = pg_database(args.pg_url)
         else:
             url = f"sqlite:///{tmp}/consentry.db"
-        proc, target = start_consentry(data, url)
+        proc, target = start_consentry(data, url, args.workers)
         try:
             job = populate(target, data, args.clients, args.records)
             out = []
