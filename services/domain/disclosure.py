@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nacl.signing import SigningKey
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from consentry.policy.engine import Decision, PolicyEngine
@@ -280,9 +280,7 @@ def _may_see(principal: Principal, record: Record, decision: Decision) -> bool:
 
 
 def _current_encryption_key(s: Session, institution_id: str, patient_id: str) -> PrincipalKey:
-    key = s.scalars(select(PrincipalKey).where(
-        PrincipalKey.principal == "org:" + institution_id, PrincipalKey.key_type == "encryption",
-        PrincipalKey.status == "current")).first()
+    key = s.scalars(_ENCRYPTION_KEY, {"principal": "org:" + institution_id}).first()
     if key is None:
         # Only reached once the institution is related to the enrolled patient, who sees the attempt.
         raise FailedPrecondition("the institution has no current encryption key; register one before fetching"
@@ -297,19 +295,36 @@ def _record_basis(record: Record) -> tuple[Any, ...]:
 
 
 def _candidates(s: Session, fetch: Fetch) -> list[Record]:
-    query = select(Record).where(Record.patient_id == fetch.patient_id)
-    if fetch.categories:
-        query = query.where(Record.category.in_(list(fetch.categories)))
-    if fetch.record_ids:
-        query = query.where(Record.record_id.in_(list(fetch.record_ids)))
-    return list(s.scalars(query.order_by(Record.created_ns, Record.record_id)))
+    query = _CANDIDATES[bool(fetch.categories), bool(fetch.record_ids)]
+    return list(s.scalars(query, {"patient": fetch.patient_id, "categories": list(fetch.categories),
+                                  "record_ids": list(fetch.record_ids)}))
 
 
 def consents_for(s: Session, patient_id: str, grantee: str, consent_id: str | None) -> list[Consent]:
     """The consents the policy decides by: a research fetch's one consent, or all naming the grantee."""
-    # Superseded versions are history, never a basis for a decision.
-    query = select(Consent).where(
-        Consent.patient_id == patient_id, Consent.grantee == grantee, Consent.status != "superseded")
-    if consent_id is not None:
-        query = query.where(Consent.consent_id == consent_id)
-    return list(s.scalars(query))
+    params = {"patient": patient_id, "grantee": grantee}
+    if consent_id is None:
+        return list(s.scalars(_CONSENTS, params))
+    return list(s.scalars(_CONSENTS_BY, {**params, "consent": consent_id}))
+
+
+# Built once: every fetch runs them, twice (docs/disclosure.md, "Deciding outside the ledger's lock").
+_ENCRYPTION_KEY = select(PrincipalKey).where(
+    PrincipalKey.principal == bindparam("principal"), PrincipalKey.key_type == "encryption",
+    PrincipalKey.status == "current")
+# Superseded versions are history, never a basis for a decision.
+_CONSENTS = select(Consent).where(Consent.patient_id == bindparam("patient"), Consent.grantee == bindparam("grantee"),
+                                  Consent.status != "superseded")
+_CONSENTS_BY = _CONSENTS.where(Consent.consent_id == bindparam("consent"))
+
+
+def _candidates_query(by_category: bool, by_id: bool) -> Select[Any]:
+    query = select(Record).where(Record.patient_id == bindparam("patient"))
+    if by_category:
+        query = query.where(Record.category.in_(bindparam("categories", expanding=True)))
+    if by_id:
+        query = query.where(Record.record_id.in_(bindparam("record_ids", expanding=True)))
+    return query.order_by(Record.created_ns, Record.record_id)
+
+
+_CANDIDATES = {(c, i): _candidates_query(c, i) for c in (False, True) for i in (False, True)}

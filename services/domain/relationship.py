@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from consentry.policy.bundle import POLICY_DIR
@@ -43,7 +43,7 @@ def require_relationship(s: Session, caller: Principal, fetch: Fetch, now_ns: in
     else:
         related = (_emergency(caller, fetch) or _consented(s, patient_id, institution, now_ns)
                    or _holds(s, patient_id, institution))
-    if not (s.get(Person, patient_id) is not None and related):
+    if not (related and s.execute(_ENROLLED, {"patient": patient_id}).first() is not None):
         raise about_enrolled(s, PermissionDenied(UNRELATED), patient_id)
 
 
@@ -57,16 +57,22 @@ def _emergency(caller: Principal, fetch: Fetch) -> bool:
 def _consented(s: Session, patient_id: str, institution: str, now_ns: int, consent_id: str | None = None) -> bool:
     """An active consent (`consent_id`, if given) in force at `now_ns` (started and not lapsed),
     whatever it covers."""
-    query = select(Consent.consent_id).where(
-        Consent.patient_id == patient_id, Consent.grantee == institution, Consent.status == "active",
-        or_(Consent.valid_from_ns.is_(None), Consent.valid_from_ns <= now_ns),
-        or_(Consent.valid_until_ns.is_(None), Consent.valid_until_ns > now_ns))
-    if consent_id is not None:
-        query = query.where(Consent.consent_id == consent_id)
-    return s.execute(query.limit(1)).first() is not None
+    params = {"patient": patient_id, "grantee": institution, "now": now_ns}
+    if consent_id is None:
+        return s.execute(_CONSENTED, params).first() is not None
+    return s.execute(_CONSENTED_BY, {**params, "consent": consent_id}).first() is not None
 
 
 def _holds(s: Session, patient_id: str, institution: str) -> bool:
-    found = s.execute(select(Record.record_id).where(
-        Record.patient_id == patient_id, Record.holder == institution).limit(1)).first()
-    return found is not None
+    return s.execute(_HOLDS, {"patient": patient_id, "holder": institution}).first() is not None
+
+
+# Built once: every fetch runs them, twice (docs/disclosure.md, "Deciding outside the ledger's lock").
+_CONSENTED = select(Consent.consent_id).where(
+    Consent.patient_id == bindparam("patient"), Consent.grantee == bindparam("grantee"), Consent.status == "active",
+    or_(Consent.valid_from_ns.is_(None), Consent.valid_from_ns <= bindparam("now")),
+    or_(Consent.valid_until_ns.is_(None), Consent.valid_until_ns > bindparam("now"))).limit(1)
+_CONSENTED_BY = _CONSENTED.where(Consent.consent_id == bindparam("consent"))
+_HOLDS = select(Record.record_id).where(
+    Record.patient_id == bindparam("patient"), Record.holder == bindparam("holder")).limit(1)
+_ENROLLED = select(Person.patient_id).where(Person.patient_id == bindparam("patient"))
