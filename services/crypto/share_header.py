@@ -27,7 +27,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
+from consentry.ledger.canonical import canonical_json
+from consentry.ledger.errors import CanonicalizationError
 
 from .errors import MalformedPackage, UnsupportedVersion
 
@@ -98,7 +99,15 @@ def parse_time(text: str) -> datetime:
 
 def encode_header(header: dict[str, Any]) -> bytes:
     _check_header(header, header.get("v"))
-    return rfc8785.dumps(header)
+    return _canonical(header)
+
+
+def _canonical(header: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of a header (the ledger's encoder: the same bytes, several times faster)."""
+    try:
+        return canonical_json(header)
+    except CanonicalizationError as exc:
+        raise MalformedPackage(f"the header cannot be canonicalized: {exc}") from None
 
 
 def parse_header(raw: bytes, version: int) -> dict[str, Any]:
@@ -114,7 +123,7 @@ def parse_header(raw: bytes, version: int) -> dict[str, Any]:
     _check_header(header, version, error=MalformedPackage)
     # One byte string per header: duplicate keys, whitespace or escapes another parser might read
     # differently are refused, so every implementation sees the same header as the ledger hash.
-    if rfc8785.dumps(header) != raw:
+    if _canonical(header) != raw:
         raise MalformedPackage("the header is not in RFC 8785 canonical form")
     return header
 
