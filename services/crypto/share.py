@@ -170,6 +170,22 @@ def signature_message(header: bytes, ciphertext: bytes, sealed_key: bytes, versi
 # --- server side ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ShareKey:
+    """A fresh share key and its sealing to one recipient's X25519 key, made ahead of the header
+    (sealing is most of a package's cost, and needs nothing the header holds). One per package."""
+
+    key: bytes
+    sealed: bytes
+    recipient_public_key: bytes
+
+    @classmethod
+    def for_recipient(cls, recipient_public_key: bytes) -> ShareKey:
+        pk = bytes(recipient_public_key)
+        key = nacl.utils.random(32)  # fresh per share: one key never encrypts two bodies
+        return cls(key, bytes(nacl.public.SealedBox(nacl.public.PublicKey(pk)).encrypt(key)), pk)
+
+
 def build_share(
     body: bytes,
     *,
@@ -188,17 +204,22 @@ def build_share(
     content_type: str = DEFAULT_CONTENT_TYPE,
     share_id: str | None = None,
     redisclosure: dict[str, Any] | None = None,
+    sealed_key: ShareKey | None = None,
 ) -> SharePackage:
     """A version 3 package. `recipient` is the institution id as registered (no "org:" prefix);
     `patient_ref` is the identifier the recipient named in its fetch; `fetch_nonce` the nonce it
-    sent; `redisclosure` the Part 2 notice and consent scopes of a substance-use record, else None."""
+    sent; `redisclosure` the Part 2 notice and consent scopes of a substance-use record, else None;
+    `sealed_key` a ShareKey made ahead for this package (else one is made here)."""
     pk = bytes(recipient_public_key)
     # The id must describe the key we seal to; a mismatch is a registry bug, never send it.
     if recipient_key_id != _key_id(pk):
         raise ValueError("recipient_key_id does not match recipient_public_key")
     if isinstance(obligations, str):
         raise TypeError("obligations must be a list of names, not a string")
-    share_key = nacl.utils.random(32)  # fresh per share: one key never encrypts two bodies
+    sealed_key = sealed_key or ShareKey.for_recipient(pk)
+    if sealed_key.recipient_public_key != pk:
+        raise ValueError("the share key was sealed to another key than recipient_public_key")
+    share_key = sealed_key.key
     header = encode_header({
         "v": SHARE_VERSION, "share_id": share_id or str(uuid.uuid4()),  # lowercase, hyphenated
         "record_id": record_id, "category": category, "recipient": recipient,
@@ -209,9 +230,8 @@ def build_share(
     })
     nonce = nacl.utils.random(_NONCE)
     ciphertext = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(body), header, nonce, share_key)
-    sealed_key = nacl.public.SealedBox(nacl.public.PublicKey(pk)).encrypt(share_key)
-    signature = signer.sign(signature_message(header, ciphertext, sealed_key)).signature
-    return SharePackage(header, ciphertext, bytes(sealed_key), signature)
+    signature = signer.sign(signature_message(header, ciphertext, sealed_key.sealed)).signature
+    return SharePackage(header, ciphertext, sealed_key.sealed, signature)
 
 
 # --- client side ------------------------------------------------------------------------------

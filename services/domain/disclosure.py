@@ -31,7 +31,7 @@ from consentry.policy.engine import Decision, PolicyEngine
 from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
-from consentry.services.crypto.share import SharePackage, build_share
+from consentry.services.crypto.share import ShareKey, SharePackage, build_share
 from consentry.services.domain import emergencies, part2, policy_input, sensitivity
 from consentry.services.domain.consents import expire_lapsed, policy_consent
 from consentry.services.domain.obligations import PSEUDONYMISE, Pseudonym, apply_obligations, keyed_pseudonym
@@ -80,7 +80,9 @@ class _Inputs:
 @dataclass
 class _Plan:
     """A fetch decided: its inputs, the records the caller may see and those it may not, each
-    with its decision, and the bodies of the shared ones opened with the obligations applied."""
+    with its decision, and the bodies of the shared ones opened with the obligations applied,
+    each with its share key already sealed to the recipient (the work left under the lock is
+    the header, which names the entry's sequence number, its encryption and signature)."""
 
     fetch: Fetch
     subject: ResearchSubject | None
@@ -88,7 +90,7 @@ class _Plan:
     named: _Named
     shown: list[tuple[Record, Decision]] = field(default_factory=list)
     hidden: list[tuple[Record, Decision]] = field(default_factory=list)
-    bodies: dict[str, tuple[bytes, list[str]]] = field(default_factory=dict)
+    bodies: dict[str, tuple[bytes, list[str], ShareKey]] = field(default_factory=dict)
 
     @property
     def consents(self) -> dict[str, dict[str, Any]]:
@@ -147,7 +149,8 @@ class Disclosure:
         for record, decision in zip(inputs.records, decisions, strict=True):
             (plan.shown if _may_see(principal, record, decision) else plan.hidden).append((record, decision))
             if decision.allow and record.erased_ns is None:
-                plan.bodies[record.record_id] = self._open(record, decision, plan.named)
+                body, applied = self._open(record, decision, plan.named)
+                plan.bodies[record.record_id] = body, applied, ShareKey.for_recipient(inputs.key.public_key)
         return plan
 
     def _inputs(self, s: Session, principal: Principal, fetch: Fetch, subject: ResearchSubject | None) -> _Inputs:
@@ -199,7 +202,7 @@ class Disclosure:
             return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:
             return self._withhold(s, principal, record, list(decision.reasons), common, named)
-        body, applied = plan.bodies[record.record_id]
+        body, applied, share_key = plan.bodies[record.record_id]
         seq = self.trail.writer(s).next_seq
         # The patient reference is what the recipient named in its request (the research subject,
         # never the patient, in a research fetch), so it can check it and learns nothing more.
@@ -207,7 +210,7 @@ class Disclosure:
             body, record_id=record.record_id, category=record.category, recipient=principal.name,
             recipient_key_id=key.key_id, recipient_public_key=key.public_key, purpose=fetch.purpose,
             patient_ref=fetch.subject_id or fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq,
-            obligations=applied, signer=self.signer, now=clock.now_utc(),
+            obligations=applied, signer=self.signer, now=clock.now_utc(), sealed_key=share_key,
             redisclosure=(part2.redisclosure(decision.consent_ids, consents)
                           if part2.is_substance_use(record.category, record.labels) else None),
         )
