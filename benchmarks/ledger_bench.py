@@ -426,7 +426,8 @@ def main() -> None:
     if "appends" in sections:
         print("\n== appends (durable commits; each writer is a process) ==")
         for kind in kinds:
-            for per_txn, count in ((100, 2_000 if q else 10_000), (1, 200 if q else 1_000)):
+            for per_txn, count in ((100, 2_000 if q else 10_000), (10, 1_000 if q else 4_000),
+                                   (1, 200 if q else 1_000)):
                 for writers in (1, 4):
                     rate = bench_appends(kind, writers, per_txn, count // writers if writers > 1 else count)
                     print(f"{kind:10s} {writers} writer(s) {per_txn:3d} entries/txn: {rate:9,.0f} appends/s")
