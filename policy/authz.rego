@@ -24,11 +24,30 @@ _emergency := data.consentry.emergency
 # an unknown action).
 decision := _erasure_decision if {
 	input.action == "erase"
-} else := {
+} else := _plain_grant if {
+	_plain_read
+	count(_covering_ids) > 0
+} else := _read_decision
+
+_read_decision := {
 	"allow": allow,
 	"reasons": reasons,
 	"obligations": obligations,
 	"consent_ids": consent_ids,
+}
+
+# Hot path: a plain read (deny.rego: no hard denial possible, never an emergency) that a consent
+# covers, the usual answer to a fetch, is granted here with the values _read_decision gives on
+# allow, without evaluating allow, deny, _granted, break_glass, reasons and consent_ids on the
+# way. Regorus charges ~5-8 us per rule it evaluates, again for every record of a batch (`with`
+# clears every rule value), so this is ~15-20% of a granted decision. It must equal
+# _read_decision whenever decision takes it: tests/policy/test_rego_unit.py checks that on every
+# table case, test_policy_fuzz.py on damaged inputs.
+_plain_grant := {
+	"allow": true,
+	"reasons": sort(_allow_reasons),
+	"obligations": _obligations_granted,
+	"consent_ids": sort(_covering_ids),
 }
 
 default allow := false

@@ -12,7 +12,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_cases import ENGINE_NAMES, load_cases, make_engine
-from test_rego_unit import _EXPLAINED, _FAST, plain_read_violation
+from test_rego_unit import _EXPLAINED, _FAST, plain_grant_violation, plain_read_violation
 
 from consentry.policy.embedded import RegorusEngine
 
@@ -68,3 +68,5 @@ def test_damaged_inputs_get_a_decision_and_engines_agree(case, path, value):
     assert sorted(map(repr, fast)) == sorted(map(repr, explained))
     # The deny fast path never hides a hard denial.
     assert plain_read_violation(_RAW, damaged) is None
+    # The grant fast path answers what the read rules answer.
+    assert plain_grant_violation(_RAW, damaged) is None

@@ -110,3 +110,30 @@ def test_deny_fast_path_never_hides_a_denial(engine):
         engine.set_input_json(json.dumps(inputs))
         taken += json.loads(engine.eval_rule_as_json("data.consentry.authz._plain_read")) is True
     assert taken > 20  # the fast path is actually exercised by the tables
+
+
+def plain_grant_violation(engine, inputs) -> str | None:
+    """The grant fast path (_plain_grant), where decision takes it, must answer exactly what the
+    read rules answer (_read_decision)."""
+    engine.set_input_json(json.dumps(inputs))
+    if not _takes_plain_grant(engine):
+        return None
+    fast = json.loads(engine.eval_rule_as_json("data.consentry.authz._plain_grant"))
+    full = json.loads(engine.eval_rule_as_json("data.consentry.authz._read_decision"))
+    return None if fast == full else f"_plain_grant = {fast} but _read_decision = {full}"
+
+
+def _takes_plain_grant(engine) -> bool:
+    plain = json.loads(engine.eval_rule_as_json("data.consentry.authz._plain_read")) is True
+    return plain and len(json.loads(engine.eval_rule_as_json("data.consentry.authz._covering_ids"))) > 0
+
+
+def test_grant_fast_path_answers_as_the_read_rules(engine):
+    from policy_cases import load_cases
+
+    taken = 0
+    for name, inputs, _ in load_cases():
+        assert plain_grant_violation(engine, inputs) is None, name
+        engine.set_input_json(json.dumps(inputs))
+        taken += _takes_plain_grant(engine)
+    assert taken > 10  # the fast path is actually exercised by the tables
