@@ -36,8 +36,9 @@ NOW = 1_800_000_000_000_000_000
 
 
 def make_input(n_consents: int, record: int = 0, all_match: bool = False) -> dict:
-    """n consents naming this org: one broad match, the others (a third revoked) for other
-    categories, or with all_match every one of them covering the record (the worst case)."""
+    """n consents naming this org: one broad match (the record is shared), the others (a third
+    revoked) for other categories, or with all_match every one of them covering the record (the
+    worst case)."""
     consents = [
         {
             "id": f"c{i}", "grantee": "clinic-7", "categories": ["lab"] if all_match else ["imaging", "procedure"],
@@ -47,9 +48,11 @@ def make_input(n_consents: int, record: int = 0, all_match: bool = False) -> dic
         }
         for i in range(n_consents - 1)
     ]
+    # "*" covers the categories listed in broad_categories (docs/policy.md), as the service sends it.
     consents.append({**(consents[0] if consents else {}), "id": "match", "grantee": "clinic-7", "categories": ["*"],
-                     "purposes": ["TREAT"], "data_from": None, "data_until": None, "valid_from": NOW - 10**15,
-                     "valid_until": None, "excepted": [], "status": "active", "kind": "treatment"})
+                     "broad_categories": ["lab", "imaging", "medication", "vital-signs"], "purposes": ["TREAT"],
+                     "data_from": None, "data_until": None, "valid_from": NOW - 10**15, "valid_until": None,
+                     "excepted": [], "status": "active", "kind": "treatment"})
     return {
         "subject": {"org": "clinic-7", "kind": "clinic", "role": "physician", "practitioner": "prac-1"},
         "action": "read", "purpose": "TREAT", "emergency": {"declared": False, "reason": ""},
