@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Engine, create_engine, event, literal_column, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentry.ledger.db import configure_sqlite
@@ -213,6 +213,21 @@ def _translate_db_errors() -> Iterator[None]:
         yield
     except (OperationalError, InterfaceError) as exc:
         raise Unavailable("the database is unavailable; nothing was changed or disclosed") from exc
+    except DBAPIError as exc:
+        if _sqlstate(exc).startswith(CANNOT_NOW):
+            raise Unavailable("the database is unavailable; nothing was changed or disclosed") from exc
+        raise
+
+
+# PostgreSQL's "cannot do it now" conditions, which its driver reports as other errors than
+# OperationalError: a read-only transaction (a standby, or a primary switched read-only during a
+# fail-over), a serialization failure or deadlock, insufficient resources (disk full, out of
+# memory, too many connections), and an administrator's shutdown. Retrying later is safe.
+CANNOT_NOW = ("25006", "40001", "40P01", "53", "57P")
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", "") or "")
 
 
 def _make_engine(url: str, *, immediate: bool) -> Engine:
