@@ -249,9 +249,9 @@ def pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
 
 # -- the report ---------------------------------------------------------------------------
 
-# Each phase: its name in the table, and records per call (N: --records; 0 for writes).
-PHASES = {
-    "fetch": ("fetch of N", 10), "fetch1": ("fetch of 1", 1), "deposit": ("deposit (PutRecord)", 0),
+# Each phase: its name in the table, and records per call (None: --records; 0 for writes).
+PHASES: dict[str, tuple[str, int | None]] = {
+    "fetch": ("fetch of {records}", None), "fetch1": ("fetch of 1", 1), "deposit": ("deposit (PutRecord)", 0),
     "grant": ("grant (GrantConsent)", 0), "one": ("fetch of 1, one client", 1),
 }
 
@@ -318,9 +318,8 @@ def measure_backend(backend: str, args: argparse.Namespace, echo_rate: float) ->
             job = populate(target, data, args.clients, args.records)
             out = []
             for phase in args.phase or PHASES:
-                name, records = PHASES[phase]
-                name = name.replace("N", str(args.records)) if records else name
-                records = args.records if records > 1 else records
+                name, per_call = PHASES[phase]
+                name, records = name.format(records=args.records), args.records if per_call is None else per_call
                 clients, procs = (1, 1) if phase == "one" else (args.clients, args.procs)
                 lat = run_phase({**job, "phase": "fetch1" if phase == "one" else phase}, args.seconds, clients, procs)
                 out.append(row(f"{name}, {backend}", lat, args.seconds, records, echo_rate))

@@ -57,7 +57,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._db = db
         # A call's first write spends its token and claims its idempotency key, in that write's
         # own transaction (the token first: identity/token_uses.py).
-        db.on_write(token_uses.spending_hook())
+        db.on_write(token_uses.SPENDING_HOOK)
         db.on_write(WriteHook(begin=idempotency.claim, committed=idempotency.committed))
         self._auth = authenticator
         self._trail = trail

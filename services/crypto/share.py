@@ -204,34 +204,34 @@ def build_share(
     content_type: str = DEFAULT_CONTENT_TYPE,
     share_id: str | None = None,
     redisclosure: dict[str, Any] | None = None,
-    sealed_key: ShareKey | None = None,
+    share_key: ShareKey | None = None,
 ) -> SharePackage:
     """A version 3 package. `recipient` is the institution id as registered (no "org:" prefix);
     `patient_ref` is the identifier the recipient named in its fetch; `fetch_nonce` the nonce it
     sent; `redisclosure` the Part 2 notice and consent scopes of a substance-use record, else None;
-    `sealed_key` a ShareKey made ahead for this package (else one is made here)."""
+    `share_key` a ShareKey made ahead for this package (else one is made here)."""
     pk = bytes(recipient_public_key)
     # The id must describe the key we seal to; a mismatch is a registry bug, never send it.
     if recipient_key_id != _key_id(pk):
         raise ValueError("recipient_key_id does not match recipient_public_key")
     if isinstance(obligations, str):
         raise TypeError("obligations must be a list of names, not a string")
-    sealed_key = sealed_key or ShareKey.for_recipient(pk)
-    if sealed_key.recipient_public_key != pk:
+    share_key = share_key or ShareKey.for_recipient(pk)
+    if share_key.recipient_public_key != pk:
         raise ValueError("the share key was sealed to another key than recipient_public_key")
-    share_key = sealed_key.key
     header = encode_header({
         "v": SHARE_VERSION, "share_id": share_id or str(uuid.uuid4()),  # lowercase, hyphenated
         "record_id": record_id, "category": category, "recipient": recipient,
         "recipient_key_id": recipient_key_id, "purpose": purpose, "ledger_seq": ledger_seq,
         "obligations": sorted(set(obligations)), "time": format_time(now), "content_type": content_type,
-        "patient_binding": patient_binding(share_key, patient_ref), "fetch_nonce": encode_fetch_nonce(fetch_nonce),
+        "patient_binding": patient_binding(share_key.key, patient_ref),
+        "fetch_nonce": encode_fetch_nonce(fetch_nonce),
         "redisclosure": redisclosure,
     })
     nonce = nacl.utils.random(_NONCE)
-    ciphertext = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(body), header, nonce, share_key)
-    signature = signer.sign(signature_message(header, ciphertext, sealed_key.sealed)).signature
-    return SharePackage(header, ciphertext, sealed_key.sealed, signature)
+    ciphertext = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(body), header, nonce, share_key.key)
+    signature = signer.sign(signature_message(header, ciphertext, share_key.sealed)).signature
+    return SharePackage(header, ciphertext, share_key.sealed, signature)
 
 
 # --- client side ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from nacl.signing import SigningKey
@@ -92,7 +93,7 @@ class _Plan:
     hidden: list[tuple[Record, Decision]] = field(default_factory=list)
     bodies: dict[str, tuple[bytes, list[str], ShareKey]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def consents(self) -> dict[str, dict[str, Any]]:
         return {c["id"]: c for c in self.inputs.consents}
 
@@ -121,11 +122,15 @@ class Disclosure:
         with db.write() as s:
             # Taking the ledger writer first orders what follows after every change that committed.
             self.trail.writer(s)
-            if plan is not None:
-                expire_lapsed(s, self.trail, plan.fetch.patient_id)  # ledgers a lapse once
-            if plan is None or self._inputs(s, principal, plan.fetch, plan.subject).basis != plan.inputs.basis:
+            if plan is None:
                 plan = self._plan(s, principal, fetch, locked=True)
-            assert plan is not None  # under the lock a plan is always made
+                assert plan is not None  # the writer makes the pseudonym the reader lacked
+            else:
+                expire_lapsed(s, self.trail, plan.fetch.patient_id)  # ledgers a lapse once
+                now = self._inputs(s, principal, plan.fetch, plan.subject)
+                if now.basis != plan.inputs.basis:
+                    pseudonym = self.trail.pseudonym(s, plan.fetch.patient_id)
+                    plan = self._decided(principal, plan.fetch, plan.subject, now, pseudonym)
             return self._ledger(s, principal, plan)
 
     def _plan(self, s: Session, principal: Principal, fetch: Fetch, *, locked: bool) -> _Plan | None:
@@ -139,8 +144,11 @@ class Disclosure:
         inputs = self._inputs(s, principal, fetch, subject)
         pseudonym = (self.trail.pseudonym(s, fetch.patient_id) if locked
                      else self.trail.known_pseudonym(s, fetch.patient_id))
-        if pseudonym is None:
-            return None
+        return None if pseudonym is None else self._decided(principal, fetch, subject, inputs, pseudonym)
+
+    def _decided(self, principal: Principal, fetch: Fetch, subject: ResearchSubject | None, inputs: _Inputs,
+                 pseudonym: str) -> _Plan:
+        """Every candidate record decided on `inputs`, and the shared ones opened and keyed."""
         # One query for the fetch; the consents, subject and purpose are sent once for all records.
         shared = policy_input.read_shared(principal, fetch, inputs.consents, inputs.now_ns)
         decisions = self.policy.decide_batch(
@@ -210,7 +218,7 @@ class Disclosure:
             body, record_id=record.record_id, category=record.category, recipient=principal.name,
             recipient_key_id=key.key_id, recipient_public_key=key.public_key, purpose=fetch.purpose,
             patient_ref=fetch.subject_id or fetch.patient_id, fetch_nonce=fetch.nonce, ledger_seq=seq,
-            obligations=applied, signer=self.signer, now=clock.now_utc(), sealed_key=share_key,
+            obligations=applied, signer=self.signer, now=clock.now_utc(), share_key=share_key,
             redisclosure=(part2.redisclosure(decision.consent_ids, consents)
                           if part2.is_substance_use(record.category, record.labels) else None),
         )

@@ -61,13 +61,6 @@ class Spend:
 _current: contextvars.ContextVar[Spend | None] = contextvars.ContextVar("token_spend", default=None)
 
 
-def spending_hook() -> WriteHook:
-    """The hook that writes a call's token use in its first write transaction; register it on
-    the database before any other, so that the transaction's first statement is the use and a
-    unique violation there is this token's replay and nothing else's."""
-    return _HOOK
-
-
 @contextmanager
 def spending() -> Iterator[Spend]:
     """The call's token use: bound for the whole call, its refusal included."""
@@ -115,5 +108,8 @@ def prune(session: Session) -> None:
         TokenUse.expires_ns < now_ns_sql(is_sqlite) - REPLAY_MARGIN_S * 1_000_000_000))
 
 
-_HOOK = WriteHook(begin=_claim, committed=_committed)
+# Writes a call's token use in its first write transaction. Register it on the database before
+# any other hook, so that the transaction's first statement is the use and a unique violation
+# there is this token's replay and nothing else's.
+SPENDING_HOOK = WriteHook(begin=_claim, committed=_committed)
 _spent = itertools.count(1)

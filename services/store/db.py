@@ -135,6 +135,8 @@ def now_ns_sql(is_sqlite: bool) -> ColumnElement[int]:
                               BigInteger)
     return literal_column("(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) * 1000)",
                           BigInteger)
+
+
 def _busy() -> Unavailable:
     return Unavailable("the database is busy; nothing was changed or disclosed")
 
@@ -211,10 +213,8 @@ def _translate_db_errors() -> Iterator[None]:
     # A database that cannot do its part fails the call closed, as UNAVAILABLE.
     try:
         yield
-    except (OperationalError, InterfaceError) as exc:
-        raise Unavailable("the database is unavailable; nothing was changed or disclosed") from exc
     except DBAPIError as exc:
-        if _sqlstate(exc).startswith(CANNOT_NOW):
+        if isinstance(exc, (OperationalError, InterfaceError)) or _sqlstate(exc).startswith(CANNOT_NOW):
             raise Unavailable("the database is unavailable; nothing was changed or disclosed") from exc
         raise
 

@@ -14,26 +14,16 @@ import time
 import grpc
 import pytest
 from backends import BACKENDS, database
-from harness import Harness, grant
-from test_serve_workers import LAB, serving
+from harness import grant
+from test_serve_workers import LAB, people_of, serving
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
 from consentry.services import config as cfg
-from consentry.services.cli.datadir import operator_key
-from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
-from consentry.services.identity.tokens import Caller
-from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, exchange_pb2, registry_pb2
 
 LOAD_S = 1.5
-
-
-def _people(served, url: str) -> Harness:
-    settings = Settings(data_dir=served.data, database_url=url)
-    operator = Client(served.target, Caller("operator", operator_key(settings)))
-    return Harness(settings, None, served.target, operator)  # type: ignore[arg-type]  # its helpers only
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -41,8 +31,7 @@ def test_every_acknowledged_call_survives_a_kill(backend, tmp_path):
     acknowledged_fetches: list[tuple[int, bytes]] = []  # (seq, entry) as clients received them
     acknowledged_grants: list[str] = []  # consent ids
     with database(backend, tmp_path) as url:
-        with serving(tmp_path, url) as served:
-            people = _people(served, url)
+        with serving(tmp_path, url) as served, people_of(served, url) as people:
             hospital, doctor, patient = people.org(), people.org(), people.patient()
             for _ in range(3):
                 hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
@@ -58,7 +47,7 @@ def test_every_acknowledged_call_survives_a_kill(backend, tmp_path):
                 while not stop.is_set():
                     try:
                         got = list(doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
-                                                service_key=service_key))
+                                                       service_key=service_key))
                     except grpc.RpcError:
                         return  # the server is gone: what was not answered was not acknowledged
                     with lock:
@@ -86,11 +75,10 @@ def test_every_acknowledged_call_survives_a_kill(backend, tmp_path):
             served.proc.wait(timeout=30)
 
         assert acknowledged_fetches and acknowledged_grants, "the load did not run before the kill"
-        with serving(tmp_path, url) as again:  # the same data directory and database
-            people = _people(again, url)
-            auditor = people.auditor()
-            checkpoint = auditor.client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
-            people._reader = auditor
+        # The same data directory and database.
+        with serving(tmp_path, url) as again, people_of(again, url) as people:
+            checkpoint = people.auditor().client.audit.GetCheckpoint(
+                audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint
             ledger = people.raw_ledger()
             verify_key = people.operator.registry.GetServiceKeys(
                 registry_pb2.GetServiceKeysRequest()).ledger_verifier_key

@@ -105,44 +105,52 @@ def connections_by_worker(pids: list[int], port: int) -> dict[int, int]:
     return counts
 
 
+@contextmanager
+def people_of(served: Served, url: str) -> Iterator[Harness]:
+    """The harness's helpers (institutions, patients, grants, ledger reads) for a served
+    deployment it did not start; afterwards its clients are closed, the server left alone."""
+    settings = Settings(data_dir=served.data, database_url=url)
+    operator = Client(served.target, Caller("operator", operator_key(settings)))
+    people = Harness(settings, None, served.target, operator)  # type: ignore[arg-type]  # its helpers only
+    try:
+        yield people
+    finally:
+        for client in [operator, *people.clients]:
+            client.close()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_workers_share_the_calls_and_a_revocation_reaches_every_one(backend, tmp_path):
-    with database(backend, tmp_path) as url, serving(tmp_path, url) as served:
-        settings = Settings(data_dir=served.data, database_url=url)
-        operator = Client(served.target, Caller("operator", operator_key(settings)))
-        people = Harness(settings, None, served.target, operator)  # type: ignore[arg-type]  # its helpers only
-        try:
-            hospital, doctor, patient = people.org(), people.org(), people.patient()
-            hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
-                patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
-            consent = grant(patient, doctor, ["lab"])
-            service_key = keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
-            # Channels with the same target and options would share one connection; a different
-            # limit each gives each its own, which the kernel hands to either worker.
-            channels = [Client(served.target, doctor.client.caller, max_body_bytes=cfg.DEFAULT_MAX_BODY_BYTES + i)
-                        for i in range(CHANNELS)]
-            people.clients.extend(channels)
+    with database(backend, tmp_path) as url, serving(tmp_path, url) as served, people_of(served, url) as people:
+        settings = people.settings
+        hospital, doctor, patient = people.org(), people.org(), people.patient()
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+        consent = grant(patient, doctor, ["lab"])
+        service_key = keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
+        # Channels with the same target and options would share one connection; a different
+        # limit each gives each its own, which the kernel hands to either worker.
+        channels = [Client(served.target, doctor.client.caller, max_body_bytes=cfg.DEFAULT_MAX_BODY_BYTES + i)
+                    for i in range(CHANNELS)]
+        people.clients.extend(channels)
 
-            def shared(channel: Client) -> int:
-                return sum(r.shared for r in channel.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
-                                                           service_key=service_key))
+        def shared(channel: Client) -> int:
+            return sum(r.shared for r in channel.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
+                                                       service_key=service_key))
 
-            with ThreadPoolExecutor(CHANNELS) as pool:  # every channel at once, three times over
-                assert list(pool.map(shared, channels * 3)) == [1] * CHANNELS * 3
-            workers = served.workers()
-            assert len(workers) == 2
-            by_worker = connections_by_worker(workers, served.port)
-            assert sum(by_worker.values()) >= CHANNELS, by_worker
-            assert all(count > 0 for count in by_worker.values()), by_worker  # both workers answered
+        with ThreadPoolExecutor(CHANNELS) as pool:  # every channel at once, three times over
+            assert list(pool.map(shared, channels * 3)) == [1] * CHANNELS * 3
+        workers = served.workers()
+        assert len(workers) == 2
+        by_worker = connections_by_worker(workers, served.port)
+        assert sum(by_worker.values()) >= CHANNELS, by_worker
+        assert all(count > 0 for count in by_worker.values()), by_worker  # both workers answered
 
-            patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
-            for channel in channels:  # whichever worker a channel reaches, the next fetch is refused
-                with pytest.raises(grpc.RpcError) as refused:
-                    shared(channel)
-                assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        finally:
-            for client in [operator, *people.clients]:
-                client.close()
+        patient.client.consent.RevokeConsent(consent_pb2.RevokeConsentRequest(consent_id=consent.consent_id))
+        for channel in channels:  # whichever worker a channel reaches, the next fetch is refused
+            with pytest.raises(grpc.RpcError) as refused:
+                shared(channel)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "so_reuseport"])

@@ -426,11 +426,11 @@ def test_a_redisclosure_is_the_verbatim_notice_with_a_scope_or_nothing(service_k
 def test_a_share_key_made_ahead_opens_like_one_made_in_place(service_key):
     """The fetch seals each share key before it takes the ledger's lock: same package, same checks."""
     doctor = Institution("doctor")
-    pkg = make_package(service_key, doctor, SECRET_BODY, sealed_key=ShareKey.for_recipient(doctor.public))
+    pkg = make_package(service_key, doctor, SECRET_BODY, share_key=ShareKey.for_recipient(doctor.public))
     assert _open(pkg, service_key, doctor).body == SECRET_BODY
 
 
 def test_a_share_key_sealed_to_another_recipient_is_refused(service_key):
     doctor, insurer = Institution("doctor"), Institution("insurer")
     with pytest.raises(ValueError, match="sealed to another key"):
-        make_package(service_key, doctor, SECRET_BODY, sealed_key=ShareKey.for_recipient(insurer.public))
+        make_package(service_key, doctor, SECRET_BODY, share_key=ShareKey.for_recipient(insurer.public))
