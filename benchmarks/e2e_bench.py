@@ -31,12 +31,11 @@ from typing import Any
 
 import grpc
 from nacl.public import PrivateKey
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from consentry.services import config as cfg
-from consentry.services.crypto import keyfiles
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import common_pb2, consent_pb2, exchange_pb2
@@ -116,7 +115,7 @@ def make_call(job: dict[str, Any], n: int) -> Callable[[], object]:
         doctor = job["doctor"]
         client = Client(job["target"], Caller(doctor["principal"], SigningKey(doctor["identity"]),
                                               role="physician", practitioner="dr-bench"))
-        recipient, service_key = PrivateKey(doctor["encryption"]), SigningKey(job["share_signing"]).verify_key
+        recipient, service_key = PrivateKey(doctor["encryption"]), VerifyKey(job["share_verify"])
         patient = job["patients"][n % len(job["patients"])]
         record_ids = tuple(patient["records"][:1]) if job["phase"] == "fetch1" else ()
         expected = len(record_ids) or len(patient["records"])
@@ -188,10 +187,10 @@ def populate(target: str, data: Path, patients: int, records: int) -> dict[str, 
     """Registers a hospital and a family doctor, enrols the patients, deposits and consents."""
     from harness import notice_texts
 
-    from consentry.services.cli.datadir import operator_key
+    from consentry.services.cli.datadir import operator_key, share_verify_key
     from consentry.v1 import registry_pb2
 
-    settings = cfg.Settings(data_dir=data, database_url="")
+    settings = cfg.Settings.load(data)  # the key provider as configured: files or a PKCS#11 token
     operator = Client(target, Caller("operator", operator_key(settings)))
     orgs, notices = {}, {}
     for name, kind in (("hospital", registry_pb2.INSTITUTION_KIND_HOSPITAL),
@@ -224,9 +223,8 @@ def populate(target: str, data: Path, patients: int, records: int) -> dict[str, 
         people.append({"id": patient_id, "identity": bytes(identity), "records": ids})
     operator.close()
     hospital.close()
-    signing = keyfiles.load_signing_key(data / cfg.SHARE_SIGNING_KEY)
     return {"target": target, "doctor": orgs["doctor"], "hospital": orgs["hospital"], "patients": people,
-            "share_signing": bytes(signing),
+            "share_verify": bytes(share_verify_key(settings)),
             "notice": {"notice_id": notice.notice_id, "version": notice.version, "content_hash": notice.content_hash}}
 
 

@@ -18,8 +18,10 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import nacl.exceptions
 import nacl.signing
@@ -145,6 +147,34 @@ class NoteSigner:
         return nacl.signing.SigningKey(self.seed).sign(message).signature
 
 
+class NoteSigning(Protocol):
+    """Whatever signs notes: a `NoteSigner`, or a `DelegatedNoteSigner` whose key is elsewhere."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def verifier(self) -> NoteVerifier: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class DelegatedNoteSigner:
+    """A named Ed25519 key this process cannot read (in a hardware token): `sign_with` signs."""
+
+    name: str
+    public_key: bytes
+    sign_with: Callable[[bytes], bytes]
+
+    @property
+    def verifier(self) -> NoteVerifier:
+        return NoteVerifier(self.name, self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.sign_with(message)
+
+
 # ---------------------------------------------------------------- signed notes
 
 
@@ -155,7 +185,7 @@ def _check_text(text: str) -> None:
         raise CheckpointError("note text contains a control character")
 
 
-def sign_note(text: str, signer: NoteSigner) -> str:
+def sign_note(text: str, signer: NoteSigning) -> str:
     """Return ``text`` followed by a blank line and the signer's signature line."""
     _check_text(text)
     sig = signer.sign(text.encode("utf-8"))
@@ -282,7 +312,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root)
 
 
-def sign_checkpoint(signer: NoteSigner, origin: str, size: int, root: bytes) -> str:
+def sign_checkpoint(signer: NoteSigning, origin: str, size: int, root: bytes) -> str:
     """Return the signed note for (origin, size, root)."""
     return sign_note(format_checkpoint(origin, size, root), signer)
 

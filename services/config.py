@@ -78,6 +78,11 @@ class Settings:
     watch_poll_s: float = 0.5
     watch_per_principal: int = 4
     watch_max_total: int = 64
+    # Keys in a PKCS#11 token (docs/keys.md): the module's path (set: the token provider), the
+    # token's label, and a file holding its PIN (else $CONSENTRY_PKCS11_PIN; never a flag).
+    pkcs11_module: str | None = None
+    pkcs11_label: str = "consentry"
+    pkcs11_pin_file: Path | None = None
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -110,6 +115,9 @@ class Settings:
             watch_poll_s=float(env.get("CONSENTRY_WATCH_POLL_S", "0.5")),
             watch_per_principal=int(env.get("CONSENTRY_WATCH_PER_PRINCIPAL", "4")),
             watch_max_total=int(env.get("CONSENTRY_WATCH_MAX_TOTAL", "64")),
+            pkcs11_module=env.get("CONSENTRY_PKCS11_MODULE") or None,
+            pkcs11_label=env.get("CONSENTRY_PKCS11_TOKEN") or "consentry",
+            pkcs11_pin_file=Path(env["CONSENTRY_PKCS11_PIN_FILE"]) if env.get("CONSENTRY_PKCS11_PIN_FILE") else None,
         )
 
     def key_path(self, name: str) -> Path:

@@ -9,6 +9,7 @@ import os
 from collections import Counter
 
 import pytest
+import softhsm
 from backends import BACKENDS, database
 from harness import Harness
 from pki import Pki
@@ -18,6 +19,7 @@ HOW_TO_RUN = {
     "CONSENTRY_TEST_PG_URL is not set":
         "CONSENTRY_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test",
     "/usr/bin/chromium is missing": "apt-get install -y chromium",
+    "softhsm2 is missing": "apt-get install -y softhsm2",
     "the signed-note signer key":
         "put the published signer key at ../shared/vectors/signed-note/signer-key.txt "
         "or set CONSENTRY_SIGNED_NOTE_SIGNER_KEY",
@@ -42,6 +44,12 @@ def _state_home(tmp_path_factory):
     """`consentry audit` keeps the last trusted checkpoint under $XDG_STATE_HOME by default: in
     tests (and the commands they start), a directory of the run's own, never the user's."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _softhsm(tmp_path_factory):
+    """The run's SoftHSM tokens, made before anything in this process loads the module."""
+    softhsm.start(tmp_path_factory.mktemp("softhsm"))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import softhsm
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -19,15 +20,15 @@ from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import Row, create_engine, text
 
 from consentry.ledger.db import LedgerReader
-from consentry.services import config as cfg
 from consentry.services.api.app import App
 from consentry.services.api.server import Server
-from consentry.services.cli.bootstrap import build_app, init_data_dir, operator_key
+from consentry.services.cli.bootstrap import build_app, init_data_dir
+from consentry.services.cli.datadir import operator_key, share_verify_key
 from consentry.services.config import Settings
-from consentry.services.crypto import keyfiles
 from consentry.services.domain.validation import CATEGORIES, EXPIRY_REQUIRED_CATEGORIES, PURPOSES
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
+from consentry.services.signer import Ed25519Signer
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, registry_pb2
 
 # What a raw FetchRecords request must carry besides its fields (the SDK sends a fresh one per fetch).
@@ -75,6 +76,8 @@ class Harness:
         """A server on loopback. With `tls_client_ca` among the overrides it runs mutual TLS and
         `target` is its listener without client certificates (`mtls_target` the other one). With
         `http` (HOST:PORT) it serves the web front door there too (`server.web.url`)."""
+        if softhsm.EVERY_HARNESS and "pkcs11_module" not in overrides:
+            overrides |= {"pkcs11_module": softhsm.MODULE, "pkcs11_label": softhsm.pool_token(data_dir)}
         settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)
         init_data_dir(settings)
         app, signer = build_app(settings)
@@ -99,12 +102,12 @@ class Harness:
         return self.server.app
 
     @property
-    def operator_identity(self) -> SigningKey:
+    def operator_identity(self) -> Ed25519Signer:
         return operator_key(self.settings)
 
     @property
     def service_key(self) -> VerifyKey:
-        return keyfiles.load_signing_key(self.settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
+        return share_verify_key(self.settings)
 
     def client(self, caller: Caller, *, target: str | None = None, certificate_chain: bytes | None = None,
                private_key: bytes | None = None) -> Client:

@@ -20,7 +20,7 @@ from harness import Harness
 from consentry.ledger import (
     CosignatureVerifier,
     Cosigner,
-    NoteSigner,
+    NoteSigning,
     NoteVerifier,
     Witness,
     WitnessState,
@@ -31,6 +31,7 @@ from consentry.ledger import (
 from consentry.ledger.db import LedgerReader, LedgerWriter
 from consentry.ledger.merkle import InMemoryTree
 from consentry.services import config as cfg
+from consentry.services.cli import datadir
 from consentry.services.cli.witness_http import WitnessHTTPServer
 from consentry.services.crypto import keyfiles
 from consentry.v1 import audit_pb2
@@ -102,10 +103,9 @@ def cosigned_note(h: Harness, witness: CosignatureVerifier, min_size: int = 1, t
     return str(wait_for(ready, timeout, f"no cosigned checkpoint of {min_size} entries came"))
 
 
-def ledger_signer(h: Harness) -> NoteSigner:
+def ledger_signer(h: Harness) -> NoteSigning:
     """The server's own ledger key, as an insider holding it would use it."""
-    seed = bytes(keyfiles.load_signing_key(h.settings.key_path(cfg.LEDGER_SIGNING_KEY)))
-    return NoteSigner(h.settings.ledger_origin, seed)
+    return datadir.ledger_signer(h.settings)
 
 
 def second_ledger(h: Harness, directory: Path, database_url: str, larger_by: int) -> Harness:

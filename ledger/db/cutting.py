@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from ..checkpoint import CheckpointPolicy, NoteSigner, sign_checkpoint
+from ..checkpoint import CheckpointPolicy, NoteSigning, sign_checkpoint
 from ..errors import StoreError
 from .reader import LedgerReader, StoredCheckpoint
 from .sql import insert_ignoring_conflicts
@@ -15,7 +15,7 @@ from .tables import ledger_checkpoints
 
 def cut_checkpoint(
     connection: Connection,
-    signer: NoteSigner,
+    signer: NoteSigning,
     origin: str,
     now: datetime,
     policy: CheckpointPolicy | None = None,

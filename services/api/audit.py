@@ -9,7 +9,7 @@ import grpc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
+from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigning
 from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut_checkpoint
 from consentry.ledger.errors import LedgerError
 from consentry.services import clock
@@ -41,7 +41,7 @@ def checkpoint_pb(cp: StoredCheckpoint) -> pb.Checkpoint:
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, app: App, signer: NoteSigner) -> None:
+    def __init__(self, app: App, signer: NoteSigning) -> None:
         self.app = app
         self.signer = signer
 

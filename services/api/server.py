@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigner
+from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigning
 from consentry.services.api import transport
 from consentry.services.api.app import App
 from consentry.services.api.audit import AuditServicer
@@ -57,7 +57,7 @@ SERVICE_NAMES = [
 class Server:
     """A running Consentry server; `port` is the bound port (useful with port 0)."""
 
-    def __init__(self, app: App, signer: NoteSigner, listen: str, workers: int = 16, *,
+    def __init__(self, app: App, signer: NoteSigning, listen: str, workers: int = 16, *,
                  listen_without_client_cert: str | None = None, http: str | None = None,
                  shared_port: bool = False, cuts_checkpoints: bool = True) -> None:
         """Listens on `listen` (plaintext, TLS or mTLS, as settings say) and, on an mTLS server,

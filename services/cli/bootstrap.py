@@ -6,17 +6,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nacl.signing import SigningKey
 from sqlalchemy import select
 
-from consentry.ledger.checkpoint import NoteSigner
+from consentry.ledger.checkpoint import DelegatedNoteSigner
 from consentry.policy import load_engine
 from consentry.services import config as cfg
 from consentry.services.api.app import App
-from consentry.services.cli.datadir import ledger_signer, operator_key
+from consentry.services.cli.datadir import ledger_signer
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.crypto.key_provider import (
+    SECRET_PURPOSES,
+    SIGNING_KEYS,
+    Ed25519Signer,
+    key_provider,
+    pseudonym_secret,
+)
 from consentry.services.crypto.record_keys import RecordKeyVault
 from consentry.services.domain import erasure, research_subjects
 from consentry.services.domain.records import DepositRules
@@ -26,46 +32,49 @@ from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 from consentry.services.store.models import PrincipalKey
 
-_SIGNING_KEYS = (cfg.OPERATOR_KEY, cfg.SHARE_SIGNING_KEY, cfg.LEDGER_SIGNING_KEY)
-_SECRETS = (cfg.KEK_FILE, cfg.PSEUDONYM_KEY)
-
 
 @dataclass(frozen=True)
 class InitResult:
     data_dir: Path
-    created: list[str]
+    created: list[str]  # where each key made was put
     ledger_verifier_key: str
 
 
 def init_data_dir(settings: Settings) -> InitResult:
-    """Creates the data directory and every missing key (0600); never overwrites a key."""
+    """Creates the data directory and every missing key (0600 files, or keys in the token);
+    never overwrites a key."""
     keyfiles.ensure_private_dir(settings.data_dir)
+    keys = key_provider(settings)
+    keys.check()
     created = []
-    for name in _SIGNING_KEYS:
+    for name in SIGNING_KEYS:
+        if not keys.has_signer(name):
+            keys.create_signer(name)
+            created.append(keys.where(name))
+    for name, purpose in SECRET_PURPOSES.items():
         if not settings.key_path(name).exists():
-            keyfiles.generate_signing_key(settings.key_path(name))
-            created.append(name)
-    for name in _SECRETS:
-        if not settings.key_path(name).exists():
-            keyfiles.generate_secret(settings.key_path(name))
-            created.append(name)
+            keys.generate_secret(settings.key_path(name), purpose)
+            created.append(keys.where(name))
     return InitResult(settings.data_dir, created, ledger_signer(settings).verifier.to_key())
 
 
-def build_app(settings: Settings) -> tuple[App, NoteSigner]:
+def build_app(settings: Settings) -> tuple[App, DelegatedNoteSigner]:
     """Loads keys, migrates the database, registers the operator key, starts the policy engine."""
-    missing = [n for n in _SIGNING_KEYS + _SECRETS if not settings.key_path(n).exists()]
+    keys = key_provider(settings)
+    keys.check()
+    missing = [n for n in SIGNING_KEYS if not keys.has_signer(n)]
+    missing += [n for n in SECRET_PURPOSES if not settings.key_path(n).exists()]
     if missing:
         raise FileNotFoundError(
-            f"{settings.data_dir} lacks {', '.join(missing)}; run `consentry init --data-dir {settings.data_dir}`"
+            f"missing {', '.join(missing)} ({keys.description}); run `consentry init --data-dir {settings.data_dir}`"
         )
     # The shipped value sets and what the operator added (docs/labelling.md, "Value sets"); read
     # first, so a file that would take sensitivity away stops the start before anything opens.
     deposit_rules = DepositRules.load(settings.valueset_dirs())
     db = Database(settings.database_url)
     schema.upgrade(db)
-    _register_operator(db, operator_key(settings))
-    secret = keyfiles.load_secret(settings.key_path(cfg.PSEUDONYM_KEY))
+    _register_operator(db, keys.signer(cfg.OPERATOR_KEY))
+    secret = pseudonym_secret(keys)
     research_subjects.assign_missing(db, secret)  # research consents from before subject ids
     pseudonym_keys.adopt_service_wide(db, secret)  # patients from before per-patient keys
     signer = ledger_signer(settings)
@@ -73,13 +82,13 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
         settings=settings,
         db=db,
         trail=AuditTrail(secret),
-        share_signer=keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)),
-        ledger_signer=SigningKey(signer.seed),
+        keys=keys,
+        share_signer=keys.signer(cfg.SHARE_SIGNING_KEY),
         ledger_verifier_key=signer.verifier.to_key(),
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
         # record shreds it in every copy of the database (crypto/record_keys.py).
-        kek=RecordKeyVault(DirectoryKekProvider(settings.data_dir), settings.data_dir / record_keys.DIRECTORY),
+        kek=RecordKeyVault(DirectoryKekProvider(keys), settings.data_dir / record_keys.DIRECTORY),
         policy=load_engine(settings.policy_engine, settings.opa_url),
         deposit_rules=deposit_rules,
     )
@@ -87,7 +96,7 @@ def build_app(settings: Settings) -> tuple[App, NoteSigner]:
     return app, signer
 
 
-def _register_operator(db: Database, key: SigningKey) -> None:
+def _register_operator(db: Database, key: Ed25519Signer) -> None:
     """The operator's key comes from the data directory; make sure the registry knows it."""
     public = bytes(key.verify_key)
     key_id = identity_key_id(public)

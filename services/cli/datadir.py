@@ -1,4 +1,5 @@
-"""The keys a command reads from the data directory: key files only, never the database.
+"""The service's keys a command uses, from the configured key provider: key files in the data
+directory or a PKCS#11 token (crypto/key_provider.py); never the database.
 
 Client commands (`audit key`, `audit export`, `demo --target`) use these too, so this module
 imports nothing of the server.
@@ -6,23 +7,25 @@ imports nothing of the server.
 
 from __future__ import annotations
 
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
 
-from consentry.ledger.checkpoint import NoteSigner
+from consentry.ledger.checkpoint import DelegatedNoteSigner
 from consentry.services import config as cfg
 from consentry.services.config import Settings
-from consentry.services.crypto import keyfiles
+from consentry.services.crypto.key_provider import Ed25519Signer, key_provider
 
 
-def ledger_signer(settings: Settings) -> NoteSigner:
-    seed = bytes(keyfiles.load_signing_key(settings.key_path(cfg.LEDGER_SIGNING_KEY)))
-    return NoteSigner(settings.ledger_origin, seed)
+def ledger_signer(settings: Settings) -> DelegatedNoteSigner:
+    """The checkpoint key as a signed-note signer named by the ledger's origin."""
+    key = key_provider(settings).signer(cfg.LEDGER_SIGNING_KEY)
+    return DelegatedNoteSigner(settings.ledger_origin, bytes(key.verify_key),
+                               lambda message: bytes(key.sign(message).signature))
 
 
-def operator_key(settings: Settings) -> SigningKey:
-    return keyfiles.load_signing_key(settings.key_path(cfg.OPERATOR_KEY))
+def operator_key(settings: Settings) -> Ed25519Signer:
+    return key_provider(settings).signer(cfg.OPERATOR_KEY)
 
 
 def share_verify_key(settings: Settings) -> VerifyKey:
     """The public half of the key the service signs share packages with."""
-    return keyfiles.load_signing_key(settings.key_path(cfg.SHARE_SIGNING_KEY)).verify_key
+    return key_provider(settings).signer(cfg.SHARE_SIGNING_KEY).verify_key

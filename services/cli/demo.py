@@ -37,6 +37,7 @@ from consentry.services.cli.server import start
 from consentry.services.config import Settings, client_root_certificates
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client, FetchedRecord
+from consentry.services.signer import Ed25519Signer
 from consentry.v1 import audit_pb2, common_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 
@@ -128,7 +129,7 @@ def discharge_records(patient: str) -> dict[str, bytes]:
 
 
 class Story:
-    def __init__(self, target: str, operator_key: SigningKey, service_key: VerifyKey, ledger_key: str,
+    def __init__(self, target: str, operator_key: Ed25519Signer, service_key: VerifyKey, ledger_key: str,
                  console: Console | None = None) -> None:
         self.target = target
         self.service_key = service_key
@@ -361,7 +362,7 @@ def _days_from_now(days: int) -> Timestamp:
     return when
 
 
-def run_story(target: str, operator_key: SigningKey, service_key: VerifyKey, ledger_key: str) -> int:
+def run_story(target: str, operator_key: Ed25519Signer, service_key: VerifyKey, ledger_key: str) -> int:
     try:
         return Story(target, operator_key, service_key, ledger_key).run()
     except grpc.RpcError as exc:

@@ -18,7 +18,7 @@ from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.cli.datadir import ledger_signer, share_verify_key
 from consentry.services.config import Settings
-from consentry.services.crypto import keyfiles
+from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
 
 if TYPE_CHECKING:
     from consentry.services.crypto.kek_rotation import DirectoryKekProvider
@@ -65,7 +65,7 @@ def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> 
     try:
         unfinished = pending(db, kek.key_id)
         if config.key_path(NEXT_KEK_FILE).exists() or not unfinished:
-            promotion = promote_new_kek(config.data_dir)
+            promotion = promote_new_kek(kek.keys)
             typer.echo(f"new current KEK {promotion.new_kek}; {promotion.old_kek} kept as "
                        f"{config.data_dir / ('kek-' + promotion.old_kek + '.key')} until retired")
         else:
@@ -95,9 +95,9 @@ def status(data_dir: Path | None = DataDir) -> None:
     try:
         usage = usage_by_kek(db)
         typer.echo(f"current  {kek.key_id}  {usage.get(kek.key_id, 0)} record(s)")
-        for kid, path in retired_kek_files(config.data_dir).items():
+        for kid, path in retired_kek_files(kek.keys).items():
             typer.echo(f"retired  {kid}  {usage.get(kid, 0)} record(s)  {path}")
-        for kid in sorted(set(usage) - {kek.key_id} - set(retired_kek_files(config.data_dir))):
+        for kid in sorted(set(usage) - {kek.key_id} - set(retired_kek_files(kek.keys))):
             typer.echo(f"MISSING  {kid}  {usage[kid]} record(s) use a KEK with no key file here", err=True)
     finally:
         db.dispose()
@@ -108,11 +108,11 @@ def retire_kek(data_dir: Path | None = DataDir,
                kek_id: list[str] | None = typer.Option(None, "--kek-id",
                                                        help="Retire only this KEK (repeatable)")) -> None:
     """Delete retired KEK files — only if no live record's data key is wrapped by them."""
-    config, db, trail, _kek = _key_job("keys retire-kek", data_dir)
+    _config, db, trail, kek = _key_job("keys retire-kek", data_dir)
     from consentry.services.crypto.kek_rotation import KekInUse, retire_keks
 
     try:
-        retired = retire_keks(config.data_dir, db, trail, kek_id or None)
+        retired = retire_keks(kek.keys, db, trail, kek_id or None)
     except (KekInUse, ValueError, FileNotFoundError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -135,8 +135,9 @@ def _key_job(command: str, data_dir: Path | None) -> tuple[Settings, Database, A
                                  param_hint="--data-dir")
     db = Database(config.database_url)
     schema.upgrade(db)
-    trail = AuditTrail(keyfiles.load_secret(config.key_path(cfg.PSEUDONYM_KEY)))
-    return config, db, trail, DirectoryKekProvider(config.data_dir)
+    keys = key_provider(config)
+    trail = AuditTrail(pseudonym_secret(keys))
+    return config, db, trail, DirectoryKekProvider(keys)
 
 
 def _rewrap(db: Database, kek: DirectoryKekProvider, trail: AuditTrail, batch_size: int) -> None:

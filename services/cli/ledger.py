@@ -9,7 +9,7 @@ import typer
 
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, require_server, settings
-from consentry.services.crypto import keyfiles
+from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
 
 if TYPE_CHECKING:
     from consentry.services.store.audit_trail import AuditTrail
@@ -88,4 +88,4 @@ def server_job(command: str, data_dir: Path | None) -> tuple[Database, AuditTrai
                                  param_hint="--data-dir")
     db = Database(config.database_url)
     schema.upgrade(db)
-    return db, AuditTrail(keyfiles.load_secret(config.key_path(cfg.PSEUDONYM_KEY)))
+    return db, AuditTrail(pseudonym_secret(key_provider(config)))

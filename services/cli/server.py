@@ -17,6 +17,8 @@ import typer
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.config import Settings
+from consentry.services.crypto.errors import KeyFileError
+from consentry.services.crypto.pkcs11_token import TokenError
 
 if TYPE_CHECKING:
     from consentry.services.api.server import Server
@@ -27,9 +29,13 @@ def init(data_dir: Path | None = DataDir) -> None:
     require_server("init")
     from consentry.services.cli.bootstrap import init_data_dir
 
-    result = init_data_dir(settings(data_dir))
-    for name in result.created:
-        typer.echo(f"created {result.data_dir / name}")
+    try:
+        result = init_data_dir(settings(data_dir))
+    except (KeyFileError, TokenError) as exc:
+        typer.echo(f"consentry init: {exc.detail or exc}", err=True)
+        raise typer.Exit(1) from exc
+    for where in result.created:
+        typer.echo(f"created {where}")
     if not result.created:
         typer.echo(f"{result.data_dir} already has every key; nothing changed")
     typer.echo(f"ledger verifier key: {result.ledger_verifier_key}")
@@ -72,6 +78,9 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         server = start(config, listen, listen_without_client_cert=listen_without_client_cert, http=http)
     except ListenError as exc:
         typer.echo(f"consentry serve: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except (KeyFileError, TokenError) as exc:
+        typer.echo(f"consentry serve: {exc.detail or exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"consentry serving {' and '.join(map(str, server.listeners))} (data: {config.data_dir})")
     if server.web is not None:

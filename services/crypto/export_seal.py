@@ -37,6 +37,8 @@ from nacl.bindings import (
 from .errors import DecryptionFailed, MalformedPackage, UnsupportedVersion
 
 __all__ = ["MalformedPackage", "SealedExport", "open_export", "seal_export"]
+from consentry.services.signer import Ed25519Signer
+
 from .share_header import format_time
 
 EXPORT_VERSION = 1
@@ -53,7 +55,7 @@ class SealedExport:
 
 
 def seal_export(bundle: bytes, *, export_id: str, patient_key_id: str, patient_public_key: bytes, records: int,
-                signer: nacl.signing.SigningKey, now: datetime) -> SealedExport:
+                signer: Ed25519Signer, now: datetime) -> SealedExport:
     header = rfc8785.dumps({"v": EXPORT_VERSION, "type": "consentry.export", "export_id": export_id,
                             "patient_key_id": patient_key_id, "records": records, "time": format_time(now),
                             "content_type": "application/fhir+json"})

@@ -52,6 +52,7 @@ from consentry.services.crypto.kek import (
     needs_rewrap,
     wrapped_key_id,
 )
+from consentry.services.crypto.key_provider import SECRET_PURPOSES, KeyProvider
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 from consentry.services.store.models import EmergencyAccess, Record
@@ -61,6 +62,7 @@ log = logging.getLogger("consentry.kek")
 NEXT_KEK_FILE = "kek.next.key"
 _RETIRED_RE = re.compile(r"^kek-(local-[0-9a-f]{16})\.key$")
 DEFAULT_BATCH = 200
+_PURPOSE = SECRET_PURPOSES[KEK_FILE]  # what every KEK file is sealed for under a token
 
 
 def retired_kek_name(kek_id: str) -> str:
@@ -70,30 +72,30 @@ def retired_kek_name(kek_id: str) -> str:
 # --- the files --------------------------------------------------------------------------------
 
 
-def retired_kek_files(data_dir: Path) -> dict[str, Path]:
-    """kek id -> path of every retired KEK file in ``data_dir`` (the id is checked against the key)."""
+def retired_kek_files(keys: KeyProvider) -> dict[str, Path]:
+    """kek id -> path of every retired KEK file in the data directory (the id is checked against
+    the key)."""
     out = {}
-    for path in sorted(Path(data_dir).glob("kek-*.key")):
+    for path in sorted(keys.data_dir.glob("kek-*.key")):
         m = _RETIRED_RE.fullmatch(path.name)
         if m is None:
             continue
-        key = keyfiles.load_secret(path)
+        key = keys.load_secret(path, _PURPOSE)
         if kek_id_for(key) != m.group(1):
             raise KeyFileError(f"{path} holds a different KEK than its name says")
         out[m.group(1)] = path
     return out
 
 
-def load_kek_directory(data_dir: Path) -> LocalKekProvider:
+def load_kek_directory(keys: KeyProvider) -> LocalKekProvider:
     """The current KEK (kek.key) plus every retired one (kek-<id>.key) for unwrapping."""
-    data_dir = Path(data_dir)
-    current = keyfiles.load_secret(data_dir / KEK_FILE)
-    previous = [keyfiles.load_secret(p) for p in retired_kek_files(data_dir).values()]
+    current = keys.load_secret(keys.data_dir / KEK_FILE, _PURPOSE)
+    previous = [keys.load_secret(p, _PURPOSE) for p in retired_kek_files(keys).values()]
     return LocalKekProvider(current, previous)
 
 
-def current_kek_id(data_dir: Path) -> str:
-    return kek_id_for(keyfiles.load_secret(Path(data_dir) / KEK_FILE))
+def current_kek_id(keys: KeyProvider) -> str:
+    return kek_id_for(keys.load_secret(keys.data_dir / KEK_FILE, _PURPOSE))
 
 
 @dataclass(frozen=True)
@@ -102,24 +104,24 @@ class Promotion:
     new_kek: str
 
 
-def promote_new_kek(data_dir: Path) -> Promotion:
+def promote_new_kek(keys: KeyProvider) -> Promotion:
     """Make a freshly generated KEK current, keeping the old one as ``kek-<id>.key``.
 
     Crash-safe and idempotent: if ``kek.next.key`` exists (a previous run died), that key is the
     one promoted instead of generating yet another.
     """
-    data_dir = Path(data_dir)
+    data_dir = keys.data_dir
     current_path, next_path = data_dir / KEK_FILE, data_dir / NEXT_KEK_FILE
     if not next_path.exists():
-        keyfiles.generate_secret(next_path)
-    new = keyfiles.load_secret(next_path)
-    old = keyfiles.load_secret(current_path)
+        keys.generate_secret(next_path, _PURPOSE)
+    new = keys.load_secret(next_path, _PURPOSE)
+    old = keys.load_secret(current_path, _PURPOSE)
     old_id, new_id = kek_id_for(old), kek_id_for(new)
     if old_id == new_id:  # cannot happen with a fresh random key; refuse rather than lose one
         raise KeyFileError(f"{next_path} holds the current KEK; remove it and run again")
     retired = data_dir / retired_kek_name(old_id)
     if retired.exists():
-        if keyfiles.load_secret(retired) != old:
+        if keys.load_secret(retired, _PURPOSE) != old:
             raise KeyFileError(f"{retired} exists and holds a different key; refusing to continue")
     else:
         os.link(current_path, retired)  # same inode, same 0600 mode; atomic; never overwrites
@@ -138,8 +140,9 @@ class DirectoryKekProvider:
     keys already held stay in use and the failure is logged.
     """
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
+    def __init__(self, keys: KeyProvider) -> None:
+        self.keys = keys
+        self.data_dir = keys.data_dir
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._provider = self._load()
@@ -150,7 +153,7 @@ class DirectoryKekProvider:
 
     def _load(self) -> LocalKekProvider:
         stamp = self._signature()
-        provider = load_kek_directory(self.data_dir)
+        provider = load_kek_directory(self.keys)
         self._stamp = stamp
         return provider
 
@@ -342,15 +345,15 @@ class KekInUse(Exception):
                          f"run `consentry keys rotate-kek` to finish the rewrap first")
 
 
-def retire_keks(data_dir: Path, db: Database, trail: AuditTrail, kek_ids: list[str] | None = None,
+def retire_keks(keys: KeyProvider, db: Database, trail: AuditTrail, kek_ids: list[str] | None = None,
                 *, actor: str = "operator") -> list[str]:
     """Deletes retired KEK files no live record uses. Refuses (deleting nothing) if any is in use.
 
     ``kek_ids`` None means every retired file. The current KEK is never retired.
     """
-    data_dir = Path(data_dir)
-    files = retired_kek_files(data_dir)
-    current = current_kek_id(data_dir)
+    data_dir = keys.data_dir
+    files = retired_kek_files(keys)
+    current = current_kek_id(keys)
     targets = sorted(files) if kek_ids is None else list(dict.fromkeys(kek_ids))
     if current in targets:
         raise ValueError(f"{current} is the current KEK; rotate first")

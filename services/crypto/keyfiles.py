@@ -4,9 +4,11 @@ Format (version 1, one line of ASCII, so an operator can tell files apart with `
 
     consentry-key-v1 <kind> <base64 of exactly 32 bytes>\\n
 
-with ``<kind>`` one of ``ed25519`` (the RFC 8032 32-byte seed), ``x25519`` (the private scalar)
-or ``secret`` (a symmetric key, e.g. a KEK or a pseudonym key). The kind is checked on load so a
-symmetric key can never be used as a signing seed by mistake.
+with ``<kind>`` one of ``ed25519`` (the RFC 8032 32-byte seed), ``x25519`` (the private scalar),
+``secret`` (a symmetric key, e.g. a KEK or a pseudonym key) or ``sealed`` (such a secret sealed by
+a PKCS#11 token's root KEK: 12-byte nonce, 32-byte AES-GCM ciphertext, 16-byte tag; see
+pkcs11_token.py). The kind is checked on load so a symmetric key can never be used as a signing
+seed by mistake.
 
 Creation never overwrites: the bytes are written to a private temporary file, fsynced, then
 ``os.link``-ed to the final name (atomic, fails if the name exists), so a crash leaves either no
@@ -29,8 +31,10 @@ import nacl.utils
 from .errors import KeyFileError
 
 FORMAT_MAGIC = "consentry-key-v1"
-KINDS = ("ed25519", "x25519", "secret")
 KEY_BYTES = 32
+SEALED_BYTES = 12 + KEY_BYTES + 16
+KIND_BYTES = {"ed25519": KEY_BYTES, "x25519": KEY_BYTES, "secret": KEY_BYTES, "sealed": SEALED_BYTES}
+KINDS = tuple(KIND_BYTES)
 _MAX_FILE_BYTES = 256  # a v1 file is ~67 bytes; never slurp a huge file by mistake
 
 
@@ -83,8 +87,8 @@ def load_secret(path: str | os.PathLike[str]) -> bytes:
 
 def encode_key_file(kind: str, raw: bytes) -> bytes:
     _check_kind(kind)
-    if len(raw) != KEY_BYTES:
-        raise KeyFileError(f"a {kind} key must be {KEY_BYTES} bytes, got {len(raw)}")
+    if len(raw) != KIND_BYTES[kind]:
+        raise KeyFileError(f"a {kind} key must be {KIND_BYTES[kind]} bytes, got {len(raw)}")
     return f"{FORMAT_MAGIC} {kind} {base64.b64encode(raw).decode('ascii')}\n".encode("ascii")
 
 
@@ -110,8 +114,8 @@ def decode_key_file(data: bytes, kind: str, *, where: str = "key file") -> bytes
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raise KeyFileError(f"{where} has invalid base64") from None
-    if len(raw) != KEY_BYTES:
-        raise KeyFileError(f"{where} holds {len(raw)} bytes, expected {KEY_BYTES}")
+    if len(raw) != KIND_BYTES[kind]:
+        raise KeyFileError(f"{where} holds {len(raw)} bytes, expected {KIND_BYTES[kind]}")
     return raw
 
 

@@ -23,6 +23,7 @@ import nacl.signing
 
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.errors import LedgerError
+from consentry.services.signer import Ed25519Signer
 
 FORMAT = "consentry-consent-receipt/1"
 SIGNATURE_DOMAIN = FORMAT.encode("ascii") + b"\x00"
@@ -38,7 +39,7 @@ def key_id(public_key: bytes) -> str:
     return "ed25519:" + hashlib.sha256(b"consentry-ed25519-v1" + bytes(public_key)).hexdigest()[:16]
 
 
-def sign_statement(statement: dict[str, Any], signer: nacl.signing.SigningKey) -> tuple[bytes, bytes, str]:
+def sign_statement(statement: dict[str, Any], signer: Ed25519Signer) -> tuple[bytes, bytes, str]:
     """(statement bytes, signature, key id) for a statement dict carrying FORMAT."""
     if statement.get("format") != FORMAT:
         raise ValueError(f"a receipt statement carries format {FORMAT}")

@@ -43,6 +43,8 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_encrypt,
 )
 
+from consentry.services.signer import Ed25519Signer
+
 from .errors import (
     DecryptionFailed,
     MalformedPackage,
@@ -199,7 +201,7 @@ def build_share(
     fetch_nonce: bytes,
     ledger_seq: int,
     obligations: Iterable[str],
-    signer: nacl.signing.SigningKey,
+    signer: Ed25519Signer,
     now: datetime,
     content_type: str = DEFAULT_CONTENT_TYPE,
     share_id: str | None = None,

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nacl.signing import SigningKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.ledger.db import LedgerReader
 from consentry.services.clock import rfc3339
 from consentry.services.crypto.receipts import FORMAT, key_id, sign_statement
+from consentry.services.signer import Ed25519Signer
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Consent, LedgerSubject
 from consentry.v1 import consent_pb2 as pb
@@ -27,7 +27,7 @@ from consentry.v1 import consent_pb2 as pb
 KINDS = ("consent.granted", "consent.narrowed", "consent.revoked")
 
 
-def receipt(signer: SigningKey, row: Consent, seq: int, entry_bytes: bytes, leaf_hash: bytes) -> pb.ConsentReceipt:
+def receipt(signer: Ed25519Signer, row: Consent, seq: int, entry_bytes: bytes, leaf_hash: bytes) -> pb.ConsentReceipt:
     """The signed receipt of the change ledgered at `seq` (`entry_bytes`, its leaf `leaf_hash`)
     that made, or revoked, the consent version `row`."""
     entry = json.loads(entry_bytes)
@@ -80,7 +80,7 @@ def _notice(row: Consent) -> dict[str, Any] | None:
     return {"notice_id": row.notice_id, "version": row.notice_version, "sha256": row.notice_sha256}
 
 
-def receipts_page(s: Session, trail: AuditTrail, signer: SigningKey, patient_id: str, consent_id: str,
+def receipts_page(s: Session, trail: AuditTrail, signer: Ed25519Signer, patient_id: str, consent_id: str,
                   after: int, size: int) -> tuple[list[pb.ConsentReceipt], str]:
     """The receipts of the consent's changes ledgered after seq `after`, oldest first, and the
     next page's token ("" on the last page). Found through the patient's ledger index."""

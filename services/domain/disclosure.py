@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from nacl.signing import SigningKey
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +40,7 @@ from consentry.services.domain.relationship import require_relationship
 from consentry.services.domain.research_subjects import ResearchSubject, resolve
 from consentry.services.errors import FailedPrecondition
 from consentry.services.identity.principals import Principal
+from consentry.services.signer import Ed25519Signer
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
 from consentry.services.store.models import Consent, PrincipalKey, Record
@@ -100,7 +100,7 @@ class _Plan:
 
 class Disclosure:
     def __init__(self, trail: AuditTrail, policy: PolicyEngine, kek: KeyEncryptionKeyProvider,
-                 signer: SigningKey) -> None:
+                 signer: Ed25519Signer) -> None:
         self.trail = trail
         self.policy = policy
         self.kek = kek

@@ -13,7 +13,6 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from nacl.signing import SigningKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +22,7 @@ from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain import rights_tracker
 from consentry.services.errors import FailedPrecondition
 from consentry.services.identity.acting_for import EXERCISE_RIGHTS, acting_for
+from consentry.services.signer import Ed25519Signer
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import PrincipalKey, Record, RightsRequest
 
@@ -36,7 +36,7 @@ class ExportPage:
     ledger_seq: int
 
 
-def export_page(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, signer: SigningKey, patient_id: str,
+def export_page(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, signer: Ed25519Signer, patient_id: str,
                 after: str, budget: int) -> ExportPage:
     actor = acting_for(s, patient_id, EXERCISE_RIGHTS)
     key = s.scalars(select(PrincipalKey).where(PrincipalKey.principal == actor.id,

@@ -18,15 +18,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from nacl.signing import SigningKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from consentry.services import clock
+from consentry.services.signer import Ed25519Signer
 
 MAX_LIFETIME_S = 300
 CLOCK_SKEW_S = 30
@@ -49,7 +51,7 @@ class Caller:
     """Who signs tokens on the client side."""
 
     principal: str
-    signing_key: SigningKey
+    signing_key: Ed25519Signer
     role: str = ""
     practitioner: str = ""
 
@@ -71,8 +73,12 @@ class Caller:
         if self.principal.startswith("org:"):
             claims["role"] = self.role
             claims["practitioner"] = self.practitioner
-        private = Ed25519PrivateKey.from_private_bytes(bytes(self.signing_key))
-        return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": self.key_id})
+        # A compact JWS (RFC 7515) signed by whatever holds the key: a key in memory or in a
+        # token, which no JWT library can be handed. The server checks it with PyJWT.
+        header = {"alg": "EdDSA", "kid": self.key_id, "typ": "JWT"}
+        signing_input = f"{_b64url(_json(header))}.{_b64url(_json(claims))}".encode("ascii")
+        signature = self.signing_key.sign(signing_input).signature
+        return f"{signing_input.decode('ascii')}.{_b64url(signature)}"
 
 
 @dataclass(frozen=True)
@@ -177,3 +183,7 @@ def _whole_seconds(value: object) -> bool:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _json(value: Mapping[str, object]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")

@@ -33,7 +33,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 from nacl.public import PrivateKey
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 from consentry.ledger import CheckpointTrust, ConsistencyError, FileTrustStore, MemoryTrustStore, TrustStore
 from consentry.ledger.checkpoint import NoteVerifier, verify_checkpoint
@@ -343,7 +343,7 @@ class Client:
                 patient_id=patient_id, page_token=token), timeout=self.timeout_s):
             sealed = export_seal.SealedExport(reply.export.header, reply.export.ciphertext,
                                               reply.export.sealed_key, reply.export.signature)
-            header, bundle = export_seal.open_export(sealed, self.caller.signing_key, service_key)
+            header, bundle = export_seal.open_export(sealed, self._identity_in_memory(), service_key)
             if header["records"] != reply.record_count or len(bundle.get("entry", [])) != reply.record_count:
                 raise export_seal.MalformedPackage("the export's record count does not match its header")
             opened.append(ExportedPage(header, bundle, reply.request.request_id, reply.ledger_seq))
@@ -387,6 +387,14 @@ class Client:
         reply = self.consent.MarkNoticesRead(consent_pb2.MarkNoticesReadRequest(
             patient_id=patient_id, notice_ids=notice_ids), timeout=self.timeout_s)
         return list(reply.notices)
+
+    def _identity_in_memory(self) -> SigningKey:
+        """An export is sealed to the patient's identity key itself, so only a key this process
+        holds opens it (a patient's or representative's key, never one in a hardware token)."""
+        key = self.caller.signing_key
+        if not isinstance(key, SigningKey):
+            raise export_seal.DecryptionFailed("an export opens only with a signing key held in memory")
+        return key
 
     def _checkpoint_covering(self, seq: int, verifier: NoteVerifier, origin: str | None) -> tuple[str, int, bytes]:
         for refresh in (False, True):

@@ -21,7 +21,7 @@ from harness import Harness, field_violations
 from sqlalchemy import create_engine
 
 from consentry.ledger.db import LedgerReader
-from consentry.services.cli.bootstrap import operator_key
+from consentry.services.cli.datadir import operator_key
 from consentry.services.domain.paging import MAX_PAGE_BYTES
 from consentry.services.identity.tokens import Caller
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2, registry_pb2_grpc

@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import Harness, grant
 
 from consentry.ledger import NoteVerifier, verify_log
-from consentry.services.cli.bootstrap import operator_key
+from consentry.services.cli.datadir import operator_key
 from consentry.services.cli.demo import discharge_records
 from consentry.services.identity.tokens import Caller
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2

@@ -13,6 +13,7 @@ from nacl.signing import SigningKey
 from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek_rotation import promote_new_kek, retired_kek_files
+from consentry.services.crypto.key_provider import FileKeys
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
@@ -68,7 +69,7 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     rotated = run("keys", "rotate-kek", "--batch-size", "2", *dd)
     assert rotated.returncode == 0, rotated.stderr
     assert "rewrapped 4 record key(s)" in rotated.stdout
-    [old_id] = retired_kek_files(data)
+    [old_id] = retired_kek_files(FileKeys(data))
     assert stat.S_IMODE((data / f"kek-{old_id}.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((data / "kek.key").stat().st_mode) == 0o600
     # The server (another process) never restarted and still opens every record.
@@ -80,7 +81,7 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     assert _shared(doctor, data) == expected
 
     # A rotation that died right after promoting the new KEK: retiring is refused...
-    promotion = promote_new_kek(data)
+    promotion = promote_new_kek(FileKeys(data))
     refused = run("keys", "retire-kek", *dd)
     assert refused.returncode == 1 and "refused" in refused.stderr and promotion.old_kek in refused.stderr
     assert (data / f"kek-{promotion.old_kek}.key").exists()
@@ -89,7 +90,7 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     resumed = run("keys", "rotate-kek", *dd)
     assert resumed.returncode == 0, resumed.stderr
     assert "finishing an unfinished rotation" in resumed.stdout and "rewrapped 4" in resumed.stdout
-    assert set(retired_kek_files(data)) == {promotion.old_kek}
+    assert set(retired_kek_files(FileKeys(data))) == {promotion.old_kek}
     assert "4 record(s)" in run("keys", "status", *dd).stdout.splitlines()[0]
     assert run("keys", "retire-kek", "--kek-id", promotion.old_kek, *dd).returncode == 0
     assert _shared(doctor, data) == expected

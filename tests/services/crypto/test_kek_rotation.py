@@ -9,7 +9,7 @@ from harness import Harness, grant
 
 from consentry.services import config as cfg
 from consentry.services.cli.demo import discharge_records
-from consentry.services.crypto import keyfiles, record_keys
+from consentry.services.crypto import record_keys
 from consentry.services.crypto.kek import kek_id_for, wrapped_key_id
 from consentry.services.crypto.kek_rotation import (
     NEXT_KEK_FILE,
@@ -58,7 +58,7 @@ def kek(harness):
     """The KEK files as the server and `consentry keys` read them, each record's key shielded
     under its own record key."""
     data_dir = harness.settings.data_dir
-    return RecordKeyVault(DirectoryKekProvider(data_dir), data_dir / record_keys.DIRECTORY)
+    return RecordKeyVault(DirectoryKekProvider(harness.app.keys), data_dir / record_keys.DIRECTORY)
 
 
 def test_rotation_rewraps_keys_only_and_the_running_and_a_restarted_server_still_share(harness):
@@ -69,7 +69,7 @@ def test_rotation_rewraps_keys_only_and_the_running_and_a_restarted_server_still
     old_id = harness.app.kek.key_id
     assert {r[2] for r in before.values()} == {old_id}
 
-    promotion = promote_new_kek(harness.settings.data_dir)
+    promotion = promote_new_kek(harness.app.keys)
     assert promotion.old_kek == old_id and promotion.new_kek != old_id
     data = harness.settings.data_dir
     assert (data / f"kek-{old_id}.key").stat().st_mode & 0o777 == 0o600
@@ -116,7 +116,7 @@ def test_an_interrupted_rotation_resumes_and_skips_what_is_done(harness):
     hospital, patient, doctor, ids = deposit_story(harness)
     expected = shared(harness, doctor, patient)
     old_id = harness.app.kek.key_id
-    new_id = promote_new_kek(harness.settings.data_dir).new_kek
+    new_id = promote_new_kek(harness.app.keys).new_kek
     todo = sum(pending(harness.app.db, new_id).values())
     assert todo >= len(ids)
 
@@ -145,7 +145,7 @@ def test_an_interrupted_rotation_resumes_and_skips_what_is_done(harness):
 def test_erased_records_are_skipped(harness):
     hospital, patient, doctor, ids = deposit_story(harness)
     hospital.client.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(record_id=ids[0], reason="patient request"))
-    new_id = promote_new_kek(harness.settings.data_dir).new_kek
+    new_id = promote_new_kek(harness.app.keys).new_kek
     report = rewrap_all(harness.app.db, kek(harness), harness.app.trail, batch_size=1)
     assert report.finished
     after = rows(harness, ids)
@@ -158,23 +158,23 @@ def test_retiring_a_kek_still_in_use_is_refused_then_allowed(harness):
     expected = shared(harness, doctor, patient)
     data = harness.settings.data_dir
     old_id = harness.app.kek.key_id
-    new_id = promote_new_kek(data).new_kek
-    assert old_id in retired_kek_files(data)
+    new_id = promote_new_kek(harness.app.keys).new_kek
+    assert old_id in retired_kek_files(harness.app.keys)
 
     with pytest.raises(KekInUse) as refused:
-        retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+        retire_keks(harness.app.keys, harness.app.db, harness.app.trail, [old_id])
     assert refused.value.in_use[old_id] >= len(ids)
     assert (data / f"kek-{old_id}.key").exists()
     with pytest.raises(KekInUse):  # retiring "everything" refuses as a whole, deleting nothing
-        retire_keks(data, harness.app.db, harness.app.trail)
+        retire_keks(harness.app.keys, harness.app.db, harness.app.trail)
     assert (data / f"kek-{old_id}.key").exists()
     with pytest.raises(ValueError, match="is the current KEK"):
-        retire_keks(data, harness.app.db, harness.app.trail, [new_id])
+        retire_keks(harness.app.keys, harness.app.db, harness.app.trail, [new_id])
 
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail, batch_size=50).finished
-    retired = retire_keks(data, harness.app.db, harness.app.trail)
+    retired = retire_keks(harness.app.keys, harness.app.db, harness.app.trail)
     assert old_id in retired and not (data / f"kek-{old_id}.key").exists()
-    assert retired_kek_files(data) == {}
+    assert retired_kek_files(harness.app.keys) == {}
     assert [e for e in harness.entries() if e.get("kind") == "key.kek_retired"][-1]["kek"] in retired
     # Nothing needed the retired key: the running server and a new provider still open everything.
     assert shared(harness, doctor, patient) == expected
@@ -188,7 +188,7 @@ def test_rotation_is_online_deposits_and_fetches_keep_working(harness):
             if title == "psychiatric note":
                 continue
             hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(patient_id=patient.id, fhir_json=body))
-    new_id = promote_new_kek(harness.settings.data_dir).new_kek
+    new_id = promote_new_kek(harness.app.keys).new_kek
     errors, stop = [], threading.Event()
 
     def traffic():
@@ -215,15 +215,15 @@ def test_rotation_is_online_deposits_and_fetches_keep_working(harness):
 
 def test_a_crash_during_promotion_is_finished_by_the_next_run(harness):
     data = harness.settings.data_dir
-    old = keyfiles.load_secret(data / cfg.KEK_FILE)
-    keyfiles.generate_secret(data / NEXT_KEK_FILE)  # died right after generating the new key
-    staged = keyfiles.load_secret(data / NEXT_KEK_FILE)
-    promotion = promote_new_kek(data)
+    keys = harness.app.keys
+    old = keys.load_secret(data / cfg.KEK_FILE, "kek")
+    staged = keys.generate_secret(data / NEXT_KEK_FILE, "kek")  # died right after generating the new key
+    promotion = promote_new_kek(harness.app.keys)
     assert promotion.old_kek == kek_id_for(old) and promotion.new_kek == kek_id_for(staged)
-    assert keyfiles.load_secret(data / cfg.KEK_FILE) == staged
-    assert keyfiles.load_secret(data / f"kek-{promotion.old_kek}.key") == old
+    assert keys.load_secret(data / cfg.KEK_FILE, "kek") == staged
+    assert keys.load_secret(data / f"kek-{promotion.old_kek}.key", "kek") == old
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
-    retire_keks(harness.settings.data_dir, harness.app.db, harness.app.trail)
+    retire_keks(harness.app.keys, harness.app.db, harness.app.trail)
 
 
 def test_rights_texts_are_rewrapped_with_the_records_and_hold_their_kek_until_then(harness):
@@ -235,16 +235,15 @@ def test_rights_texts_are_rewrapped_with_the_records_and_hold_their_kek_until_th
         patient_id=patient.id, record_id=ids[0], reason="inaccurate", text=text)).request
     hospital.client.rights.AnswerCorrection(rights_pb2.AnswerCorrectionRequest(
         request_id=request.request_id, refusal_reason="other", explanation=explanation))
-    data = harness.settings.data_dir
     old_id = harness.app.kek.key_id
-    promote_new_kek(data)
+    promote_new_kek(harness.app.keys)
     # Only the two texts hold the old KEK once the records have moved.
     assert rewrap_batch(harness.app.db, kek(harness), batch_size=10_000).rewrapped >= len(ids)
     assert usage_by_kek(harness.app.db).get(old_id, 0) >= 2
     with pytest.raises(KekInUse):
-        retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+        retire_keks(harness.app.keys, harness.app.db, harness.app.trail, [old_id])
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
-    assert old_id in retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    assert old_id in retire_keks(harness.app.keys, harness.app.db, harness.app.trail, [old_id])
     [seen] = [r for r in patient.client.rights.ListRightsRequests(rights_pb2.ListRightsRequestsRequest(
         patient_id=patient.id)).requests if r.request_id == request.request_id]
     assert (seen.correction_text, seen.explanation, seen.refusal_reason) == (text, explanation, "other")
@@ -261,14 +260,14 @@ def test_emergency_justifications_are_rewrapped_and_hold_their_kek_until_then(ha
                          emergency_justification=why))
     [emergency_id] = [n.subject_ref for n in patient.client.notices(patient.id)
                       if n.kind == consent_pb2.NOTICE_KIND_EMERGENCY_ACCESS]
-    data, old_id = harness.settings.data_dir, harness.app.kek.key_id
-    promote_new_kek(data)
+    old_id = harness.app.kek.key_id
+    promote_new_kek(harness.app.keys)
     rewrap_batch(harness.app.db, kek(harness), batch_size=10_000)
     assert usage_by_kek(harness.app.db).get(old_id, 0) >= 1
     with pytest.raises(KekInUse):
-        retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+        retire_keks(harness.app.keys, harness.app.db, harness.app.trail, [old_id])
     assert rewrap_all(harness.app.db, kek(harness), harness.app.trail).finished
-    assert old_id in retire_keks(data, harness.app.db, harness.app.trail, [old_id])
+    assert old_id in retire_keks(harness.app.keys, harness.app.db, harness.app.trail, [old_id])
     access = patient.client.consent.GetEmergencyAccess(consent_pb2.GetEmergencyAccessRequest(
         emergency_id=emergency_id)).access
     assert access.justification == why

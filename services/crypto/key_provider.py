@@ -1,0 +1,221 @@
+"""Where the service's keys live: key files in the data directory, or a PKCS#11 token.
+
+Every private service key is reached through a `KeyProvider`, chosen by configuration
+(`CONSENTRY_PKCS11_MODULE` set: the token; otherwise files; docs/keys.md):
+
+* the three Ed25519 signing keys — operator, share-signing, ledger checkpoint — named by the file
+  they have under the files provider (config.OPERATOR_KEY, ...). Under the token provider they are
+  key pairs in the token and sign there; no private key is ever in the data directory.
+* the working secrets — the KEK that wraps record data keys (current, retired, next) and the
+  pseudonym key — which the service needs in memory on every call. Under the files provider a
+  file holds the secret itself; under the token provider the file holds it sealed by the token's
+  root KEK (pkcs11_token.py) and is useless without the token. Each is sealed for its purpose
+  (`kek`, `pseudonym`), so one cannot be put in place of the other.
+
+Both providers share the file rules of keyfiles.py: 0600, created atomically, never overwritten.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Protocol
+
+import nacl.utils
+
+from consentry.services import config as cfg
+from consentry.services.config import Settings
+from consentry.services.signer import Ed25519Signer
+
+from . import keyfiles
+from .errors import KeyFileError
+from .pkcs11_token import Token, TokenError, TokenSigner
+
+SIGNING_KEYS = (cfg.OPERATOR_KEY, cfg.SHARE_SIGNING_KEY, cfg.LEDGER_SIGNING_KEY)
+TOKEN_LABELS = {
+    cfg.OPERATOR_KEY: "consentry-operator",
+    cfg.SHARE_SIGNING_KEY: "consentry-share-signing",
+    cfg.LEDGER_SIGNING_KEY: "consentry-ledger-signing",
+}
+# The purpose each working secret is sealed for, by the file name it is created under.
+SECRET_PURPOSES = {cfg.KEK_FILE: "kek", cfg.PSEUDONYM_KEY: "pseudonym"}
+SECRET_BYTES = keyfiles.KEY_BYTES
+
+
+class KeyProvider(Protocol):
+    data_dir: Path
+
+    @property
+    def description(self) -> str:
+        """Where the keys are, for messages: `key files in <dir>` or `PKCS#11 token '<label>'`."""
+        ...
+
+    def check(self) -> None:
+        """Refuses a data directory whose keys another provider keeps (before anything is made)."""
+        ...
+
+    def has_signer(self, name: str) -> bool: ...
+
+    def where(self, name: str) -> str:
+        """Where the key `name` is kept, for a person to read."""
+        ...
+
+    def create_signer(self, name: str) -> None:
+        """Creates the signing key `name`; refuses if it exists."""
+        ...
+
+    def signer(self, name: str) -> Ed25519Signer: ...
+
+    def generate_secret(self, path: Path, purpose: str) -> bytes:
+        """A fresh 32-byte working secret kept at `path` (never overwritten)."""
+        ...
+
+    def load_secret(self, path: Path, purpose: str) -> bytes: ...
+
+
+class FileKeys:
+    """Every key a 0600 file in the data directory (the embedded default)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+
+    @property
+    def description(self) -> str:
+        return f"key files in {self.data_dir}"
+
+    def check(self) -> None:
+        sealed = [name for name in SECRET_PURPOSES if _sealed(self.data_dir / name)]
+        if sealed:
+            raise KeyFileError(f"{self.data_dir} keeps its keys in a PKCS#11 token ({sealed[0]} is sealed); "
+                               "set CONSENTRY_PKCS11_MODULE, CONSENTRY_PKCS11_TOKEN and the PIN (docs/keys.md)")
+
+    def has_signer(self, name: str) -> bool:
+        return (self.data_dir / _signing_key_name(name)).exists()
+
+    def where(self, name: str) -> str:
+        return str(self.data_dir / name)
+
+    def create_signer(self, name: str) -> None:
+        keyfiles.generate_signing_key(self.data_dir / _signing_key_name(name))
+
+    def signer(self, name: str) -> Ed25519Signer:
+        return keyfiles.load_signing_key(self.data_dir / _signing_key_name(name))
+
+    def generate_secret(self, path: Path, purpose: str) -> bytes:
+        return keyfiles.generate_secret(path)
+
+    def load_secret(self, path: Path, purpose: str) -> bytes:
+        if _sealed(path):
+            raise KeyFileError(f"{path} is sealed by a PKCS#11 token; set CONSENTRY_PKCS11_MODULE, "
+                               "CONSENTRY_PKCS11_TOKEN and the PIN (docs/keys.md)")
+        return keyfiles.load_secret(path)
+
+    def __repr__(self) -> str:
+        return f"FileKeys({str(self.data_dir)!r})"
+
+
+class TokenKeys:
+    """Signing keys in a PKCS#11 token; working secrets sealed by the token's root KEK."""
+
+    def __init__(self, data_dir: Path, token: Token) -> None:
+        self.data_dir = Path(data_dir)
+        self.token = token
+
+    @property
+    def description(self) -> str:
+        return f"PKCS#11 token {self.token.label!r}"
+
+    def check(self) -> None:
+        paths = [self.data_dir / name for name in (*SIGNING_KEYS, *SECRET_PURPOSES)]
+        plain = [path.name for path in paths if path.exists() and not _sealed(path)]
+        if plain:
+            raise KeyFileError(f"{self.data_dir} keeps its keys in files ({plain[0]}), not in PKCS#11 token "
+                               f"{self.token.label!r}; unset CONSENTRY_PKCS11_MODULE to use them (docs/keys.md)")
+
+    def has_signer(self, name: str) -> bool:
+        return self.token.ed25519_public_key(TOKEN_LABELS[_signing_key_name(name)]) is not None
+
+    def where(self, name: str) -> str:
+        if name in TOKEN_LABELS:
+            return f"{TOKEN_LABELS[name]} in PKCS#11 token {self.token.label!r}"
+        return f"{self.data_dir / name} (sealed by PKCS#11 token {self.token.label!r})"
+
+    def create_signer(self, name: str) -> None:
+        self.token.generate_ed25519(TOKEN_LABELS[_signing_key_name(name)])
+
+    def signer(self, name: str) -> Ed25519Signer:
+        return TokenSigner(self.token, TOKEN_LABELS[_signing_key_name(name)])
+
+    def generate_secret(self, path: Path, purpose: str) -> bytes:
+        if not self.token.has_root_kek():
+            self.token.generate_root_kek()
+        secret = nacl.utils.random(SECRET_BYTES)
+        keyfiles.write_key_file(path, "sealed", self.token.seal(secret, purpose))
+        return secret
+
+    def load_secret(self, path: Path, purpose: str) -> bytes:
+        if not _sealed(path) and Path(path).exists():
+            raise KeyFileError(f"{path} is a plain key file, but this deployment keeps its keys in "
+                               f"PKCS#11 token {self.token.label!r} (docs/keys.md)")
+        secret = self.token.unseal(keyfiles.read_key_file(path, "sealed"), purpose)
+        if len(secret) != SECRET_BYTES:
+            raise KeyFileError(f"{path} holds a sealed secret of {len(secret)} bytes")
+        return secret
+
+    def __repr__(self) -> str:
+        return f"TokenKeys({str(self.data_dir)!r}, {self.token!r})"
+
+
+def key_provider(settings: Settings) -> KeyProvider:
+    """The provider configured for `settings`: the token when a PKCS#11 module is named."""
+    if not settings.pkcs11_module:
+        return FileKeys(settings.data_dir)
+    return TokenKeys(settings.data_dir, open_token(settings.pkcs11_module, settings.pkcs11_label,
+                                                   pkcs11_pin(settings)))
+
+
+def pseudonym_secret(keys: KeyProvider) -> bytes:
+    """The MAC secret behind every pseudonym and derived id (derived.py, the ledger's trail)."""
+    return keys.load_secret(keys.data_dir / cfg.PSEUDONYM_KEY, SECRET_PURPOSES[cfg.PSEUDONYM_KEY])
+
+
+@functools.cache
+def open_token(module: str, label: str, pin: str) -> Token:
+    """One session per token and process: every provider of the process shares it."""
+    return Token(module, label, pin)
+
+
+def pkcs11_pin(settings: Settings) -> str:
+    """The token's PIN: the first line of $CONSENTRY_PKCS11_PIN_FILE, or $CONSENTRY_PKCS11_PIN."""
+    if settings.pkcs11_pin_file is not None:
+        try:
+            pin = settings.pkcs11_pin_file.read_text().splitlines()[:1]
+        except OSError as exc:
+            raise TokenError(f"cannot read CONSENTRY_PKCS11_PIN_FILE {settings.pkcs11_pin_file}: "
+                             f"{exc.strerror}") from None
+        if not pin or not pin[0]:
+            raise TokenError(f"CONSENTRY_PKCS11_PIN_FILE {settings.pkcs11_pin_file} is empty")
+        return pin[0]
+    pin_value = os.environ.get("CONSENTRY_PKCS11_PIN")
+    if not pin_value:
+        raise TokenError("CONSENTRY_PKCS11_MODULE is set but neither CONSENTRY_PKCS11_PIN_FILE nor "
+                         "CONSENTRY_PKCS11_PIN gives the token's PIN")
+    return pin_value
+
+
+def _signing_key_name(name: str) -> str:
+    if name not in SIGNING_KEYS:
+        raise ValueError(f"{name!r} is not a service signing key")
+    return name
+
+
+def _sealed(path: Path) -> bool:
+    """Whether the key file at `path` is sealed by a token (read only its first words)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(keyfiles.FORMAT_MAGIC) + 8)
+    except OSError:
+        return False
+    return head.startswith(f"{keyfiles.FORMAT_MAGIC} sealed ".encode())
+
