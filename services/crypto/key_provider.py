@@ -18,7 +18,10 @@ Both providers share the file rules of keyfiles.py: 0600, created atomically, ne
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +44,17 @@ TOKEN_LABELS = {
 # The purpose each working secret is sealed for, by the file name it is created under.
 SECRET_PURPOSES = {cfg.KEK_FILE: "kek", cfg.PSEUDONYM_KEY: "pseudonym"}
 SECRET_BYTES = keyfiles.KEY_BYTES
+
+
+@dataclass(frozen=True)
+class SignerPromotion:
+    old: bytes | None  # the public key retired (None when a crashed promotion had retired it)
+    new: bytes  # the public key now current
+
+
+def signer_key_id(public_key: bytes) -> str:
+    """16 hex digits of SHA-256 over an Ed25519 public key: how a retired signing key is named."""
+    return hashlib.sha256(bytes(public_key)).hexdigest()[:16]
 
 
 class KeyProvider(Protocol):
@@ -66,6 +80,21 @@ class KeyProvider(Protocol):
         ...
 
     def signer(self, name: str) -> Ed25519Signer: ...
+
+    def stage_signer(self, name: str) -> Ed25519Signer:
+        """The next key of signing key `name`, made if there is none (a rotation's first step)."""
+        ...
+
+    def promote_signer(self, name: str) -> SignerPromotion:
+        """Makes the staged key current and keeps the one it replaces as retired. Each step is
+        idempotent: run again after a crash, it finishes the promotion."""
+        ...
+
+    def retired_signers(self, name: str) -> dict[str, Ed25519Signer]:
+        """The retired keys of signing key `name`, by `signer_key_id`."""
+        ...
+
+    def destroy_retired_signer(self, name: str, key_id: str) -> None: ...
 
     def generate_secret(self, path: Path, purpose: str) -> bytes:
         """A fresh 32-byte working secret kept at `path` (never overwritten)."""
@@ -101,6 +130,46 @@ class FileKeys:
 
     def signer(self, name: str) -> Ed25519Signer:
         return keyfiles.load_signing_key(self.data_dir / _signing_key_name(name))
+
+    def stage_signer(self, name: str) -> Ed25519Signer:
+        staged = self._next(name)
+        if staged.exists():
+            return keyfiles.load_signing_key(staged)
+        return keyfiles.generate_signing_key(staged)
+
+    def promote_signer(self, name: str) -> SignerPromotion:
+        current, staged = self.data_dir / _signing_key_name(name), self._next(name)
+        if not staged.exists():
+            raise KeyFileError(f"no staged key {staged.name} to promote")
+        new = bytes(keyfiles.load_signing_key(staged).verify_key)
+        old = bytes(keyfiles.load_signing_key(current).verify_key) if current.exists() else None
+        if old is not None:
+            retired = self._retired(name, signer_key_id(old))
+            if not retired.exists():
+                os.link(current, retired)  # the old key keeps its inode under its retired name
+                keyfiles.fsync_dir(self.data_dir)
+        os.replace(staged, current)  # atomic: a reader sees the old or the new key
+        keyfiles.fsync_dir(self.data_dir)
+        return SignerPromotion(old, new)
+
+    def retired_signers(self, name: str) -> dict[str, Ed25519Signer]:
+        stem = _signing_key_name(name).removesuffix(".key")
+        pattern = re.compile(re.escape(stem) + r"-([0-9a-f]{16})\.key")
+        return {m.group(1): keyfiles.load_signing_key(path) for path in sorted(self.data_dir.iterdir())
+                if (m := pattern.fullmatch(path.name))}
+
+    def destroy_retired_signer(self, name: str, key_id: str) -> None:
+        path = self._retired(name, key_id)
+        if not path.exists():
+            raise KeyFileError(f"no retired key {path.name}")
+        path.unlink()
+        keyfiles.fsync_dir(self.data_dir)
+
+    def _next(self, name: str) -> Path:
+        return self.data_dir / (_signing_key_name(name).removesuffix(".key") + ".next.key")
+
+    def _retired(self, name: str, key_id: str) -> Path:
+        return self.data_dir / f"{_signing_key_name(name).removesuffix('.key')}-{key_id}.key"
 
     def generate_secret(self, path: Path, purpose: str) -> bytes:
         return keyfiles.generate_secret(path)
@@ -146,6 +215,33 @@ class TokenKeys:
 
     def signer(self, name: str) -> Ed25519Signer:
         return TokenSigner(self.token, TOKEN_LABELS[_signing_key_name(name)])
+
+    def stage_signer(self, name: str) -> Ed25519Signer:
+        staged = TOKEN_LABELS[_signing_key_name(name)] + ".next"
+        if self.token.ed25519_public_key(staged) is None:
+            self.token.generate_ed25519(staged)
+        return TokenSigner(self.token, staged)
+
+    def promote_signer(self, name: str) -> SignerPromotion:
+        current = TOKEN_LABELS[_signing_key_name(name)]
+        new = self.token.ed25519_public_key(current + ".next")
+        if new is None:
+            raise TokenError(f"token {self.token.label!r} holds no staged key {current}.next to promote")
+        old = self.token.ed25519_public_key(current)
+        if old is not None:
+            self.token.relabel_ed25519(current, f"{current}.retired.{signer_key_id(old)}")
+        self.token.relabel_ed25519(current + ".next", current)
+        return SignerPromotion(old, new)
+
+    def retired_signers(self, name: str) -> dict[str, Ed25519Signer]:
+        prefix = TOKEN_LABELS[_signing_key_name(name)] + ".retired."
+        return {label.removeprefix(prefix): TokenSigner(self.token, label) for label in self.token.labels(prefix)}
+
+    def destroy_retired_signer(self, name: str, key_id: str) -> None:
+        label = f"{TOKEN_LABELS[_signing_key_name(name)]}.retired.{key_id}"
+        if self.token.ed25519_public_key(label) is None:
+            raise TokenError(f"token {self.token.label!r} holds no retired key {label}")
+        self.token.destroy_ed25519(label)
 
     def generate_secret(self, path: Path, purpose: str) -> bytes:
         if not self.token.has_root_kek():

@@ -105,11 +105,41 @@ class Token:
         assert public is not None
         return public
 
-    def sign_ed25519(self, label: str, message: bytes) -> bytes:
+    def private_key(self, label: str) -> Any:
+        """The handle of the private key labelled `label`: it stays the same key when labels move
+        (a rotation relabels), until the key is destroyed."""
+        with self._lock:
+            return self._key(label, self._pkcs11.ObjectClass.PRIVATE_KEY)
+
+    def sign_ed25519(self, key: Any, message: bytes) -> bytes:
+        with self._lock:
+            return bytes(key.sign(bytes(message), mechanism=self._pkcs11.Mechanism.EDDSA))
+
+    def labels(self, prefix: str) -> list[str]:
+        """The labels of the token's Ed25519 public keys that start with `prefix`."""
         p = self._pkcs11
         with self._lock:
-            key = self._key(label, p.ObjectClass.PRIVATE_KEY)
-            return bytes(key.sign(bytes(message), mechanism=p.Mechanism.EDDSA))
+            found = self._session.get_objects({p.Attribute.CLASS: p.ObjectClass.PUBLIC_KEY})
+            return sorted(label for obj in found if (label := obj[p.Attribute.LABEL]).startswith(prefix))
+
+    def relabel_ed25519(self, label: str, new_label: str) -> None:
+        """Moves both halves of the pair labelled `label` to `new_label` (refused if that is taken)."""
+        if self.ed25519_public_key(new_label) is not None:
+            raise TokenError(f"token {self.label!r} already holds a key labelled {new_label!r}")
+        p = self._pkcs11
+        with self._lock:
+            for object_class in (p.ObjectClass.PRIVATE_KEY, p.ObjectClass.PUBLIC_KEY):
+                for obj in self._session.get_objects({p.Attribute.CLASS: object_class, p.Attribute.LABEL: label}):
+                    obj[p.Attribute.LABEL] = new_label
+            self._keys.clear()
+
+    def destroy_ed25519(self, label: str) -> None:
+        p = self._pkcs11
+        with self._lock:
+            for object_class in (p.ObjectClass.PRIVATE_KEY, p.ObjectClass.PUBLIC_KEY):
+                for obj in self._session.get_objects({p.Attribute.CLASS: object_class, p.Attribute.LABEL: label}):
+                    obj.destroy()
+            self._keys.clear()
 
     # --- the root KEK ---------------------------------------------------------------------------
 
@@ -178,10 +208,11 @@ class TokenSigner:
         if public is None:
             raise TokenError(f"token {token.label!r} holds no key labelled {label!r}; run `consentry init`")
         self._token, self._label = token, label
+        self._key = token.private_key(label)  # this key, whatever label it has later
         self.verify_key = nacl.signing.VerifyKey(public)
 
     def sign(self, message: bytes) -> Signed:
-        return Signed(self._token.sign_ed25519(self._label, message))
+        return Signed(self._token.sign_ed25519(self._key, message))
 
     def __repr__(self) -> str:
         return f"TokenSigner({self._token.label!r}, {self._label!r})"
