@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,22 @@ def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> 
         _rewrap(db, kek, trail, batch_size)
     finally:
         db.dispose()
+
+
+# `consentry keys rotate <which>`: each service key's rotation, by the name an operator types.
+ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
+    "kek": lambda data_dir, batch_size: rotate_kek(data_dir, batch_size),
+}
+
+
+@app.command("rotate")
+def rotate(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + ", ".join(ROTATIONS)),
+           data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> None:
+    """Rotate one service key; every rotation is ledgered (docs/keys.md, "Rotation")."""
+    if which not in ROTATIONS:
+        raise typer.BadParameter(f"{which!r} is not a service key; one of: {', '.join(ROTATIONS)}",
+                                 param_hint="WHICH")
+    ROTATIONS[which](data_dir, batch_size)
 
 
 @app.command("rewrap")

@@ -66,7 +66,7 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     assert status.returncode == 0 and "current  local-" in status.stdout and "4 record(s)" in status.stdout
     assert "no retired KEK files" in run("keys", "retire-kek", *dd).stdout
 
-    rotated = run("keys", "rotate-kek", "--batch-size", "2", *dd)
+    rotated = run("keys", "rotate", "kek", "--batch-size", "2", *dd)
     assert rotated.returncode == 0, rotated.stderr
     assert "rewrapped 4 record key(s)" in rotated.stdout
     [old_id] = retired_kek_files(FileKeys(data))
@@ -96,3 +96,9 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     assert _shared(doctor, data) == expected
     for c in [doctor[0], *others]:
         c.close()
+
+
+def test_rotate_names_the_keys_it_knows(tmp_path):
+    result = run("keys", "rotate", "nonsense", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2 and "'nonsense' is not a service key; one of: kek" in result.stderr
+    assert not (tmp_path / "data").exists()
