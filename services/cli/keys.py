@@ -80,6 +80,7 @@ def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> 
 # `consentry keys rotate <which>`: each service key's rotation, by the name an operator types.
 ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "kek": lambda data_dir, batch_size: rotate_kek(data_dir, batch_size),
+    "operator": lambda data_dir, _batch_size: _rotate_operator(data_dir),
 }
 
 
@@ -91,6 +92,20 @@ def rotate(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + 
         raise typer.BadParameter(f"{which!r} is not a service key; one of: {', '.join(ROTATIONS)}",
                                  param_hint="WHICH")
     ROTATIONS[which](data_dir, batch_size)
+
+
+def _rotate_operator(data_dir: Path | None) -> None:
+    """A new operator identity key, registered and ledgered; the old one authenticates calls
+    already under way for the key grace (docs/identity.md), then nothing."""
+    _config, db, trail, kek = _key_job("keys rotate operator", data_dir)
+    from consentry.services.domain.operator_key import rotate_operator_key
+
+    try:
+        rotation = rotate_operator_key(db, trail, kek.keys)
+    finally:
+        db.dispose()
+    typer.echo(f"new operator key {rotation.new_key_id} ({kek.keys.where(cfg.OPERATOR_KEY)})"
+               + (f"; {rotation.old_key_id} retired" if rotation.old_key_id else ""))
 
 
 @app.command("rewrap")

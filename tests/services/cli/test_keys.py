@@ -102,3 +102,15 @@ def test_rotate_names_the_keys_it_knows(tmp_path):
     result = run("keys", "rotate", "nonsense", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 2 and "'nonsense' is not a service key; one of: kek" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_rotate_operator_next_to_a_running_server_and_the_operator_commands_follow(served):
+    target, data, _proc = served
+    before = keyfiles.load_signing_key(data / "operator.key").verify_key
+    rotated = run("keys", "rotate", "operator", "--data-dir", str(data))
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.startswith("new operator key ed25519:") and "retired" in rotated.stdout
+    assert keyfiles.load_signing_key(data / "operator.key").verify_key != before
+    assert sorted(p.name for p in data.glob("operator*")) == ["operator.key"]
+    demo = run("demo", "--target", target, "--data-dir", str(data))  # acts as the operator throughout
+    assert demo.returncode == 0, demo.stdout + demo.stderr
