@@ -114,3 +114,11 @@ def test_rotate_operator_next_to_a_running_server_and_the_operator_commands_foll
     assert sorted(p.name for p in data.glob("operator*")) == ["operator.key"]
     demo = run("demo", "--target", target, "--data-dir", str(data))  # acts as the operator throughout
     assert demo.returncode == 0, demo.stdout + demo.stderr
+
+
+def test_rotate_root_kek_is_for_a_token_and_says_so_under_key_files(served):
+    _target, data, _proc = served
+    result = run("keys", "rotate", "root-kek", "--data-dir", str(data))
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("consentry keys: the files provider has no root KEK (its secrets are plain key "
+                                     "files); it exists with CONSENTRY_PKCS11_MODULE (docs/keys.md)")
