@@ -101,6 +101,8 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
 def test_rotate_names_the_keys_it_knows(tmp_path):
     result = run("keys", "rotate", "nonsense", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 2 and "'nonsense' is not a service key; one of: kek" in result.stderr
+    pseudonym = run("keys", "rotate", "pseudonym", "--data-dir", str(tmp_path / "data"))
+    assert pseudonym.returncode == 1 and "the pseudonym key is not rotated" in pseudonym.stderr
     assert not (tmp_path / "data").exists()
 
 
