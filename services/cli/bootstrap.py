@@ -9,6 +9,7 @@ from consentry.ledger.checkpoint import DelegatedNoteSigner
 from consentry.policy import load_engine
 from consentry.services import config as cfg
 from consentry.services.api.app import App
+from consentry.services.api.metrics import TimedPolicy
 from consentry.services.cli.datadir import ledger_signer
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles, record_keys
@@ -87,7 +88,7 @@ def build_app(settings: Settings) -> tuple[App, DelegatedNoteSigner]:
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
         # record shreds it in every copy of the database (crypto/record_keys.py).
         kek=RecordKeyVault(DirectoryKekProvider(keys), settings.data_dir / record_keys.DIRECTORY),
-        policy=load_engine(settings.policy_engine, settings.opa_url),
+        policy=TimedPolicy(load_engine(settings.policy_engine, settings.opa_url)),
         deposit_rules=deposit_rules,
     )
     erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
