@@ -24,6 +24,7 @@ from backends import BACKENDS, database
 from cli_helpers import CONSENTRY, one_line, run
 from harness import Harness, grant
 from prometheus_client.parser import text_string_to_metric_families
+from test_serve_workers import connections_by_worker
 
 from consentry.services import config as cfg
 from consentry.services.cli.datadir import operator_key
@@ -54,6 +55,12 @@ class Served:
             text = reply.read().decode()
         return {(s.name, frozenset(s.labels.items())): s.value
                 for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def workers(self) -> list[int]:
+        """The pids of `serve`'s children (its workers), or `serve` itself with one worker."""
+        children = [int(task.name) for task in Path("/proc").iterdir() if task.name.isdigit()
+                    and _parent(task) == self.proc.pid]
+        return sorted(children) or [self.proc.pid]
 
     def stop(self) -> list[dict]:
         """Stops the server; every line it logged, each parsed as JSON."""
@@ -100,6 +107,13 @@ def people_of(served: Served, url: str) -> Iterator[Harness]:
             client.close()
 
 
+def _parent(task: Path) -> int | None:
+    try:
+        return int((task / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # gone meanwhile
+
+
 def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
@@ -131,6 +145,8 @@ def test_calls_are_counted_and_logged_once_each(backend, workers, tmp_path):
 
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(shared, channels)) == [1] * CHANNELS
+        by_worker = connections_by_worker(served.workers(), int(served.target.rsplit(":", 1)[1]))
+        assert len(by_worker) == workers and all(by_worker.values()), by_worker  # each worker served some
         with pytest.raises(grpc.RpcError) as refused:  # no consent for this institution
             list(stranger.client.fetch(patient.id, "TREAT", recipient_key=stranger.encryption,
                                        service_key=service_key))
