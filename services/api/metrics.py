@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ class Endpoint:
     """A serving metrics endpoint; `url` names the bound port (useful with port 0)."""
 
     url: str
-    _stop: Any
+    _stop: Callable[[], None]
     _workers_dir: str | None = None
 
     def stop(self) -> None:

@@ -201,13 +201,18 @@ def test_log_level_warning_silences_the_call_lines(tmp_path):
     assert not [line for line in lines if "method" in line or line["level"] == "INFO"]
 
 
-def test_metrics_off_loopback_are_refused_unless_allowed(tmp_path):
-    result = run("serve", "--metrics", "0.0.0.0:9100", "--data-dir", str(tmp_path / "data"), timeout=60)
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_metrics_off_loopback_are_refused_in_one_line(how, tmp_path):
+    flag, env = (["--metrics", "0.0.0.0:9100"], {}) if how == "flag" else ([], {"CONSENTRY_METRICS": "0.0.0.0:9100"})
+    result = run("serve", *flag, "--data-dir", str(tmp_path / "data"), env=env, timeout=60)
     assert one_line(result, "consentry serve: ") == (
         "consentry serve: refusing to serve metrics on 0.0.0.0:9100, which is not a loopback address: the "
         "endpoint has no authentication; scrape it on loopback or pass --metrics-off-loopback "
         "[env: CONSENTRY_METRICS_OFF_LOOPBACK=1]\n")
     assert not (tmp_path / "data").exists()  # refused before anything was made
+
+
+def test_metrics_off_loopback_are_served_when_allowed(tmp_path):
     with (database("sqlite", tmp_path) as url,
           serving(tmp_path, url, "--workers", "1", "--metrics", "0.0.0.0:0", "--metrics-off-loopback") as served):
         assert served.metrics is not None and served.metrics.startswith("http://0.0.0.0:")
