@@ -107,8 +107,10 @@ class Token:
 
     def private_key(self, label: str) -> Any:
         """The handle of the private key labelled `label`: it stays the same key when labels move
-        (a rotation relabels), until the key is destroyed."""
+        (a rotation relabels), until the key is destroyed. Looked up afresh, never from the cache:
+        another process (`consentry keys rotate`) may have moved the label since."""
         with self._lock:
+            self._keys.pop((label, self._pkcs11.ObjectClass.PRIVATE_KEY), None)
             return self._key(label, self._pkcs11.ObjectClass.PRIVATE_KEY)
 
     def sign_ed25519(self, key: Any, message: bytes) -> bytes:
