@@ -30,7 +30,8 @@ test: venv
 # SoftHSM token (Debian's softhsm2; docs/keys.md). `make test` runs the token's own tests already.
 KEY_SUITES = tests/services/crypto tests/services/identity tests/services/domain/test_operator_key_rotation.py \
 	tests/services/api/test_exchange.py \
-	tests/services/api/test_consent_receipts.py tests/services/api/test_rights.py tests/services/api/test_audit.py
+	tests/services/api/test_consent_receipts.py tests/services/api/test_rights.py tests/services/api/test_audit.py \
+	tests/services/cli/test_ledger_key_rotation.py
 test-pkcs11: venv
 	CONSENTRY_TEST_KEY_PROVIDER=pkcs11 $(BIN)/pytest -q $(KEY_SUITES)
 

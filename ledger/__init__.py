@@ -56,6 +56,16 @@ from .errors import (
     WitnessError,
 )
 from .hashing import EMPTY_ROOT, ZERO_HASH, chain_hash, leaf_hash, node_hash
+from .key_rotation import (
+    REVOKED_KIND,
+    ROTATED_KIND,
+    KeyHistory,
+    KeyRotationError,
+    revocation_fields,
+    revocation_statement,
+    rotation_fields,
+    rotation_statement,
+)
 from .merkle import verify_consistency, verify_inclusion
 from .pseudonym import patient_pseudonym
 from .trust import CheckpointTrust, FileTrustStore, MemoryTrustStore, TrustStore
@@ -69,6 +79,8 @@ __all__ = [
     "EMPTY_ROOT",
     "FORMAT_VERSION",
     "REDACTED_KIND",
+    "REVOKED_KIND",
+    "ROTATED_KIND",
     "SIZE_CONTENT_TYPE",
     "ZERO_HASH",
     "AddCheckpoint",
@@ -89,6 +101,8 @@ __all__ = [
     "ForkError",
     "InclusionProofError",
     "InconsistentCheckpoint",
+    "KeyHistory",
+    "KeyRotationError",
     "LedgerError",
     "LogSignatureError",
     "MemoryTrustStore",
@@ -126,6 +140,10 @@ __all__ = [
     "read_jsonl",
     "replay",
     "require_cosignatures",
+    "revocation_fields",
+    "revocation_statement",
+    "rotation_fields",
+    "rotation_statement",
     "sign_checkpoint",
     "sign_note",
     "split_note",

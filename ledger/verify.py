@@ -24,19 +24,22 @@ refused even though every hash still checks out.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from binascii import hexlify
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
 from .canonical import canonical_json
-from .checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
+from .checkpoint import Checkpoint, NoteVerifier, parse_checkpoint, split_note, verify_checkpoint
+from .cosignature import CosignatureVerifier
 from .entries import LEAF_V2, REDACTED_KIND, SALT_KEY, entry_leaf_hash, tombstone_commitment
 from .errors import (
     ChainError,
+    CheckpointError,
     ConsistencyProofError,
     ForkError,
     LedgerError,
@@ -44,6 +47,7 @@ from .errors import (
     RootMismatchError,
 )
 from .hashing import ZERO_HASH, chain_hash
+from .key_rotation import KeyHistory
 from .merkle import fold_right, verify_consistency
 
 _SEQ = b'"seq":'
@@ -272,18 +276,30 @@ def verify_log(
     trusted: Checkpoint | None = None,
     allow_unsigned_tail: bool = False,
     strict: bool = False,
+    keys: KeyHistory | None = None,
+    witnesses: Sequence[CosignatureVerifier] = (),
 ) -> Checkpoint:
     """Verify exported entries against a signed checkpoint (and a trusted one).
 
     Returns the verified checkpoint, which the caller can trust next time.
     Entries past the checkpoint are refused unless ``allow_unsigned_tail``
     (their chain is still checked, but nothing signed covers them).
+
+    The checkpoint must be signed by ``verifier`` or by a key the log rotated it to, and not
+    only by a revoked key (``key_rotation.py``; ``witnesses`` vouch for a revoked key's
+    checkpoint made before the revocation). Pass ``keys`` to learn the keys followed.
     """
-    checkpoint = verify_checkpoint(note, verifier, origin)
+    checkpoint = parse_checkpoint(split_note(note)[0])
+    if origin is not None and checkpoint.origin != origin:
+        raise CheckpointError(f"checkpoint is for log {checkpoint.origin!r}, not {origin!r}")
+    history = keys if keys is not None else KeyHistory(verifier, checkpoint.origin)
     if trusted is not None:
         _check_order(trusted, checkpoint)
     sizes = {checkpoint.size} | ({trusted.size} if trusted else set())
-    result = replay(entries, roots_at=sizes, strict=strict)
+    rest = iter(entries)
+    # Only the entries the checkpoint covers can hand the key over.
+    seen = history.watch(itertools.islice(rest, checkpoint.size))
+    result = replay(itertools.chain(seen, rest), roots_at=sizes, strict=strict)
     if result.size < checkpoint.size:
         raise ChainError(
             result.size,
@@ -293,6 +309,8 @@ def verify_log(
         raise ChainError(checkpoint.size, "it is not covered by the signed checkpoint")
     if result.roots[checkpoint.size] != checkpoint.root:
         raise RootMismatchError(checkpoint.size, checkpoint.root, result.roots[checkpoint.size])
+    # The entries are the log the checkpoint commits to: only now are its rotations known.
+    history.accept(note, witnesses)
     if trusted is not None and result.roots[trusted.size] != trusted.root:
         raise _fork(
             trusted,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from ..checkpoint import CheckpointPolicy, NoteSigning, sign_checkpoint
+from ..checkpoint import CheckpointPolicy, NoteSigning, add_signatures, sign_checkpoint, split_note
 from ..errors import StoreError
 from .reader import LedgerReader, StoredCheckpoint
 from .sql import insert_ignoring_conflicts
@@ -15,7 +16,7 @@ from .tables import ledger_checkpoints
 
 def cut_checkpoint(
     connection: Connection,
-    signer: NoteSigning,
+    signer: NoteSigning | Sequence[NoteSigning],
     origin: str,
     now: datetime,
     policy: CheckpointPolicy | None = None,
@@ -27,6 +28,9 @@ def cut_checkpoint(
     there is none at all.  Never re-signs an unchanged size.  Two cutters
     racing on one size store one row (Ed25519 is deterministic, so both
     signed the same note).
+
+    Several signers each add their line (in order): during a handover of the checkpoint key
+    the current key and the one it replaced both sign (docs/ledger.md, "Key rotation").
     """
     if now.tzinfo is None:
         raise StoreError("cut_checkpoint needs a timezone-aware time")
@@ -43,7 +47,10 @@ def cut_checkpoint(
     ):
         return latest
     root = head.frontier.root()
-    note = sign_checkpoint(signer, origin, head.size, root)
+    signers = list(signer) if isinstance(signer, Sequence) else [signer]
+    note = sign_checkpoint(signers[0], origin, head.size, root)
+    for other in signers[1:]:
+        note = add_signatures(note, split_note(sign_checkpoint(other, origin, head.size, root))[1])
     insert_ignoring_conflicts(
         connection,
         ledger_checkpoints,

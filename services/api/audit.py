@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from sqlalchemy import select
@@ -41,14 +41,17 @@ def checkpoint_pb(cp: StoredCheckpoint) -> pb.Checkpoint:
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, app: App, signer: NoteSigning) -> None:
+    def __init__(self, app: App, signer: NoteSigning | Callable[[], Sequence[NoteSigning]]) -> None:
+        """`signer` signs checkpoints, or is asked at every cut for the keys that do (so a server
+        follows a rotation of the checkpoint key without a restart; cli/datadir.py LedgerSigners)."""
         self.app = app
         self.signer = signer
 
     def cut(self, policy: CheckpointPolicy | None = None) -> StoredCheckpoint | None:
         """Signs a checkpoint of everything committed so far, unless nothing changed."""
         with self.app.db.write() as s:
-            cp = cut_checkpoint(s.connection(), self.signer, self.app.settings.ledger_origin, clock.now_utc(), policy)
+            signers = self.signer() if callable(self.signer) else self.signer
+            cp = cut_checkpoint(s.connection(), signers, self.app.settings.ledger_origin, clock.now_utc(), policy)
         if cp is not None:
             metrics.CHECKPOINT_TIME.set(cp.time.timestamp())
             metrics.CHECKPOINT_ENTRIES.set(cp.size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
@@ -57,7 +58,8 @@ SERVICE_NAMES = [
 class Server:
     """A running Consentry server; `port` is the bound port (useful with port 0)."""
 
-    def __init__(self, app: App, signer: NoteSigning, listen: str, workers: int = 16, *,
+    def __init__(self, app: App, signer: NoteSigning | Callable[[], Sequence[NoteSigning]], listen: str,
+                 workers: int = 16, *,
                  listen_without_client_cert: str | None = None, http: str | None = None,
                  shared_port: bool = False, cuts_checkpoints: bool = True) -> None:
         """Listens on `listen` (plaintext, TLS or mTLS, as settings say) and, on an mTLS server,

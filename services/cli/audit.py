@@ -31,10 +31,15 @@ from consentry.ledger import (
     CheckpointTrust,
     CosignatureVerifier,
     FileTrustStore,
+    KeyHistory,
+    KeyRotationError,
     LedgerError,
     NoteVerifier,
+    check_consistency,
+    parse_checkpoint,
     read_jsonl,
     require_cosignatures,
+    split_note,
     verify_log,
 )
 from consentry.services import config as cfg
@@ -215,7 +220,15 @@ def export(client: Client, out: Path, trust: CheckpointTrust, *, with_audit_even
     export never shows a history other than the one trusted before.
     """
     note = client.audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(refresh=True)).checkpoint.note
-    checkpoint = trust.check(note, consistency_proofs(client))
+    # Signed by the pinned key or one the ledger rotated it to: known from the entries, so
+    # checked once they are written (below), as `audit verify` does.
+    checkpoint = unverified_checkpoint(note)
+    trusted_note = trust.store.load()
+    if trusted_note is not None:  # a split view fails before anything is downloaded
+        trusted = unverified_checkpoint(trusted_note)
+        asked = 0 < trusted.size < checkpoint.size
+        check_consistency(trusted, checkpoint,
+                          consistency_proofs(client)(trusted.size, checkpoint.size) if asked else [])
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     with open(out / ENTRIES_FILE, "wb") as fh:
@@ -223,11 +236,11 @@ def export(client: Client, out: Path, trust: CheckpointTrust, *, with_audit_even
             fh.write(entry + b"\n")
             if with_audit_events:
                 entries.append((seq, entry))
+    _verify(read_jsonl(out / ENTRIES_FILE), note, trust, None)
     if with_audit_events:
         bundle = audit_bundle(audit_events(entries, checkpoint.origin))
         (out / AUDIT_EVENTS_FILE).write_text(json.dumps(bundle, indent=1) + "\n")
     (out / CHECKPOINT_FILE).write_text(note)
-    trust.trust(note)
     return checkpoint.size
 
 
@@ -270,7 +283,7 @@ def verify_export(directory: Path, trust: CheckpointTrust, quorum: WitnessQuorum
 
 def verify_live(client: Client, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
     note = latest_checkpoint(client).note
-    checkpoint = trust.check(note, consistency_proofs(client))
+    checkpoint = unverified_checkpoint(note)
     return _verify(stream_entries(client, checkpoint.size), note, trust, quorum)
 
 
@@ -280,13 +293,35 @@ def default_state_file(key: str) -> Path:
 
 
 def _verify(entries: Iterable[bytes], note: str, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
-    """Signature and witness quorum, then chain and root from the entries, checked against the
-    trusted checkpoint's root too (the entries prove consistency themselves); then trusts it."""
+    """Chain and root from the entries, checked against the trusted checkpoint's root too (the
+    entries prove consistency themselves); the signature by the pinned key or one the log rotated
+    it to (docs/ledger.md, "Key rotation"), and the witness quorum; then trusts the checkpoint.
+
+    The trusted checkpoint's own signature is checked once the entries told which keys count (a
+    key revoked since still counts for it: the entries hash to its root, so it states the log
+    that the current key signs)."""
+    witnesses = quorum.witnesses if quorum is not None else []
+    trusted_note = trust.store.load()
+    trusted = unverified_checkpoint(trusted_note) if trusted_note is not None else None
+    keys = KeyHistory(trust.verifier, trust.origin)
+    checkpoint = verify_log(entries, note, trust.verifier, trusted=trusted, keys=keys, witnesses=witnesses)
+    if trusted_note is not None:
+        try:
+            keys.accept(trusted_note, revoked_ok=True)
+        except LedgerError as exc:
+            raise KeyRotationError(f"the checkpoint trusted before is not signed by the ledger key: {exc}") from exc
     if quorum is not None:
-        require_cosignatures(note, trust.verifier, quorum.witnesses, quorum.minimum)
-    checkpoint = verify_log(entries, note, trust.verifier, trusted=trust.trusted())
-    trust.trust(note)
+        require_cosignatures(note, keys.accept(note, witnesses), quorum.witnesses, quorum.minimum)
+    if keys.current != trust.verifier:
+        typer.echo(f"the ledger key was rotated (ledger.key_rotated): now {keys.current.to_key()}", err=True)
+    if trusted is None or checkpoint.size >= trusted.size:
+        trust.store.save(note)
     return checkpoint
+
+
+def unverified_checkpoint(note: str) -> Checkpoint:
+    """The checkpoint a note states, its signatures not yet checked (verify_log checks them)."""
+    return parse_checkpoint(split_note(note)[0])
 
 
 def _data_dir_ledger_key(data_dir: Path | None) -> str:

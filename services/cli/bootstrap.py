@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from consentry.ledger.checkpoint import DelegatedNoteSigner
 from consentry.policy import load_engine
 from consentry.services import config as cfg
 from consentry.services.api.app import App
 from consentry.services.api.metrics import TimedPolicy
-from consentry.services.cli.datadir import ledger_signer
+from consentry.services.cli.datadir import LedgerSigners, ledger_signer
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
@@ -57,7 +56,7 @@ def init_data_dir(settings: Settings) -> InitResult:
     return InitResult(settings.data_dir, created, ledger_signer(settings).verifier.to_key())
 
 
-def build_app(settings: Settings) -> tuple[App, DelegatedNoteSigner]:
+def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
     """Loads keys, migrates the database, registers the operator key, starts the policy engine."""
     keys = key_provider(settings)
     keys.check()
@@ -92,7 +91,7 @@ def build_app(settings: Settings) -> tuple[App, DelegatedNoteSigner]:
         deposit_rules=deposit_rules,
     )
     erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
-    return app, signer
+    return app, LedgerSigners(settings)
 
 
 def _register_operator(db: Database, key: Ed25519Signer) -> None:

@@ -17,9 +17,27 @@ from consentry.services.crypto.key_provider import Ed25519Signer, key_provider
 
 def ledger_signer(settings: Settings) -> DelegatedNoteSigner:
     """The checkpoint key as a signed-note signer named by the ledger's origin."""
-    key = key_provider(settings).signer(cfg.LEDGER_SIGNING_KEY)
+    return note_signer(settings, key_provider(settings).signer(cfg.LEDGER_SIGNING_KEY))
+
+
+def note_signer(settings: Settings, key: Ed25519Signer) -> DelegatedNoteSigner:
     return DelegatedNoteSigner(settings.ledger_origin, bytes(key.verify_key),
                                lambda message: bytes(key.sign(message).signature))
+
+
+class LedgerSigners:
+    """The keys that sign each checkpoint, read again at every cut, so that a server follows a
+    rotation (`consentry keys rotate ledger`) without a restart: the current key, then every
+    retired one still kept (the handover, docs/ledger.md "Key rotation")."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(self) -> list[DelegatedNoteSigner]:
+        keys = key_provider(self.settings)
+        retired = keys.retired_signers(cfg.LEDGER_SIGNING_KEY)
+        return [note_signer(self.settings, keys.signer(cfg.LEDGER_SIGNING_KEY)),
+                *(note_signer(self.settings, retired[kid]) for kid in sorted(retired))]
 
 
 def operator_key(settings: Settings) -> Ed25519Signer:

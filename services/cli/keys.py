@@ -8,10 +8,11 @@ server install first.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -22,12 +23,15 @@ from consentry.services.config import Settings
 from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
 
 if TYPE_CHECKING:
+    from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
     from consentry.services.crypto.kek_rotation import DirectoryKekProvider
     from consentry.services.store.audit_trail import AuditTrail
     from consentry.services.store.db import Database
 
 app = typer.Typer(help="Service keys: show the public keys; rotate and retire the key-encryption key (KEK).",
                   no_args_is_help=True)
+
+T = TypeVar("T")
 
 BatchSize = typer.Option(200, "--batch-size", min=1, help="Records rewrapped per write transaction")
 
@@ -83,6 +87,7 @@ ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "operator": lambda data_dir, _batch_size: _rotate_operator(data_dir),
     "root-kek": lambda data_dir, _batch_size: _rotate_root_kek(data_dir),
     "pseudonym": lambda _data_dir, _batch_size: _refuse_pseudonym(),
+    "ledger": lambda data_dir, _batch_size: rotate_ledger(data_dir),
 }
 
 
@@ -137,6 +142,82 @@ def _rotate_root_kek(data_dir: Path | None) -> None:
         db.dispose()
     typer.echo(f"new root KEK in PKCS#11 token {kek.keys.token.label!r}; {resealed} sealed file(s) sealed again; "
                "the old root KEK is destroyed")
+
+
+def rotate_ledger(data_dir: Path | None) -> None:
+    """A new checkpoint key, handed over from the old one in the ledger (docs/ledger.md, "Key rotation")."""
+    from consentry.services.cli.ledger_key_rotation import rotate
+
+    with _ledger_key_job("keys rotate ledger", data_dir) as job:
+        done = rotate(job)
+    if done.finished_interrupted:
+        typer.echo("finished an interrupted rotation")
+    typer.echo(f"ledger checkpoint key rotated: entry {done.seq} ({'ledger.key_rotated'}) hands over")
+    typer.echo(f"  from {done.old_key}")
+    typer.echo(f"  to   {done.new_key}")
+    typer.echo("checkpoints now carry both signatures; `consentry keys retire ledger` destroys the old key "
+               "once a checkpoint covering the entry is signed by both")
+
+
+@app.command("retire")
+def retire(which: str = typer.Argument(..., metavar="WHICH", help="The key: ledger"),
+           data_dir: Path | None = DataDir,
+           key_id: str | None = typer.Option(None, "--key-id", help="Only this retired key")) -> None:
+    """Destroy the retired ledger checkpoint keys whose handover is over (docs/ledger.md, "Key rotation")."""
+    _ledger_only(which)
+    from consentry.services.cli.ledger_key_rotation import retire as retire_keys
+
+    with _ledger_key_job("keys retire ledger", data_dir) as job:
+        done = _refusing(lambda: retire_keys(job, key_id))
+    typer.echo("\n".join(f"destroyed retired ledger key {vkey}" for vkey in done) or "no retired ledger key kept")
+
+
+@app.command("revoke")
+def revoke(which: str = typer.Argument(..., metavar="WHICH", help="The key: ledger"),
+           key: str = typer.Argument(..., metavar="KEY_ID", help="The revoked key: its key id (hex, as in "
+                                     "checkpoint signatures) or its verifier key"),
+           since: str = typer.Option(..., "--from", help="RFC 3339 time from which its checkpoints are not "
+                                     "trusted unless a witness cosigned them earlier"),
+           data_dir: Path | None = DataDir) -> None:
+    """Ledger that an old checkpoint key is compromised from a time on (docs/ledger.md, "Revoking a key")."""
+    _ledger_only(which)
+    from consentry.services.cli.ledger_key_rotation import revoke as revoke_key
+
+    with _ledger_key_job("keys revoke ledger", data_dir) as job:
+        seq, vkey = _refusing(lambda: revoke_key(job, key, since))
+    typer.echo(f"ledger entry {seq} (ledger.key_revoked) revokes {vkey} from {since}")
+
+
+def _ledger_only(which: str) -> None:
+    if which != "ledger":
+        raise typer.BadParameter(f"{which!r}: only the ledger checkpoint key is retired or revoked here "
+                                 "(the KEK: retire-kek)", param_hint="WHICH")
+
+
+def _refusing(action: Callable[[], T]) -> T:
+    from consentry.services.cli.ledger_key_rotation import Refused
+
+    try:
+        return action()
+    except Refused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@contextlib.contextmanager
+def _ledger_key_job(command: str, data_dir: Path | None) -> Iterator[LedgerKeyJob]:
+    require_server(command)
+    from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
+    from consentry.services.store import schema
+    from consentry.services.store.db import Database
+
+    config = settings(data_dir)
+    db = Database(config.database_url)
+    try:
+        schema.upgrade(db)
+        yield LedgerKeyJob(config, db)
+    finally:
+        db.dispose()
 
 
 @app.command("rewrap")

@@ -105,7 +105,8 @@ class Token:
 
     def private_key(self, label: str) -> Any:
         """The handle of the private key labelled `label`: it stays the same key when labels move
-        (a rotation relabels), until the key is destroyed."""
+        (a rotation relabels), until the key is destroyed. Looked up afresh: another process
+        (`consentry keys rotate`) may have moved the label since."""
         with self._lock:
             return self._one(label, self._pkcs11.ObjectClass.PRIVATE_KEY)
 

@@ -18,7 +18,7 @@ from auditor_page import open_page, ready_auditor, refresh
 from playwright.sync_api import expect
 from published import VECTORS
 
-from consentry.ledger.checkpoint import NoteSigner, sign_checkpoint
+from consentry.ledger.checkpoint import NoteSigner, add_signatures, sign_checkpoint, sign_note, split_note
 from consentry.services.cli.datadir import ledger_signer
 from consentry.v1 import audit_pb2
 
@@ -135,6 +135,30 @@ def test_the_wrong_ledger_key_is_a_verification_failure(web_harness, page):
     assert refresh(page) == ("status bad: Verification failed: the note carries no signature by "
                              "consentry.local/ledger")
     expect(page.locator("#checkpoint-details")).to_be_hidden()
+
+
+def test_a_checkpoint_of_a_key_handover_verifies_against_either_key(web_harness, page):
+    """During a rotation of the ledger key (docs/ledger.md, "Key rotation") each checkpoint carries
+    the old and the new key's lines, same name: the page takes it with whichever key was pasted."""
+    web_harness.patient()
+    new = NoteSigner.generate(web_harness.settings.ledger_origin)
+
+    def handover(route):
+        answer = route.fetch()
+        length = struct.unpack(">I", answer.body()[1:5])[0]
+        reply = audit_pb2.GetCheckpointResponse.FromString(answer.body()[5:5 + length])
+        text, _ = split_note(reply.checkpoint.note)
+        both = add_signatures(reply.checkpoint.note, split_note(sign_note(text, new))[1])
+        reply.checkpoint.note = both
+        message = reply.SerializeToString()
+        route.fulfill(response=answer, body=struct.pack(">BI", 0, len(message)) + message
+                      + answer.body()[5 + length:])
+
+    page.route("**/consentry.v1.AuditService/GetCheckpoint", handover)
+    ready_auditor(web_harness, page, f"audit-{secrets.token_hex(3)}")
+    assert refresh(page).startswith("status ok")
+    page.fill("#verifier-key", new.verifier.to_key())
+    assert refresh(page).startswith("status ok")
 
 
 def test_a_key_the_operator_has_not_enrolled_is_refused(web_harness, page):
