@@ -36,7 +36,7 @@ test-pkcs11: venv
 	CONSENTRY_TEST_KEY_PROVIDER=pkcs11 $(BIN)/pytest -q $(KEY_SUITES)
 
 serve: venv
-	$(BIN)/consentry serve
+	$(BIN)/consentry serve --init
 
 # Regenerate the Python stubs from proto/ (grpcio-tools is pinned, so output is reproducible).
 proto: venv

@@ -176,7 +176,7 @@ def start_consentry(data: Path, database_url: str, workers: int) -> tuple[subpro
     target = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "CONSENTRY_DATABASE_URL": database_url}
     log = open(data.parent / "serve.log", "w")  # noqa: SIM115 (closed with the process)
-    command = [sys.executable, "-m", "consentry.services.cli.main", "serve", "--listen", target,
+    command = [sys.executable, "-m", "consentry.services.cli.main", "serve", "--init", "--listen", target,
                "--data-dir", str(data), "--workers", str(workers)]
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_ready(target, proc)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DATABASE_FILE = "consentry.db"
@@ -86,38 +88,41 @@ class Settings:
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
+        """The settings from the environment; a value the service cannot use raises ConfigError
+        naming the variable (`consentry` prints it as one line)."""
         data_dir = (data_dir or default_data_dir()).resolve()
-        env = os.environ
+        e = _Env(os.environ)
         return cls(
             data_dir=data_dir,
-            database_url=env.get("CONSENTRY_DATABASE_URL") or sqlite_url(data_dir),
-            policy_engine=env.get("CONSENTRY_POLICY_ENGINE", "opa" if env.get("CONSENTRY_OPA_URL") else "embedded"),
-            opa_url=env.get("CONSENTRY_OPA_URL"),
-            ledger_origin=env.get("CONSENTRY_LEDGER_ORIGIN", "consentry.local/ledger"),
-            checkpoint_every_entries=int(env.get("CONSENTRY_CHECKPOINT_ENTRIES", "1000")),
-            checkpoint_every_seconds=float(env.get("CONSENTRY_CHECKPOINT_SECONDS", "60")),
-            tls_cert=Path(env["CONSENTRY_TLS_CERT"]) if env.get("CONSENTRY_TLS_CERT") else None,
-            tls_key=Path(env["CONSENTRY_TLS_KEY"]) if env.get("CONSENTRY_TLS_KEY") else None,
-            tls_client_ca=Path(env["CONSENTRY_TLS_CLIENT_CA"]) if env.get("CONSENTRY_TLS_CLIENT_CA") else None,
-            insecure_plaintext=env.get("CONSENTRY_INSECURE_PLAINTEXT", "") in ("1", "true", "yes"),
-            rate_calls_per_s=float(env.get("CONSENTRY_RATE_CALLS_PER_S", "500")),
-            rate_burst=int(env.get("CONSENTRY_RATE_BURST", "1000")),
-            rate_auth_failures=int(env.get("CONSENTRY_RATE_AUTH_FAILURES", "100")),
-            rate_window_s=float(env.get("CONSENTRY_RATE_WINDOW_S", "60")),
-            key_grace_s=float(env.get("CONSENTRY_KEY_GRACE_S", "600")),
-            enrolment_code_ttl_s=float(env.get("CONSENTRY_ENROLMENT_CODE_TTL_S", str(72 * 3600))),
-            enrolment_code_failures=int(env.get("CONSENTRY_ENROLMENT_CODE_FAILURES", "10")),
-            enrolment_code_window_s=float(env.get("CONSENTRY_ENROLMENT_CODE_WINDOW_S", "3600")),
-            witnesses=parse_witnesses(env.get("CONSENTRY_WITNESSES", "")),
+            database_url=e.text("CONSENTRY_DATABASE_URL") or sqlite_url(data_dir),
+            policy_engine=e.choice("CONSENTRY_POLICY_ENGINE", "opa" if e.text("CONSENTRY_OPA_URL") else "embedded",
+                                   POLICY_ENGINES),
+            opa_url=e.text("CONSENTRY_OPA_URL"),
+            ledger_origin=e.text("CONSENTRY_LEDGER_ORIGIN") or "consentry.local/ledger",
+            checkpoint_every_entries=e.integer("CONSENTRY_CHECKPOINT_ENTRIES", 1000, minimum=1),
+            checkpoint_every_seconds=e.number("CONSENTRY_CHECKPOINT_SECONDS", 60.0, minimum=0.001),
+            tls_cert=e.path("CONSENTRY_TLS_CERT"),
+            tls_key=e.path("CONSENTRY_TLS_KEY"),
+            tls_client_ca=e.path("CONSENTRY_TLS_CLIENT_CA"),
+            insecure_plaintext=e.flag("CONSENTRY_INSECURE_PLAINTEXT"),
+            rate_calls_per_s=e.number("CONSENTRY_RATE_CALLS_PER_S", 500.0, minimum=0.001),
+            rate_burst=e.integer("CONSENTRY_RATE_BURST", 1000, minimum=1),
+            rate_auth_failures=e.integer("CONSENTRY_RATE_AUTH_FAILURES", 100, minimum=1),
+            rate_window_s=e.number("CONSENTRY_RATE_WINDOW_S", 60.0, minimum=0.001),
+            key_grace_s=e.number("CONSENTRY_KEY_GRACE_S", 600.0),
+            enrolment_code_ttl_s=e.number("CONSENTRY_ENROLMENT_CODE_TTL_S", 72 * 3600.0, minimum=1),
+            enrolment_code_failures=e.integer("CONSENTRY_ENROLMENT_CODE_FAILURES", 10, minimum=1),
+            enrolment_code_window_s=e.number("CONSENTRY_ENROLMENT_CODE_WINDOW_S", 3600.0, minimum=1),
+            witnesses=parse_witnesses(e.text("CONSENTRY_WITNESSES") or ""),
             max_body_bytes=max_body_bytes(),
-            valuesets_dir=Path(env["CONSENTRY_VALUESETS_DIR"]) if env.get("CONSENTRY_VALUESETS_DIR") else None,
-            watch_heartbeat_s=float(env.get("CONSENTRY_WATCH_HEARTBEAT_S", "15")),
-            watch_poll_s=float(env.get("CONSENTRY_WATCH_POLL_S", "0.5")),
-            watch_per_principal=int(env.get("CONSENTRY_WATCH_PER_PRINCIPAL", "4")),
-            watch_max_total=int(env.get("CONSENTRY_WATCH_MAX_TOTAL", "64")),
-            pkcs11_module=env.get("CONSENTRY_PKCS11_MODULE") or None,
-            pkcs11_label=env.get("CONSENTRY_PKCS11_TOKEN") or "consentry",
-            pkcs11_pin_file=Path(env["CONSENTRY_PKCS11_PIN_FILE"]) if env.get("CONSENTRY_PKCS11_PIN_FILE") else None,
+            valuesets_dir=e.path("CONSENTRY_VALUESETS_DIR"),
+            watch_heartbeat_s=e.number("CONSENTRY_WATCH_HEARTBEAT_S", 15.0, minimum=0.01),
+            watch_poll_s=e.number("CONSENTRY_WATCH_POLL_S", 0.5, minimum=0.01),
+            watch_per_principal=e.integer("CONSENTRY_WATCH_PER_PRINCIPAL", 4, minimum=1),
+            watch_max_total=e.integer("CONSENTRY_WATCH_MAX_TOTAL", 64, minimum=1),
+            pkcs11_module=e.text("CONSENTRY_PKCS11_MODULE"),
+            pkcs11_label=e.text("CONSENTRY_PKCS11_TOKEN") or "consentry",
+            pkcs11_pin_file=e.path("CONSENTRY_PKCS11_PIN_FILE"),
         )
 
     def key_path(self, name: str) -> Path:
@@ -129,12 +134,9 @@ class Settings:
 
 
 def max_body_bytes() -> int:
-    """$CONSENTRY_MAX_BODY_BYTES, or the default; raises ValueError outside BODY_BYTES_RANGE."""
-    value = int(os.environ.get("CONSENTRY_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+    """$CONSENTRY_MAX_BODY_BYTES, or the default; raises ConfigError outside BODY_BYTES_RANGE."""
     low, high = BODY_BYTES_RANGE
-    if not low <= value <= high:
-        raise ValueError(f"CONSENTRY_MAX_BODY_BYTES must be from {low} to {high}")
-    return value
+    return _Env(os.environ).integer("CONSENTRY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=low, maximum=high)
 
 
 def channel_options(body_bytes: int) -> list[tuple[str, int]]:
@@ -156,10 +158,75 @@ def parse_witnesses(text: str) -> tuple[tuple[str, str], ...]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         url, sep, vkey = item.partition("=")
         if not sep or not url or not vkey:
-            raise ValueError(f"CONSENTRY_WITNESSES: {item!r} is not URL=VKEY")
+            raise ConfigError(f"CONSENTRY_WITNESSES: {item!r} is not URL=VKEY")
         pairs.append((url, vkey))
     return tuple(pairs)
 
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DATABASE_FILE}"
+
+
+class ConfigError(ValueError):
+    """A setting's value cannot be used; the message names the variable and what it must be."""
+
+
+class _Env:
+    """Typed reads of environment variables, each refusal naming the variable. An empty value
+    counts as unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str) -> str | None:
+        return self._env.get(name) or None
+
+    def path(self, name: str) -> Path | None:
+        value = self.text(name)
+        return Path(value) if value else None
+
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+        return _within(name, number, minimum, maximum)
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} must be a finite number, not {value!r}")
+        return _within(name, number, minimum, None)
+
+    def flag(self, name: str) -> bool:
+        value = (self.text(name) or "0").lower()
+        if value not in _FLAGS:
+            raise ConfigError(f"{name} must be 1 or 0 (true/false, yes/no), not {value!r}")
+        return _FLAGS[value]
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name) or default
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+POLICY_ENGINES = ("embedded", "opa")
+_N = TypeVar("_N", int, float)
+
+
+def _within(name: str, number: _N, minimum: _N, maximum: _N | None) -> _N:
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bound}, not {number}")
+    return number

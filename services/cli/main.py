@@ -6,13 +6,16 @@ Client commands (`audit`, `org`, `patient`, `operator`, `rights`, `token`, `tls`
 this module imports nothing of the server.
 
 `main` is the installed entry point: whatever refuses a command (the server, a key file, a share
-package check, a flag) ends it with one line on stderr and a non-zero exit code, never a
-traceback.
+package check, a flag, a setting, the database, a bug) ends it with one line on stderr and an exit
+code for its kind, never a traceback; `consentry --debug ...` (or CONSENTRY_DEBUG=1) prints the
+traceback of an unexpected error too.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from typing import NoReturn
 
 import grpc
@@ -44,6 +47,7 @@ from consentry.services.cli import (
     token,
     witness,
 )
+from consentry.services.config import ConfigError
 from consentry.services.crypto.errors import CryptoError
 from consentry.services.sdk.client import DisclosureNotProven
 from consentry.services.sdk.consent_receipts import ReceiptInvalid
@@ -85,8 +89,14 @@ app.command()(demo.demo)
 app.command()(token.token)
 
 
+# Exit codes, one per kind of failure (README, "Errors").
+REFUSED, USAGE, CONFIG, DATABASE, INTERNAL, INTERRUPTED = 1, 2, 3, 4, 70, 130
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    debug = bool(args[:1] == ["--debug"] or os.environ.get("CONSENTRY_DEBUG") == "1")
+    args = args[1:] if args[:1] == ["--debug"] else args
     try:
         code = app(args=args, prog_name="consentry", standalone_mode=False)
     except typer.TyperException as exc:  # a bad flag or argument (click's exceptions, as typer has them)
@@ -96,14 +106,27 @@ def main(argv: list[str] | None = None) -> None:
         context = getattr(exc, "ctx", None)
         _refuse(args, exc.format_message(), exc.exit_code, context.command_path if context else None)
     except typer.Abort:
-        _refuse(args, "interrupted", 130)
+        _refuse(args, "interrupted", INTERRUPTED)
     except grpc.RpcError as exc:
-        _refuse(args, f"{exc.code().name}: {exc.details()}", 1)
+        _refuse(args, f"{exc.code().name}: {exc.details()}", REFUSED)
     except (CryptoError, DisclosureNotProven, ReceiptInvalid) as exc:
-        _refuse(args, str(exc), 1)
+        _refuse(args, str(exc), REFUSED)
+    except ConfigError as exc:
+        _refuse(args, str(exc), CONFIG)
     except OSError as exc:
-        _refuse(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+        _refuse(args, f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), REFUSED)
+    except Exception as exc:  # the database, or a bug: still one line, the traceback on --debug
+        if debug:
+            traceback.print_exc()
+        if type(exc).__module__.split(".")[0] == "sqlalchemy":  # not imported: a client install has none
+            _refuse(args, f"the database cannot be used: {_first_line(exc)}", DATABASE)
+        _refuse(args, f"internal error ({type(exc).__name__}: {_first_line(exc)}); run with --debug for the "
+                      "traceback", INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
 
 
 def _refuse(args: list[str], message: str, code: int, command: str | None = None) -> NoReturn:

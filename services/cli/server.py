@@ -64,8 +64,11 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
           log_level: str = typer.Option(
               "INFO", "--log-level", envvar="CONSENTRY_LOG_LEVEL",
               help="DEBUG, INFO (a line per call), WARNING or ERROR; JSON lines on stderr"),
+          init: bool = typer.Option(
+              False, "--init", help="Create the data directory and its keys first if it has none (as `consentry "
+              "init`); without it, a directory that was never initialised is refused"),
           data_dir: Path | None = DataDir) -> None:
-    """Run the gRPC server (creating the data directory on first use).
+    """Run the gRPC server on an initialised data directory (`consentry init`, or `--init`).
 
     Plaintext, TLS or mTLS as configured (docs/transport.md); the start-up line says which."""
     require_server("serve")
@@ -91,7 +94,13 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
             check_web(config, http)
         if metrics is not None:
             metrics_endpoint.check(metrics, metrics_off_loopback)
-        init_data_dir(config)
+        if init:
+            init_data_dir(config)
+        elif not initialised(config):
+            # A typo'd --data-dir must not start a new deployment with new keys and an empty ledger.
+            typer.echo(f"consentry serve: {config.data_dir} is not an initialised data directory; create it with "
+                       f"`consentry init --data-dir {config.data_dir}`, or pass --init", err=True)
+            raise typer.Exit(1)
         if metrics is not None:
             endpoint = metrics_endpoint.serve(metrics, workers=workers > 1)
             typer.echo(f"metrics on {endpoint.url}")
@@ -118,6 +127,12 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         server.stop()
     if endpoint is not None:
         endpoint.stop()
+
+
+def initialised(config: Settings) -> bool:
+    """Whether `consentry init` has made the data directory (under either key provider its two
+    working secrets are files there)."""
+    return config.key_path(cfg.PSEUDONYM_KEY).exists() or config.key_path(cfg.KEK_FILE).exists()
 
 
 def _serve_workers(config: Settings, count: int, listen: str, listen_without_client_cert: str | None,

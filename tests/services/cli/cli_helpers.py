@@ -32,7 +32,7 @@ def free_port() -> int:
 def serve(data: Path, log: IO[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start `consentry serve` on a free port; return it and its target once it reports SERVING."""
     port = free_port()
-    proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+    proc = subprocess.Popen([*CONSENTRY, "serve", "--init", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     target = f"127.0.0.1:{port}"
     try:

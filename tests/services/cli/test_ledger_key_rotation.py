@@ -40,7 +40,7 @@ def env(request, provider, tmp_path) -> Iterator[dict[str, str]]:
 def serving(data: Path, log: Path, env: dict[str, str]) -> Iterator[str]:
     """`consentry serve --workers 2`; yields its target once it says it serves."""
     with open(log, "w") as out:
-        proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", "127.0.0.1:0", "--workers", "2",
+        proc = subprocess.Popen([*CONSENTRY, "serve", "--init", "--listen", "127.0.0.1:0", "--workers", "2",
                                  "--data-dir", str(data)], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 120

@@ -75,7 +75,8 @@ def serving(tmp_path: Path, url: str, *args: str) -> Iterator[Served]:
     data, out, err = tmp_path / "data", tmp_path / "serve.out", tmp_path / "serve.err"
     env = {**os.environ, "CONSENTRY_DATABASE_URL": url}
     with open(out, "w") as stdout, open(err, "w") as stderr:
-        proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data), *args],
+        proc = subprocess.Popen([*CONSENTRY, "serve", "--init",
+                                 "--listen", "127.0.0.1:0", "--data-dir", str(data), *args],
                                 stdout=stdout, stderr=stderr, env=env)
     try:
         deadline, target, metrics = time.monotonic() + 120, None, None

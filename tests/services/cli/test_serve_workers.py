@@ -67,7 +67,7 @@ def serving(tmp_path: Path, url: str, workers: int = 2) -> Iterator[Served]:
     data, log = tmp_path / "data", tmp_path / "serve.log"
     env = {**os.environ, "CONSENTRY_DATABASE_URL": url}
     with open(log, "w") as out:
-        proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", "127.0.0.1:0", "--workers", str(workers),
+        proc = subprocess.Popen([*CONSENTRY, "serve", "--init", "--listen", "127.0.0.1:0", "--workers", str(workers),
                                  "--data-dir", str(data)], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         port = _served_port(proc, log, data)
@@ -172,7 +172,7 @@ def test_a_port_held_by_another_process_is_refused_in_one_line(workers, reuse_po
 
 
 def test_a_unix_socket_is_not_shared_between_workers(tmp_path):
-    result = run("serve", "--listen", f"unix:{tmp_path}/s", "--workers", "2", "--data-dir", str(tmp_path / "data"))
+    result = run("serve", "--init", "--listen", f"unix:{tmp_path}/s", "--workers", "2", "--data-dir", str(tmp_path / "data"))
     assert one_line(result, "consentry serve: ") == (
         f"consentry serve: cannot share unix:{tmp_path}/s between workers: use HOST:PORT or --workers 1\n")
 

@@ -57,7 +57,8 @@ def tls_server(tmp_path):
     port = free_port()
     env = {**os.environ, "CONSENTRY_TLS_CERT": str(cert), "CONSENTRY_TLS_KEY": str(key)}
     with open(tmp_path / "serve.log", "w") as log:
-        proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+        proc = subprocess.Popen([*CONSENTRY, "serve", "--init",
+                                 "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             target = f"127.0.0.1:{port}"
@@ -121,7 +122,8 @@ def test_plaintext_off_loopback_needs_the_explicit_flag(tmp_path):
     assert not data.exists()  # refused before anything was created
 
     with open(tmp_path / "serve.log", "w") as log:
-        proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"0.0.0.0:{port}", "--data-dir", str(data),
+        proc = subprocess.Popen([*CONSENTRY, "serve", "--init",
+                                 "--listen", f"0.0.0.0:{port}", "--data-dir", str(data),
                                  "--insecure-plaintext"], stdout=log, stderr=subprocess.STDOUT)
         try:
             line = startup_line(tmp_path / "serve.log", timeout_s=60)
@@ -151,7 +153,8 @@ def mtls_server(tmp_path):
     env = {**os.environ, "CONSENTRY_TLS_CERT": str(pki.server_cert), "CONSENTRY_TLS_KEY": str(pki.server_key),
            "CONSENTRY_TLS_CLIENT_CA": str(pki.client_ca_file)}
     with open(tmp_path / "serve.log", "w") as log:
-        proc = subprocess.Popen([*CONSENTRY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
+        proc = subprocess.Popen([*CONSENTRY, "serve", "--init",
+                                 "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
                                  "--listen-without-client-cert", f"127.0.0.1:{port_without}"],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
