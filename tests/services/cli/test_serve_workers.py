@@ -172,7 +172,8 @@ def test_a_port_held_by_another_process_is_refused_in_one_line(workers, reuse_po
 
 
 def test_a_unix_socket_is_not_shared_between_workers(tmp_path):
-    result = run("serve", "--init", "--listen", f"unix:{tmp_path}/s", "--workers", "2", "--data-dir", str(tmp_path / "data"))
+    result = run("serve", "--init", "--listen", f"unix:{tmp_path}/s", "--workers", "2",
+                 "--data-dir", str(tmp_path / "data"))
     assert one_line(result, "consentry serve: ") == (
         f"consentry serve: cannot share unix:{tmp_path}/s between workers: use HOST:PORT or --workers 1\n")
 
