@@ -60,7 +60,7 @@ def accept(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, row: Ri
     """Files the amendment, links it to the old record, completes the request; returns how many
     past recipients were notified."""
     assert row.record_id is not None
-    new, _seq = deposits.file_deposit(s, trail, holder, amended)
+    new, _seq = deposits.file_deposit(s, trail, holder, amended, kek)
     new.amends_record_id = row.record_id
     row.amendment_record_id = new.record_id
     rights_tracker.update(s, trail, kek, row, holder, "completed")
