@@ -21,8 +21,14 @@ the same database and data directory, and nothing has to restart:
    is simply run again. Erased records (no wrapped key) are skipped. A batch updates a row only if
    its wrapped key is still the one it read (compare-and-set), so a record erased or rewrapped
    concurrently is never resurrected or clobbered.
-3. ``retire_keks``: delete retired KEK files, but only when no live record's wrapped key names
-   them; otherwise refuse and change nothing.
+3. ``retire_keks``: shred retired KEK files (overwrite, unlink, sync the directory), but only
+   when no live record's wrapped key names them and the grace period since the last rotation
+   (``kek_fence.rotated_ns``) has run; otherwise refuse and change nothing.
+
+A rotation run by `consentry keys rotate kek` also moves the KEK fence (kek_fence.py) to the new
+KEK, so a replica still holding the old ``kek.key`` can store nothing it wraps. After a
+compromise (``consentry keys rotate kek-compromise``, kek_compromise.py) step 2 re-seals every
+body, sealed text and note under a fresh data key instead of rewrapping the old one.
 
 The ledger gets one entry when a rewrap job starts, one when it finishes, and one per retired
 KEK — never one per record.
@@ -42,8 +48,9 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from consentry.services import clock
 from consentry.services.config import KEK_FILE
-from consentry.services.crypto import at_rest, keyfiles, sealed_text
+from consentry.services.crypto import at_rest, kek_fence, keyfiles, sealed_text
 from consentry.services.crypto.errors import KeyFileError
 from consentry.services.crypto.kek import (
     KeyEncryptionKeyProvider,
@@ -391,9 +398,21 @@ class KekInUse(Exception):
                          f"run `consentry keys rotate-kek` to finish the rewrap first")
 
 
+DEFAULT_GRACE_NS = 24 * 3600 * 1_000_000_000  # a day: replicas and in-flight work catch up first
+
+
+class KekInGrace(ValueError):
+    def __init__(self, wait_ns: int) -> None:
+        self.wait_ns = wait_ns
+        hours = wait_ns / 3600e9
+        super().__init__(f"the KEK rotated too recently to retire the old one: {hours:.1f} hour(s) of the grace "
+                         f"period left (a replica may still hold it); run again later, or with a shorter --grace")
+
+
 def retire_keks(keys: KeyProvider, db: Database, trail: AuditTrail, kek_ids: list[str] | None = None,
-                *, actor: str = "operator") -> list[str]:
-    """Deletes retired KEK files no live record uses. Refuses (deleting nothing) if any is in use.
+                *, actor: str = "operator", grace_ns: int = DEFAULT_GRACE_NS) -> list[str]:
+    """Shreds retired KEK files no live record uses. Refuses (deleting nothing) if any is in use,
+    or while the grace period after the last rotation (kek_fence.rotated_ns) runs.
 
     ``kek_ids`` None means every retired file. The current KEK is never retired.
     """
@@ -410,11 +429,27 @@ def retire_keks(keys: KeyProvider, db: Database, trail: AuditTrail, kek_ids: lis
     in_use = {k: usage[k] for k in targets if usage.get(k)}
     if in_use:
         raise KekInUse(in_use)
+    with db.read() as s:
+        rotated = kek_fence.rotated_ns(s)
+    if targets and rotated is not None and clock.now_ns() < rotated + grace_ns:
+        raise KekInGrace(rotated + grace_ns - clock.now_ns())
     for kid in targets:
         # Ledger first: if the deletion then fails, the entry says we meant to; never the reverse.
         with db.write() as s:
             trail.append(s, "key.kek_retired", actor, kek=kid, current=current)
-        files[kid].unlink()
+        shred(files[kid])
     if targets:
         keyfiles.fsync_dir(data_dir)
     return targets
+
+
+def shred(path: Path) -> None:
+    """Overwrites a key file with zeros, syncs it, and unlinks it (the caller syncs the directory)."""
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        size = os.fstat(fd).st_size
+        os.write(fd, bytes(size))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()

@@ -40,6 +40,11 @@ def open_text(context: str, blob: bytes, kek: KeyEncryptionKeyProvider) -> str:
     return open_text_body(context, SealedRecord(ciphertext, wrapped, wrapped_key_id(wrapped)), kek).decode("utf-8")
 
 
+def kek_of(blob: bytes) -> str:
+    """The id of the KEK that wraps a sealed text's data key."""
+    return wrapped_key_id(_parts(blob)[0])
+
+
 def usage_by_kek(s: Session) -> Counter[str]:
     """kek id -> how many sealed texts it wraps."""
     used: Counter[str] = Counter()

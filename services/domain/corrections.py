@@ -40,7 +40,7 @@ def file_correction(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider
         raise FailedPrecondition("this record was erased; there is nothing left to correct")
     row = rights_tracker.file_request(s, trail, patient_id, "correction", record.holder, record_id=record_id)
     row.correction_reason = reason
-    rights_tracker.seal_correction_text(row, text, kek)
+    rights_tracker.seal_correction_text(s, row, text, kek)
     return row
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
-from consentry.services.crypto import at_rest, derived
+from consentry.services.crypto import at_rest, derived, kek_fence
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain.labelling import LabelReason
 from consentry.services.domain.readings import PATIENT_REPORTED
@@ -86,6 +86,7 @@ def file_reading(s: Session, trail: AuditTrail, new: SealedDeposit) -> tuple[Rec
 
 def _file(s: Session, trail: AuditTrail, actor: Principal, holder: str, new: SealedDeposit,
           deposit: Deposit) -> tuple[Record, int]:
+    kek_fence.require_current(s, new.sealed.kek_id)  # no data key stored under a KEK being retired
     row = Record(
         record_id=new.record_id, patient_id=new.patient_id, holder=holder,
         resource_type=deposit.resource_type, category=deposit.category, labels=deposit.labels,
