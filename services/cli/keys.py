@@ -1,5 +1,6 @@
 """`consentry keys`: the service's public keys for pinning (`show`); rotate, rewrap and retire the
-key-encryption key (KEK).
+key-encryption key (KEK), and rotate it after a compromise (`rotate kek-compromise`: every body
+sealed again under a fresh data key, crypto/kek_compromise.py).
 
 `show` reads only key files. The KEK commands work on the database, so each checks for the
 server install first.

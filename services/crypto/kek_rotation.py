@@ -16,7 +16,9 @@ the same database and data directory, and nothing has to restart:
    idempotent, so re-running after a crash anywhere finishes the promotion; no key is ever lost
    (the old KEK exists under its retired name before ``kek.key`` is replaced).
 2. ``rewrap_all``: rewrap data keys in small batches, each batch its own write transaction, so the
-   server keeps serving between them. The ciphertext of a body is never read or written. A record
+   server keeps serving between them. The ciphertext of a version-2 body is never read or
+   written; a version-1 body (at_rest.py, ``meta_version`` 0) is re-sealed as version 2 under a
+   fresh data key, and so is every body in a compromise rotation. A record
    whose wrapped key already names the current KEK is skipped (``needs_rewrap``), so a crashed job
    is simply run again. Erased records (no wrapped key) are skipped. A batch updates a row only if
    its wrapped key is still the one it read (compare-and-set), so a record erased or rewrapped
