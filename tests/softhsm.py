@@ -26,7 +26,7 @@ PIN = "consentry-test-pin"
 SO_PIN = "consentry-test-so-pin"
 REQUIRE = os.environ.get("CONSENTRY_TEST_REQUIRE_PKCS11") == "1"
 EVERY_HARNESS = os.environ.get("CONSENTRY_TEST_KEY_PROVIDER") == "pkcs11"
-POOL = 64 if EVERY_HARNESS else 8
+POOL = 96 if EVERY_HARNESS else 24
 
 _pool: itertools.count[int] | None = None
 _pool_size = 0

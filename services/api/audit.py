@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigning
 from consentry.ledger.db import LedgerReader, StoredCheckpoint, StoredEntry, cut_checkpoint
 from consentry.ledger.errors import LedgerError
-from consentry.services import clock
+from consentry.services import clock, metrics
 from consentry.services.api.app import App
 from consentry.services.domain import emergencies, metadata_reads
 from consentry.services.domain.audit_events import audit_bundle, audit_events
@@ -48,8 +48,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def cut(self, policy: CheckpointPolicy | None = None) -> StoredCheckpoint | None:
         """Signs a checkpoint of everything committed so far, unless nothing changed."""
         with self.app.db.write() as s:
-            return cut_checkpoint(s.connection(), self.signer, self.app.settings.ledger_origin,
-                                  clock.now_utc(), policy)
+            cp = cut_checkpoint(s.connection(), self.signer, self.app.settings.ledger_origin, clock.now_utc(), policy)
+        if cp is not None:
+            metrics.CHECKPOINT_TIME.set(cp.time.timestamp())
+            metrics.CHECKPOINT_ENTRIES.set(cp.size)
+            metrics.LEDGER_ENTRIES.set(cp.size)  # all of it was committed (a quiet ledger's size too)
+        return cp
 
     def GetCheckpoint(self, request: pb.GetCheckpointRequest,
                       context: grpc.ServicerContext) -> pb.GetCheckpointResponse:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from consentry.services import clock
+from consentry.services import clock, metrics
 from consentry.services.api.app import App
 from consentry.services.crypto import at_rest
 from consentry.services.domain import deposits, erasure, metadata_reads, patient_identifiers
@@ -121,7 +121,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         fetch = validate_fetch_records(request)
         app = self.app
         disclosure = Disclosure(app.trail, app.policy, app.kek, app.share_signer)
-        responses = [outcome_pb(o) for o in disclosure.fetch(app.db, principal, fetch)]
+        outcomes = disclosure.fetch(app.db, principal, fetch)
+        for outcome in outcomes:
+            metrics.DISCLOSURES.labels(metrics.WITHHELD if outcome.package is None else metrics.SHARED).inc()
+        responses = [outcome_pb(o) for o in outcomes]
         # Only after the disclosures and their ledger entries have committed does anything leave.
         yield from responses
 

@@ -4,7 +4,8 @@ In order, it: refuses a source that has failed to authenticate too often (rate_l
 authenticates the caller (its token bound to the exact request bytes received), holds the
 principal to its rate, refuses a request it could not decode or that is past its limits
 (domain/limits), makes the principal and its signed call available to the handler, replays
-idempotent retries, and turns our errors into rich gRPC statuses. Every refusal is ledgered so
+idempotent retries, and turns our errors into rich gRPC statuses. Around all of it, each call is
+logged and counted (call_log) with a request id its caller gets back. Every refusal is ledgered so
 that none is silent: an authenticated principal's one entry per call, bounded in size;
 unauthenticated calls and calls over a rate as counts (refusal_summaries), since they would
 otherwise let anyone grow the ledger at will.
@@ -21,6 +22,7 @@ import grpc
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
+from consentry.services.api import call_log
 from consentry.services.api.decoding import Received, checked, method_types, tolerant_parser
 from consentry.services.api.enrolment_codes import REDEEM_METHOD
 from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, forwarded_peer, source_of
@@ -84,12 +86,12 @@ class GuardInterceptor(grpc.ServerInterceptor):
         parse = tolerant_parser(self._request_types[method])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method),
+                call_log.unary(method, self._unary(handler.unary_unary, method)),
                 request_deserializer=parse, response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method),
+                call_log.stream(method, self._stream(handler.unary_stream, method)),
                 request_deserializer=parse, response_serializer=handler.response_serializer,
             )
         raise RuntimeError(f"{method}: only unary and server-streaming calls are served")
@@ -172,6 +174,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
             raise ResourceExhausted("too many failed authentications from this address; retry later", wait)
         principal, token = self._auth.authenticate(context.invocation_metadata(), method, received.digest, spend,
                                                    _client_certificate(context))
+        call_log.identified(principal)
         return principal, SignedCall(method, token, received.raw)
 
     def _source(self, context: grpc.ServicerContext) -> str:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy import select
 
 from consentry.ledger.checkpoint import DelegatedNoteSigner
 from consentry.policy import load_engine
 from consentry.services import config as cfg
 from consentry.services.api.app import App
+from consentry.services.api.metrics import TimedPolicy
 from consentry.services.cli.datadir import ledger_signer
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles, record_keys
@@ -24,7 +22,8 @@ from consentry.services.crypto.key_provider import (
     pseudonym_secret,
 )
 from consentry.services.crypto.record_keys import RecordKeyVault
-from consentry.services.domain import consents, erasure, research_subjects
+from consentry.services.domain import consents, erasure, operator_key, research_subjects
+from consentry.services.domain.enrolment import add_key
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store import pseudonym_keys, schema
@@ -90,7 +89,7 @@ def build_app(settings: Settings) -> tuple[App, DelegatedNoteSigner]:
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
         # record shreds it in every copy of the database (crypto/record_keys.py).
         kek=RecordKeyVault(DirectoryKekProvider(keys), settings.data_dir / record_keys.DIRECTORY),
-        policy=load_engine(settings.policy_engine, settings.opa_url),
+        policy=TimedPolicy(load_engine(settings.policy_engine, settings.opa_url)),
         deposit_rules=deposit_rules,
     )
     erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
@@ -98,15 +97,8 @@ def build_app(settings: Settings) -> tuple[App, DelegatedNoteSigner]:
 
 
 def _register_operator(db: Database, key: Ed25519Signer) -> None:
-    """The operator's key comes from the data directory; make sure the registry knows it."""
+    """The operator's key comes from the key provider; make sure the registry knows it."""
     public = bytes(key.verify_key)
-    key_id = identity_key_id(public)
     with db.write() as s:
-        if s.get(PrincipalKey, key_id) is not None:
-            return
-        now = time.time_ns()
-        for old in s.scalars(select(PrincipalKey).where(PrincipalKey.principal == "operator",
-                                                        PrincipalKey.status == "current")):
-            old.status, old.retired_ns = "retired", now
-        s.add(PrincipalKey(key_id=key_id, principal="operator", key_type="identity", public_key=public,
-                           status="current", created_ns=now))
+        if s.get(PrincipalKey, identity_key_id(public)) is None:
+            add_key(s, operator_key.OPERATOR, "identity", public)

@@ -103,6 +103,9 @@ def rotate_kek_compromise(data_dir: Path | None = DataDir, batch_size: int = Bat
 ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "kek": lambda data_dir, batch_size: rotate_kek(data_dir, batch_size),
     "kek-compromise": lambda data_dir, batch_size: rotate_kek_compromise(data_dir, batch_size),
+    "operator": lambda data_dir, _batch_size: _rotate_operator(data_dir),
+    "root-kek": lambda data_dir, _batch_size: _rotate_root_kek(data_dir),
+    "pseudonym": lambda _data_dir, _batch_size: _refuse_pseudonym(),
 }
 
 
@@ -114,6 +117,49 @@ def rotate(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + 
         raise typer.BadParameter(f"{which!r} is not a service key; one of: {', '.join(ROTATIONS)}",
                                  param_hint="WHICH")
     ROTATIONS[which](data_dir, batch_size)
+
+
+def _rotate_operator(data_dir: Path | None) -> None:
+    """A new operator identity key, registered and ledgered; the old one authenticates calls
+    already under way for the key grace (docs/identity.md), then nothing."""
+    _config, db, trail, kek = _key_job("keys rotate operator", data_dir)
+    from consentry.services.domain.operator_key import rotate_operator_key
+
+    try:
+        rotation = rotate_operator_key(db, trail, kek.keys)
+    finally:
+        db.dispose()
+    typer.echo(f"new operator key {rotation.new_key_id} ({kek.keys.where(cfg.OPERATOR_KEY)})"
+               + (f"; {rotation.old_key_id} retired" if rotation.old_key_id else ""))
+
+
+def _refuse_pseudonym() -> None:
+    typer.echo("consentry keys: the pseudonym key is not rotated: the pseudonyms and ids derived from it must "
+               "stay stable (docs/keys.md, \"The pseudonym key\"); under PKCS#11 `keys rotate root-kek` seals it "
+               "again", err=True)
+    raise typer.Exit(1)
+
+
+def _rotate_root_kek(data_dir: Path | None) -> None:
+    """PKCS#11 only: a new root KEK in the token seals the working secrets again; the old one is
+    destroyed. The secrets, and so every record key they wrap, stay as they are."""
+    _config, db, trail, kek = _key_job("keys rotate root-kek", data_dir)
+    from consentry.services.crypto.key_provider import TokenKeys
+
+    try:
+        if not isinstance(kek.keys, TokenKeys):
+            typer.echo("consentry keys: the files provider has no root KEK (its secrets are plain key files); "
+                       "it exists with CONSENTRY_PKCS11_MODULE (docs/keys.md)", err=True)
+            raise typer.Exit(1)
+        with db.write() as s:  # ledgered first: if the rotation then fails, the entry says it was begun
+            trail.append(s, "key.root_kek_rotation_started", "operator", token=kek.keys.token.label)
+        resealed = kek.keys.rotate_root_kek()
+        with db.write() as s:
+            trail.append(s, "key.root_kek_rotated", "operator", token=kek.keys.token.label, files=resealed)
+    finally:
+        db.dispose()
+    typer.echo(f"new root KEK in PKCS#11 token {kek.keys.token.label!r}; {resealed} sealed file(s) sealed again; "
+               "the old root KEK is destroyed")
 
 
 @app.command("rewrap")

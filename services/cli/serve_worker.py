@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from consentry.services.api import call_log
 from consentry.services.api.server import Server
 from consentry.services.api.transport import ListenError
 from consentry.services.cli.server import start
@@ -29,7 +29,7 @@ from consentry.services.config import Settings
 def main(argv: list[str] | None = None) -> int:
     args = _arguments().parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, once
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    call_log.configure(args.log_level)
     config = Settings.load(args.data_dir)
     if args.insecure_plaintext:
         config = dataclasses.replace(config, insecure_plaintext=True)
@@ -55,6 +55,7 @@ def _arguments() -> argparse.ArgumentParser:
     parser.add_argument("--http")
     parser.add_argument("--cuts-checkpoints", action="store_true")
     parser.add_argument("--insecure-plaintext", action="store_true")
+    parser.add_argument("--log-level", choices=call_log.LEVELS, default="INFO")
     return parser
 
 

@@ -6,7 +6,6 @@ Server commands: each checks for the server install before it imports any of the
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import signal
 from pathlib import Path
@@ -55,26 +54,50 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
           workers: int = typer.Option(
               os.cpu_count() or 1, "--workers", min=1,
               help="Server processes sharing the port and the database (docs/scaling.md); 1: this process serves"),
+          metrics: str | None = typer.Option(
+              None, "--metrics", metavar="HOST:PORT", envvar="CONSENTRY_METRICS",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics (loopback only unless "
+              "--metrics-off-loopback; docs/operations.md)"),
+          metrics_off_loopback: bool = typer.Option(
+              False, "--metrics-off-loopback", envvar="CONSENTRY_METRICS_OFF_LOOPBACK",
+              help="Allow --metrics on a non-loopback address; the endpoint has no authentication"),
+          log_level: str = typer.Option(
+              "INFO", "--log-level", envvar="CONSENTRY_LOG_LEVEL",
+              help="DEBUG, INFO (a line per call), WARNING or ERROR; JSON lines on stderr"),
           data_dir: Path | None = DataDir) -> None:
     """Run the gRPC server (creating the data directory on first use).
 
     Plaintext, TLS or mTLS as configured (docs/transport.md); the start-up line says which."""
     require_server("serve")
+    from consentry.services.api import call_log
+    from consentry.services.api import metrics as metrics_endpoint
     from consentry.services.api.transport import ListenError, check
     from consentry.services.api.web_gateway import check as check_web
     from consentry.services.cli.bootstrap import init_data_dir
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_level = log_level.upper()
+    if log_level not in call_log.LEVELS:
+        typer.echo(f"consentry serve: --log-level wants one of {', '.join(call_log.LEVELS)}, not {log_level}",
+                   err=True)
+        raise typer.Exit(2)
+    call_log.configure(log_level)
     config = settings(data_dir)
     if insecure_plaintext:
         config = dataclasses.replace(config, insecure_plaintext=True)
+    endpoint = None
     try:
         check(config, listen, listen_without_client_cert)  # before anything is built or migrated
         if http is not None:
             check_web(config, http)
+        if metrics is not None:
+            metrics_endpoint.check(metrics, metrics_off_loopback)
         init_data_dir(config)
+        if metrics is not None:
+            endpoint = metrics_endpoint.serve(metrics, workers=workers > 1)
+            typer.echo(f"metrics on {endpoint.url}")
         if workers > 1:
-            raise typer.Exit(_serve_workers(config, workers, listen, listen_without_client_cert, http))
+            raise typer.Exit(_serve_workers(config, workers, listen, listen_without_client_cert, http,
+                                            log_level, endpoint.worker_env() if endpoint else {}))
         server = start(config, listen, listen_without_client_cert=listen_without_client_cert, http=http)
     except ListenError as exc:
         typer.echo(f"consentry serve: {exc}", err=True)
@@ -82,6 +105,9 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
     except (KeyFileError, TokenError) as exc:
         typer.echo(f"consentry serve: {exc.detail or exc}", err=True)
         raise typer.Exit(1) from exc
+    finally:
+        if endpoint is not None and workers > 1:
+            endpoint.stop()
     typer.echo(f"consentry serving {' and '.join(map(str, server.listeners))} (data: {config.data_dir})")
     if server.web is not None:
         typer.echo(f"web front door: {server.web.url} (auditor page: {server.web.url}auditor/)")
@@ -90,15 +116,18 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
         server.wait()
     except KeyboardInterrupt:
         server.stop()
+    if endpoint is not None:
+        endpoint.stop()
 
 
 def _serve_workers(config: Settings, count: int, listen: str, listen_without_client_cert: str | None,
-                   http: str | None) -> int:
+                   http: str | None, log_level: str, env: dict[str, str]) -> int:
     from consentry.services.cli import workers
 
     listen, listen_without_client_cert = workers.shared_addresses(listen, listen_without_client_cert)
     workers.prepare(config)
-    return workers.supervise(config, count, listen, listen_without_client_cert=listen_without_client_cert, http=http)
+    return workers.supervise(config, count, listen, listen_without_client_cert=listen_without_client_cert, http=http,
+                             log_level=log_level, env=env)
 
 
 def start(config: Settings, listen: str, *, listen_without_client_cert: str | None = None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -62,12 +63,13 @@ def prepare(config: Settings) -> None:
 
 
 def supervise(config: Settings, count: int, listen: str, *, listen_without_client_cert: str | None,
-              http: str | None) -> int:
-    """Runs `count` workers until a signal or a worker's end; the exit code for `serve`."""
-    workers = _Workers()
+              http: str | None, log_level: str = "INFO", env: dict[str, str] | None = None) -> int:
+    """Runs `count` workers until a signal or a worker's end; the exit code for `serve`. `env`:
+    what the workers' environment adds (where their metrics go: api/metrics.py)."""
+    workers = _Workers({**os.environ, **(env or {})})
     signal.signal(signal.SIGTERM, workers.stop)
     signal.signal(signal.SIGINT, workers.stop)
-    base = _command(config, listen, listen_without_client_cert)
+    base = [*_command(config, listen, listen_without_client_cert), "--log-level", log_level]
     for index in range(count):
         # The first worker alone does the once-per-deployment duties.
         extra = ["--cuts-checkpoints", *(["--http", http] if http is not None else [])] if index == 0 else []
@@ -93,14 +95,16 @@ def supervise(config: Settings, count: int, listen: str, *, listen_without_clien
 class _Workers:
     """The worker processes, and stopping them."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
         self._asked: set[int] = set()
 
     def start(self, command: list[str]) -> None:
         # stdin: the worker stops when it ends, that is when this process is gone.
-        self.procs.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        self.procs.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           env=self.env))
 
     def stop(self, *_signal: object) -> None:
         """Asks each worker to stop, once: a second signal must not interrupt a worker's stop."""

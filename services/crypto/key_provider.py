@@ -33,7 +33,7 @@ from consentry.services.signer import Ed25519Signer
 
 from . import keyfiles
 from .errors import KeyFileError
-from .pkcs11_token import Token, TokenError, TokenSigner
+from .pkcs11_token import ROOT_KEK, Token, TokenError, TokenSigner
 
 SIGNING_KEYS = (cfg.OPERATOR_KEY, cfg.SHARE_SIGNING_KEY, cfg.LEDGER_SIGNING_KEY)
 TOKEN_LABELS = {
@@ -44,6 +44,8 @@ TOKEN_LABELS = {
 # The purpose each working secret is sealed for, by the file name it is created under.
 SECRET_PURPOSES = {cfg.KEK_FILE: "kek", cfg.PSEUDONYM_KEY: "pseudonym"}
 SECRET_BYTES = keyfiles.KEY_BYTES
+# The root KEK, the next one during its rotation, and the one it replaced until destroyed.
+_ROOT_KEKS = (ROOT_KEK, ROOT_KEK + ".next", ROOT_KEK + ".retired")
 
 
 @dataclass(frozen=True)
@@ -229,8 +231,8 @@ class TokenKeys:
             raise TokenError(f"token {self.token.label!r} holds no staged key {current}.next to promote")
         old = self.token.ed25519_public_key(current)
         if old is not None:
-            self.token.relabel_ed25519(current, f"{current}.retired.{signer_key_id(old)}")
-        self.token.relabel_ed25519(current + ".next", current)
+            self.token.relabel(current, f"{current}.retired.{signer_key_id(old)}")
+        self.token.relabel(current + ".next", current)
         return SignerPromotion(old, new)
 
     def retired_signers(self, name: str) -> dict[str, Ed25519Signer]:
@@ -241,10 +243,10 @@ class TokenKeys:
         label = f"{TOKEN_LABELS[_signing_key_name(name)]}.retired.{key_id}"
         if self.token.ed25519_public_key(label) is None:
             raise TokenError(f"token {self.token.label!r} holds no retired key {label}")
-        self.token.destroy_ed25519(label)
+        self.token.destroy(label)
 
     def generate_secret(self, path: Path, purpose: str) -> bytes:
-        if not self.token.has_root_kek():
+        if not self.token.has_secret_key(ROOT_KEK):
             self.token.generate_root_kek()
         secret = nacl.utils.random(SECRET_BYTES)
         keyfiles.write_key_file(path, "sealed", self.token.seal(secret, purpose))
@@ -254,10 +256,34 @@ class TokenKeys:
         if not _sealed(path) and Path(path).exists():
             raise KeyFileError(f"{path} is a plain key file, but this deployment keeps its keys in "
                                f"PKCS#11 token {self.token.label!r} (docs/keys.md)")
-        secret = self.token.unseal(keyfiles.read_key_file(path, "sealed"), purpose)
+        secret = self.token.unseal(keyfiles.read_key_file(path, "sealed"), purpose, _ROOT_KEKS)
         if len(secret) != SECRET_BYTES:
             raise KeyFileError(f"{path} holds a sealed secret of {len(secret)} bytes")
         return secret
+
+    def rotate_root_kek(self) -> int:
+        """Seals every working secret of the data directory under a new root KEK made in the token,
+        then destroys the old one; returns how many files were sealed again. The secrets
+        themselves do not change. Each step is idempotent: run again after a crash, it finishes
+        (a file sealed under either root KEK opens meanwhile)."""
+        current, staged, retired = _ROOT_KEKS
+        if not self.token.has_secret_key(staged) and self.token.has_secret_key(current):
+            self.token.generate_root_kek(staged)
+        resealed = 0
+        if self.token.has_secret_key(staged):
+            for path in sorted(self.data_dir.glob("*.key")):
+                if _sealed(path):
+                    purpose = _purpose_of(path.name)
+                    sealed = self.token.seal(self.load_secret(path, purpose), purpose, kek=staged)
+                    keyfiles.replace_key_file(path, "sealed", sealed)
+                    resealed += 1
+            if self.token.has_secret_key(current):
+                if self.token.has_secret_key(retired):
+                    self.token.destroy(retired)  # a rotation before this one died before destroying it
+                self.token.relabel(current, retired)
+            self.token.relabel(staged, current)
+        self.token.destroy(retired)
+        return resealed
 
     def __repr__(self) -> str:
         return f"TokenKeys({str(self.data_dir)!r}, {self.token!r})"
@@ -304,6 +330,16 @@ def _signing_key_name(name: str) -> str:
     if name not in SIGNING_KEYS:
         raise ValueError(f"{name!r} is not a service signing key")
     return name
+
+
+def _purpose_of(file_name: str) -> str:
+    """What the working secret in `file_name` is sealed for: kek.key, kek.next.key and the retired
+    kek-<id>.key files hold KEKs; the pseudonym key has its own name."""
+    if file_name == cfg.PSEUDONYM_KEY:
+        return SECRET_PURPOSES[cfg.PSEUDONYM_KEY]
+    if file_name.startswith("kek"):
+        return SECRET_PURPOSES[cfg.KEK_FILE]
+    raise KeyFileError(f"{file_name} is not a working secret of the service")
 
 
 def _sealed(path: Path) -> bool:

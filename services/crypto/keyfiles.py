@@ -127,6 +127,18 @@ def write_key_file(path: str | os.PathLike[str], kind: str, raw: bytes) -> Path:
     return create_private_file(path, encode_key_file(kind, raw))
 
 
+def replace_key_file(path: str | os.PathLike[str], kind: str, raw: bytes) -> Path:
+    """Atomically replaces the key file at `path` (a secret sealed again): readers see the old or
+    the new file, never a mix; a crash leaves one of them."""
+    final = Path(path)
+    staged = final.with_name(f".{final.name}.replacing")
+    staged.unlink(missing_ok=True)  # a crashed replacement's leftover
+    write_key_file(staged, kind, raw)
+    os.replace(staged, final)
+    fsync_dir(final.parent)
+    return final
+
+
 def create_private_file(path: str | os.PathLike[str], data: bytes) -> Path:
     """Atomically create ``path`` (mode 0600) holding ``data`` (a key in some other format, e.g. a
     witness's note key); never overwrite an existing file."""

@@ -63,11 +63,9 @@ class Token:
             raise TokenError(f"cannot log in to PKCS#11 token {label!r}: {type(exc).__name__}") from None
         self._pkcs11 = pkcs11
         self._lock = threading.Lock()
-        self._keys: dict[tuple[str, Any], Any] = {}
 
     def close(self) -> None:
         with self._lock:
-            self._keys.clear()
             self._session.close()
 
     # --- Ed25519 --------------------------------------------------------------------------------
@@ -109,7 +107,7 @@ class Token:
         """The handle of the private key labelled `label`: it stays the same key when labels move
         (a rotation relabels), until the key is destroyed."""
         with self._lock:
-            return self._key(label, self._pkcs11.ObjectClass.PRIVATE_KEY)
+            return self._one(label, self._pkcs11.ObjectClass.PRIVATE_KEY)
 
     def sign_ed25519(self, key: Any, message: bytes) -> bytes:
         with self._lock:
@@ -122,79 +120,80 @@ class Token:
             found = self._session.get_objects({p.Attribute.CLASS: p.ObjectClass.PUBLIC_KEY})
             return sorted(label for obj in found if (label := obj[p.Attribute.LABEL]).startswith(prefix))
 
-    def relabel_ed25519(self, label: str, new_label: str) -> None:
-        """Moves both halves of the pair labelled `label` to `new_label` (refused if that is taken)."""
-        if self.ed25519_public_key(new_label) is not None:
-            raise TokenError(f"token {self.label!r} already holds a key labelled {new_label!r}")
+    def relabel(self, label: str, new_label: str) -> None:
+        """Moves every object labelled `label` (both halves of a pair) to `new_label`, which must
+        be free. Handles stay valid: a signer keeps signing with the key it was made with."""
         p = self._pkcs11
         with self._lock:
-            for object_class in (p.ObjectClass.PRIVATE_KEY, p.ObjectClass.PUBLIC_KEY):
-                for obj in self._session.get_objects({p.Attribute.CLASS: object_class, p.Attribute.LABEL: label}):
-                    obj[p.Attribute.LABEL] = new_label
-            self._keys.clear()
+            if list(self._session.get_objects({p.Attribute.LABEL: new_label})):
+                raise TokenError(f"token {self.label!r} already holds a key labelled {new_label!r}")
+            for obj in list(self._session.get_objects({p.Attribute.LABEL: label})):
+                obj[p.Attribute.LABEL] = new_label
 
-    def destroy_ed25519(self, label: str) -> None:
+    def destroy(self, label: str) -> None:
+        """Destroys every object labelled `label`."""
         p = self._pkcs11
         with self._lock:
-            for object_class in (p.ObjectClass.PRIVATE_KEY, p.ObjectClass.PUBLIC_KEY):
-                for obj in self._session.get_objects({p.Attribute.CLASS: object_class, p.Attribute.LABEL: label}):
-                    obj.destroy()
-            self._keys.clear()
+            for obj in list(self._session.get_objects({p.Attribute.LABEL: label})):
+                obj.destroy()
 
     # --- the root KEK ---------------------------------------------------------------------------
 
-    def has_root_kek(self) -> bool:
+    def has_secret_key(self, label: str = ROOT_KEK) -> bool:
         p = self._pkcs11
         with self._lock:
             return bool(list(self._session.get_objects({p.Attribute.CLASS: p.ObjectClass.SECRET_KEY,
-                                                        p.Attribute.LABEL: ROOT_KEK})))
+                                                        p.Attribute.LABEL: label})))
 
-    def generate_root_kek(self) -> None:
-        if self.has_root_kek():
-            raise TokenError(f"token {self.label!r} already holds {ROOT_KEK}")
+    def generate_root_kek(self, label: str = ROOT_KEK) -> None:
+        """A non-extractable AES-256 key labelled `label` (the root KEK, or the next one)."""
+        if self.has_secret_key(label):
+            raise TokenError(f"token {self.label!r} already holds {label}")
         p = self._pkcs11
         with self._lock:
-            self._session.generate_key(p.KeyType.AES, 256, store=True, label=ROOT_KEK, template=_non_extractable(p))
+            self._session.generate_key(p.KeyType.AES, 256, store=True, label=label, template=_non_extractable(p))
 
-    def seal(self, secret: bytes, purpose: str) -> bytes:
-        """nonce (12) | AES-256-GCM(secret) + tag (16) under the root KEK; `purpose` is authenticated."""
+    def seal(self, secret: bytes, purpose: str, kek: str = ROOT_KEK) -> bytes:
+        """nonce (12) | AES-256-GCM(secret) + tag (16) under the root KEK (or the AES key labelled
+        `kek`); `purpose` is authenticated."""
         p = self._pkcs11
         nonce = os.urandom(_GCM_NONCE)
         with self._lock:
-            key = self._key(ROOT_KEK, p.ObjectClass.SECRET_KEY)
+            key = self._one(kek, p.ObjectClass.SECRET_KEY)
             sealed = key.encrypt(bytes(secret), mechanism=p.Mechanism.AES_GCM,
                                  mechanism_param=p.GCMParams(nonce, _aad(purpose), _GCM_TAG_BITS))
         return nonce + bytes(sealed)
 
-    def unseal(self, sealed: bytes, purpose: str) -> bytes:
+    def unseal(self, sealed: bytes, purpose: str, keks: tuple[str, ...] = (ROOT_KEK,)) -> bytes:
+        """Opens a sealed secret under the first of the AES keys labelled `keks` that opens it
+        (during a rotation of the root KEK a file may be sealed under the old or the new one)."""
         if len(sealed) <= _GCM_NONCE + _GCM_TAG_BITS // 8:
             raise KeyFileError("a sealed key is truncated")
-        if not self.has_root_kek():
+        held = [label for label in keks if self.has_secret_key(label)]
+        if not held:
             raise TokenError(f"token {self.label!r} holds no {ROOT_KEK}: the {purpose} key was sealed by "
                              "another token")
         p = self._pkcs11
         nonce, body = bytes(sealed[:_GCM_NONCE]), bytes(sealed[_GCM_NONCE:])
+        params = p.GCMParams(nonce, _aad(purpose), _GCM_TAG_BITS)
         with self._lock:
-            key = self._key(ROOT_KEK, p.ObjectClass.SECRET_KEY)
-            try:
-                return bytes(key.decrypt(body, mechanism=p.Mechanism.AES_GCM,
-                                         mechanism_param=p.GCMParams(nonce, _aad(purpose), _GCM_TAG_BITS)))
-            except p.exceptions.PKCS11Error:
-                raise DecryptionFailed(f"the {purpose} key was not sealed by token {self.label!r}'s "
-                                       f"{ROOT_KEK}") from None
+            for label in held:
+                try:
+                    key = self._one(label, p.ObjectClass.SECRET_KEY)
+                    return bytes(key.decrypt(body, mechanism=p.Mechanism.AES_GCM, mechanism_param=params))
+                except p.exceptions.PKCS11Error:
+                    continue
+        raise DecryptionFailed(f"the {purpose} key was not sealed by token {self.label!r}'s {ROOT_KEK}")
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _key(self, label: str, object_class: Any) -> Any:
-        """The token's key object (cached: a lookup is a round trip); the caller holds the lock."""
-        key = self._keys.get((label, object_class))
-        if key is None:
-            found = list(self._session.get_objects({self._pkcs11.Attribute.CLASS: object_class,
-                                                    self._pkcs11.Attribute.LABEL: label}))
-            if len(found) != 1:
-                raise TokenError(f"token {self.label!r} holds {len(found)} keys labelled {label!r}; expected one")
-            key = self._keys[(label, object_class)] = found[0]
-        return key
+    def _one(self, label: str, object_class: Any) -> Any:
+        """The one key object of `object_class` labelled `label`; the caller holds the lock."""
+        found = list(self._session.get_objects({self._pkcs11.Attribute.CLASS: object_class,
+                                                self._pkcs11.Attribute.LABEL: label}))
+        if len(found) != 1:
+            raise TokenError(f"token {self.label!r} holds {len(found)} keys labelled {label!r}; expected one")
+        return found[0]
 
     def __repr__(self) -> str:
         return f"Token(label={self.label!r})"

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentry.ledger.db import configure_sqlite
+from consentry.services import metrics
 from consentry.services.errors import Unavailable
 
 WRITER_WAIT_S = 30
@@ -52,6 +53,9 @@ class Database:
         self.engine = _make_engine(url, immediate=True)
         # Readers on SQLite use deferred transactions so they never wait for the writer lock.
         self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
+        _count_connections(self.engine, "write" if self.is_sqlite else "shared")
+        if self.is_sqlite:
+            _count_connections(self.read_engine, "read")
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer. Queueing the writers on a lock keeps them in order; left to
         # SQLite's busy handler they poll with growing sleeps (seconds of tail latency). The
@@ -228,6 +232,16 @@ CANNOT_NOW = ("25006", "40001", "40P01", "53", "57P")
 
 def _sqlstate(exc: DBAPIError) -> str:
     return str(getattr(exc.orig, "sqlstate", "") or "")
+
+
+def _count_connections(engine: Engine, pool: str) -> None:
+    """Keeps services/metrics.py's pool gauges: connections checked out now, and the pool's size."""
+    in_use = metrics.DB_IN_USE.labels(pool)
+    event.listen(engine, "checkout", lambda *_: in_use.inc())
+    event.listen(engine, "checkin", lambda *_: in_use.dec())
+    size = getattr(engine.pool, "size", None)
+    if callable(size):
+        metrics.DB_POOL_SIZE.labels(pool).set(size())
 
 
 def _make_engine(url: str, *, immediate: bool) -> Engine:

@@ -23,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from harness import NONCE, Harness, Org, Person, field_violations, grant
 
 from consentry.ledger.pseudonym import patient_pseudonym
+from consentry.services.api.call_log import REQUEST_ID
 from consentry.services.crypto import derived
 from consentry.services.domain.sensitivity import WITHHELD
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
@@ -80,13 +81,15 @@ def unknown_id() -> str:
 
 def answer(call: Callable[[], object]) -> tuple:
     """All a caller receives: the responses' bytes, or the status code, message and trailing
-    metadata (google.rpc.Status with its details) of the refusal."""
+    metadata (google.rpc.Status with its details) of the refusal. The call's request id is left
+    out: random for every call, it tells nothing of the patient (test_request_ids_are_random)."""
     try:
         result = call()
         responses = list(result) if hasattr(result, "__next__") else [result]
         return ("answered", [r.SerializeToString(deterministic=True) for r in responses])
     except grpc.RpcError as error:
-        return (error.code(), error.details(), tuple((m.key, m.value) for m in error.trailing_metadata() or ()))
+        return (error.code(), error.details(),
+                tuple((m.key, m.value) for m in error.trailing_metadata() or () if m.key != REQUEST_ID))
 
 
 def new_entries(harness: Harness, call: Callable[[], object]) -> tuple[tuple, list[dict]]:
@@ -142,6 +145,19 @@ def test_an_unrelated_institution_cannot_tell_a_patient_with_sensitive_records_f
     assert_one_refusal(harness, unknown_entries, None)
     assert enrolled_entries[0]["actor"] == unknown_entries[0]["actor"] == "org:" + world.outsider.id
     assert_never_pseudonymised(harness, nobody)
+
+
+def test_request_ids_are_random(harness: Harness, world: World) -> None:
+    """The one part of a refusal left out of the comparisons above: new for every call, the same
+    call twice gets two, so it cannot stand for the patient asked about."""
+    ids = []
+    for _ in range(2):
+        with pytest.raises(grpc.RpcError) as refused:
+            list(fetch(world.outsider, world.patient.id)())  # a stream: refused when read
+        [rid] = [m.value for m in refused.value.trailing_metadata() if m.key == REQUEST_ID]
+        ids.append(rid)
+    assert ids[0] != ids[1] and all(len(rid) == 16 and int(rid, 16) >= 0 for rid in ids)
+    assert not any(world.patient.id in rid for rid in ids)
 
 
 def test_the_patient_sees_the_refused_attempt_in_their_history(harness: Harness, world: World) -> None:

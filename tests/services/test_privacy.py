@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 from harness import NONCE, grant
 from nacl.signing import SigningKey
 
+from consentry.services.api.call_log import JsonLines
 from consentry.services.cli.demo import discharge_records
 from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
@@ -220,6 +221,12 @@ def test_no_plaintext_or_patient_id_leaks(harness, caplog, capfd):
     logged = "\n".join(f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     out, err = capfd.readouterr()
     assert caplog.records, "nothing was logged; the capture is not working"
+    # Each record as `serve` writes it, a JSON line with its call's fields (api/call_log.py).
+    lines = [JsonLines().format(r) for r in caplog.records]
+    calls = [json.loads(line) for line in lines if '"method":' in line]
+    assert {c["method"] for c in calls} >= {"/consentry.v1.ExchangeService/FetchRecords"}  # the fetches, too
+    assert all(set(c) >= {"request_id", "principal", "method", "code", "duration_ms"} for c in calls)
+    logged += "\n" + "\n".join(lines)
     assert _found((logged + out + err).encode(), [patient_id, *FRAGMENTS]) == [], "leak in logs"
     assert errors.texts
     assert _found("\n".join(errors.texts).encode(), [patient_id, *FRAGMENTS]) == [], "leak in error details"

@@ -118,4 +118,26 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
 def test_rotate_names_the_keys_it_knows(tmp_path):
     result = run("keys", "rotate", "nonsense", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 2 and "'nonsense' is not a service key; one of: kek" in result.stderr
+    pseudonym = run("keys", "rotate", "pseudonym", "--data-dir", str(tmp_path / "data"))
+    assert pseudonym.returncode == 1 and "the pseudonym key is not rotated" in pseudonym.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_rotate_operator_next_to_a_running_server_and_the_operator_commands_follow(served):
+    target, data, _proc = served
+    before = keyfiles.load_signing_key(data / "operator.key").verify_key
+    rotated = run("keys", "rotate", "operator", "--data-dir", str(data))
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.startswith("new operator key ed25519:") and "retired" in rotated.stdout
+    assert keyfiles.load_signing_key(data / "operator.key").verify_key != before
+    assert sorted(p.name for p in data.glob("operator*")) == ["operator.key"]
+    demo = run("demo", "--target", target, "--data-dir", str(data))  # acts as the operator throughout
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+
+
+def test_rotate_root_kek_is_for_a_token_and_says_so_under_key_files(served):
+    _target, data, _proc = served
+    result = run("keys", "rotate", "root-kek", "--data-dir", str(data))
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("consentry keys: the files provider has no root KEK (its secrets are plain key "
+                                     "files); it exists with CONSENTRY_PKCS11_MODULE (docs/keys.md)")

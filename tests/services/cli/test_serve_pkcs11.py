@@ -45,6 +45,11 @@ def test_init_serve_demo_and_rotate_with_every_private_key_in_the_token(tmp_path
             rotate = run("keys", "rotate-kek", "--data-dir", str(data), env=env)
             assert rotate.returncode == 0, rotate.stdout + rotate.stderr
             assert "every live record now uses the current KEK" in rotate.stdout
+            sealed_before = (data / cfg.PSEUDONYM_KEY).read_bytes()
+            root = run("keys", "rotate", "root-kek", "--data-dir", str(data), env=env)
+            assert root.returncode == 0, root.stdout + root.stderr
+            assert "3 sealed file(s) sealed again" in root.stdout  # kek.key, the retired KEK, the pseudonym key
+            assert (data / cfg.PSEUDONYM_KEY).read_bytes() != sealed_before
             again = run("demo", "--target", target, "--data-dir", str(data), env=env, timeout=600)
             assert again.returncode == 0, again.stdout + again.stderr
         finally:

@@ -119,3 +119,44 @@ def test_a_wrong_pin_or_an_unknown_token_is_a_clear_error(tmp_path):
         Token(softhsm.MODULE, "no-such-token", softhsm.PIN)
     with pytest.raises(TokenError, match="cannot load the PKCS#11 module"):
         Token(str(tmp_path / "missing.so"), label, softhsm.PIN)
+
+
+def test_a_new_root_kek_seals_the_same_secrets_again_and_the_old_one_is_destroyed(token, tmp_path):
+    keys = TokenKeys(tmp_path, token)
+    secrets = {name: keys.generate_secret(tmp_path / name, purpose)
+               for name, purpose in ((cfg.KEK_FILE, "kek"), ("kek-local-0123456789abcdef.key", "kek"),
+                                     (cfg.PSEUDONYM_KEY, "pseudonym"))}
+    before = {name: (tmp_path / name).read_bytes() for name in secrets}
+    plain = tmp_path / "not-sealed.key"
+    keyfiles.generate_secret(plain)  # only sealed files are touched
+
+    assert keys.rotate_root_kek() == 3
+    for name, secret in secrets.items():
+        assert (tmp_path / name).read_bytes() != before[name]
+        assert keys.load_secret(tmp_path / name, "pseudonym" if name == cfg.PSEUDONYM_KEY else "kek") == secret
+    session = pkcs11.lib(softhsm.MODULE).get_token(token_label=token.label).open()
+    try:
+        labels = sorted(o[pkcs11.Attribute.LABEL] for o in session.get_objects(
+            {pkcs11.Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY}))
+    finally:
+        session.close()
+    assert labels == [ROOT_KEK]  # one root KEK: the new one; the old one is gone
+    # A file sealed under the old root KEK (a backup of the data directory) no longer opens.
+    keyfiles.replace_key_file(tmp_path / "old-copy.key", "sealed", keyfiles.decode_key_file(
+        before[cfg.KEK_FILE], "sealed"))
+    with pytest.raises(DecryptionFailed):
+        keys.load_secret(tmp_path / "old-copy.key", "kek")
+
+
+def test_a_root_kek_rotation_cut_short_is_finished_by_the_next_run(token, tmp_path):
+    keys = TokenKeys(tmp_path, token)
+    kek = keys.generate_secret(tmp_path / cfg.KEK_FILE, "kek")
+    pseudonym = keys.generate_secret(tmp_path / cfg.PSEUDONYM_KEY, "pseudonym")
+    # The process died after making the next root KEK and sealing one file under it.
+    token.generate_root_kek(ROOT_KEK + ".next")
+    keyfiles.replace_key_file(tmp_path / cfg.KEK_FILE, "sealed", token.seal(kek, "kek", kek=ROOT_KEK + ".next"))
+    assert keys.load_secret(tmp_path / cfg.KEK_FILE, "kek") == kek  # opens meanwhile
+    assert keys.rotate_root_kek() == 2
+    assert keys.load_secret(tmp_path / cfg.KEK_FILE, "kek") == kek
+    assert keys.load_secret(tmp_path / cfg.PSEUDONYM_KEY, "pseudonym") == pseudonym
+    assert not token.has_secret_key(ROOT_KEK + ".next") and not token.has_secret_key(ROOT_KEK + ".retired")

@@ -65,7 +65,7 @@ def test_a_promotion_cut_short_is_finished_by_the_next_run(keys):
     if isinstance(keys, FileKeys):
         os.link(keys.data_dir / name, keys.data_dir / f"service-signing-{signer_key_id(old)}.key")
     else:
-        keys.token.relabel_ed25519("consentry-share-signing", f"consentry-share-signing.retired.{signer_key_id(old)}")
+        keys.token.relabel("consentry-share-signing", f"consentry-share-signing.retired.{signer_key_id(old)}")
     promotion = keys.promote_signer(name)
     assert promotion.new == new and _public(keys.signer(name)) == new
     assert set(keys.retired_signers(name)) == {signer_key_id(old)}
