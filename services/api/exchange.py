@@ -80,7 +80,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         sealed = deposits.seal_deposit(holder.name, request.patient_id, request.fhir_json, deposit, app.kek,
                                        app.trail.pseudonym_key)
         with self.app.db.write() as s:
-            row, seq = deposits.file_deposit(s, self.app.trail, holder, sealed)
+            row, seq = deposits.file_deposit(s, self.app.trail, holder, sealed, self.app.kek)
             return pb.PutRecordResponse(record=metadata_pb(row, holder), ledger_seq=seq)
 
     def PutObservation(self, request: pb.PutObservationRequest,

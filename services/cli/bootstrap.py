@@ -21,7 +21,7 @@ from consentry.services.crypto.key_provider import (
     pseudonym_secret,
 )
 from consentry.services.crypto.record_keys import RecordKeyVault
-from consentry.services.domain import erasure, operator_key, research_subjects
+from consentry.services.domain import consents, erasure, operator_key, research_subjects
 from consentry.services.domain.enrolment import add_key
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
@@ -74,6 +74,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
     _register_operator(db, keys.signer(cfg.OPERATOR_KEY))
     secret = pseudonym_secret(keys)
     research_subjects.assign_missing(db, secret)  # research consents from before subject ids
+    consents.mac_missing(db, secret)  # consent rows from before MACs (after subject ids: it covers them)
     pseudonym_keys.adopt_service_wide(db, secret)  # patients from before per-patient keys
     signer = ledger_signer(settings)
     app = App(

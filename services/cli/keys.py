@@ -1,5 +1,6 @@
 """`consentry keys`: the service's public keys for pinning (`show`); rotate, rewrap and retire the
-key-encryption key (KEK).
+key-encryption key (KEK), and rotate it after a compromise (`rotate kek-compromise`: every body
+sealed again under a fresh data key, crypto/kek_compromise.py).
 
 `show` reads only key files. The KEK commands work on the database, so each checks for the
 server install first.
@@ -24,7 +25,7 @@ from consentry.services.crypto.key_provider import key_provider, pseudonym_secre
 
 if TYPE_CHECKING:
     from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
-    from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+    from consentry.services.crypto.kek_rotation import DirectoryKekProvider, RewrapReport
     from consentry.services.store.audit_trail import AuditTrail
     from consentry.services.store.db import Database
 
@@ -76,7 +77,28 @@ def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> 
         else:
             typer.echo(f"finishing an unfinished rotation to {kek.key_id} "
                        f"({sum(unfinished.values())} record(s) still under {', '.join(sorted(unfinished))})")
+        _move_fence(db, kek)
         _rewrap(db, kek, trail, batch_size)
+    finally:
+        db.dispose()
+
+
+def rotate_kek_compromise(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> None:
+    """After a compromise of the KEK: a new KEK, the fence moved to it, and every body, sealed text
+    and note sealed again under a fresh data key (crypto/kek_compromise.py). Online, resumable."""
+    _config, db, trail, kek = _key_job("keys rotate kek-compromise", data_dir)
+    from consentry.services.crypto import record_keys
+    from consentry.services.crypto.kek_compromise import rotate_after_compromise
+
+    try:
+        vault = record_keys.RecordKeyVault(kek, kek.data_dir / record_keys.DIRECTORY)
+        done = rotate_after_compromise(kek.keys, db, vault, trail, batch_size=batch_size)
+        if done.promotion is not None:
+            typer.echo(f"new current KEK {done.promotion.new_kek}; the fence moved to it; "
+                       f"{done.promotion.old_kek} kept as kek-{done.promotion.old_kek}.key until retired")
+        else:
+            typer.echo(f"resuming the compromise rotation to {done.report.kek}")
+        _report(done.report, "re-sealed")
     finally:
         db.dispose()
 
@@ -84,6 +106,7 @@ def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> 
 # `consentry keys rotate <which>`: each service key's rotation, by the name an operator types.
 ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "kek": lambda data_dir, batch_size: rotate_kek(data_dir, batch_size),
+    "kek-compromise": lambda data_dir, batch_size: rotate_kek_compromise(data_dir, batch_size),
     "operator": lambda data_dir, _batch_size: _rotate_operator(data_dir),
     "root-kek": lambda data_dir, _batch_size: _rotate_root_kek(data_dir),
     "pseudonym": lambda _data_dir, _batch_size: _refuse_pseudonym(),
@@ -250,13 +273,16 @@ def status(data_dir: Path | None = DataDir) -> None:
 @app.command("retire-kek")
 def retire_kek(data_dir: Path | None = DataDir,
                kek_id: list[str] | None = typer.Option(None, "--kek-id",
-                                                       help="Retire only this KEK (repeatable)")) -> None:
-    """Delete retired KEK files — only if no live record's data key is wrapped by them."""
+                                                       help="Retire only this KEK (repeatable)"),
+               grace_hours: float = typer.Option(24.0, "--grace", min=0,
+                                                 help="Hours after the last rotation before old KEKs go")) -> None:
+    """Shred retired KEK files — only if no live record's data key is wrapped by them, and the
+    grace period since the last rotation has run."""
     _config, db, trail, kek = _key_job("keys retire-kek", data_dir)
     from consentry.services.crypto.kek_rotation import KekInUse, retire_keks
 
     try:
-        retired = retire_keks(kek.keys, db, trail, kek_id or None)
+        retired = retire_keks(kek.keys, db, trail, kek_id or None, grace_ns=int(grace_hours * 3600e9))
     except (KekInUse, ValueError, FileNotFoundError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -284,14 +310,28 @@ def _key_job(command: str, data_dir: Path | None) -> tuple[Settings, Database, A
     return config, db, trail, DirectoryKekProvider(keys)
 
 
+def _move_fence(db: Database, kek: DirectoryKekProvider) -> None:
+    """Only the new KEK may wrap from now on (crypto/kek_fence.py)."""
+    from consentry.services.crypto import kek_fence
+
+    with db.write() as s:
+        kek_fence.move(s, kek.key_id)
+
+
 def _rewrap(db: Database, kek: DirectoryKekProvider, trail: AuditTrail, batch_size: int) -> None:
     from consentry.services.crypto import record_keys
+    from consentry.services.crypto.kek_compromise import in_progress
     from consentry.services.crypto.kek_rotation import rewrap_all
 
     # As the server does: each record's wrapped key stays shielded under its own record key.
     vault = record_keys.RecordKeyVault(kek, kek.data_dir / record_keys.DIRECTORY)
-    report = rewrap_all(db, vault, trail, batch_size=batch_size)
-    typer.echo(f"rewrapped {report.rewrapped} record key(s) to {report.kek} in {report.batches} batch(es)")
+    compromise = in_progress(db) is not None  # an unfinished compromise rotation re-seals, never rewraps
+    report = rewrap_all(db, vault, trail, batch_size=batch_size, reseal=compromise)
+    _report(report, "re-sealed" if compromise else "rewrapped")
+
+
+def _report(report: RewrapReport, verb: str) -> None:
+    typer.echo(f"{verb} {report.rewrapped} record key(s) to {report.kek} in {report.batches} batch(es)")
     if not report.finished:
         typer.echo(f"{report.remaining} record(s) still use an older KEK; run the command again", err=True)
         raise typer.Exit(1)

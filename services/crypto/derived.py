@@ -16,6 +16,7 @@ Labels (each followed by 0x00), what they are computed over, and who sees the va
     consentry/ledger/research-pseudonym/v1      subject id                   the grantee, in its research access entries
     consentry/research/body-pseudonym-key/v1    subject id                   (a key) pseudonyms in research bodies
     consentry/records/content-hash-key/v1       holder id                    (a key) the holder's content hashes
+    consentry/consents/row-mac-key/v1           (nothing)                    (a key) consent rows' MACs
 
 Why no key file of its own for each: every value here must stay stable for as long as the data
 it names (a pseudonym that changed would split a patient's history; a subject id that changed
@@ -37,6 +38,7 @@ SUBJECT_ID = b"consentry/research/subject-id/v1"
 RESEARCH_PSEUDONYM = b"consentry/ledger/research-pseudonym/v1"
 BODY_PSEUDONYM_KEY = b"consentry/research/body-pseudonym-key/v1"
 CONTENT_HASH_KEY = b"consentry/records/content-hash-key/v1"
+CONSENT_MAC_KEY = b"consentry/consents/row-mac-key/v1"
 
 MIN_SECRET_BYTES = 32  # as the ledger requires of the pseudonym key
 SUBJECT_ID_HEX = 32  # 128 bits, and a valid FHIR id, so a pseudonymised body can name it
@@ -83,3 +85,9 @@ def enrolment_code_hash(secret: bytes, code: str) -> str:
     """How an enrolment code is kept (docs/identity.md, "Enrolment codes"): keyed, so a copy of the
     database alone cannot try the 2^60 codes offline. `code` is normalised (12 Crockford chars)."""
     return _mac(secret, b"consentry/enrolment-code/v1", code).hex()
+
+
+def consent_mac(secret: bytes, message: bytes) -> str:
+    """HMAC-SHA256 (hex) of a consent row's canonical form (domain/consents.py, `consent_mac`)
+    under a key derived for that alone: a database writer cannot make a row the service accepts."""
+    return hmac.new(_mac(secret, CONSENT_MAC_KEY), message, hashlib.sha256).hexdigest()

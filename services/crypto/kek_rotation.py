@@ -16,13 +16,21 @@ the same database and data directory, and nothing has to restart:
    idempotent, so re-running after a crash anywhere finishes the promotion; no key is ever lost
    (the old KEK exists under its retired name before ``kek.key`` is replaced).
 2. ``rewrap_all``: rewrap data keys in small batches, each batch its own write transaction, so the
-   server keeps serving between them. The ciphertext of a body is never read or written. A record
+   server keeps serving between them. The ciphertext of a version-2 body is never read or
+   written; a version-1 body (at_rest.py, ``meta_version`` 0) is re-sealed as version 2 under a
+   fresh data key, and so is every body in a compromise rotation. A record
    whose wrapped key already names the current KEK is skipped (``needs_rewrap``), so a crashed job
    is simply run again. Erased records (no wrapped key) are skipped. A batch updates a row only if
    its wrapped key is still the one it read (compare-and-set), so a record erased or rewrapped
    concurrently is never resurrected or clobbered.
-3. ``retire_keks``: delete retired KEK files, but only when no live record's wrapped key names
-   them; otherwise refuse and change nothing.
+3. ``retire_keks``: shred retired KEK files (overwrite, unlink, sync the directory), but only
+   when no live record's wrapped key names them and the grace period since the last rotation
+   (``kek_fence.rotated_ns``) has run; otherwise refuse and change nothing.
+
+A rotation run by `consentry keys rotate kek` also moves the KEK fence (kek_fence.py) to the new
+KEK, so a replica still holding the old ``kek.key`` can store nothing it wraps. After a
+compromise (``consentry keys rotate kek-compromise``, kek_compromise.py) step 2 re-seals every
+body, sealed text and note under a fresh data key instead of rewrapping the old one.
 
 The ledger gets one entry when a rewrap job starts, one when it finishes, and one per retired
 KEK — never one per record.
@@ -35,15 +43,16 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from consentry.services import clock
 from consentry.services.config import KEK_FILE
-from consentry.services.crypto import at_rest, keyfiles, sealed_text
+from consentry.services.crypto import at_rest, kek_fence, keyfiles, sealed_text
 from consentry.services.crypto.errors import KeyFileError
 from consentry.services.crypto.kek import (
     KeyEncryptionKeyProvider,
@@ -197,7 +206,9 @@ class DirectoryKekProvider:
 
 
 def _live_not_current(current: str) -> ColumnElement[bool]:
-    return and_(Record.wrapped_key.is_not(None), or_(Record.kek_id.is_(None), Record.kek_id != current))
+    """Live records to move: under another KEK, or a version-1 body (meta_version 0) to upgrade."""
+    return and_(Record.wrapped_key.is_not(None),
+                or_(Record.kek_id.is_(None), Record.kek_id != current, Record.meta_version == 0))
 
 
 def usage_by_kek(db: Database) -> dict[str, int]:
@@ -215,12 +226,18 @@ def usage_by_kek(db: Database) -> dict[str, int]:
     return used
 
 
-def rewrap_notes(s: Session, kek: KeyEncryptionKeyProvider) -> int:
-    """Moves every emergency justification to the current KEK in the caller's transaction."""
+def rewrap_notes(s: Session, kek: KeyEncryptionKeyProvider, *, reseal: bool = False) -> int:
+    """Moves every emergency justification to the current KEK in the caller's transaction (with
+    ``reseal``, under a fresh data key)."""
     moved = 0
     for row in s.scalars(select(EmergencyAccess).where(EmergencyAccess.justification_kek_id != kek.key_id)):
-        sealed = at_rest.rewrap_note(row.emergency_id, at_rest.SealedRecord(
-            row.justification_ciphertext, row.justification_wrapped_key, row.justification_kek_id), kek, kek)
+        sealed = at_rest.SealedRecord(
+            row.justification_ciphertext, row.justification_wrapped_key, row.justification_kek_id)
+        if reseal:
+            sealed = at_rest.seal_note(row.emergency_id, at_rest.open_note(row.emergency_id, sealed, kek), kek)
+        else:
+            sealed = at_rest.rewrap_note(row.emergency_id, sealed, kek, kek)
+        row.justification_ciphertext = sealed.ciphertext
         row.justification_wrapped_key, row.justification_kek_id = sealed.wrapped_key, sealed.kek_id
         moved += 1
     return moved
@@ -238,10 +255,13 @@ class BatchResult:
 
 
 def rewrap_batch(db: Database, kek: KeyEncryptionKeyProvider, *, after: str = "",
-                 batch_size: int = DEFAULT_BATCH) -> BatchResult:
+                 batch_size: int = DEFAULT_BATCH, reseal: bool = False) -> BatchResult:
     """Rewraps up to ``batch_size`` records (by record id, after ``after``) in ONE write transaction.
 
-    Reads and writes only ``wrapped_key`` and ``kek_id``; bodies are untouched.
+    Reads and writes only ``wrapped_key`` and ``kek_id`` of a version-2 body. A version-1 body
+    (meta_version 0), and with ``reseal`` (a compromise rotation) every body, is opened and sealed
+    again under a fresh data key wrapped by the current KEK (at_rest.reseal_record), bound to the
+    row's metadata as it is; its row is updated only if nothing of it changed meanwhile.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
@@ -249,13 +269,17 @@ def rewrap_batch(db: Database, kek: KeyEncryptionKeyProvider, *, after: str = ""
     rewrapped = skipped = 0
     with db.write() as s:
         rows = s.execute(
-            select(Record.record_id, Record.wrapped_key, Record.kek_id)
+            select(Record.record_id, Record.wrapped_key, Record.kek_id, Record.meta_version)
             .where(Record.record_id > after, _live_not_current(current))
             .order_by(Record.record_id).limit(batch_size)
         ).all()
-        for record_id, column, kek_id in rows:
+        for record_id, column, kek_id, meta_version in rows:
             assert column is not None  # the query selects live records only
             wrapped = bytes(column)
+            if meta_version == 0 or reseal:
+                done = _reseal(s, kek, record_id, wrapped)
+                rewrapped, skipped = rewrapped + done, skipped + 1 - done
+                continue
             if not needs_rewrap(wrapped, kek):
                 skipped += 1  # the column lags the key; open_record would refuse this row: fix it
                 s.execute(update(Record).where(Record.record_id == record_id, Record.wrapped_key == wrapped)
@@ -272,6 +296,26 @@ def rewrap_batch(db: Database, kek: KeyEncryptionKeyProvider, *, after: str = ""
             else:
                 skipped += 1  # erased or rewrapped by someone else meanwhile
     return BatchResult(rewrapped, skipped, rows[-1][0] if rows else None)
+
+
+def _reseal(s: Session, kek: KeyEncryptionKeyProvider, record_id: str, wrapped: bytes) -> int:
+    """Seals one body again under a fresh data key (version 2), compare-and-set on its wrapped key
+    and metadata version; 1 if the row was updated."""
+    row = s.get(Record, record_id, populate_existing=True)
+    if row is None or row.wrapped_key is None or bytes(row.wrapped_key) != wrapped or row.ciphertext is None:
+        return 0
+    old = at_rest.RecordMeta.of(row)
+    new = replace(old, meta_version=max(old.meta_version, 1))
+    sealed = at_rest.reseal_record(record_id, at_rest.SealedRecord(bytes(row.ciphertext), wrapped, row.kek_id or ""),
+                                   kek, old, new)
+    done = cast(CursorResult[Any], s.execute(
+        update(Record).where(Record.record_id == record_id, Record.wrapped_key == wrapped,
+                             Record.meta_version == old.meta_version)
+        .values(ciphertext=sealed.ciphertext, wrapped_key=sealed.wrapped_key, kek_id=sealed.kek_id,
+                meta_version=new.meta_version)
+    )).rowcount
+    s.expire(row)
+    return 1 if done == 1 else 0
 
 
 @dataclass
@@ -292,6 +336,13 @@ def pending(db: Database, current: str) -> dict[str, int]:
     return {k: n for k, n in usage_by_kek(db).items() if k != current}
 
 
+def legacy_bodies(db: Database) -> int:
+    """Live records whose body is still format version 1 (at_rest.py): the next rewrap upgrades them."""
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(Record).where(
+            Record.wrapped_key.is_not(None), Record.meta_version == 0)) or 0
+
+
 def rewrap_all(
     db: Database,
     kek: KeyEncryptionKeyProvider,
@@ -301,20 +352,24 @@ def rewrap_all(
     batch_size: int = DEFAULT_BATCH,
     max_passes: int = 3,
     on_batch: Callable[[BatchResult], None] | None = None,
+    reseal: bool = False,
 ) -> RewrapReport:
     """Moves every live record to the current KEK; safe to run again after a crash or next to a
     running server. Several passes catch records deposited under an old KEK by a server that had
-    not yet seen the new ``kek.key``."""
+    not yet seen the new ``kek.key``. With ``reseal`` (a compromise rotation) every body, sealed
+    text and note not under the current KEK is sealed again under a fresh data key, so the old
+    KEK with any copy of the database opens none of them as they are now."""
     current = kek.key_id
     todo = pending(db, current)
     report = RewrapReport(current, from_keks=dict(todo))
+    mode: dict[str, Any] = {"compromise": True} if reseal else {}
     with db.write() as s:
         trail.append(s, "key.kek_rotation_started", actor, kek=current, from_keks=sorted(todo),
-                     pending=sum(todo.values()))
+                     pending=sum(todo.values()) + legacy_bodies(db), **mode)
     for _ in range(max_passes):
         after = ""
         while True:
-            result = rewrap_batch(db, kek, after=after, batch_size=batch_size)
+            result = rewrap_batch(db, kek, after=after, batch_size=batch_size, reseal=reseal)
             if result.exhausted:
                 break
             report.batches += 1
@@ -323,14 +378,14 @@ def rewrap_all(
             if on_batch is not None:
                 on_batch(result)
         with db.write() as s:
-            report.rewrapped += sealed_text.rewrap_texts(s, kek) + rewrap_notes(s, kek)
-        report.remaining = sum(pending(db, current).values())
+            report.rewrapped += sealed_text.rewrap_texts(s, kek, reseal=reseal) + rewrap_notes(s, kek, reseal=reseal)
+        report.remaining = sum(pending(db, current).values()) + legacy_bodies(db)
         if report.remaining == 0:
             break
     if report.finished:
         with db.write() as s:
             trail.append(s, "key.kek_rotation_finished", actor, kek=current, from_keks=sorted(todo),
-                         rewrapped=report.rewrapped)
+                         rewrapped=report.rewrapped, **mode)
     return report
 
 
@@ -345,9 +400,21 @@ class KekInUse(Exception):
                          f"run `consentry keys rotate-kek` to finish the rewrap first")
 
 
+DEFAULT_GRACE_NS = 24 * 3600 * 1_000_000_000  # a day: replicas and in-flight work catch up first
+
+
+class KekInGrace(ValueError):
+    def __init__(self, wait_ns: int) -> None:
+        self.wait_ns = wait_ns
+        hours = wait_ns / 3600e9
+        super().__init__(f"the KEK rotated too recently to retire the old one: {hours:.1f} hour(s) of the grace "
+                         f"period left (a replica may still hold it); run again later, or with a shorter --grace")
+
+
 def retire_keks(keys: KeyProvider, db: Database, trail: AuditTrail, kek_ids: list[str] | None = None,
-                *, actor: str = "operator") -> list[str]:
-    """Deletes retired KEK files no live record uses. Refuses (deleting nothing) if any is in use.
+                *, actor: str = "operator", grace_ns: int = DEFAULT_GRACE_NS) -> list[str]:
+    """Shreds retired KEK files no live record uses. Refuses (deleting nothing) if any is in use,
+    or while the grace period after the last rotation (kek_fence.rotated_ns) runs.
 
     ``kek_ids`` None means every retired file. The current KEK is never retired.
     """
@@ -364,11 +431,27 @@ def retire_keks(keys: KeyProvider, db: Database, trail: AuditTrail, kek_ids: lis
     in_use = {k: usage[k] for k in targets if usage.get(k)}
     if in_use:
         raise KekInUse(in_use)
+    with db.read() as s:
+        rotated = kek_fence.rotated_ns(s)
+    if targets and rotated is not None and clock.now_ns() < rotated + grace_ns:
+        raise KekInGrace(rotated + grace_ns - clock.now_ns())
     for kid in targets:
         # Ledger first: if the deletion then fails, the entry says we meant to; never the reverse.
         with db.write() as s:
             trail.append(s, "key.kek_retired", actor, kek=kid, current=current)
-        files[kid].unlink()
+        shred(files[kid])
     if targets:
         keyfiles.fsync_dir(data_dir)
     return targets
+
+
+def shred(path: Path) -> None:
+    """Overwrites a key file with zeros, syncs it, and unlinks it (the caller syncs the directory)."""
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        size = os.fstat(fd).st_size
+        os.write(fd, bytes(size))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()

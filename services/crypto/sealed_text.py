@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from consentry.services.store.models import RightsRequest
 
-from .at_rest import SealedRecord, open_record, rewrap_record, seal_record
+from .at_rest import SealedRecord, open_text_body, rewrap_record, seal_text_body
 from .errors import MalformedPackage, UnsupportedVersion
 from .kek import KeyEncryptionKeyProvider, needs_rewrap, wrapped_key_id
 
@@ -31,13 +31,18 @@ def request_context(request_id: str, column: str) -> str:
 
 
 def seal_text(context: str, text: str, kek: KeyEncryptionKeyProvider) -> bytes:
-    sealed = seal_record(context, text.encode("utf-8"), kek)
+    sealed = seal_text_body(context, text.encode("utf-8"), kek)
     return _blob(sealed.wrapped_key, sealed.ciphertext)
 
 
 def open_text(context: str, blob: bytes, kek: KeyEncryptionKeyProvider) -> str:
     wrapped, ciphertext = _parts(blob)
-    return open_record(context, SealedRecord(ciphertext, wrapped, wrapped_key_id(wrapped)), kek).decode("utf-8")
+    return open_text_body(context, SealedRecord(ciphertext, wrapped, wrapped_key_id(wrapped)), kek).decode("utf-8")
+
+
+def kek_of(blob: bytes) -> str:
+    """The id of the KEK that wraps a sealed text's data key."""
+    return wrapped_key_id(_parts(blob)[0])
 
 
 def usage_by_kek(s: Session) -> Counter[str]:
@@ -52,8 +57,9 @@ def usage_by_kek(s: Session) -> Counter[str]:
     return used
 
 
-def rewrap_texts(s: Session, kek: KeyEncryptionKeyProvider) -> int:
-    """Moves every sealed text to the current KEK in the caller's transaction; returns how many."""
+def rewrap_texts(s: Session, kek: KeyEncryptionKeyProvider, *, reseal: bool = False) -> int:
+    """Moves every sealed text to the current KEK in the caller's transaction (with ``reseal``,
+    under a fresh data key); returns how many."""
     moved = 0
     for row in s.query(RightsRequest).filter(RightsRequest.correction_text.is_not(None)
                                              | RightsRequest.explanation.is_not(None)):
@@ -64,9 +70,13 @@ def rewrap_texts(s: Session, kek: KeyEncryptionKeyProvider) -> int:
             wrapped, ciphertext = _parts(blob)
             if not needs_rewrap(wrapped, kek):
                 continue
-            sealed = rewrap_record(request_context(row.request_id, column),
-                                   SealedRecord(ciphertext, wrapped, wrapped_key_id(wrapped)), kek, kek)
-            setattr(row, column, _blob(sealed.wrapped_key, ciphertext))
+            context = request_context(row.request_id, column)
+            sealed = SealedRecord(ciphertext, wrapped, wrapped_key_id(wrapped))
+            if reseal:
+                sealed = seal_text_body(context, open_text_body(context, sealed, kek), kek)
+            else:
+                sealed = rewrap_record(context, sealed, kek, kek)
+            setattr(row, column, _blob(sealed.wrapped_key, sealed.ciphertext))
             moved += 1
     return moved
 

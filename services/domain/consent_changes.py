@@ -24,6 +24,7 @@ from consentry.services.domain.consents import (
     expire_lapsed,
     narrowed,
     narrower_violations,
+    seal_consent,
     terms_of,
 )
 from consentry.services.domain.privacy_notices import NoticeBinding, binding_for
@@ -70,6 +71,7 @@ def insert_consent(s: Session, trail: AuditTrail, actor: Principal, patient_id: 
                   subject_id=subject_of(trail.pseudonym_key, consent_id, terms["kind"]),
                   notice_id=notice.notice_id if notice else None, notice_version=notice.version if notice else None,
                   notice_sha256=notice.sha256 if notice else None, **terms)
+    seal_consent(trail.pseudonym_key, row)
     s.add(row)
     return row
 
@@ -121,6 +123,7 @@ def narrow(s: Session, trail: AuditTrail, consent_id: str, terms: dict) -> Chang
     v.raise_if_any()
     terms = narrowed(terms_of(old), terms)
     old.status = "superseded"
+    seal_consent(trail.pseudonym_key, old)
     # Narrowing only takes away, so the notice the consent was given under still covers it.
     row = insert_consent(s, trail, actor, old.patient_id, old.grantee, terms, notice_of(old), old.consent_id,
                          old.version + 1)
@@ -135,6 +138,7 @@ def revoke(s: Session, trail: AuditTrail, consent_id: str, reason: str) -> Chang
     if row.status != "active":
         raise FailedPrecondition(f"the consent is already {row.status}")
     row.status, row.revoked_ns, row.revoke_reason = "revoked", clock.now_ns(), reason or None
+    seal_consent(trail.pseudonym_key, row)
     entry = ledger_signed(s, trail, "consent.revoked", actor, row.patient_id,
                           consent_evidence.Subject(consent_id=row.consent_id, version=row.version),
                           consent=row.consent_id, version=row.version, grantee="org:" + row.grantee)

@@ -62,7 +62,7 @@ def preview(s: Session, trail: AuditTrail, policy: PolicyEngine, patient_id: str
     trail.writer(s)  # ordered after every committed consent change, as a fetch is
     now = clock.now_ns()
     kind = staff.kind_name(institution.kind)
-    consents = [policy_consent(c, now) for c in consents_for(s, patient_id, grantee, None)]
+    consents = [policy_consent(c, now) for c in consents_for(s, trail.pseudonym_key, patient_id, grantee, None)]
     consents.append(policy_consent(_proposed(patient_id, grantee, terms), now))
     records = list(s.scalars(select(Record).where(Record.patient_id == patient_id, Record.erased_ns.is_(None))
                              .order_by(Record.created_ns, Record.record_id)))

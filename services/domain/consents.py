@@ -3,10 +3,16 @@ the forms it takes on the wire (protobuf) and in the policy input."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import hmac
+import json
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
+from consentry.services.crypto import derived
 from consentry.services.domain.validation import (
     BROAD_CATEGORY,
     CATEGORIES,
@@ -18,9 +24,12 @@ from consentry.services.domain.validation import (
     to_timestamp,
 )
 from consentry.services.store.audit_trail import AuditTrail
-from consentry.services.store.models import Consent
+from consentry.services.store.db import Database
+from consentry.services.store.models import Consent, ServiceState
 from consentry.v1 import common_pb2
 from consentry.v1 import consent_pb2 as pb
+
+log = logging.getLogger("consentry.consents")
 
 # The ledger's actor for what the service records on no one's behalf (a consent lapsing).
 SERVICE_ACTOR = "service"
@@ -144,6 +153,7 @@ def expire_lapsed(s: Session, trail: AuditTrail, patient_id: str, now_ns: int | 
     for row in rows:
         assert row.valid_until_ns is not None  # the query selected only rows whose validity ended
         row.status = "expired"
+        seal_consent(trail.pseudonym_key, row)
         trail.append(s, "consent.expired", SERVICE_ACTOR, patient_id=patient_id, consent=row.consent_id,
                      version=row.version, grantee="org:" + row.grantee,
                      valid_until=clock.rfc3339(row.valid_until_ns))
@@ -188,3 +198,56 @@ def _notice_ref(row: Consent) -> common_pb2.NoticeRef | None:
         return None
     return common_pb2.NoticeRef(notice_id=row.notice_id, version=row.notice_version,
                                 content_hash=bytes.fromhex(row.notice_sha256))
+
+
+# --- integrity ----------------------------------------------------------------------------------
+
+# The columns a consent row's MAC covers: every one the policy, the relationship or a research
+# fetch acts on (docs/keys.md, "Consent rows").
+MAC_FIELDS = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "broad_categories",
+              "purposes", "excepted", "data_from_ns", "data_until_ns", "valid_from_ns", "valid_until_ns",
+              "status", "revoked_ns", "subject_id")
+MACS_STATE = "consent.macs"  # service_state: "pending" until the rows from before MACs have theirs
+
+
+def consent_mac(secret: bytes, row: Consent) -> str:
+    """HMAC-SHA256 (hex) under the consents' MAC key (crypto/derived.py) of the row's canonical
+    form: the JSON array of MAC_FIELDS' values in that order, compact, keys none, UTF-8."""
+    values = [getattr(row, name) for name in MAC_FIELDS]
+    message = json.dumps(["consentry-consent-v1", *values], separators=(",", ":"), ensure_ascii=False)
+    return derived.consent_mac(secret, message.encode("utf-8"))
+
+
+def seal_consent(secret: bytes, row: Consent) -> None:
+    """Sets the row's MAC; every change of a consent row calls this in its transaction."""
+    row.mac = consent_mac(secret, row)
+
+
+def intact(secret: bytes, rows: Iterable[Consent]) -> list[Consent]:
+    """The rows whose MAC verifies. One that fails (a row changed outside the service) is left out
+    of the decision, so nothing is disclosed on its basis, and logged without any identifier."""
+    kept, failed = [], 0
+    for row in rows:
+        if row.mac is not None and hmac.compare_digest(row.mac, consent_mac(secret, row)):
+            kept.append(row)
+        else:
+            failed += 1
+    if failed:
+        log.error("INTEGRITY ALARM: %d consent row(s) failed their MAC check (changed outside the service) "
+                  "and were not used for a decision; see docs/keys.md, \"Consent rows\"", failed)
+    return kept
+
+
+def mac_missing(db: Database, secret: bytes) -> int:
+    """Gives every consent row from before MACs its MAC, once (while "consent.macs" is pending);
+    returns how many. Run at start-up, before calls are served."""
+    with db.write() as s:
+        state = s.get(ServiceState, MACS_STATE)
+        if state is None or state.value != "pending":
+            return 0
+        rows = list(s.scalars(select(Consent).where(Consent.mac.is_(None))))
+        for row in rows:
+            s.execute(update(Consent).where(Consent.consent_id == row.consent_id, Consent.version == row.version)
+                      .values(mac=consent_mac(secret, row)))
+        state.value, state.updated_ns = "done", clock.now_ns()
+    return len(rows)

@@ -40,7 +40,7 @@ def file_correction(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider
         raise FailedPrecondition("this record was erased; there is nothing left to correct")
     row = rights_tracker.file_request(s, trail, patient_id, "correction", record.holder, record_id=record_id)
     row.correction_reason = reason
-    rights_tracker.seal_correction_text(row, text, kek)
+    rights_tracker.seal_correction_text(s, row, text, kek)
     return row
 
 
@@ -60,7 +60,7 @@ def accept(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, row: Ri
     """Files the amendment, links it to the old record, completes the request; returns how many
     past recipients were notified."""
     assert row.record_id is not None
-    new, _seq = deposits.file_deposit(s, trail, holder, amended)
+    new, _seq = deposits.file_deposit(s, trail, holder, amended, kek)
     new.amends_record_id = row.record_id
     row.amendment_record_id = new.record_id
     rights_tracker.update(s, trail, kek, row, holder, "completed")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
-from consentry.services.crypto import at_rest, derived
+from consentry.services.crypto import at_rest, derived, kek_fence
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain.labelling import LabelReason
 from consentry.services.domain.readings import PATIENT_REPORTED
@@ -21,6 +21,8 @@ from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Institution, Person, Record
 from consentry.v1 import registry_pb2
 
+# A new record's metadata version (crypto/at_rest.py); 0 marks a version-1 body.
+FIRST_META_VERSION = 1
 # The label a Part 2 program's deposits carry, and the source its reason names.
 PART2_LABEL, PART2_PROGRAM = "SUD", "part2-program"
 # Institutions that hold and deposit records. Payers and registries only receive.
@@ -48,10 +50,16 @@ def seal_deposit(holder: str, patient_id: str, body: bytes, deposit: Deposit, ke
     database's writer waits for no cryptography."""
     record_id = str(uuid.uuid4())
     return SealedDeposit(record_id, patient_id, deposit, derived.content_hash(secret, holder, body),
-                         at_rest.seal_record(record_id, body, kek))
+                         at_rest.seal_record(record_id, body, kek, deposit_meta(holder, patient_id, deposit)))
 
 
-def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDeposit) -> tuple[Record, int]:
+def deposit_meta(holder: str, patient_id: str, deposit: Deposit) -> at_rest.RecordMeta:
+    """What a new record's body is bound to (crypto/at_rest.py, format version 2)."""
+    return at_rest.RecordMeta(patient_id, holder, deposit.category, tuple(deposit.labels), FIRST_META_VERSION)
+
+
+def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDeposit,
+                 kek: KeyEncryptionKeyProvider) -> tuple[Record, int]:
     """Files the record for its holder and ledgers the deposit; returns the row and its entry's seq."""
     institution = s.get(Institution, holder.name)
     if institution is None or institution.kind not in HOLDER_KINDS:
@@ -62,6 +70,10 @@ def file_deposit(s: Session, trail: AuditTrail, holder: Principal, new: SealedDe
     if s.get(Person, new.patient_id) is None:
         raise NotFound("no patient with this id is enrolled")
     deposit = part2_marked(new.deposit) if institution.part2_program else new.deposit
+    if deposit != new.deposit:  # labelled here: the body is bound to the labels the row gets
+        new = replace(new, deposit=deposit, sealed=at_rest.reseal_record(
+            new.record_id, new.sealed, kek, deposit_meta(holder.name, new.patient_id, new.deposit),
+            deposit_meta(holder.name, new.patient_id, deposit)))
     return _file(s, trail, holder, holder.name, new, deposit)
 
 
@@ -74,12 +86,13 @@ def file_reading(s: Session, trail: AuditTrail, new: SealedDeposit) -> tuple[Rec
 
 def _file(s: Session, trail: AuditTrail, actor: Principal, holder: str, new: SealedDeposit,
           deposit: Deposit) -> tuple[Record, int]:
+    kek_fence.require_current(s, new.sealed.kek_id)  # no data key stored under a KEK being retired
     row = Record(
         record_id=new.record_id, patient_id=new.patient_id, holder=holder,
         resource_type=deposit.resource_type, category=deposit.category, labels=deposit.labels,
         effective_ns=deposit.effective_ns, created_ns=clock.now_ns(), content_hash=new.content_hash,
         ciphertext=new.sealed.ciphertext, wrapped_key=new.sealed.wrapped_key, kek_id=new.sealed.kek_id,
-        label_reasons=[reason.to_json() for reason in deposit.label_reasons],
+        label_reasons=[reason.to_json() for reason in deposit.label_reasons], meta_version=FIRST_META_VERSION,
     )
     s.add(row)
     reported: dict = {"patient_reported": True} if holder == PATIENT_REPORTED else {}

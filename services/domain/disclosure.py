@@ -33,7 +33,7 @@ from consentry.services.crypto import at_rest, derived
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.crypto.share import ShareKey, SharePackage, build_share
 from consentry.services.domain import emergencies, part2, policy_input, sensitivity
-from consentry.services.domain.consents import expire_lapsed, policy_consent
+from consentry.services.domain.consents import expire_lapsed, intact, policy_consent
 from consentry.services.domain.obligations import PSEUDONYMISE, Pseudonym, apply_obligations, keyed_pseudonym
 from consentry.services.domain.record_requests import Fetch
 from consentry.services.domain.relationship import require_relationship
@@ -168,13 +168,14 @@ class Disclosure:
         require_relationship(s, principal, fetch, now_ns, research_consent)
         key = _current_encryption_key(s, principal.name, fetch.patient_id)
         consents = sorted((policy_consent(c, now_ns)
-                           for c in consents_for(s, fetch.patient_id, principal.name, research_consent)),
+                           for c in consents_for(s, self.trail.pseudonym_key, fetch.patient_id, principal.name,
+                                                  research_consent)),
                           key=lambda c: c["id"])
         return _Inputs(now_ns, key, _candidates(s, fetch), consents)
 
     def _open(self, record: Record, decision: Decision, named: _Named) -> tuple[bytes, list[str]]:
         """The body the recipient gets, with the obligations the service fulfils in it applied."""
-        body = at_rest.open_record(record.record_id, _sealed(record), self.kek)
+        body = at_rest.open_record(record.record_id, _sealed(record), self.kek, at_rest.RecordMeta.of(record))
         body, applied = apply_obligations(body, decision.obligations, pseudonym=named.in_bodies,
                                           handled_elsewhere=LEDGERED_OBLIGATIONS)
         if named.subject_id and PSEUDONYMISE not in applied:  # fail closed: the body names the patient
@@ -302,7 +303,7 @@ def _current_encryption_key(s: Session, institution_id: str, patient_id: str) ->
 def _record_basis(record: Record) -> tuple[Any, ...]:
     """What of a record a decision or its package could turn on."""
     return (record.record_id, record.category, list(record.labels), record.holder, record.effective_ns,
-            record.erased_ns, record.ciphertext)
+            record.erased_ns, record.ciphertext, record.meta_version)
 
 
 def _candidates(s: Session, fetch: Fetch) -> list[Record]:
@@ -311,12 +312,13 @@ def _candidates(s: Session, fetch: Fetch) -> list[Record]:
                                   "record_ids": list(fetch.record_ids)}))
 
 
-def consents_for(s: Session, patient_id: str, grantee: str, consent_id: str | None) -> list[Consent]:
-    """The consents the policy decides by: a research fetch's one consent, or all naming the grantee."""
+def consents_for(s: Session, secret: bytes, patient_id: str, grantee: str, consent_id: str | None) -> list[Consent]:
+    """The consents the policy decides by: a research fetch's one consent, or all naming the
+    grantee; a row whose MAC fails (changed outside the service) is not among them."""
     params = {"patient": patient_id, "grantee": grantee}
     if consent_id is None:
-        return list(s.scalars(_CONSENTS, params))
-    return list(s.scalars(_CONSENTS_BY, {**params, "consent": consent_id}))
+        return intact(secret, s.scalars(_CONSENTS, params))
+    return intact(secret, s.scalars(_CONSENTS_BY, {**params, "consent": consent_id}))
 
 
 # Built once: every fetch runs them, twice (docs/disclosure.md, "Deciding outside the ledger's lock").

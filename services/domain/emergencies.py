@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from consentry.policy.bundle import POLICY_DIR
 from consentry.services import clock
-from consentry.services.crypto import at_rest
+from consentry.services.crypto import at_rest, kek_fence
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain import notices
 from consentry.services.domain.validation import to_timestamp
@@ -51,6 +51,7 @@ def record_access(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, 
     queues the patient's notice and ledgers it; in the fetch's transaction."""
     now = clock.now_ns()
     sealed = at_rest.seal_note(emergency_id, justification.encode(), kek)
+    kek_fence.require_current(s, sealed.kek_id)
     holders = sorted({r.holder for r in shared})
     row = EmergencyAccess(
         emergency_id=emergency_id, patient_id=patient_id, recipient=principal.name,

@@ -92,6 +92,7 @@ def _scrub(row: Record) -> None:
     goes too: it could confirm a guess of the body the erasure destroyed."""
     row.ciphertext, row.wrapped_key, row.content_hash, row.erased_ns = None, None, None, clock.now_ns()
     row.patient_id, row.category, row.labels, row.label_reasons, row.effective_ns = ERASED_PATIENT, "", [], None, None
+    row.meta_version += 1  # no body is left to re-seal; a restored copy of the old one no longer opens
 
 
 def _forget_texts(s: Session, record_id: str) -> None:

@@ -66,7 +66,7 @@ def _page(s: Session, patient_id: str, after: str, budget: int,
     for row in s.scalars(query):
         assert row.ciphertext is not None and row.wrapped_key is not None and row.kek_id is not None
         body = at_rest.open_record(row.record_id, at_rest.SealedRecord(row.ciphertext, row.wrapped_key, row.kek_id),
-                                   kek)
+                                   kek, at_rest.RecordMeta.of(row))
         if out and used + len(body) > budget:
             return out, True
         out.append((row, body))

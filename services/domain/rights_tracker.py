@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentry.services import clock
+from consentry.services.crypto import kek_fence
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
-from consentry.services.crypto.sealed_text import open_text, request_context, seal_text
+from consentry.services.crypto.sealed_text import kek_of, open_text, request_context, seal_text
 from consentry.services.domain import rights_deadlines
 from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.acting_for import EXERCISE_RIGHTS, READ_HISTORY, acting_for
@@ -98,15 +99,21 @@ def update(s: Session, trail: AuditTrail, kek: KeyEncryptionKeyProvider, row: Ri
     row.status, row.updated_ns = status, clock.now_ns()
     row.refusal_reason = refusal_reason or None
     if explanation:
-        row.explanation = seal_text(_context(row, "explanation"), explanation, kek)
+        row.explanation = _sealed(s, _context(row, "explanation"), explanation, kek)
     trail.append(s, "rights.updated", principal.id, patient_id=row.patient_id, request=row.request_id,
                  type=row.type, status=status, refusal_reason=refusal_reason or None,
                  role=principal.role or None, practitioner=principal.practitioner or None)
     return row
 
 
-def seal_correction_text(row: RightsRequest, text: str, kek: KeyEncryptionKeyProvider) -> None:
-    row.correction_text = seal_text(_context(row, "correction_text"), text, kek) if text else None
+def seal_correction_text(s: Session, row: RightsRequest, text: str, kek: KeyEncryptionKeyProvider) -> None:
+    row.correction_text = _sealed(s, _context(row, "correction_text"), text, kek) if text else None
+
+
+def _sealed(s: Session, context: str, text: str, kek: KeyEncryptionKeyProvider) -> bytes:
+    blob = seal_text(context, text, kek)
+    kek_fence.require_current(s, kek_of(blob))  # no data key stored under a KEK being retired
+    return blob
 
 
 def texts(row: RightsRequest, kek: KeyEncryptionKeyProvider) -> tuple[str, str]:

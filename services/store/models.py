@@ -129,6 +129,9 @@ class Record(Base):
     label_reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     # An amendment (an accepted correction): the record it is a new version of.
     amends_record_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # Bound into the body's AAD with patient, holder, category and labels (crypto/at_rest.py,
+    # format version 2); every legitimate change of those increments it. 0: a version-1 body.
+    meta_version: Mapped[int] = mapped_column(Integer, default=1, server_default="0")
 
 
 class Consent(Base):
@@ -163,6 +166,9 @@ class Consent(Base):
     # For a consent naming "*": the non-sensitive categories of the vocabulary when the patient
     # agreed, all "*" covers (policy/consent.rego); a category added later is not among them.
     broad_categories: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # HMAC-SHA256 (hex) over what the policy acts on, keyed from the service secret
+    # (domain/consents.py, `consent_mac`); a row whose MAC fails is not used for a decision.
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_consents_patient_grantee_status", "patient_id", "grantee", "status"),)
 
@@ -363,3 +369,14 @@ class EnrolmentCode(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     expire_ns: Mapped[int] = mapped_column(BigInteger)
     used_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ServiceState(Base):
+    """Small named values the service keeps about itself: "kek.fence", the id of the one KEK that
+    may wrap a new data key (crypto/kek_rotation.py), and "kek.rotated_ns", when it last moved;
+    "consent.macs", "pending" until the consents from before MACs have theirs (domain/consents.py)."""
+
+    __tablename__ = "service_state"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_ns: Mapped[int] = mapped_column(BigInteger)

@@ -20,7 +20,10 @@ from consentry.ledger.canonical import canonical_json
 from consentry.policy.bundle import Bundle, load_bundle
 from consentry.policy.embedded import RegorusEngine
 from consentry.policy.engine import FailClosed
+from consentry.services.crypto import at_rest
+from consentry.services.domain import consents
 from consentry.services.domain.validation import CATEGORIES, SENSITIVE_CATEGORIES
+from consentry.services.store.models import Consent, Record
 from consentry.v1 import common_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 LAB = (b'{"resourceType":"Observation","status":"final","subject":{"reference":"Patient/%s"},'
@@ -253,13 +256,23 @@ def test_a_category_added_to_the_vocabulary_later_is_not_covered_by_an_earlier_b
     original = harness.app.policy
     harness.app.policy = FailClosed(RegorusEngine(with_category(load_bundle(), "wearables")))
     try:
-        harness.sql("UPDATE records SET category = 'wearables' WHERE record_id = :r", r=record.record_id)
+        # As the service would relabel it: the body sealed again for its new metadata.
+        with harness.app.db.write() as s:
+            row = s.get(Record, record.record_id)
+            old = at_rest.RecordMeta.of(row)
+            new = dataclasses.replace(old, category="wearables", meta_version=old.meta_version + 1)
+            sealed = at_rest.reseal_record(row.record_id, at_rest.SealedRecord(row.ciphertext, row.wrapped_key,
+                                                                               row.kek_id), harness.app.kek, old, new)
+            row.category, row.meta_version = new.category, new.meta_version
+            row.ciphertext, row.wrapped_key, row.kek_id = sealed.ciphertext, sealed.wrapped_key, sealed.kek_id
         [outcome] = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
                                         service_key=harness.service_key)
         assert not outcome.shared
         assert f"consent {consent.consent_id} does not cover category wearables" in outcome.reasons
-        harness.sql("UPDATE consents SET broad_categories = :b WHERE consent_id = :c",
-                    b=json.dumps([*NON_SENSITIVE, "wearables"]), c=consent.consent_id)
+        with harness.app.db.write() as s:  # as if given when the vocabulary had it (its MAC set again)
+            [row] = s.query(Consent).where(Consent.consent_id == consent.consent_id)
+            row.broad_categories = [*NON_SENSITIVE, "wearables"]
+            consents.seal_consent(harness.app.trail.pseudonym_key, row)
         [outcome] = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
                                         service_key=harness.service_key)
         assert outcome.shared

@@ -3,6 +3,7 @@ interrupted rotation, and retire old KEK files only when nothing uses them."""
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 
 from cli_helpers import run
@@ -48,6 +49,11 @@ def _setup(target, data):
     return keys["doc-kek"], [operator, patient, hospital]
 
 
+def _bodies(data):
+    with sqlite3.connect(data / "consentry.db") as conn:
+        return conn.execute("SELECT record_id, ciphertext FROM records WHERE ciphertext IS NOT NULL").fetchall()
+
+
 def _shared(doctor, data):
     client, enc = doctor
     service_key = keyfiles.load_signing_key(data / "service-signing.key").verify_key
@@ -75,7 +81,10 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     # The server (another process) never restarted and still opens every record.
     assert _shared(doctor, data) == expected
 
-    retired = run("keys", "retire-kek", *dd)
+    # The old KEK stays for the grace period after a rotation (a replica may still hold it).
+    early = run("keys", "retire-kek", *dd)
+    assert early.returncode == 1 and "grace" in early.stderr and (data / f"kek-{old_id}.key").exists()
+    retired = run("keys", "retire-kek", "--grace", "0", *dd)
     assert retired.returncode == 0 and old_id in retired.stdout
     assert not (data / f"kek-{old_id}.key").exists()
     assert _shared(doctor, data) == expected
@@ -92,7 +101,15 @@ def test_rotate_resume_and_retire_next_to_a_running_server(served):
     assert "finishing an unfinished rotation" in resumed.stdout and "rewrapped 4" in resumed.stdout
     assert set(retired_kek_files(FileKeys(data))) == {promotion.old_kek}
     assert "4 record(s)" in run("keys", "status", *dd).stdout.splitlines()[0]
-    assert run("keys", "retire-kek", "--kek-id", promotion.old_kek, *dd).returncode == 0
+    assert run("keys", "retire-kek", "--kek-id", promotion.old_kek, "--grace", "0", *dd).returncode == 0
+    assert _shared(doctor, data) == expected
+
+    # After a compromise: every body sealed again under a fresh data key, next to the running server.
+    before = {r[0]: bytes(r[1]) for r in _bodies(data)}
+    compromised = run("keys", "rotate", "kek-compromise", "--batch-size", "3", *dd)
+    assert compromised.returncode == 0, compromised.stderr
+    assert "the fence moved" in compromised.stdout and "re-sealed 4 record key(s)" in compromised.stdout
+    assert all(bytes(body) != before[rid] for rid, body in _bodies(data))
     assert _shared(doctor, data) == expected
     for c in [doctor[0], *others]:
         c.close()

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from harness import grant
 
 from consentry.services.cli.demo import discharge_records
-from consentry.services.crypto.at_rest import seal_record
+from consentry.services.crypto.at_rest import RecordMeta, seal_record
 from consentry.services.crypto.errors import SignatureInvalid, UnsupportedVersion
 from consentry.services.crypto.kek import LocalKekProvider
 from consentry.services.crypto.share import (
@@ -191,15 +191,20 @@ def test_xchacha20poly1305_draft_vector_a31():
 def test_at_rest_ciphertext_opens_with_the_independent_construction():
     kek_key = os.urandom(32)
     kek = LocalKekProvider(kek_key)
-    sealed = seal_record("rec-7", b"body bytes", kek)
+    meta = RecordMeta("patient-1", "hospital-a", "mental-health", ("PSY", "ETH"), 3)
+    sealed = seal_record("rec-7", b"body bytes", kek, meta)
     # Unwrap by hand, from the layout documented in kek.py.
     w = sealed.wrapped_key
     end = 2 + w[1]
     aad = b"consentry-kek-wrap-v1\x00" + w[:end] + b"consentry-record-key-v1\x00rec-7"
     data_key = _independent_xchacha_decrypt(kek_key, w[end:end + 24], w[end + 24:], aad)
     ct = sealed.ciphertext
-    assert ct[0] == 1
-    body = _independent_xchacha_decrypt(data_key, ct[1:25], ct[25:], b"consentry-record-v1\x00rec-7")
+    assert ct[0] == 2
+    # The AAD of format version 2, written out from its layout in at_rest.py: u16 lengths, the
+    # labels sorted, the metadata version as a u64, every integer big-endian.
+    aad = (b"consentry-record-v2\x00" + b"\x00\x05rec-7" + b"\x00\x09patient-1" + b"\x00\x0ahospital-a"
+           + b"\x00\x0dmental-health" + b"\x00\x02" + b"\x00\x03ETH" + b"\x00\x03PSY" + (3).to_bytes(8, "big"))
+    body = _independent_xchacha_decrypt(data_key, ct[1:25], ct[25:], aad)
     assert body == b"body bytes"
 
 
