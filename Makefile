@@ -29,7 +29,8 @@ test: venv
 # The suites that sign, seal and open with the service's keys, again with every harness's keys in a
 # SoftHSM token (Debian's softhsm2; docs/keys.md). `make test` runs the token's own tests already.
 KEY_SUITES = tests/services/crypto tests/services/identity tests/services/api/test_exchange.py \
-	tests/services/api/test_consent_receipts.py tests/services/api/test_rights.py tests/services/api/test_audit.py
+	tests/services/api/test_consent_receipts.py tests/services/api/test_rights.py tests/services/api/test_audit.py \
+	tests/services/cli/test_share_key_rotation.py
 test-pkcs11: venv
 	CONSENTRY_TEST_KEY_PROVIDER=pkcs11 $(BIN)/pytest -q $(KEY_SUITES)
 

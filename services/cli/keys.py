@@ -8,7 +8,6 @@ server install first.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +17,10 @@ import typer
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.cli.datadir import ledger_signer, share_verify_key
+from consentry.services.cli.share_key_rotation import revoke_share_signing, rotate_share_signing
 from consentry.services.config import Settings
-from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
+from consentry.services.crypto.key_chain import fingerprint
+from consentry.services.crypto.key_provider import key_provider, pseudonym_secret, signer_key_id
 
 if TYPE_CHECKING:
     from consentry.services.crypto.kek_rotation import DirectoryKekProvider
@@ -32,11 +33,6 @@ app = typer.Typer(help="Service keys: show the public keys; rotate and retire th
 BatchSize = typer.Option(200, "--batch-size", min=1, help="Records rewrapped per write transaction")
 
 
-def fingerprint(public_key: bytes) -> str:
-    """`SHA256:` and the unpadded base64 of SHA-256 over the 32-byte public key (docs/identity.md)."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
-
-
 @app.command("show")
 def show(data_dir: Path | None = DataDir) -> None:
     """Print the service's public keys with their fingerprints, to hand to recipients and auditors
@@ -47,6 +43,7 @@ def show(data_dir: Path | None = DataDir) -> None:
     typer.echo("share signing key (Ed25519; verifies share packages, docs/share-format.md)")
     typer.echo(f"  public key:   {base64.b64encode(share).decode()}")
     typer.echo(f"  fingerprint:  {fingerprint(share)}")
+    typer.echo(f"  key id:       {signer_key_id(share)}  (rotated: keys rotate/revoke share-signing, docs/keys.md)")
     typer.echo("ledger checkpoint key (Ed25519 signed-note key; verifies checkpoints, docs/ledger.md)")
     typer.echo(f"  verifier key: {ledger.to_key()}")
     typer.echo(f"  fingerprint:  {fingerprint(ledger.public_key)}")
@@ -80,7 +77,10 @@ def rotate_kek(data_dir: Path | None = DataDir, batch_size: int = BatchSize) -> 
 # `consentry keys rotate <which>`: each service key's rotation, by the name an operator types.
 ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "kek": lambda data_dir, batch_size: rotate_kek(data_dir, batch_size),
+    "share-signing": lambda data_dir, _batch_size: rotate_share_signing(data_dir),
 }
+# `consentry keys revoke <which> KEY_ID`: the keys a compromise response revokes.
+REVOCATIONS = ("share-signing",)
 
 
 @app.command("rotate")
@@ -91,6 +91,28 @@ def rotate(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + 
         raise typer.BadParameter(f"{which!r} is not a service key; one of: {', '.join(ROTATIONS)}",
                                  param_hint="WHICH")
     ROTATIONS[which](data_dir, batch_size)
+
+
+@app.command("revoke")
+def revoke(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + ", ".join(REVOCATIONS)),
+           key_id: str = typer.Argument(..., metavar="KEY_ID", help="16 hex digits (GetServiceKeys, keys show)"),
+           revoked_from: str = typer.Option("", "--from", metavar="TIME",
+                                            help="RFC 3339 UTC, e.g. 2026-11-30T12:00:00Z [default: now]"),
+           data_dir: Path | None = DataDir) -> None:
+    """After a compromise: what the key signed from TIME on is refused by recipients; the current
+    key is rotated away first (docs/keys.md, "Compromise response")."""
+    from consentry.services.clock import now_utc
+    from consentry.services.crypto.key_chain import parse_instant
+
+    if which not in REVOCATIONS:
+        raise typer.BadParameter(f"{which!r} cannot be revoked; one of: {', '.join(REVOCATIONS)}",
+                                 param_hint="WHICH")
+    try:
+        when = parse_instant(revoked_from) if revoked_from else now_utc()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{revoked_from!r} is not an RFC 3339 UTC time like 2026-11-30T12:00:00Z",
+                                 param_hint="--from") from exc
+    revoke_share_signing(data_dir, key_id, when)
 
 
 @app.command("rewrap")

@@ -109,6 +109,8 @@ class Token:
         """The handle of the private key labelled `label`: it stays the same key when labels move
         (a rotation relabels), until the key is destroyed."""
         with self._lock:
+            # Looked up afresh: another process (a rotation) may have moved the label since.
+            self._keys.pop((label, self._pkcs11.ObjectClass.PRIVATE_KEY), None)
             return self._key(label, self._pkcs11.ObjectClass.PRIVATE_KEY)
 
     def sign_ed25519(self, key: Any, message: bytes) -> bytes:
