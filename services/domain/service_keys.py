@@ -9,12 +9,14 @@ names current (`FollowingSigner`), so every worker and replica moves within abou
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import nacl.signing
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from consentry.services.clock import now_ns, rfc3339
@@ -35,6 +37,11 @@ def register_current(db: Database, purpose: str, public_key: bytes) -> None:
     made before this table existed). A key already recorded is left as it is: after a crash
     between a rotation's commit and its promotion, the table is ahead of the provider."""
     key_id = signer_key_id(public_key)
+    with contextlib.suppress(IntegrityError):  # a replica starting beside this one registered it first
+        _register(db, purpose, key_id, public_key)
+
+
+def _register(db: Database, purpose: str, key_id: str, public_key: bytes) -> None:
     with db.write() as s:
         if s.get(ServiceSigningKey, (purpose, key_id)) is not None:
             return
@@ -141,7 +148,7 @@ class FollowingSigner:
                 candidate = self._keys.signer(self._name)
                 if signer_key_id(bytes(candidate.verify_key)) == wanted:
                     self._signer, self._key_id = candidate, wanted
-        except (CryptoError, ConsentryError, OSError):
+        except (CryptoError, ConsentryError, SQLAlchemyError, OSError):
             pass  # a token mid-relabel, a key file being replaced, a busy database: look again later
         finally:
             self._lock.release()

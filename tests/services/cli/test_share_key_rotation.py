@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,9 +67,19 @@ class Service:
 @pytest.fixture(params=BACKENDS)
 def service(request, tmp_path):
     """`consentry serve` on a fresh data directory and database, with its keys in files or a token."""
+    yield from _served(request.param, tmp_path, ())
+
+
+@pytest.fixture(params=BACKENDS)
+def workers(request, tmp_path):
+    """The same with `consentry serve --workers 2`: two processes on one port."""
+    yield from _served(request.param, tmp_path, ("--workers", "2"))
+
+
+def _served(backend: str, tmp_path: Path, args: tuple[str, ...]) -> Iterator[Service]:
     data = tmp_path / "data"
     env = dict(os.environ)
-    with database(request.param, tmp_path) as url:
+    with database(backend, tmp_path) as url:
         env["CONSENTRY_DATABASE_URL"] = url
         if softhsm.EVERY_HARNESS:
             label = softhsm.pool_token(data)
@@ -78,7 +89,7 @@ def service(request, tmp_path):
         keys: KeyProvider = (TokenKeys(data, open_token(softhsm.MODULE, label, softhsm.PIN))
                              if softhsm.EVERY_HARNESS else FileKeys(data))
         with open(tmp_path / "serve.log", "w") as log:
-            proc, target = serve(data, log, env)
+            proc, target = serve(data, log, env, args)
             try:
                 yield Service(target, data, env, url, keys)
             finally:
@@ -138,11 +149,12 @@ def _pinned(service: Service) -> VerifyKey:
     return VerifyKey(base64.b64decode(shown[1].split()[-1]))
 
 
-def _fetch(story: Story, pinned: VerifyKey) -> list:
-    """One fetch by a fresh client (no key list kept from before), pinned to `pinned` only."""
-    client = Client(story.target, story.doctor.caller)
-    got = [r for r in client.fetch(story.patient_id, "TREAT", recipient_key=story.encryption, service_key=pinned)
-           if r.shared]
+def _fetch(story: Story, pinned: VerifyKey, connection: int = 0) -> list:
+    """One fetch by a fresh client (no key list kept from before), pinned to `pinned` only; each
+    `connection` its own (channels with the same options would share one)."""
+    with Client(story.target, story.doctor.caller, max_body_bytes=cfg.DEFAULT_MAX_BODY_BYTES + connection) as client:
+        got = [r for r in client.fetch(story.patient_id, "TREAT", recipient_key=story.encryption,
+                                       service_key=pinned) if r.shared]
     assert got
     return got
 
@@ -218,6 +230,19 @@ def test_a_recipient_pinned_to_the_old_key_follows_a_rotation_made_next_to_a_run
     assert receipts and receipts[0][0].key_id != story.receipt.key_id  # re-signed by the new key
     pages = story.patient.export_records(story.patient_id, old)
     assert pages and pages[0].header["records"] >= 1
+
+
+def test_every_worker_of_serve_workers_signs_with_the_new_key_within_a_second_or_two(workers):
+    story = _story(workers)
+    old = _pinned(workers)
+    ok(run("keys", "rotate", "share-signing", "--data-dir", str(workers.data), env=workers.env))
+    _signed_by_new_key(story, old)
+    time.sleep(2 * service_keys.FOLLOW_EVERY_S)
+    # Sixteen fresh connections: the kernel spreads them over both workers (all on one: 1 in 2**15).
+    for connection in range(16):
+        item = _fetch(story, old, connection)[0]
+        with pytest.raises(nacl.exceptions.BadSignatureError):
+            old.verify(_signature_message(item), item.package.signature)
 
 
 def test_a_forged_endorsement_is_refused(service):
