@@ -3,6 +3,8 @@
     caller = Caller("org:familydoc", signing_key, role="physician", practitioner="dr-lee")
     client = Client("127.0.0.1:50051", caller)
     service_key = client.pin_service_key(expected)      # or pass a key pinned out of band
+    # After a rotation the pinned key still works: the client follows the rotation statements
+    # from it to the current key (docs/share-format.md, "Key rotation").
     for item in client.fetch("P-1", "TREAT", recipient_key=x25519_private, service_key=service_key):
         ...   # each package checked first: signature, recipient, purpose, patient, nonce, time, share id
     # Research names a research consent's subject id (Consent.subject_id), never the patient:
@@ -224,10 +226,12 @@ class Client:
         """Fetches and opens records; a package that fails a check raises, and nothing of it is yielded.
 
         Each fetch sends a fresh random nonce. A shared record is yielded only if its package
-        verifies under `service_key`, is addressed to this institution and `recipient_key`, and
-        answers this fetch: `purpose`, `patient_id`, the nonce, an issue time within the client's
-        window, a share id not seen before (errors: consentry.services.crypto.errors; a
-        ``NotThisFetch`` means the package answered something else: moved, replayed or stale).
+        verifies under `service_key` (the key pinned out of band, or a key its rotation statements
+        hand over to, not revoked before the package's time: ``service_keys``), is addressed to
+        this institution and `recipient_key`, and answers this fetch: `purpose`, `patient_id`, the
+        nonce, an issue time within the client's window, a share id not seen before (errors:
+        consentry.services.crypto.errors; a ``NotThisFetch`` means the package answered something
+        else: moved, replayed or stale).
 
         For research (HRESCH) pass ``patient_id=""`` and the research consent's ``subject_id``.
 
