@@ -118,8 +118,8 @@ class FollowingSigner:
     At most every FOLLOW_EVERY_S it reads which key the record names current; when that is not the
     key it holds, it takes the provider's current key (resolved afresh: by file, or by label in a
     token) if that is the one named, and otherwise keeps signing with the key it has, which stays
-    valid for what it signs, until the promotion is done. `verify_key` is the key of this thread's
-    last signature, so a caller that signs and then names the key gets the key that signed."""
+    valid for what it signs, until the promotion is done. A caller that names the key and then
+    signs takes `current()` once (services/signer.py `one_key`)."""
 
     def __init__(self, db: Database, keys: KeyProvider, name: str, purpose: str) -> None:
         self._db, self._keys, self._name, self._purpose = db, keys, name, purpose
@@ -127,16 +127,17 @@ class FollowingSigner:
         self._key_id = signer_key_id(bytes(self._signer.verify_key))
         self._checked = time.monotonic()
         self._lock = threading.Lock()
-        self._used = threading.local()
 
     @property
     def verify_key(self) -> nacl.signing.VerifyKey:
-        return getattr(self._used, "signer", self._signer).verify_key
+        return self.current().verify_key
 
     def sign(self, message: bytes) -> HasSignature:
-        signer = self._follow()
-        self._used.signer = signer
-        return signer.sign(message)
+        return self.current().sign(message)
+
+    def current(self) -> Ed25519Signer:
+        """The key to sign with now (services/signer.py `one_key`: name a key, then sign with it)."""
+        return self._follow()
 
     def _follow(self) -> Ed25519Signer:
         if time.monotonic() - self._checked < FOLLOW_EVERY_S or not self._lock.acquire(blocking=False):
