@@ -31,7 +31,8 @@ test: venv
 KEY_SUITES = tests/services/crypto tests/services/identity tests/services/domain/test_operator_key_rotation.py \
 	tests/services/api/test_exchange.py \
 	tests/services/api/test_consent_receipts.py tests/services/api/test_rights.py tests/services/api/test_audit.py \
-	tests/services/cli/test_ledger_key_rotation.py tests/services/domain/test_authenticated_metadata.py
+	tests/services/cli/test_ledger_key_rotation.py tests/services/domain/test_authenticated_metadata.py \
+	tests/services/cli/test_share_key_rotation.py
 test-pkcs11: venv
 	CONSENTRY_TEST_KEY_PROVIDER=pkcs11 $(BIN)/pytest -q $(KEY_SUITES)
 

@@ -20,3 +20,10 @@ class Ed25519Signer(Protocol):
     def sign(self, message: bytes) -> HasSignature:
         """The 64-byte RFC 8032 signature over `message`, as `.signature`."""
         ...
+
+
+def one_key(signer: Ed25519Signer) -> Ed25519Signer:
+    """The key a signer that follows rotations (`current()`, domain/service_keys.py) holds now,
+    for a caller that names the key and then signs with it: both are then the same key."""
+    current = getattr(signer, "current", None)
+    return current() if callable(current) else signer

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from consentry.services.api.app import App
 from consentry.services.api.enrolment_codes import EnrolmentCodes
-from consentry.services.domain import enrolment, practitioners, privacy_notices
+from consentry.services.clock import rfc3339
+from consentry.services.crypto.key_chain import SHARE_SIGNING
+from consentry.services.domain import enrolment, practitioners, privacy_notices, service_keys
 from consentry.services.domain.registry_requests import (
     validate_enroll_auditor,
     validate_enroll_patient,
@@ -27,7 +29,7 @@ from consentry.services.domain.registry_requests import (
 )
 from consentry.services.domain.validation import to_timestamp
 from consentry.services.identity.principals import Principal, current_principal
-from consentry.services.store.models import Practitioner, PrincipalKey, PrivacyNotice
+from consentry.services.store.models import Practitioner, PrincipalKey, PrivacyNotice, ServiceSigningKey
 from consentry.v1 import common_pb2, registry_pb2_grpc
 from consentry.v1 import registry_pb2 as pb
 
@@ -127,10 +129,13 @@ class RegistryServicer(EnrolmentCodes, registry_pb2_grpc.RegistryServiceServicer
 
     def GetServiceKeys(self, request: pb.GetServiceKeysRequest,
                        context: grpc.ServicerContext) -> pb.GetServiceKeysResponse:
+        with self.app.db.read() as s:
+            history = [_service_key_pb(row) for row in service_keys.listing(s, SHARE_SIGNING)]
         return pb.GetServiceKeysResponse(
             share_signing_public_key=bytes(self.app.share_signer.verify_key),
             ledger_verifier_key=self.app.ledger_verifier_key,
             ledger_origin=self.app.settings.ledger_origin,
+            share_signing_keys=history,
         )
 
 
@@ -207,3 +212,11 @@ def _key_pb(key: PrincipalKey) -> pb.PublicKey:
         key_id=key.key_id, type=pb.KEY_TYPE_IDENTITY if key.key_type == "identity" else pb.KEY_TYPE_ENCRYPTION,
         public_key=key.public_key, status=_STATUS[key.status], create_time=to_timestamp(key.created_ns),
     )
+
+
+def _service_key_pb(row: ServiceSigningKey) -> pb.ServiceSigningKey:
+    return pb.ServiceSigningKey(
+        purpose=row.purpose, key_id=row.key_id, public_key=row.public_key, status=row.status,
+        valid_from=rfc3339(row.valid_from_ns), retired_at=rfc3339(row.retired_ns) if row.retired_ns else "",
+        revoked_from=rfc3339(row.revoked_from_ns) if row.revoked_from_ns is not None else "",
+        statement=row.statement or b"", old_signature=row.old_signature or b"", new_signature=row.new_signature or b"")

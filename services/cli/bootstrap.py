@@ -13,6 +13,7 @@ from consentry.services.cli.datadir import LedgerSigners, ledger_signer
 from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles, record_keys
 from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+from consentry.services.crypto.key_chain import SHARE_SIGNING
 from consentry.services.crypto.key_provider import (
     SECRET_PURPOSES,
     SIGNING_KEYS,
@@ -21,7 +22,7 @@ from consentry.services.crypto.key_provider import (
     pseudonym_secret,
 )
 from consentry.services.crypto.record_keys import RecordKeyVault
-from consentry.services.domain import consents, erasure, operator_key, research_subjects
+from consentry.services.domain import consents, erasure, operator_key, research_subjects, service_keys
 from consentry.services.domain.enrolment import add_key
 from consentry.services.domain.records import DepositRules
 from consentry.services.identity.tokens import identity_key_id
@@ -72,6 +73,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
     db = Database(settings.database_url)
     schema.upgrade(db)
     _register_operator(db, keys.signer(cfg.OPERATOR_KEY))
+    service_keys.register_current(db, SHARE_SIGNING, bytes(keys.signer(cfg.SHARE_SIGNING_KEY).verify_key))
     secret = pseudonym_secret(keys)
     research_subjects.assign_missing(db, secret)  # research consents from before subject ids
     consents.mac_missing(db, secret)  # consent rows from before MACs (after subject ids: it covers them)
@@ -82,7 +84,8 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
         db=db,
         trail=AuditTrail(secret),
         keys=keys,
-        share_signer=keys.signer(cfg.SHARE_SIGNING_KEY),
+        # Follows `consentry keys rotate share-signing` without a restart (domain/service_keys.py).
+        share_signer=service_keys.FollowingSigner(db, keys, cfg.SHARE_SIGNING_KEY, SHARE_SIGNING),
         ledger_verifier_key=signer.verifier.to_key(),
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -20,8 +19,10 @@ import typer
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.cli.datadir import ledger_signer, share_verify_key
+from consentry.services.cli.share_key_rotation import revoke_share_signing, rotate_share_signing
 from consentry.services.config import Settings
-from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
+from consentry.services.crypto.key_chain import fingerprint
+from consentry.services.crypto.key_provider import key_provider, pseudonym_secret, signer_key_id
 
 if TYPE_CHECKING:
     from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
@@ -37,11 +38,6 @@ T = TypeVar("T")
 BatchSize = typer.Option(200, "--batch-size", min=1, help="Records rewrapped per write transaction")
 
 
-def fingerprint(public_key: bytes) -> str:
-    """`SHA256:` and the unpadded base64 of SHA-256 over the 32-byte public key (docs/identity.md)."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
-
-
 @app.command("show")
 def show(data_dir: Path | None = DataDir) -> None:
     """Print the service's public keys with their fingerprints, to hand to recipients and auditors
@@ -52,6 +48,7 @@ def show(data_dir: Path | None = DataDir) -> None:
     typer.echo("share signing key (Ed25519; verifies share packages, docs/share-format.md)")
     typer.echo(f"  public key:   {base64.b64encode(share).decode()}")
     typer.echo(f"  fingerprint:  {fingerprint(share)}")
+    typer.echo(f"  key id:       {signer_key_id(share)}  (rotated: keys rotate/revoke share-signing, docs/keys.md)")
     typer.echo("ledger checkpoint key (Ed25519 signed-note key; verifies checkpoints, docs/ledger.md)")
     typer.echo(f"  verifier key: {ledger.to_key()}")
     typer.echo(f"  fingerprint:  {fingerprint(ledger.public_key)}")
@@ -111,7 +108,10 @@ ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "root-kek": lambda data_dir, _batch_size: _rotate_root_kek(data_dir),
     "pseudonym": lambda _data_dir, _batch_size: _refuse_pseudonym(),
     "ledger": lambda data_dir, _batch_size: rotate_ledger(data_dir),
+    "share-signing": lambda data_dir, _batch_size: rotate_share_signing(data_dir),
 }
+# `consentry keys revoke <which> KEY_ID`: the keys a compromise response revokes.
+REVOCATIONS = ("ledger", "share-signing")
 
 
 @app.command("rotate")
@@ -196,24 +196,41 @@ def retire(which: str = typer.Argument(..., metavar="WHICH", help="The key: ledg
 
 
 @app.command("revoke")
-def revoke(which: str = typer.Argument(..., metavar="WHICH", help="The key: ledger"),
-           key: str = typer.Argument(..., metavar="KEY_ID", help="The revoked key: its key id (hex, as in "
-                                     "checkpoint signatures) or its verifier key"),
-           since: str = typer.Option(..., "--from", help="RFC 3339 time from which its checkpoints are not "
-                                     "trusted unless a witness cosigned them earlier"),
+def revoke(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + ", ".join(REVOCATIONS)),
+           key: str = typer.Argument(..., metavar="KEY_ID", help="share-signing: its 16 hex digits (keys show, "
+                                     "GetServiceKeys); ledger: its key id (hex, as in checkpoint signatures) or "
+                                     "its verifier key"),
+           since: str = typer.Option("", "--from", metavar="TIME",
+                                     help="RFC 3339 UTC, e.g. 2026-11-30T12:00:00Z, from which what the key signed "
+                                          "is not trusted [default: now]"),
            data_dir: Path | None = DataDir) -> None:
-    """Ledger that an old checkpoint key is compromised from a time on (docs/ledger.md, "Revoking a key")."""
-    _ledger_only(which)
+    """After a compromise: what the key signed from TIME on is no longer trusted (docs/keys.md,
+    "Compromise response"; for the ledger key docs/ledger.md, "Revoking a key")."""
+    from consentry.services.clock import now_utc
+    from consentry.services.crypto.key_chain import parse_instant
+
+    if which not in REVOCATIONS:
+        raise typer.BadParameter(f"{which!r} cannot be revoked; one of: {', '.join(REVOCATIONS)}",
+                                 param_hint="WHICH")
+    try:
+        when = parse_instant(since) if since else now_utc()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{since!r} is not an RFC 3339 UTC time like 2026-11-30T12:00:00Z",
+                                 param_hint="--from") from exc
+    if which == "share-signing":
+        revoke_share_signing(data_dir, key, when)
+        return
     from consentry.services.cli.ledger_key_rotation import revoke as revoke_key
 
+    at = since or when.strftime("%Y-%m-%dT%H:%M:%SZ")
     with _ledger_key_job("keys revoke ledger", data_dir) as job:
-        seq, vkey = _refusing(lambda: revoke_key(job, key, since))
-    typer.echo(f"ledger entry {seq} (ledger.key_revoked) revokes {vkey} from {since}")
+        seq, vkey = _refusing(lambda: revoke_key(job, key, at))
+    typer.echo(f"ledger entry {seq} (ledger.key_revoked) revokes {vkey} from {at}")
 
 
 def _ledger_only(which: str) -> None:
     if which != "ledger":
-        raise typer.BadParameter(f"{which!r}: only the ledger checkpoint key is retired or revoked here "
+        raise typer.BadParameter(f"{which!r}: only the ledger checkpoint key is retired here "
                                  "(the KEK: retire-kek)", param_hint="WHICH")
 
 

@@ -41,6 +41,13 @@ class SignatureInvalid(CryptoError):
     )
 
 
+class KeyRevoked(SignatureInvalid):
+    explanation = (
+        "The signature is by a service key that was revoked before the signed issue time (after a "
+        "compromise), so it was rejected: ask the service for the record again (docs/keys.md)."
+    )
+
+
 class WrongRecipient(CryptoError):
     explanation = "The package is addressed to a different recipient, so it was not opened."
 

@@ -34,12 +34,13 @@ from nacl.bindings import (
     crypto_sign_ed25519_pk_to_curve25519,
 )
 
-from .errors import DecryptionFailed, MalformedPackage, UnsupportedVersion
+from .errors import DecryptionFailed, MalformedPackage, SignatureInvalid, UnsupportedVersion
+from .key_chain import KeyChain, as_chain
 
 __all__ = ["MalformedPackage", "SealedExport", "open_export", "seal_export"]
 from consentry.services.signer import Ed25519Signer
 
-from .share_header import format_time
+from .share_header import format_time, parse_time
 
 EXPORT_VERSION = 1
 _DOMAIN = b"consentry-export-v1\x00"
@@ -68,16 +69,22 @@ def seal_export(bundle: bytes, *, export_id: str, patient_key_id: str, patient_p
 
 
 def open_export(export: SealedExport, identity: nacl.signing.SigningKey,
-                service_key: nacl.signing.VerifyKey) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The header and the FHIR Bundle, once the service's signature checks out and the export
-    opens with the patient's signing key; raises a crypto error otherwise."""
+                service_key: KeyChain | nacl.signing.VerifyKey) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and the FHIR Bundle, once the service's signature checks out (under the pinned
+    key or a key of the chain followed from it, not revoked before the export's time) and the
+    export opens with the patient's signing key; raises a crypto error otherwise."""
     try:
-        service_key.verify(_signed(export.header, export.ciphertext, export.sealed_key), export.signature)
-    except nacl.exceptions.BadSignatureError:
+        signer = as_chain(service_key).verify(_signed(export.header, export.ciphertext, export.sealed_key),
+                                              export.signature)
+    except SignatureInvalid:
         raise DecryptionFailed("the export's signature is not the service's") from None
     header = json.loads(export.header)
     if header.get("v") != EXPORT_VERSION or header.get("type") != "consentry.export":
         raise UnsupportedVersion(f"export version {header.get('v')!r}")
+    try:
+        signer.check_issued(parse_time(str(header.get("time"))))
+    except ValueError:
+        raise MalformedPackage("the export's time is malformed") from None
     if len(export.ciphertext) < _NONCE + 16:
         raise MalformedPackage("export ciphertext is truncated")
     try:

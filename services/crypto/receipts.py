@@ -25,6 +25,9 @@ from consentry.ledger.canonical import canonical_json
 from consentry.ledger.errors import LedgerError
 from consentry.services.signer import Ed25519Signer
 
+from .errors import KeyRevoked
+from .key_chain import KeyChain, as_chain, parse_instant
+
 FORMAT = "consentry-consent-receipt/1"
 SIGNATURE_DOMAIN = FORMAT.encode("ascii") + b"\x00"
 
@@ -49,13 +52,15 @@ def sign_statement(statement: dict[str, Any], signer: Ed25519Signer) -> tuple[by
 
 
 def verify_statement(statement: bytes, signature: bytes, receipt_key_id: str,
-                     service_key: nacl.signing.VerifyKey) -> dict[str, Any]:
-    """The statement, once the key id names `service_key`, the signature verifies and the bytes
-    are one canonical JSON object of this format; raises ReceiptInvalid otherwise."""
-    if receipt_key_id != key_id(bytes(service_key)):
+                     service_key: KeyChain | nacl.signing.VerifyKey) -> dict[str, Any]:
+    """The statement, once the key id names the service key (or a key of the chain followed from
+    the pinned one), the signature verifies, the bytes are one canonical JSON object of this
+    format and the key was not revoked before the statement's time; raises ReceiptInvalid."""
+    signer = next((k for k in as_chain(service_key).keys if key_id(k.public_key) == receipt_key_id), None)
+    if signer is None:
         raise ReceiptInvalid("the receipt names another signing key than the service key given")
     try:
-        service_key.verify(SIGNATURE_DOMAIN + bytes(statement), bytes(signature))
+        nacl.signing.VerifyKey(signer.public_key).verify(SIGNATURE_DOMAIN + bytes(statement), bytes(signature))
     except (nacl.exceptions.BadSignatureError, ValueError) as exc:
         raise ReceiptInvalid("the receipt's signature does not verify under the service key") from exc
     try:
@@ -69,4 +74,10 @@ def verify_statement(statement: bytes, signature: bytes, receipt_key_id: str,
         raise ReceiptInvalid(f"the receipt's format is not {FORMAT}")
     if parsed.get("key_id") != receipt_key_id:
         raise ReceiptInvalid("the receipt's statement names another key than its key_id")
+    try:
+        signer.check_issued(parse_instant(str(parsed.get("time"))))
+    except ValueError as exc:
+        raise ReceiptInvalid("the receipt's time is malformed") from exc
+    except KeyRevoked as exc:
+        raise ReceiptInvalid(f"the receipt was signed by a revoked service key: {exc.detail}") from exc
     return parsed

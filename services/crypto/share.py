@@ -57,6 +57,7 @@ from .errors import (
     WrongRecipient,
     WrongRecipientKey,
 )
+from .key_chain import KeyChain, as_chain
 from .share_header import (
     FETCH_BOUND_VERSIONS,
     READABLE_VERSIONS,
@@ -77,6 +78,8 @@ _NONCE = 24
 _TAG = 16
 _SEALED_KEY_LEN = 32 + 48  # crypto_box_SEALBYTES = ephemeral pk (32) + MAC (16); share key 32
 _SIG_LEN = 64
+# What a package is verified under: the pinned key, or the chain followed from it (key_chain.py).
+ServiceKeys = KeyChain | nacl.signing.VerifyKey
 _ENVELOPE_MAGIC = b"CSP"  # then one version byte: "consentry share package", format version
 
 
@@ -242,7 +245,7 @@ def build_share(
 def open_share(
     pkg: SharePackage,
     *,
-    service_verify_key: nacl.signing.VerifyKey,
+    service_verify_key: ServiceKeys,
     recipient_private_key: nacl.public.PrivateKey,
     expected_recipient: str,
     expected: Expected,
@@ -267,7 +270,7 @@ def open_share(
 def open_archived_share(
     pkg: SharePackage,
     *,
-    service_verify_key: nacl.signing.VerifyKey,
+    service_verify_key: ServiceKeys,
     recipient_private_key: nacl.public.PrivateKey,
     expected_recipient: str,
 ) -> OpenedShare:
@@ -284,14 +287,15 @@ def open_archived_share(
     return OpenedShare(header, _decrypt(pkg, _unseal(pkg, recipient_private_key)))
 
 
-def _verified_header(pkg: SharePackage, service_verify_key: nacl.signing.VerifyKey) -> dict[str, Any]:
+def _verified_header(pkg: SharePackage, service_verify_key: ServiceKeys) -> dict[str, Any]:
+    """The header, once the signature verifies under a key of the chain (a single pinned key is a
+    chain of one) that was not revoked before the header's issue time."""
     _check_lengths(pkg)
-    try:
-        message = signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key, pkg.version)
-        service_verify_key.verify(message, pkg.signature)
-    except nacl.exceptions.BadSignatureError:
-        raise SignatureInvalid() from None
-    return parse_header(pkg.header, pkg.version)
+    message = signature_message(pkg.header, pkg.ciphertext, pkg.sealed_key, pkg.version)
+    signer = as_chain(service_verify_key).verify(message, pkg.signature)
+    header = parse_header(pkg.header, pkg.version)
+    signer.check_issued(parse_time(header["time"]))
+    return header
 
 
 def _check_recipient(header: dict[str, Any], expected_recipient: str, key: nacl.public.PrivateKey) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from consentry.ledger.db import LedgerReader
 from consentry.services.clock import rfc3339
 from consentry.services.crypto.receipts import FORMAT, key_id, sign_statement
-from consentry.services.signer import Ed25519Signer
+from consentry.services.signer import Ed25519Signer, one_key
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.models import Consent, LedgerSubject
 from consentry.v1 import consent_pb2 as pb
@@ -31,6 +31,7 @@ def receipt(signer: Ed25519Signer, row: Consent, seq: int, entry_bytes: bytes, l
     """The signed receipt of the change ledgered at `seq` (`entry_bytes`, its leaf `leaf_hash`)
     that made, or revoked, the consent version `row`."""
     entry = json.loads(entry_bytes)
+    signer = one_key(signer)  # the key named in the statement is the key that signs it
     statement = _statement(row, entry, seq, leaf_hash, key_id(bytes(signer.verify_key)))
     data, signature, kid = sign_statement(statement, signer)
     return pb.ConsentReceipt(statement=data, signature=signature, key_id=kid)

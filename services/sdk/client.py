@@ -3,6 +3,8 @@
     caller = Caller("org:familydoc", signing_key, role="physician", practitioner="dr-lee")
     client = Client("127.0.0.1:50051", caller)
     service_key = client.pin_service_key(expected)      # or pass a key pinned out of band
+    # After a rotation the pinned key still works: the client follows the rotation statements
+    # from it to the current key (docs/share-format.md, "Key rotation").
     for item in client.fetch("P-1", "TREAT", recipient_key=x25519_private, service_key=service_key):
         ...   # each package checked first: signature, recipient, purpose, patient, nonce, time, share id
     # Research names a research consent's subject id (Consent.subject_id), never the patient:
@@ -22,13 +24,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -43,7 +47,9 @@ from consentry.ledger.merkle import verify_inclusion
 from consentry.services import config
 from consentry.services.config import channel_options
 from consentry.services.crypto import export_seal
-from consentry.services.crypto.share import DEFAULT_TIME_WINDOW
+from consentry.services.crypto.errors import KeyRevoked, SignatureInvalid
+from consentry.services.crypto.key_chain import SHARE_SIGNING, Endorsement, KeyChain, parse_instant
+from consentry.services.crypto.share import DEFAULT_TIME_WINDOW, ServiceKeys
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk import consent_receipts
 from consentry.services.sdk.entries import canonical_entry
@@ -58,6 +64,7 @@ from consentry.v1 import (
     consent_pb2_grpc,
     exchange_pb2,
     exchange_pb2_grpc,
+    registry_pb2,
     registry_pb2_grpc,
     rights_pb2,
     rights_pb2_grpc,
@@ -141,6 +148,10 @@ def check_disclosure_entry(item: FetchedRecord, actor: str) -> dict:
 
 
 FETCH_NONCE_BYTES = 32
+# How long a client trusts the service's key list before asking again: the most a revocation
+# takes to reach a long-lived client (a signature the list does not verify asks at once).
+SERVICE_KEYS_TTL_S = 60.0
+_T = TypeVar("_T")
 # The consent changes whose responses carry a signed receipt (docs/receipts.md).
 RECEIPTED_CHANGES = ("GrantConsent", "ImportConsent", "ApproveAccessRequest", "NarrowConsent", "RevokeConsent")
 
@@ -178,6 +189,7 @@ class Client:
         self.seen_shares: SeenShares = seen_shares if seen_shares is not None else MemorySeenShares()
         self.clock = clock
         self.trusted_checkpoint = _trust_store(trusted_checkpoint)
+        self._service_keys: dict[bytes, tuple[float, KeyChain]] = {}
         options = channel_options(max_body_bytes or config.max_body_bytes())
         self._channel = _channel(target, root_certificates, certificate_chain, private_key, options)
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
@@ -202,7 +214,7 @@ class Client:
         purpose: str,
         *,
         recipient_key: PrivateKey,
-        service_key: VerifyKey,
+        service_key: ServiceKeys,
         categories: tuple[str, ...] = (),
         record_ids: tuple[str, ...] = (),
         emergency_justification: str = "",
@@ -214,10 +226,12 @@ class Client:
         """Fetches and opens records; a package that fails a check raises, and nothing of it is yielded.
 
         Each fetch sends a fresh random nonce. A shared record is yielded only if its package
-        verifies under `service_key`, is addressed to this institution and `recipient_key`, and
-        answers this fetch: `purpose`, `patient_id`, the nonce, an issue time within the client's
-        window, a share id not seen before (errors: consentry.services.crypto.errors; a
-        ``NotThisFetch`` means the package answered something else: moved, replayed or stale).
+        verifies under `service_key` (the key pinned out of band, or a key its rotation statements
+        hand over to, not revoked before the package's time: ``service_keys``), is addressed to
+        this institution and `recipient_key`, and answers this fetch: `purpose`, `patient_id`, the
+        nonce, an issue time within the client's window, a share id not seen before (errors:
+        consentry.services.crypto.errors; a ``NotThisFetch`` means the package answered something
+        else: moved, replayed or stale).
 
         For research (HRESCH) pass ``patient_id=""`` and the research consent's ``subject_id``.
 
@@ -235,8 +249,11 @@ class Client:
         )
         asked = Asked(purpose, subject_id or patient_id, nonce, tuple(categories), tuple(record_ids), self.clock,
                       self.time_window)
-        stream = (open_response(item, asked, self._recipient(recipient_key, service_key))
-                  for item in self.exchange.FetchRecords(request, timeout=self.timeout_s))
+        def opened(item: exchange_pb2.FetchRecordsResponse) -> FetchedRecord:
+            return self._with_service_keys(service_key, lambda keys: open_response(
+                item, asked, self._recipient(recipient_key, keys)))
+
+        stream = (opened(item) for item in self.exchange.FetchRecords(request, timeout=self.timeout_s))
         if not prove:
             yield from stream
             return
@@ -250,9 +267,37 @@ class Client:
             checkpoint = (proof.checkpoint_note, proof.tree_size, proof.root_hash)
             yield dataclasses.replace(item, proof=proof)
 
-    def _recipient(self, key: PrivateKey, service_key: VerifyKey) -> Recipient:
+    def _recipient(self, key: PrivateKey, service_keys: KeyChain) -> Recipient:
         """This institution as share headers name it: its registered id, without "org:"."""
-        return Recipient(self.caller.principal.split(":", 1)[1], key, service_key, self.seen_shares)
+        return Recipient(self.caller.principal.split(":", 1)[1], key, service_keys, self.seen_shares)
+
+    def service_keys(self, pinned: VerifyKey | bytes, *, refresh: bool = False) -> KeyChain:
+        """The share-signing keys to trust, from the key pinned out of band: it, then each key a
+        rotation statement (GetServiceKeys) verified under the key before hands over to, with the
+        revocations the service lists (docs/share-format.md, "Key rotation"). Kept for
+        SERVICE_KEYS_TTL_S; raises SignatureInvalid when a statement naming a key of the chain
+        does not verify (a forged endorsement)."""
+        pinned = bytes(pinned)
+        kept = self._service_keys.get(pinned)
+        if kept is not None and not refresh and time.monotonic() - kept[0] < SERVICE_KEYS_TTL_S:
+            return kept[1]
+        reply = self.registry.GetServiceKeys(registry_pb2.GetServiceKeysRequest(), timeout=self.timeout_s)
+        chain = service_key_chain(pinned, reply)
+        self._service_keys[pinned] = (time.monotonic(), chain)
+        return chain
+
+    def _with_service_keys(self, service_key: ServiceKeys, check: Callable[[KeyChain], _T]) -> _T:
+        """`check` under the chain followed from a pinned key (or under the chain given); a
+        signature that the known chain does not verify asks the service again once, since the
+        key may have rotated since the chain was read."""
+        if isinstance(service_key, KeyChain):
+            return check(service_key)
+        try:
+            return check(self.service_keys(service_key))
+        except (SignatureInvalid, consent_receipts.ReceiptInvalid, export_seal.DecryptionFailed) as exc:
+            if isinstance(exc, KeyRevoked):
+                raise
+            return check(self.service_keys(service_key, refresh=True))
 
     def verify_disclosure(self, item: FetchedRecord, ledger_key: str, *, origin: str | None = None,
                           _checkpoint: tuple[str, int, bytes] | None = None) -> DisclosureProof:
@@ -293,23 +338,24 @@ class Client:
             raise DisclosureNotProven(f"ledger check failed: {exc}") from exc
         return DisclosureProof(seq, entry, note, size, root)
 
-    def change_consent(self, method: str, request: Message, service_key: VerifyKey) -> tuple[Message, dict]:
+    def change_consent(self, method: str, request: Message, service_key: ServiceKeys) -> tuple[Message, dict]:
         """Calls a consent change (GrantConsent, ImportConsent, ApproveAccessRequest, NarrowConsent,
         RevokeConsent) and returns the response with its receipt's statement, once the receipt
         verifies under `service_key` and states the version returned; raises ReceiptInvalid."""
         if method not in RECEIPTED_CHANGES:
             raise ValueError(f"{method} is not a consent change with a receipt")
         response = getattr(self.consent, method)(request, timeout=self.timeout_s)
-        return response, consent_receipts.receipt_of(response, service_key)
+        return response, self._with_service_keys(service_key, lambda keys: consent_receipts.receipt_of(response, keys))
 
     def consent_receipts(self, consent_id: str,
-                         service_key: VerifyKey) -> list[tuple[consent_pb2.ConsentReceipt, dict]]:
+                         service_key: ServiceKeys) -> list[tuple[consent_pb2.ConsentReceipt, dict]]:
         """Every receipt of the consent's changes, oldest first, each verified (ReceiptInvalid)."""
         found: list[tuple[consent_pb2.ConsentReceipt, dict]] = []
         for page in pages(self.consent.ListConsentReceipts, lambda token: consent_pb2.ListConsentReceiptsRequest(
                 consent_id=consent_id, page_token=token), timeout=self.timeout_s):
             for receipt in page.receipts:
-                statement = consent_receipts.verify_consent_receipt(receipt, service_key)
+                statement = self._with_service_keys(
+                    service_key, functools.partial(_verify_receipt, receipt))
                 if statement["consent_id"] != consent_id:
                     raise consent_receipts.ReceiptInvalid("a receipt listed states another consent")
                 found.append((receipt, statement))
@@ -334,7 +380,7 @@ class Client:
             consent_pb2.GetConsentEvidenceRequest(consent_id=consent_id, version=version, page_token=token)),
             timeout=self.timeout_s) for item in page.evidence]
 
-    def export_records(self, patient_id: str, service_key: VerifyKey) -> list[ExportedPage]:
+    def export_records(self, patient_id: str, service_key: ServiceKeys) -> list[ExportedPage]:
         """A copy of the patient's records, every page opened with this client's own signing key
         (the patient's, or their representative's) once the service's signature checks out
         (docs/rights.md, "Export"). Each page is a FHIR R4 Bundle of type collection."""
@@ -343,7 +389,8 @@ class Client:
                 patient_id=patient_id, page_token=token), timeout=self.timeout_s):
             sealed = export_seal.SealedExport(reply.export.header, reply.export.ciphertext,
                                               reply.export.sealed_key, reply.export.signature)
-            header, bundle = export_seal.open_export(sealed, self._identity_in_memory(), service_key)
+            header, bundle = self._with_service_keys(
+                service_key, functools.partial(export_seal.open_export, sealed, self._identity_in_memory()))
             if header["records"] != reply.record_count or len(bundle.get("entry", [])) != reply.record_count:
                 raise export_seal.MalformedPackage("the export's record count does not match its header")
             opened.append(ExportedPage(header, bundle, reply.request.request_id, reply.ledger_seq))
@@ -420,6 +467,18 @@ class Client:
             request = audit_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size)
             return list(self.audit.GetConsistencyProof(request, timeout=self.timeout_s).hashes)
         CheckpointTrust(verifier, self.trusted_checkpoint, origin).advance(note, prove)
+
+
+def _verify_receipt(receipt: consent_pb2.ConsentReceipt, keys: KeyChain) -> dict:
+    return consent_receipts.verify_consent_receipt(receipt, keys)
+
+
+def service_key_chain(pinned: VerifyKey | bytes, reply: registry_pb2.GetServiceKeysResponse) -> KeyChain:
+    """The chain from `pinned` through the share-signing keys a GetServiceKeys reply lists."""
+    listed = [k for k in reply.share_signing_keys if k.purpose == SHARE_SIGNING]
+    endorsements = [Endorsement(k.statement, k.old_signature, k.new_signature) for k in listed if k.statement]
+    revoked = {bytes(k.public_key): parse_instant(k.revoked_from) for k in listed if k.revoked_from}
+    return KeyChain.follow(pinned, endorsements, revoked)
 
 
 def _trust_store(where: str | os.PathLike[str] | TrustStore | None) -> TrustStore:

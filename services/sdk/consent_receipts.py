@@ -19,6 +19,7 @@ from nacl.signing import VerifyKey
 
 from consentry.ledger.errors import LedgerError
 from consentry.ledger.merkle import verify_inclusion
+from consentry.services.crypto.key_chain import KeyChain
 from consentry.services.crypto.receipts import ReceiptInvalid, verify_statement
 from consentry.v1 import consent_pb2 as pb
 
@@ -29,12 +30,12 @@ _MEMBERS = {"format", "key_id", "change", "consent_id", "version", "patient_id",
             "authorization", "request_id", "terms", "notice", "time", "ledger"}
 
 
-def verify_consent_receipt(receipt: pb.ConsentReceipt, service_key: VerifyKey | bytes) -> dict[str, Any]:
+def verify_consent_receipt(receipt: pb.ConsentReceipt, service_key: VerifyKey | bytes | KeyChain) -> dict[str, Any]:
     """The receipt's statement once it verifies under `service_key` (32 bytes, or a VerifyKey) and
     holds exactly the members of format consentry-consent-receipt/1; raises ReceiptInvalid."""
     if not receipt.statement or not receipt.signature:
         raise ReceiptInvalid("the response carries no receipt")
-    key = service_key if isinstance(service_key, VerifyKey) else VerifyKey(bytes(service_key))
+    key = service_key if isinstance(service_key, (VerifyKey, KeyChain)) else VerifyKey(bytes(service_key))
     statement = verify_statement(receipt.statement, receipt.signature, receipt.key_id, key)
     if set(statement) != _MEMBERS or statement["change"] not in CHANGES:
         raise ReceiptInvalid("the receipt's statement does not have the members of its format")
@@ -45,7 +46,7 @@ def verify_consent_receipt(receipt: pb.ConsentReceipt, service_key: VerifyKey | 
     return statement
 
 
-def receipt_of(response: Message, service_key: VerifyKey | bytes) -> dict[str, Any]:
+def receipt_of(response: Message, service_key: VerifyKey | bytes | KeyChain) -> dict[str, Any]:
     """The verified receipt of a consent change's response (GrantConsent, ImportConsent,
     ApproveAccessRequest, NarrowConsent, RevokeConsent), checked to state the consent version
     the response returns."""

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from nacl.public import PrivateKey
-from nacl.signing import VerifyKey
 
 from consentry.services.crypto.errors import ReplayedShare, ResponseMismatch
-from consentry.services.crypto.share import Expected, SharePackage, open_share
+from consentry.services.crypto.share import Expected, ServiceKeys, SharePackage, open_share
 from consentry.services.crypto.share_header import parse_time
 from consentry.services.sdk.seen_shares import SeenShares
 from consentry.v1 import exchange_pb2
@@ -97,7 +96,7 @@ class Recipient:
 
     institution_id: str
     key: PrivateKey
-    service_key: VerifyKey
+    service_key: ServiceKeys  # the pinned key, or the chain followed from it
     seen: SeenShares
 
 

@@ -85,6 +85,25 @@ class PrincipalKey(Base):
     retired_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class ServiceSigningKey(Base):
+    """A signing key of the service itself (its public half only) and its validity, for recipients
+    to follow a rotation (docs/keys.md, "Rotation"). One row per purpose is `current`; a row after
+    the first carries its endorsement: the rotation statement signed by the key before it and by
+    itself. A retired key stays valid for what it signed; a revoked one only before `revoked_from_ns`."""
+
+    __tablename__ = "service_signing_keys"
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)  # share-signing
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # key_provider.signer_key_id
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # current | retired | revoked
+    valid_from_ns: Mapped[int] = mapped_column(BigInteger)
+    retired_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_from_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    statement: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the rotation statement
+    old_signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    new_signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
 class TokenUse(Base):
     """Every accepted token id, kept until the token expires, so a replay is refused."""
 

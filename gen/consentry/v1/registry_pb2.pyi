@@ -283,14 +283,40 @@ class GetServiceKeysRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServiceKeysResponse(_message.Message):
-    __slots__ = ("share_signing_public_key", "ledger_verifier_key", "ledger_origin")
+    __slots__ = ("share_signing_public_key", "ledger_verifier_key", "ledger_origin", "share_signing_keys")
     SHARE_SIGNING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     LEDGER_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SHARE_SIGNING_KEYS_FIELD_NUMBER: _ClassVar[int]
     share_signing_public_key: bytes
     ledger_verifier_key: str
     ledger_origin: str
-    def __init__(self, share_signing_public_key: _Optional[bytes] = ..., ledger_verifier_key: _Optional[str] = ..., ledger_origin: _Optional[str] = ...) -> None: ...
+    share_signing_keys: _containers.RepeatedCompositeFieldContainer[ServiceSigningKey]
+    def __init__(self, share_signing_public_key: _Optional[bytes] = ..., ledger_verifier_key: _Optional[str] = ..., ledger_origin: _Optional[str] = ..., share_signing_keys: _Optional[_Iterable[_Union[ServiceSigningKey, _Mapping]]] = ...) -> None: ...
+
+class ServiceSigningKey(_message.Message):
+    __slots__ = ("purpose", "key_id", "public_key", "status", "valid_from", "retired_at", "revoked_from", "statement", "old_signature", "new_signature")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FROM_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_FIELD_NUMBER: _ClassVar[int]
+    OLD_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    key_id: str
+    public_key: bytes
+    status: str
+    valid_from: str
+    retired_at: str
+    revoked_from: str
+    statement: bytes
+    old_signature: bytes
+    new_signature: bytes
+    def __init__(self, purpose: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., status: _Optional[str] = ..., valid_from: _Optional[str] = ..., retired_at: _Optional[str] = ..., revoked_from: _Optional[str] = ..., statement: _Optional[bytes] = ..., old_signature: _Optional[bytes] = ..., new_signature: _Optional[bytes] = ...) -> None: ...
 
 class NoticeText(_message.Message):
     __slots__ = ("language", "recipient_legal_name", "recipient_contact", "purpose_description", "handling_method", "necessity_and_impact", "retention", "how_to_withdraw")

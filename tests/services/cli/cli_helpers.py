@@ -29,10 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(data: Path, log: IO[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `consentry serve` on a free port; return it and its target once it reports SERVING."""
+def serve(data: Path, log: IO[str], env: dict[str, str] | None = None,
+          args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """Start `consentry serve` (with `args`, e.g. ("--workers", "2")) on a free port; return it and
+    its target once it reports SERVING."""
     port = free_port()
-    proc = subprocess.Popen([*CONSENTRY, "serve", "--init", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+    proc = subprocess.Popen([*CONSENTRY, "serve", "--init", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
+                             *args],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     target = f"127.0.0.1:{port}"
     try:
