@@ -78,6 +78,9 @@ class Settings:
     watch_poll_s: float = 0.5
     watch_per_principal: int = 4
     watch_max_total: int = 64
+    # Stopping (docs/operations.md, "Drain"): how long the calls under way may take to finish
+    # once the server was asked to stop, before the rest are cancelled.
+    drain_grace_s: float = 30.0
     # Keys in a PKCS#11 token (docs/keys.md): the module's path (set: the token provider), the
     # token's label, and a file holding its PIN (else $CONSENTRY_PKCS11_PIN; never a flag).
     pkcs11_module: str | None = None
@@ -115,6 +118,7 @@ class Settings:
             watch_poll_s=float(env.get("CONSENTRY_WATCH_POLL_S", "0.5")),
             watch_per_principal=int(env.get("CONSENTRY_WATCH_PER_PRINCIPAL", "4")),
             watch_max_total=int(env.get("CONSENTRY_WATCH_MAX_TOTAL", "64")),
+            drain_grace_s=float(env.get("CONSENTRY_DRAIN_GRACE_S", "30")),
             pkcs11_module=env.get("CONSENTRY_PKCS11_MODULE") or None,
             pkcs11_label=env.get("CONSENTRY_PKCS11_TOKEN") or "consentry",
             pkcs11_pin_file=Path(env["CONSENTRY_PKCS11_PIN_FILE"]) if env.get("CONSENTRY_PKCS11_PIN_FILE") else None,

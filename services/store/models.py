@@ -363,3 +363,14 @@ class EnrolmentCode(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     expire_ns: Mapped[int] = mapped_column(BigInteger)
     used_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AccessDelivery(Base):
+    """Which allowed decisions reached their recipient: the seq of each `access.decision` a fetch
+    carried, and of the `access.delivered` entry the fetch ledgered once it had handed every
+    message to gRPC (domain/delivery.py). Derived from the ledger, written with that entry; a
+    decision without a row was made available, its receipt not confirmed."""
+
+    __tablename__ = "access_deliveries"
+    decision_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delivered_seq: Mapped[int] = mapped_column(BigInteger)
