@@ -80,6 +80,9 @@ class Settings:
     watch_poll_s: float = 0.5
     watch_per_principal: int = 4
     watch_max_total: int = 64
+    # Stopping (docs/operations.md, "Drain"): how long the calls under way may take to finish
+    # once the server was asked to stop, before the rest are cancelled.
+    drain_grace_s: float = 30.0
     # Keys in a PKCS#11 token (docs/keys.md): the module's path (set: the token provider), the
     # token's label, and a file holding its PIN (else $CONSENTRY_PKCS11_PIN; never a flag).
     pkcs11_module: str | None = None
@@ -120,6 +123,7 @@ class Settings:
             watch_poll_s=e.number("CONSENTRY_WATCH_POLL_S", 0.5, minimum=0.01),
             watch_per_principal=e.integer("CONSENTRY_WATCH_PER_PRINCIPAL", 4, minimum=1),
             watch_max_total=e.integer("CONSENTRY_WATCH_MAX_TOTAL", 64, minimum=1),
+            drain_grace_s=e.number("CONSENTRY_DRAIN_GRACE_S", 30.0),
             pkcs11_module=e.text("CONSENTRY_PKCS11_MODULE"),
             pkcs11_label=e.text("CONSENTRY_PKCS11_TOKEN") or "consentry",
             pkcs11_pin_file=e.path("CONSENTRY_PKCS11_PIN_FILE"),

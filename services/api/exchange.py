@@ -10,7 +10,7 @@ import grpc
 from consentry.services import clock, metrics
 from consentry.services.api.app import App
 from consentry.services.crypto import at_rest
-from consentry.services.domain import deposits, erasure, metadata_reads, patient_identifiers
+from consentry.services.domain import delivery, deposits, erasure, metadata_reads, patient_identifiers
 from consentry.services.domain.disclosure import Disclosure, Outcome
 from consentry.services.domain.readings import PATIENT_REPORTED
 from consentry.services.domain.record_requests import (
@@ -127,6 +127,19 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         responses = [outcome_pb(o) for o in outcomes]
         # Only after the disclosures and their ledger entries have committed does anything leave.
         yield from responses
+        # Reached only once gRPC took the last message: a stream cut short (drain, client gone,
+        # deadline) never asks for more, and its shares stay "not confirmed received".
+        if context.is_active():
+            self._delivered(principal, outcomes)
+
+    def _delivered(self, principal: Principal, outcomes: list[Outcome]) -> None:
+        """Ledgers the fetch's completion (domain/delivery.py); failing, the shares stay
+        unconfirmed and the call still succeeds: the recipient has them."""
+        try:
+            with self.app.db.write() as s:
+                delivery.ledger_delivery(s, self.app.trail, principal, outcomes)
+        except Exception:
+            log.warning("could not ledger a fetch's delivery", exc_info=True)
 
     def EraseRecord(self, request: pb.EraseRecordRequest, context: grpc.ServicerContext) -> pb.EraseRecordResponse:
         """The holder erases its own record; the patient, or a proxy with the manage-consents

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consentry.services.api import call_log
 from consentry.services.api.decoding import Received, checked, method_types, tolerant_parser
+from consentry.services.api.drain import Drain
 from consentry.services.api.enrolment_codes import REDEEM_METHOD
 from consentry.services.api.rate_limits import PrincipalLimits, SourceLimits, forwarded_peer, source_of
 from consentry.services.api.refusal_summaries import ENROLMENT_CODE_REFUSED, RATE_LIMITED, RefusalSummaries
@@ -73,6 +74,8 @@ class GuardInterceptor(grpc.ServerInterceptor):
         self._body_limit = settings.max_body_bytes
         # Set by the server when it runs the web front door (rate_limits.forwarded_peer).
         self.gateway_secret: str | None = None
+        # The calls under way, and new ones refused once the server drains (api/drain.py).
+        self.drain = Drain()
 
     def intercept_service(
         self,
@@ -86,12 +89,12 @@ class GuardInterceptor(grpc.ServerInterceptor):
         parse = tolerant_parser(self._request_types[method])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                call_log.unary(method, self._unary(handler.unary_unary, method)),
+                call_log.unary(method, self.drain.unary(self._unary(handler.unary_unary, method))),
                 request_deserializer=parse, response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                call_log.stream(method, self._stream(handler.unary_stream, method)),
+                call_log.stream(method, self.drain.stream(self._stream(handler.unary_stream, method))),
                 request_deserializer=parse, response_serializer=handler.response_serializer,
             )
         raise RuntimeError(f"{method}: only unary and server-streaming calls are served")

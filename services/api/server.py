@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 
@@ -44,6 +45,7 @@ from consentry.v1 import (
     rights_pb2_grpc,
 )
 
+CANCELLED_CALLS_END_S = 5.0
 log = logging.getLogger("consentry.server")
 
 SERVICE_NAMES = [
@@ -95,6 +97,7 @@ class Server:
         self.port = self.listeners[0].port
         self.web = self._web(http)
         self._stop = threading.Event()
+        self._stopping = threading.Lock()
         self._upkeep = threading.Thread(target=self._keep_ledger, name="ledger-upkeep", daemon=True)
         self.cuts_checkpoints = cuts_checkpoints
         self.witnessing = self._witnessing() if cuts_checkpoints else None
@@ -131,13 +134,28 @@ class Server:
             self.witnessing.start()
         return self
 
-    def stop(self, grace: float = 2.0) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Drains, then stops (docs/operations.md, "Drain"): health says NOT_SERVING and new calls
+        are refused UNAVAILABLE; the watches end at once (UNAVAILABLE: reconnect elsewhere); the
+        calls under way get up to `grace` seconds (default: the settings' drain_grace_s) to
+        finish, and what is left then is cancelled. Once only: a second stop (a second SIGTERM)
+        while the first drains returns at once."""
+        if not self._stopping.acquire(blocking=False):
+            return
+        grace = self.app.settings.drain_grace_s if grace is None else grace
+        started = time.monotonic()
+        self.health.enter_graceful_shutdown()
+        under_way = self.guard.drain.begin(grace)
         self._stop.set()
-        self.feed.stop()  # the live streams end first, so stopping waits for none of them
+        self.feed.stop()  # the live streams end first, so the drain waits for none of them
         if self.web is not None:
             self.web.stop()
-        self.health.enter_graceful_shutdown()
-        self.grpc.stop(grace).wait()
+        cut = self.guard.drain.wait(grace)
+        self.grpc.stop(0).wait()
+        # A cancelled call's handler runs on until it notices: let it end its own transaction
+        # before the pool closes (a test then drops its database; an operator's restart follows).
+        self.guard.drain.wait(CANCELLED_CALLS_END_S)
+        self.guard.drain.end(under_way, cut, started)
         if self._upkeep.is_alive():
             self._upkeep.join()
         if self.witnessing is not None:

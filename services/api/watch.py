@@ -30,7 +30,7 @@ from consentry.services.api.app import App
 from consentry.services.api.commit_feed import CommitFeed
 from consentry.services.api.watch_reads import AccessReads, ChangeReads
 from consentry.services.domain.consent_requests import validate_watch_access
-from consentry.services.errors import ResourceExhausted
+from consentry.services.errors import ResourceExhausted, Unavailable
 from consentry.services.identity.principals import current_principal
 from consentry.v1 import consent_pb2 as pb
 
@@ -93,7 +93,8 @@ class Watching:
     def _live(self, context: grpc.ServicerContext, read: Callable[[], Sequence[Found]],
               respond: Callable[[Found], Response], heartbeat: Callable[[Timestamp], Response]) -> Iterator[Response]:
         """Sends what `read` finds each time the ledger grew, and a heartbeat when nothing was
-        sent for `heartbeat_s`; ends when the call is cancelled or the server stops."""
+        sent for `heartbeat_s`; ends when the call is cancelled, or UNAVAILABLE when the server
+        stops (docs/operations.md, "Drain")."""
         context.add_callback(self.feed.nudge)
         yield heartbeat(_now())  # the watch is open: what commits now is sent
         last_sent = time.monotonic()
@@ -107,6 +108,9 @@ class Watching:
                 yield heartbeat(_now())
                 last_sent, quiet = time.monotonic(), 0.0
             self.feed.wait_past(known, self.heartbeat_s - quiet)
+        if self.feed.stopped:  # the server drains: the client reconnects, to another server if any
+            raise Unavailable("the server is shutting down: reconnect (to another server) with after_seq "
+                              "the last seq received")
 
 
 def _access_response(item: pb.AccessEvent | pb.PatientNotice) -> pb.WatchAccessResponse:

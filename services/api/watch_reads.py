@@ -77,7 +77,7 @@ class AccessReads:
             seqs = access_history.history_seqs(s, self.pseudonym, self.after, READ_BATCH)
             if not seqs:
                 return found
-            found += access_history.access_events(s, seqs)
+            found += access_history.access_events(s, seqs, with_delivery=False)
             self.after = seqs[-1]
 
     def _notice_rows(self, s: Session) -> list[PatientNotice]:

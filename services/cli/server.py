@@ -67,6 +67,10 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
           init: bool = typer.Option(
               False, "--init", help="Create the data directory and its keys first if it has none (as `consentry "
               "init`); without it, a directory that was never initialised is refused"),
+          drain_grace: float | None = typer.Option(
+              None, "--drain-grace", metavar="SECONDS", min=0, envvar="CONSENTRY_DRAIN_GRACE_S",
+              help="On SIGTERM, how long the calls under way may take to finish before the rest are cancelled "
+              "[default: 30] (docs/operations.md, \"Drain\")"),
           data_dir: Path | None = DataDir) -> None:
     """Run the gRPC server on an initialised data directory (`consentry init`, or `--init`).
 
@@ -87,6 +91,8 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
     config = settings(data_dir)
     if insecure_plaintext:
         config = dataclasses.replace(config, insecure_plaintext=True)
+    if drain_grace is not None:
+        config = dataclasses.replace(config, drain_grace_s=drain_grace)
     endpoint = None
     try:
         check(config, listen, listen_without_client_cert)  # before anything is built or migrated
@@ -105,8 +111,10 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
             endpoint = metrics_endpoint.serve(metrics, workers=workers > 1)
             typer.echo(f"metrics on {endpoint.url}")
         if workers > 1:
+            worker_env = {**(endpoint.worker_env() if endpoint else {}),
+                          "CONSENTRY_DRAIN_GRACE_S": str(config.drain_grace_s)}
             raise typer.Exit(_serve_workers(config, workers, listen, listen_without_client_cert, http,
-                                            log_level, endpoint.worker_env() if endpoint else {}))
+                                            log_level, worker_env))
         server = start(config, listen, listen_without_client_cert=listen_without_client_cert, http=http)
     except ListenError as exc:
         typer.echo(f"consentry serve: {exc}", err=True)
@@ -120,6 +128,8 @@ def serve(listen: str = typer.Option(cfg.DEFAULT_LISTEN, help="HOST:PORT to list
     typer.echo(f"consentry serving {' and '.join(map(str, server.listeners))} (data: {config.data_dir})")
     if server.web is not None:
         typer.echo(f"web front door: {server.web.url} (auditor page: {server.web.url}auditor/)")
+    # SIGTERM drains (docs/operations.md, "Drain"); a second one during the drain finds stop()
+    # under way and returns at once: harmless, the drain goes on.
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         server.wait()

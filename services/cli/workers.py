@@ -33,7 +33,7 @@ from consentry.services.config import Settings
 
 log = logging.getLogger("consentry.workers")
 
-STOP_WAIT_S = 30
+STOP_WAIT_S = 30  # beyond the workers' drain grace (docs/operations.md, "Drain")
 READY = b"consentry worker serving: "  # the line a worker reports with (serve_worker.py)
 
 
@@ -100,6 +100,8 @@ class _Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
         self._asked: set[int] = set()
+        # Each worker drains for up to its grace on SIGTERM; the parent waits for that and more.
+        self.stop_wait_s = STOP_WAIT_S + float(env.get("CONSENTRY_DRAIN_GRACE_S", "30"))
 
     def start(self, command: list[str]) -> None:
         # stdin: the worker stops when it ends, that is when this process is gone.
@@ -126,9 +128,11 @@ class _Workers:
         return self.stopped()
 
     def stopped(self) -> int:
-        """After a stop signal: every worker stopped; 0 if each stopped cleanly."""
+        """After a stop signal: every worker drained and stopped; 0 if each stopped cleanly."""
         self.stop()
+        log.info("stopping: each of %d workers drains", len(self.procs))
         self.wait()
+        log.info("workers stopped")
         # Killed by the SIGTERM itself: asked to stop before it had set up its own stopping.
         unclean = [proc for proc in self.procs if proc.returncode not in (0, -signal.SIGTERM)]
         if unclean:
@@ -139,9 +143,9 @@ class _Workers:
     def wait(self) -> None:
         for proc in self.procs:
             try:
-                proc.wait(timeout=STOP_WAIT_S)
+                proc.wait(timeout=self.stop_wait_s)
             except subprocess.TimeoutExpired:
-                log.error("worker %d did not stop within %d s; killed", proc.pid, STOP_WAIT_S)
+                log.error("worker %d did not stop within %d s; killed", proc.pid, self.stop_wait_s)
                 proc.kill()
                 proc.wait()
 

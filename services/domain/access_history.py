@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from consentry.ledger import tombstone_commitment
 from consentry.ledger.db import LedgerReader
+from consentry.services.domain import delivery
 from consentry.services.store.models import LedgerSubject
 from consentry.v1 import consent_pb2 as pb
 
@@ -31,11 +32,21 @@ def history_seqs(s: Session, pseudonym: str | None, after: int, limit: int) -> l
     ).order_by(LedgerSubject.seq).limit(limit)))
 
 
-def access_events(s: Session, seqs: list[int]) -> list[pb.AccessEvent]:
-    """The events of the entries at `seqs`. A tombstone (an erased record's entry) is no longer
-    history: it has none."""
+def access_events(s: Session, seqs: list[int], *, with_delivery: bool = True) -> list[pb.AccessEvent]:
+    """The events of the entries at `seqs`, each allowed one received or not confirmed received
+    (domain/delivery.py) unless not `with_delivery`: a watch pushes a decision as it commits,
+    before its fetch has sent anything, so it leaves the status to GetAccessHistory. A tombstone
+    (an erased record's entry) is no longer history: it has none."""
     rows = LedgerReader(s.connection()).entries_at(seqs)
-    return [access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
+    events = [access_event(e.seq, json.loads(e.entry)) for e in rows if tombstone_commitment(e.entry) is None]
+    if not with_delivery:
+        return events
+    received = delivery.delivered(s, [e.ledger_seq for e in events if e.allowed])
+    for event in events:
+        if event.allowed:
+            event.delivery = (pb.DELIVERY_STATUS_RECEIVED if event.ledger_seq in received
+                              else pb.DELIVERY_STATUS_NOT_CONFIRMED)
+    return events
 
 
 def access_event(seq: int, e: dict) -> pb.AccessEvent:

@@ -399,3 +399,14 @@ class ServiceState(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessDelivery(Base):
+    """Which allowed decisions reached their recipient: the seq of each `access.decision` a fetch
+    carried, and of the `access.delivered` entry the fetch ledgered once it had handed every
+    message to gRPC (domain/delivery.py). Derived from the ledger, written with that entry; a
+    decision without a row was made available, its receipt not confirmed."""
+
+    __tablename__ = "access_deliveries"
+    decision_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delivered_seq: Mapped[int] = mapped_column(BigInteger)

@@ -55,6 +55,12 @@ class ConsentChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_CHANGE_KIND_CONSENT_GRANTED: _ClassVar[ConsentChangeKind]
     CONSENT_CHANGE_KIND_CONSENT_NARROWED: _ClassVar[ConsentChangeKind]
     CONSENT_CHANGE_KIND_CONSENT_REVOKED: _ClassVar[ConsentChangeKind]
+
+class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATUS_UNSPECIFIED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_RECEIVED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_NOT_CONFIRMED: _ClassVar[DeliveryStatus]
 CONSENT_STATUS_UNSPECIFIED: ConsentStatus
 CONSENT_STATUS_ACTIVE: ConsentStatus
 CONSENT_STATUS_REVOKED: ConsentStatus
@@ -82,6 +88,9 @@ CONSENT_CHANGE_KIND_REQUEST_DECLINED: ConsentChangeKind
 CONSENT_CHANGE_KIND_CONSENT_GRANTED: ConsentChangeKind
 CONSENT_CHANGE_KIND_CONSENT_NARROWED: ConsentChangeKind
 CONSENT_CHANGE_KIND_CONSENT_REVOKED: ConsentChangeKind
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
+DELIVERY_STATUS_RECEIVED: DeliveryStatus
+DELIVERY_STATUS_NOT_CONFIRMED: DeliveryStatus
 
 class Consent(_message.Message):
     __slots__ = ("consent_id", "version", "patient_id", "grantee", "kind", "categories", "purposes", "data_period", "validity", "excepted_categories", "status", "created_by", "create_time", "revoke_time", "revoke_reason", "subject_id", "notice", "broad_categories")
@@ -418,7 +427,7 @@ class ListProxiesResponse(_message.Message):
     def __init__(self, proxies: _Optional[_Iterable[_Union[Proxy, _Mapping]]] = ...) -> None: ...
 
 class AccessEvent(_message.Message):
-    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations", "emergency_access_id")
+    __slots__ = ("ledger_seq", "time", "institution_id", "role", "practitioner_id", "purpose", "record_id", "category", "allowed", "reasons", "consent_ids", "emergency", "obligations", "emergency_access_id", "delivery")
     LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -433,6 +442,7 @@ class AccessEvent(_message.Message):
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
     OBLIGATIONS_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
     ledger_seq: int
     time: _timestamp_pb2.Timestamp
     institution_id: str
@@ -447,7 +457,8 @@ class AccessEvent(_message.Message):
     emergency: bool
     obligations: _containers.RepeatedScalarFieldContainer[str]
     emergency_access_id: str
-    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ..., emergency_access_id: _Optional[str] = ...) -> None: ...
+    delivery: DeliveryStatus
+    def __init__(self, ledger_seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., institution_id: _Optional[str] = ..., role: _Optional[str] = ..., practitioner_id: _Optional[str] = ..., purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., category: _Optional[str] = ..., allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., emergency: _Optional[bool] = ..., obligations: _Optional[_Iterable[str]] = ..., emergency_access_id: _Optional[str] = ..., delivery: _Optional[_Union[DeliveryStatus, str]] = ...) -> None: ...
 
 class GetAccessHistoryRequest(_message.Message):
     __slots__ = ("patient_id", "page_size", "page_token")

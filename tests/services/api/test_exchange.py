@@ -170,7 +170,8 @@ def test_patient_pages_through_exactly_their_own_ledger_entries(harness, story):
                 ]) == len(ledgered_pages) < len(pages)
     # Exactly the entries the service's index lists for the patient: every one naming their ledger
     # pseudonym, their access entries (which name them by the fetching institution's pseudonym)
-    # and refusals about them (which name no one).
+    # and their deliveries (which name them as the access entries do), and refusals about them
+    # (which name no one).
     ledger = harness.pseudonym(patient.id)
     indexed = [row[0] for row in harness.sql(
         "SELECT seq FROM ledger_subjects WHERE pseudonym = :p ORDER BY seq", p=ledger) or ()]
@@ -178,7 +179,7 @@ def test_patient_pages_through_exactly_their_own_ledger_entries(harness, story):
     assert [seq for seq, _entry in mine] == [seq for seq in indexed if seq < pages[-1].next_start]
     assert {e["seq"] for e in everything if e.get("patient") == ledger} < set(indexed)
     for _seq, entry in mine:
-        if entry["kind"] == "access.decision":
+        if entry["kind"] in ("access.decision", "access.delivered"):
             recipient = entry["actor"].removeprefix("org:")
             assert entry["patient"] == derived.institution_pseudonym(harness.app.trail.pseudonym_key, recipient,
                                                                      patient.id)

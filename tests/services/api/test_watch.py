@@ -73,8 +73,12 @@ def test_decisions_arrive_as_they_commit_built_as_the_history_builds_them(watche
     reader.close()
     assert allowed.allowed and allowed.institution_id == doctor.id and allowed.purpose == "TREAT"
     assert not refused.allowed and refused.purpose == "HPAYMT" and refused.reasons
-    assert [e for e in history(patient) if e.ledger_seq in (allowed.ledger_seq, refused.ledger_seq)] == [
-        allowed, refused]
+    shown = [e for e in history(patient) if e.ledger_seq in (allowed.ledger_seq, refused.ledger_seq)]
+    # The history also says whether the share was received; the watch pushed it before it was sent.
+    assert [e.delivery for e in shown] == [consent_pb2.DELIVERY_STATUS_RECEIVED,
+                                           consent_pb2.DELIVERY_STATUS_UNSPECIFIED]
+    shown[0].ClearField("delivery")
+    assert shown == [allowed, refused]
 
 
 def test_an_emergency_access_arrives_flagged_with_its_notice(watched):
@@ -245,8 +249,8 @@ def test_stopping_the_server_ends_the_streams(tmp_path, backend):
         started = time.monotonic()
         h.server.stop(grace=10)
         assert time.monotonic() - started < 5
-        for reader in readers:
-            reader.ended(timeout=5)
+        for reader in readers:  # told to reconnect, to another server if any (docs/operations.md, "Drain")
+            assert reader.error(timeout=5).code() == grpc.StatusCode.UNAVAILABLE
         for c in [h.operator, *h.clients]:
             c.close()
 
@@ -263,7 +267,10 @@ def test_the_stream_is_the_history_for_a_discharge_fetch(watched):
     outcomes = fetch(watched, doctor, patient)
     got = [reader.next("access") for _ in outcomes]
     reader.close()
-    assert got == [e for e in history(patient) if e.ledger_seq >= got[0].ledger_seq][:len(got)]
+    shown = [e for e in history(patient) if e.ledger_seq >= got[0].ledger_seq][:len(got)]
+    for event in shown:  # the watch leaves whether a share was received to the history
+        event.ClearField("delivery")
+    assert got == shown
     assert sorted(e.allowed for e in got) == sorted(o.shared for o in outcomes)
 
 
