@@ -111,7 +111,7 @@ ROTATIONS: dict[str, Callable[[Path | None, int], None]] = {
     "share-signing": lambda data_dir, _batch_size: rotate_share_signing(data_dir),
 }
 # `consentry keys revoke <which> KEY_ID`: the keys a compromise response revokes.
-REVOCATIONS = ("ledger", "share-signing")
+REVOCATIONS = ("ledger", "operator", "share-signing")
 
 
 @app.command("rotate")
@@ -136,6 +136,23 @@ def _rotate_operator(data_dir: Path | None) -> None:
         db.dispose()
     typer.echo(f"new operator key {rotation.new_key_id} ({kek.keys.where(cfg.OPERATOR_KEY)})"
                + (f"; {rotation.old_key_id} retired" if rotation.old_key_id else ""))
+
+
+def _revoke_operator(data_dir: Path | None, key_id: str) -> None:
+    _config, db, trail, kek = _key_job("keys revoke operator", data_dir)
+    from consentry.services.domain.operator_key import revoke_operator_key
+    from consentry.services.errors import ConsentryError
+
+    try:
+        rotation = revoke_operator_key(db, trail, kek.keys, key_id)
+    except ConsentryError as exc:
+        typer.echo(f"consentry keys: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    if rotation is not None:
+        typer.echo(f"new operator key {rotation.new_key_id} ({kek.keys.where(cfg.OPERATOR_KEY)})")
+    typer.echo(f"operator key {key_id} revoked: it authenticates nothing from now on")
 
 
 def _refuse_pseudonym() -> None:
@@ -219,6 +236,12 @@ def revoke(which: str = typer.Argument(..., metavar="WHICH", help="The key: " + 
                                  param_hint="--from") from exc
     if which == "share-signing":
         revoke_share_signing(data_dir, key, when)
+        return
+    if which == "operator":
+        if since:
+            raise typer.BadParameter("the operator key is revoked from now: a call token lives at most five "
+                                     "minutes, so no earlier time needs refusing", param_hint="--from")
+        _revoke_operator(data_dir, key)
         return
     from consentry.services.cli.ledger_key_rotation import revoke as revoke_key
 

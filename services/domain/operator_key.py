@@ -5,7 +5,8 @@ registry, and a call authenticates under the current key, or under the one it re
 key grace. A rotation stages a new key with the key provider (a file, or a pair in the PKCS#11
 token), registers it as current in a write transaction that also ledgers `key.rotated`, then
 promotes it; the replaced private key has no use left and is destroyed. Run again after a crash,
-it finishes: a staged key the registry already holds is only promoted.
+it finishes: a staged key the registry already holds is only promoted. After a compromise,
+`consentry keys revoke operator KEY_ID` revokes a key outright (no grace).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from consentry.services import clock
 from consentry.services import config as cfg
 from consentry.services.crypto.key_provider import KeyProvider
 from consentry.services.domain.enrolment import add_key
+from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.tokens import identity_key_id
 from consentry.services.store.audit_trail import AuditTrail
 from consentry.services.store.db import Database
@@ -45,3 +48,23 @@ def rotate_operator_key(db: Database, trail: AuditTrail, keys: KeyProvider) -> O
     for retired in keys.retired_signers(cfg.OPERATOR_KEY):
         keys.destroy_retired_signer(cfg.OPERATOR_KEY, retired)
     return OperatorRotation(old_id if old_id != new_id else None, new_id)
+
+
+def revoke_operator_key(db: Database, trail: AuditTrail, keys: KeyProvider, key_id: str) -> OperatorRotation | None:
+    """After a compromise: the operator key `key_id` authenticates nothing from now on, not even
+    within the key grace. The current key is rotated away first (the returned rotation); a call
+    token lives at most five minutes, so no earlier time needs refusing. Ledgered `key.revoked`."""
+    with db.read() as s:
+        key = s.get(PrincipalKey, key_id)
+        if key is None or key.principal != OPERATOR:
+            raise NotFound("the operator has no key with this id")
+        if key.status == "revoked":
+            raise FailedPrecondition("the key is already revoked")
+        current = key.status == "current"
+    rotation = rotate_operator_key(db, trail, keys) if current else None
+    with db.write() as s:
+        key = s.get(PrincipalKey, key_id)
+        assert key is not None
+        key.status, key.revoked_ns = "revoked", clock.now_ns()
+        trail.append(s, "key.revoked", OPERATOR, principal=OPERATOR, key_type="identity", key_id=key_id)
+    return rotation

@@ -15,7 +15,7 @@ from consentry.services.cli.demo import discharge_records
 from consentry.services.crypto import keyfiles
 from consentry.services.crypto.kek_rotation import promote_new_kek, retired_kek_files
 from consentry.services.crypto.key_provider import FileKeys
-from consentry.services.identity.tokens import Caller
+from consentry.services.identity.tokens import Caller, identity_key_id
 from consentry.services.sdk.client import Client
 from consentry.v1 import consent_pb2, exchange_pb2, registry_pb2
 
@@ -133,6 +133,12 @@ def test_rotate_operator_next_to_a_running_server_and_the_operator_commands_foll
     assert sorted(p.name for p in data.glob("operator*")) == ["operator.key"]
     demo = run("demo", "--target", target, "--data-dir", str(data))  # acts as the operator throughout
     assert demo.returncode == 0, demo.stdout + demo.stderr
+    old_id = identity_key_id(bytes(before))
+    revoked = run("keys", "revoke", "operator", old_id, "--data-dir", str(data))
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout == f"operator key {old_id} revoked: it authenticates nothing from now on\n"
+    again = run("keys", "revoke", "operator", old_id, "--data-dir", str(data))
+    assert again.returncode == 1 and again.stderr == "consentry keys: the key is already revoked\n"
 
 
 def test_rotate_root_kek_is_for_a_token_and_says_so_under_key_files(served):

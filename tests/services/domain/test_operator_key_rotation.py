@@ -13,7 +13,8 @@ from nacl.signing import SigningKey
 from consentry.services import config as cfg
 from consentry.services.cli.datadir import operator_key
 from consentry.services.domain.enrolment import add_key
-from consentry.services.domain.operator_key import rotate_operator_key
+from consentry.services.domain.operator_key import revoke_operator_key, rotate_operator_key
+from consentry.services.errors import FailedPrecondition, NotFound
 from consentry.services.identity.tokens import Caller, identity_key_id
 from consentry.v1 import registry_pb2, registry_pb2_grpc
 
@@ -89,3 +90,27 @@ def test_with_no_grace_a_call_the_old_key_signed_is_refused(tmp_path):
         h.client(Caller("operator", operator_key(h.settings))).registry.EnrollAuditor(_auditor("aud-accepted"))
     finally:
         h.stop()
+
+
+def test_a_revoked_operator_key_authenticates_nothing_not_even_within_the_grace(server):
+    app = server.app
+    server.entries()  # enrol the harness's reader before the operator changes
+    old_key = operator_key(server.settings)
+    old_id = identity_key_id(bytes(old_key.verify_key))
+    under_way = _auditor("aud-stolen-token")
+    token = Caller("operator", old_key).token(ENROLL_AUDITOR, under_way.SerializeToString())
+
+    rotation = revoke_operator_key(app.db, app.trail, app.keys, old_id)  # the current key: rotated away first
+
+    assert rotation is not None and rotation.old_key_id == old_id
+    with pytest.raises(grpc.RpcError) as refused:
+        _send_signed_earlier(server, under_way, token)  # within the grace, yet refused
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert refused.value.details() == "the token's key has been revoked"
+    server.client(Caller("operator", operator_key(server.settings))).registry.EnrollAuditor(_auditor("aud-new-key"))
+    [entry] = [e for e in server.entries() if e["kind"] == "key.revoked" and e.get("principal") == "operator"]
+    assert entry["key_id"] == old_id
+    with pytest.raises(FailedPrecondition):
+        revoke_operator_key(app.db, app.trail, app.keys, old_id)
+    with pytest.raises(NotFound):
+        revoke_operator_key(app.db, app.trail, app.keys, "ed25519:0000000000000000")
