@@ -151,7 +151,10 @@ class Server:
         if self.web is not None:
             self.web.stop()
         cut = self.guard.drain.wait(grace)
-        self.grpc.stop(0).wait()
+        # A stream whose handler has yielded its last message may still have messages in flight
+        # to a slow reader: gRPC's own grace lets them go out; only calls the grace cut are cut.
+        left = 0.0 if cut else max(0.0, grace - (time.monotonic() - started))
+        self.grpc.stop(left).wait()
         # A cancelled call's handler runs on until it notices: let it end its own transaction
         # before the pool closes (a test then drops its database; an operator's restart follows).
         self.guard.drain.wait(CANCELLED_CALLS_END_S)
