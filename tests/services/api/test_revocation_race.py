@@ -87,6 +87,7 @@ def test_fetches_racing_a_narrowing_follow_the_version_in_force(harness):
     started = threading.Barrier(FETCHERS + 1)
     narrowed_at = [float("inf")]
     after: list[set[str]] = []  # the categories shared to fetches that started after the narrowing
+    before: list[set[str]] = []  # ...and to those that started before it
 
     def fetch_loop() -> None:
         started.wait()
@@ -96,16 +97,18 @@ def test_fetches_racing_a_narrowing_follow_the_version_in_force(harness):
                 patient.id, "TREAT", recipient_key=doctor.encryption, service_key=harness.service_key) if r.shared}
             if began > narrowed_at[0]:
                 after.append(shared)
+            else:
+                before.append(shared)
 
     threads = [threading.Thread(target=fetch_loop) for _ in range(FETCHERS)]
     for t in threads:
         t.start()
     started.wait()
-    time.sleep(0.3)
+    _until(lambda: len(before) >= FETCHERS)  # fetches went through before the narrowing...
     patient.client.consent.NarrowConsent(consent_pb2.NarrowConsentRequest(
         consent_id=consent.consent_id, terms=consent_pb2.ConsentTerms(categories=["lab"], purposes=["TREAT"])))
     narrowed_at[0] = time.monotonic()
-    time.sleep(0.5)
+    _until(lambda: len(after) >= FETCHERS)  # ...and after it, however slow the machine
     stop.set()
     for t in threads:
         t.join()
@@ -120,3 +123,10 @@ def test_fetches_racing_a_narrowing_follow_the_version_in_force(harness):
             assert in_force == 1 or entry["category"] == "lab"
             cited.append(in_force)
     assert set(cited) == {1, 2}, "the race did not happen: allowed entries on both sides of the narrowing"
+
+
+def _until(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the fetchers made no progress"
+        time.sleep(0.01)
