@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from consentry.services import config as cfg
-from consentry.services.cli.common import DataDir, require_server, settings
+from consentry.services.cli.common import DataDir, settings
 from consentry.services.cli.datadir import ledger_signer, share_verify_key
 from consentry.services.cli.share_key_rotation import revoke_share_signing, rotate_share_signing
 from consentry.services.config import Settings
 from consentry.services.crypto.key_chain import fingerprint
-from consentry.services.crypto.key_provider import key_provider, pseudonym_secret, signer_key_id
+from consentry.services.crypto.key_provider import signer_key_id
 
 if TYPE_CHECKING:
     from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
@@ -269,15 +269,12 @@ def _refusing(action: Callable[[], T]) -> T:
 
 @contextlib.contextmanager
 def _ledger_key_job(command: str, data_dir: Path | None) -> Iterator[LedgerKeyJob]:
-    require_server(command)
-    from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
-    from consentry.services.store import schema
-    from consentry.services.store.db import Database
+    from consentry.services.cli.ledger import keyed_server_job
 
-    config = settings(data_dir)
-    db = Database(config.database_url)
+    config, db, _trail, _keys = keyed_server_job(command, data_dir)  # the server install first
+    from consentry.services.cli.ledger_key_rotation import LedgerKeyJob
+
     try:
-        schema.upgrade(db)
         yield LedgerKeyJob(config, db)
     finally:
         db.dispose()
@@ -333,20 +330,11 @@ def retire_kek(data_dir: Path | None = DataDir,
 
 def _key_job(command: str, data_dir: Path | None) -> tuple[Settings, Database, AuditTrail, DirectoryKekProvider]:
     """What a KEK job needs: settings, the database, the ledger trail and the KEK files."""
-    require_server(command)
-    from consentry.services.crypto.kek_rotation import DirectoryKekProvider
-    from consentry.services.store import schema
-    from consentry.services.store.audit_trail import AuditTrail
-    from consentry.services.store.db import Database
+    from consentry.services.cli.ledger import keyed_server_job
 
-    config = settings(data_dir)
-    if not config.key_path(cfg.KEK_FILE).exists():
-        raise typer.BadParameter(f"{config.data_dir} has no {cfg.KEK_FILE}; run `consentry init` first",
-                                 param_hint="--data-dir")
-    db = Database(config.database_url)
-    schema.upgrade(db)
-    keys = key_provider(config)
-    trail = AuditTrail(pseudonym_secret(keys))
+    config, db, trail, keys = keyed_server_job(command, data_dir, required=cfg.KEK_FILE)  # the server install first
+    from consentry.services.crypto.kek_rotation import DirectoryKekProvider
+
     return config, db, trail, DirectoryKekProvider(keys)
 
 

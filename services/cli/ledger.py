@@ -12,6 +12,8 @@ from consentry.services.cli.common import DataDir, require_server, settings
 from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
 
 if TYPE_CHECKING:
+    from consentry.services.config import Settings
+    from consentry.services.crypto.key_provider import KeyProvider
     from consentry.services.store.audit_trail import AuditTrail
     from consentry.services.store.db import Database
 
@@ -77,15 +79,25 @@ def unlink_patient(
 
 def server_job(command: str, data_dir: Path | None) -> tuple[Database, AuditTrail]:
     """The server's database (migrated) and its ledger trail, for a job run beside the server."""
+    _config, db, trail, _keys = keyed_server_job(command, data_dir)
+    return db, trail
+
+
+def keyed_server_job(command: str, data_dir: Path | None, required: str = cfg.PSEUDONYM_KEY
+                     ) -> tuple[Settings, Database, AuditTrail, KeyProvider]:
+    """As `server_job`, with the settings and the key provider (the data directory checked to
+    keep its keys where the configuration says); refused unless `required` was initialised."""
     require_server(command)
     from consentry.services.store import schema
     from consentry.services.store.audit_trail import AuditTrail
     from consentry.services.store.db import Database
 
     config = settings(data_dir)
-    if not config.key_path(cfg.PSEUDONYM_KEY).exists():
-        raise typer.BadParameter(f"{config.data_dir} has no {cfg.PSEUDONYM_KEY}; run `consentry init` first",
+    if not config.key_path(required).exists():
+        raise typer.BadParameter(f"{config.data_dir} has no {required}; run `consentry init` first",
                                  param_hint="--data-dir")
+    keys = key_provider(config)
+    keys.check()
     db = Database(config.database_url)
     schema.upgrade(db)
-    return db, AuditTrail(pseudonym_secret(key_provider(config)))
+    return config, db, AuditTrail(pseudonym_secret(keys)), keys

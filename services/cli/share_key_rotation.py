@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from consentry.services import config as cfg
-from consentry.services.cli.common import require_server, settings
 
 if TYPE_CHECKING:
     from consentry.services.crypto.key_provider import KeyProvider
@@ -86,18 +85,10 @@ def revoke_share_signing(data_dir: Path | None, key_id: str, revoked_from: datet
 
 
 def _job(command: str, data_dir: Path | None) -> tuple[Database, AuditTrail, KeyProvider]:
-    require_server(command)
-    from consentry.services.crypto.key_provider import key_provider, pseudonym_secret
-    from consentry.services.store import schema
-    from consentry.services.store.audit_trail import AuditTrail
-    from consentry.services.store.db import Database
+    from consentry.services.cli.ledger import keyed_server_job
 
-    config = settings(data_dir)
-    keys = key_provider(config)
-    keys.check()
-    db = Database(config.database_url)
-    schema.upgrade(db)
-    return db, AuditTrail(pseudonym_secret(keys)), keys
+    _config, db, trail, keys = keyed_server_job(command, data_dir)
+    return db, trail, keys
 
 
 def _ns(when: datetime) -> int:

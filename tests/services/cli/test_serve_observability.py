@@ -22,15 +22,12 @@ import grpc
 import pytest
 from backends import BACKENDS, database
 from cli_helpers import CONSENTRY, one_line, run
-from harness import Harness, grant
+from harness import grant
 from prometheus_client.parser import text_string_to_metric_families
-from test_serve_workers import connections_by_worker
+from test_serve_workers import connections_by_worker, people_of
 
 from consentry.services import config as cfg
-from consentry.services.cli.datadir import operator_key
-from consentry.services.config import Settings
 from consentry.services.crypto import keyfiles
-from consentry.services.identity.tokens import Caller
 from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, exchange_pb2
 
@@ -93,19 +90,6 @@ def serving(tmp_path: Path, url: str, *args: str) -> Iterator[Served]:
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=60)
-
-
-@contextmanager
-def people_of(served: Served, url: str) -> Iterator[Harness]:
-    """The harness's helpers for a deployment it did not start; its clients closed afterwards."""
-    settings = Settings(data_dir=served.data, database_url=url)
-    operator = Client(served.target, Caller("operator", operator_key(settings)))
-    people = Harness(settings, None, served.target, operator)  # type: ignore[arg-type]  # its helpers only
-    try:
-        yield people
-    finally:
-        for client in [operator, *people.clients]:
-            client.close()
 
 
 def _parent(task: Path) -> int | None:
