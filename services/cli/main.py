@@ -24,6 +24,7 @@ import typer
 from consentry.services.cli import (
     audit,
     audit_emergencies,
+    backup,
     demo,
     enrolment_codes,
     incident,
@@ -87,6 +88,8 @@ app.command()(server.init)
 app.command()(server.serve)
 app.command()(demo.demo)
 app.command()(token.token)
+app.command()(backup.backup)
+app.command()(backup.restore)
 
 
 # Exit codes, one per kind of failure (README, "Errors").

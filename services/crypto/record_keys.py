@@ -33,6 +33,7 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_encrypt,
 )
 
+from .at_rest import key_context
 from .errors import DecryptionFailed, MalformedPackage
 from .kek import SHIELDED_VERSION, WRAP_VERSION, KeyEncryptionKeyProvider, header_key_id
 from .keyfiles import KeyFileError, create_private_file, ensure_private_dir, fsync_dir, read_private_file
@@ -119,8 +120,19 @@ class RecordKeyVault:
         return key
 
     def _path(self, context: bytes) -> Path:
-        return self.directory / hashlib.sha256(bytes(context)).hexdigest()
+        return key_path(self.directory, context)
 
     def __repr__(self) -> str:
         return f"RecordKeyVault({self.kek!r}, {str(self.directory)!r})"
+
+
+def key_path(directory: Path, context: bytes) -> Path:
+    """The file holding the record key of the record with key context `context`."""
+    return directory / hashlib.sha256(bytes(context)).hexdigest()
+
+
+def has_key(directory: Path, record_id: str, wrapped: bytes) -> bool:
+    """Whether `directory` holds the record key a record's stored wrapped key needs (a wrapped key
+    stored before shielding needs none)."""
+    return bytes(wrapped)[:1] != SHIELDED_VERSION or key_path(directory, key_context(record_id)).exists()
 

@@ -62,9 +62,10 @@ class Served:
 
 
 @contextmanager
-def serving(tmp_path: Path, url: str, workers: int = 2) -> Iterator[Served]:
-    """`consentry serve --workers N` on a port of its choosing, once it has said it serves."""
-    data, log = tmp_path / "data", tmp_path / "serve.log"
+def serving(tmp_path: Path, url: str, workers: int = 2, data: Path | None = None) -> Iterator[Served]:
+    """`consentry serve --workers N` on a port of its choosing, once it has said it serves; on
+    `tmp_path / "data"` unless another data directory is given."""
+    data, log = data or tmp_path / "data", tmp_path / "serve.log"
     env = {**os.environ, "CONSENTRY_DATABASE_URL": url}
     with open(log, "w") as out:
         proc = subprocess.Popen([*CONSENTRY, "serve", "--init", "--listen", "127.0.0.1:0", "--workers", str(workers),
