@@ -38,6 +38,8 @@ from consentry.services.identity.tokens import Caller
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 SECONDS = float(os.environ.get("CONSENTRY_FUZZ_SECONDS", "8"))
+# How long a fuzzed watch may stay open (a watch the server accepts ends only at its deadline).
+WATCH_S = 1.0
 SEED = int(os.environ.get("CONSENTRY_FUZZ_SEED") or secrets.randbits(32))
 SERVICES = [module.DESCRIPTOR.services_by_name[name] for module, name in (
     (registry_pb2, "RegistryService"), (consent_pb2, "ConsentService"),
@@ -171,7 +173,8 @@ def _call(channel: grpc.Channel, method: str, streaming: bool, raw: bytes,
           metadata: list[tuple[str, str]]) -> grpc.StatusCode:
     try:
         if streaming:
-            for _ in channel.unary_stream(method)(raw, metadata=metadata, timeout=30):
+            timeout = WATCH_S if "/Watch" in method else 30
+            for _ in channel.unary_stream(method)(raw, metadata=metadata, timeout=timeout):
                 pass
         else:
             channel.unary_unary(method)(raw, metadata=metadata, timeout=30)
