@@ -39,12 +39,16 @@ test-pkcs11: venv
 serve: venv
 	$(BIN)/consentry serve --init
 
-# Regenerate the Python stubs from proto/ (grpcio-tools is pinned, so output is reproducible).
+# Regenerate the Python stubs and the descriptor set from proto/ (grpcio-tools is pinned, so output
+# is reproducible).
 proto: venv
-	rm -f gen/consentry/v1/*_pb2*.py gen/consentry/v1/*_pb2*.pyi
+	rm -f gen/consentry/v1/*_pb2*.py gen/consentry/v1/*_pb2*.pyi gen/consentry/v1/descriptors.binpb
 	$(BIN)/python -m grpc_tools.protoc -I proto \
 	    --python_out=gen --pyi_out=gen --grpc_python_out=gen \
 	    proto/consentry/v1/*.proto
+	# The same files with their comments, for the server's reflection (services/api/reflection.py).
+	$(BIN)/python -m grpc_tools.protoc -I proto --include_imports --include_source_info \
+	    --descriptor_set_out=gen/consentry/v1/descriptors.binpb proto/consentry/v1/*.proto
 
 # Fails when the committed stubs differ from what proto/ generates.
 proto-check: proto

@@ -29,6 +29,14 @@ MESSAGE_HEADROOM_BYTES = 64 * 1024
 # From one page of ledger entries (paging.py, 1 MiB), which must fit a message, to what gRPC,
 # counting sizes in an int32, can carry.
 BODY_BYTES_RANGE = (1024 * 1024, 1024 * 1024 * 1024)
+# Keepalive (docs/operations.md, "Transport settings"). The server lets a client ping it every
+# DEFAULT_MIN_PING_INTERVAL_S; the SDK's channel pings a connection with a call open (a long watch,
+# whose heartbeat is 15 s) every DEFAULT_CLIENT_KEEPALIVE_S, which must stay at or above that
+# minimum, or the server answers GOAWAY too_many_pings. gRPC counts these in int32 milliseconds.
+DEFAULT_MIN_PING_INTERVAL_S = 10.0
+DEFAULT_CLIENT_KEEPALIVE_S = 30.0
+KEEPALIVE_TIMEOUT_S = 20.0
+MAX_KEEPALIVE_S = (2**31 - 1) / 1000
 
 
 def default_data_dir() -> Path:
@@ -88,6 +96,16 @@ class Settings:
     pkcs11_module: str | None = None
     pkcs11_label: str = "consentry"
     pkcs11_pin_file: Path | None = None
+    # Keepalive (docs/operations.md, "Transport settings"): the server pings a connection quiet for
+    # keepalive_time_s and drops it when no answer comes within keepalive_timeout_s. It permits
+    # clients' pings every keepalive_min_ping_interval_s (with no call open too, if
+    # keepalive_permit_without_calls), and after keepalive_max_ping_strikes pings that came sooner
+    # (0: no limit) with no data sent between, it ends the connection: GOAWAY too_many_pings.
+    keepalive_time_s: float = 60.0
+    keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S
+    keepalive_permit_without_calls: bool = True
+    keepalive_min_ping_interval_s: float = DEFAULT_MIN_PING_INTERVAL_S
+    keepalive_max_ping_strikes: int = 2
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> Settings:
@@ -127,6 +145,13 @@ class Settings:
             pkcs11_module=e.text("CONSENTRY_PKCS11_MODULE"),
             pkcs11_label=e.text("CONSENTRY_PKCS11_TOKEN") or "consentry",
             pkcs11_pin_file=e.path("CONSENTRY_PKCS11_PIN_FILE"),
+            keepalive_time_s=e.number("CONSENTRY_KEEPALIVE_TIME_S", 60.0, minimum=0.01, maximum=MAX_KEEPALIVE_S),
+            keepalive_timeout_s=e.number("CONSENTRY_KEEPALIVE_TIMEOUT_S", KEEPALIVE_TIMEOUT_S, minimum=0.01,
+                                         maximum=MAX_KEEPALIVE_S),
+            keepalive_permit_without_calls=e.flag("CONSENTRY_KEEPALIVE_PERMIT_WITHOUT_CALLS", default=True),
+            keepalive_min_ping_interval_s=e.number("CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S",
+                                                   DEFAULT_MIN_PING_INTERVAL_S, maximum=MAX_KEEPALIVE_S),
+            keepalive_max_ping_strikes=e.integer("CONSENTRY_KEEPALIVE_MAX_PING_STRIKES", 2, maximum=1000),
         )
 
     def key_path(self, name: str) -> Path:
@@ -148,6 +173,34 @@ def channel_options(body_bytes: int) -> list[tuple[str, int]]:
     may hold one body and the rest of its message, in either direction."""
     limit = body_bytes + MESSAGE_HEADROOM_BYTES
     return [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+
+
+def server_keepalive_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC options for the server's own pings and for the clients' pings it permits."""
+    return [("grpc.keepalive_time_ms", _ms(settings.keepalive_time_s)),
+            ("grpc.keepalive_timeout_ms", _ms(settings.keepalive_timeout_s)),
+            ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
+            ("grpc.http2.min_ping_interval_without_data_ms", _ms(settings.keepalive_min_ping_interval_s)),
+            ("grpc.http2.max_ping_strikes", settings.keepalive_max_ping_strikes)]
+
+
+def client_keepalive_options(time_s: float, timeout_s: float = KEEPALIVE_TIMEOUT_S) -> list[tuple[str, int]]:
+    """gRPC options for a channel that pings every `time_s` while a call is open (0: never). It
+    pings no idle connection (the next call reconnects), and keeps pinging through a long watch
+    in which it sends nothing: gRPC's own cap of two pings without data sent would stop it."""
+    if time_s == 0:
+        return []
+    return [("grpc.keepalive_time_ms", _ms(time_s)), ("grpc.keepalive_timeout_ms", _ms(timeout_s)),
+            ("grpc.keepalive_permit_without_calls", 0), ("grpc.http2.max_pings_without_data", 0)]
+
+
+def client_keepalive_s() -> float:
+    """$CONSENTRY_CLIENT_KEEPALIVE_S, or DEFAULT_CLIENT_KEEPALIVE_S; 0 turns the pings off."""
+    return _Env(os.environ).number("CONSENTRY_CLIENT_KEEPALIVE_S", DEFAULT_CLIENT_KEEPALIVE_S, maximum=MAX_KEEPALIVE_S)
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
 
 
 def client_root_certificates() -> bytes | None:
@@ -199,7 +252,7 @@ class _Env:
             raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
         return _within(name, number, minimum, maximum)
 
-    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def number(self, name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None) -> float:
         value = self.text(name)
         if value is None:
             return default
@@ -209,10 +262,10 @@ class _Env:
             raise ConfigError(f"{name} must be a number, not {value!r}") from None
         if number != number or number in (float("inf"), float("-inf")):
             raise ConfigError(f"{name} must be a finite number, not {value!r}")
-        return _within(name, number, minimum, None)
+        return _within(name, number, minimum, maximum)
 
-    def flag(self, name: str) -> bool:
-        value = (self.text(name) or "0").lower()
+    def flag(self, name: str, *, default: bool = False) -> bool:
+        value = (self.text(name) or ("1" if default else "0")).lower()
         if value not in _FLAGS:
             raise ConfigError(f"{name} must be 1 or 0 (true/false, yes/no), not {value!r}")
         return _FLAGS[value]

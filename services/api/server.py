@@ -1,8 +1,9 @@
 """The gRPC server: our four services behind the guard interceptor, plus the standard health
-and reflection services (so `grpcurl` works), a background thread that cuts checkpoints and
-ledgers the refusal summaries (and flushes them once more on stop), and one that gets the
-checkpoints cosigned by the configured witnesses; and, when asked, the web front door
-(web_gateway.py), which reaches these same services over a loopback port of its own."""
+and reflection services (v1 and v1alpha, with the proto comments: reflection.py; so `grpcurl`
+works), a background thread that cuts checkpoints and ledgers the refusal summaries (and flushes
+them once more on stop), and one that gets the checkpoints cosigned by the configured witnesses;
+and, when asked, the web front door (web_gateway.py), which reaches these same services over a
+loopback port of its own."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from consentry.ledger.checkpoint import CheckpointPolicy, NoteSigning
-from consentry.services.api import transport
+from consentry.services.api import reflection, transport
 from consentry.services.api.app import App
 from consentry.services.api.audit import AuditServicer
 from consentry.services.api.commit_feed import CommitFeed
@@ -29,7 +29,7 @@ from consentry.services.api.registry import RegistryServicer
 from consentry.services.api.rights import RightsServicer
 from consentry.services.api.watch import Watches, Watching
 from consentry.services.api.web_gateway import WebGateway
-from consentry.services.config import channel_options
+from consentry.services.config import channel_options, server_keepalive_options
 from consentry.services.identity.auth import Authenticator
 from consentry.services.store.witnessing import WitnessEndpoint, Witnessing
 from consentry.v1 import (
@@ -76,11 +76,13 @@ class Server:
         authenticator = Authenticator(app.db, app.settings.key_grace_s,
                                       mutual_tls=transport.mode(app.settings) == transport.MTLS)
         self.guard = GuardInterceptor(app.db, authenticator, app.trail, app.settings)
-        # A deposit's body may be as large as the service accepts (docs/limits.md, "Bodies").
+        # A deposit's body may be as large as the service accepts (docs/limits.md, "Bodies"); the
+        # keepalive pings as the operator set them (docs/operations.md, "Transport settings").
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[self.guard],
                                 maximum_concurrent_rpcs=workers * 8,
                                 options=[*(transport.WORKER_OPTIONS if shared_port else transport.SERVER_OPTIONS),
-                                         *channel_options(app.settings.max_body_bytes)])
+                                         *channel_options(app.settings.max_body_bytes),
+                                         *server_keepalive_options(app.settings)])
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(app), self.grpc)
         self.feed = CommitFeed(app.db, app.settings.watch_poll_s)
         watches = Watches(app.settings.watch_per_principal, min(app.settings.watch_max_total, max(1, workers // 2)))
@@ -91,7 +93,7 @@ class Server:
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsServicer(app), self.grpc)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
-        reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], self.grpc)
+        reflection.enable(self.grpc, [*SERVICE_NAMES, health.SERVICE_NAME])
         self.listeners = transport.bind(self.grpc, app.settings, listen, listen_without_client_cert,
                                         shared=shared_port)
         self.port = self.listeners[0].port

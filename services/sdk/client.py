@@ -166,7 +166,8 @@ class Client:
                  private_key: bytes | None = None, time_window: timedelta = DEFAULT_TIME_WINDOW,
                  seen_shares: SeenShares | None = None, clock: Callable[[], datetime] = _system_clock,
                  trusted_checkpoint: str | os.PathLike[str] | TrustStore | None = None,
-                 max_body_bytes: int | None = None) -> None:
+                 max_body_bytes: int | None = None, keepalive_s: float | None = None,
+                 keepalive_timeout_s: float = config.KEEPALIVE_TIMEOUT_S) -> None:
         """`root_certificates` (PEM) makes the channel TLS, trusting that CA; None is plaintext.
 
         For a mutual-TLS server, `certificate_chain` and `private_key` (PEM) are the client
@@ -182,7 +183,13 @@ class Client:
         TrustStore; default: in memory, for this client's life).
 
         `max_body_bytes` is the largest record body the channel carries either way: the server's
-        setting, by default $CONSENTRY_MAX_BODY_BYTES or its default (docs/limits.md)."""
+        setting, by default $CONSENTRY_MAX_BODY_BYTES or its default (docs/limits.md).
+
+        `keepalive_s`: while a call is open (a long watch), the channel pings the server this often
+        and gives up on the connection when an answer takes over `keepalive_timeout_s`; 0: no
+        pings. By default $CONSENTRY_CLIENT_KEEPALIVE_S or 30 s. Keep it at or above the server's
+        CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S (default 10 s), or the server ends the connection
+        with GOAWAY too_many_pings (docs/operations.md, "Transport settings")."""
         self.caller = caller
         self.timeout_s = timeout_s
         self.time_window = time_window
@@ -190,7 +197,9 @@ class Client:
         self.clock = clock
         self.trusted_checkpoint = _trust_store(trusted_checkpoint)
         self._service_keys: dict[bytes, tuple[float, KeyChain]] = {}
-        options = channel_options(max_body_bytes or config.max_body_bytes())
+        keepalive = config.client_keepalive_s() if keepalive_s is None else keepalive_s
+        options = [*channel_options(max_body_bytes or config.max_body_bytes()),
+                   *config.client_keepalive_options(keepalive, keepalive_timeout_s)]
         self._channel = _channel(target, root_certificates, certificate_chain, private_key, options)
         channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)

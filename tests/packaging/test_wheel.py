@@ -77,11 +77,12 @@ def wheel(tmp_path_factory) -> set[str]:
 
 
 def test_wheel_has_the_policy_the_migrations_and_the_typed_stubs(wheel):
+    """And the descriptor set reflection serves (services/api/reflection.py)."""
     policy = {f"consentry/policy/{p.name}" for p in (ROOT / "policy").glob("*.rego")
               if not p.name.endswith("_test.rego")}
     data = {f"consentry/policy/data/{p.relative_to(ROOT / 'policy' / 'data').as_posix()}"
             for p in (ROOT / "policy" / "data").rglob("*.json")}
-    stubs = {f"consentry/v1/{p.name}" for p in STUBS.glob("*_pb2*.py*")}
+    stubs = {f"consentry/v1/{p.name}" for p in STUBS.glob("*_pb2*.py*")} | {"consentry/v1/descriptors.binpb"}
     store = ROOT / "services" / "store"
     migrations = {f"consentry/services/store/{p.relative_to(store).as_posix()}"
                   for p in (store / "migrations").rglob("*") if p.is_file() and "__pycache__" not in p.parts}

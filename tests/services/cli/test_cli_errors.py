@@ -35,6 +35,8 @@ def test_serve_refuses_a_data_directory_that_was_never_initialised(tmp_path):
     ("CONSENTRY_INSECURE_PLAINTEXT", "maybe",
      "CONSENTRY_INSECURE_PLAINTEXT must be 1 or 0 (true/false, yes/no), not 'maybe'"),
     ("CONSENTRY_MAX_BODY_BYTES", "12", "CONSENTRY_MAX_BODY_BYTES must be from 1048576 to 1073741824, not 12"),
+    ("CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S", "often",
+     "CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S must be a number, not 'often'"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(variable, value, says, tmp_path):
     result = run("init", "--data-dir", str(tmp_path / "data"), env=os.environ | {variable: value})
