@@ -49,6 +49,9 @@ class Settings:
     database_url: str
     policy_engine: str = "embedded"
     opa_url: str | None = None
+    # The most one policy decision call may take (a fetch's records at once); past it the call is
+    # denied, nothing disclosed (policy/engine.py, FailClosed).
+    policy_timeout_s: float = 0.25
     ledger_origin: str = "consentry.local/ledger"
     checkpoint_every_entries: int = 1000
     checkpoint_every_seconds: float = 60.0
@@ -119,6 +122,7 @@ class Settings:
             policy_engine=e.choice("CONSENTRY_POLICY_ENGINE", "opa" if e.text("CONSENTRY_OPA_URL") else "embedded",
                                    POLICY_ENGINES),
             opa_url=e.text("CONSENTRY_OPA_URL"),
+            policy_timeout_s=e.number("CONSENTRY_POLICY_TIMEOUT_S", 0.25, minimum=0.001),
             ledger_origin=e.text("CONSENTRY_LEDGER_ORIGIN") or "consentry.local/ledger",
             checkpoint_every_entries=e.integer("CONSENTRY_CHECKPOINT_ENTRIES", 1000, minimum=1),
             checkpoint_every_seconds=e.number("CONSENTRY_CHECKPOINT_SECONDS", 60.0, minimum=0.001),

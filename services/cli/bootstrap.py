@@ -91,7 +91,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
         # record shreds it in every copy of the database (crypto/record_keys.py).
         kek=RecordKeyVault(DirectoryKekProvider(keys), settings.data_dir / record_keys.DIRECTORY),
-        policy=TimedPolicy(load_engine(settings.policy_engine, settings.opa_url)),
+        policy=TimedPolicy(load_engine(settings.policy_engine, settings.opa_url, settings.policy_timeout_s)),
         deposit_rules=deposit_rules,
     )
     erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from harness import NONCE, grant
+from backends import BACKENDS, database
+from harness import NONCE, Harness, grant
 
 from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verify import verify_log
@@ -42,3 +43,20 @@ def test_no_ledger_no_access(harness):
     entries = auditor.client.audit.ListEntries(audit_pb2.ListEntriesRequest(start=0, page_size=1000)).entries
     verify_log([e.entry for e in entries][: cp.tree_size], cp.note,
                NoteVerifier.from_key(harness.app.ledger_verifier_key))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_policy_deadline_no_decision_meets_withholds_every_record(backend, tmp_path):
+    """`CONSENTRY_POLICY_TIMEOUT_S` is the deadline of every decision call: past it, denied."""
+    with database(backend, tmp_path) as url:
+        late = Harness.start(tmp_path / "data", url, policy_timeout_s=0.000_01)
+        try:
+            hospital, doctor, patient = late.org(), late.org(), late.patient()
+            hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+                patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+            grant(patient, doctor, ["lab"])
+            [item] = doctor.client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
+                                         service_key=late.service_key)
+            assert not item.shared and item.reasons == ("policy engine unavailable: no decision within 0 ms",)
+        finally:
+            late.stop()

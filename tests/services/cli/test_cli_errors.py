@@ -35,6 +35,7 @@ def test_serve_refuses_a_data_directory_that_was_never_initialised(tmp_path):
     ("CONSENTRY_INSECURE_PLAINTEXT", "maybe",
      "CONSENTRY_INSECURE_PLAINTEXT must be 1 or 0 (true/false, yes/no), not 'maybe'"),
     ("CONSENTRY_MAX_BODY_BYTES", "12", "CONSENTRY_MAX_BODY_BYTES must be from 1048576 to 1073741824, not 12"),
+    ("CONSENTRY_POLICY_TIMEOUT_S", "0", "CONSENTRY_POLICY_TIMEOUT_S must be at least 0.001, not 0.0"),
     ("CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S", "often",
      "CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S must be a number, not 'often'"),
 ])
