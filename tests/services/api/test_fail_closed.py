@@ -8,7 +8,7 @@ import pytest
 from harness import NONCE, grant
 
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
 
 LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'
