@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from consentry.ledger.db import LedgerReader, LedgerWriter, configure_sqlite, create_tables
 from consentry.ledger.hashing import ZERO_HASH
 from consentry.ledger.merkle import fold_right
-from consentry.ledger.verify import replay
+from consentry.ledger.verification import replay
 
 PG_URL = os.environ.get("CONSENTRY_TEST_PG_URL")
 

@@ -68,8 +68,19 @@ from .key_rotation import (
 )
 from .merkle import verify_consistency, verify_inclusion
 from .pseudonym import patient_pseudonym
-from .trust import CheckpointTrust, FileTrustStore, MemoryTrustStore, TrustStore
-from .verify import Replay, check_consistency, read_jsonl, replay, verify_log
+from .trust import CheckpointTrust, FileTrustStore, MemoryTrustStore, TrustStore, default_state_file
+from .verification import Replay, check_consistency, read_jsonl, replay, verify_log
+from .verify_command import (
+    EXPORT_CHECKPOINT_FILE,
+    EXPORT_ENTRIES_FILE,
+    VERIFY_HELP,
+    VerifyOptions,
+    VerifySource,
+    export_source,
+    run_verify,
+    unverified_checkpoint,
+    verify_trusted,
+)
 from .witness import Witness
 from .witness_client import submit_checkpoint
 from .witness_protocol import SIZE_CONTENT_TYPE, AddCheckpoint, format_size
@@ -77,11 +88,14 @@ from .witness_state import WitnessState, origin_hash
 
 __all__ = [
     "EMPTY_ROOT",
+    "EXPORT_CHECKPOINT_FILE",
+    "EXPORT_ENTRIES_FILE",
     "FORMAT_VERSION",
     "REDACTED_KIND",
     "REVOKED_KIND",
     "ROTATED_KIND",
     "SIZE_CONTENT_TYPE",
+    "VERIFY_HELP",
     "ZERO_HASH",
     "AddCheckpoint",
     "CanonicalizationError",
@@ -120,6 +134,8 @@ __all__ = [
     "StoreError",
     "TrustStore",
     "UnknownLogError",
+    "VerifyOptions",
+    "VerifySource",
     "Witness",
     "WitnessError",
     "WitnessState",
@@ -127,7 +143,9 @@ __all__ = [
     "canonical_json",
     "chain_hash",
     "check_consistency",
+    "default_state_file",
     "entry_leaf_hash",
+    "export_source",
     "format_size",
     "is_salted",
     "leaf_data",
@@ -144,14 +162,17 @@ __all__ = [
     "revocation_statement",
     "rotation_fields",
     "rotation_statement",
+    "run_verify",
     "sign_checkpoint",
     "sign_note",
     "split_note",
     "submit_checkpoint",
     "tombstone_commitment",
+    "unverified_checkpoint",
     "verify_checkpoint",
     "verify_consistency",
     "verify_cosignatures",
     "verify_inclusion",
     "verify_log",
+    "verify_trusted",
 ]

@@ -242,8 +242,28 @@ def open_note(note: str, verifier: NoteVerifier) -> str:
     """
     text, signatures = split_note(note)
     if not signed_by(text, signatures, verifier):
-        raise SignatureError(f"the note carries no signature by {verifier.name}")
+        other = other_key_ids(signatures, [verifier])
+        if other:
+            raise SignatureError(f"the note is {key_mismatch(other, verifier)}")
+        raise SignatureError(f"the note carries no signature by {verifier.name} (key id {verifier.key_id.hex()})")
     return text
+
+
+def other_key_ids(signatures: list[NoteSignature], verifiers: list[NoteVerifier]) -> list[str]:
+    """Key ids (hex) of lines bearing the verifiers' name but none of their keys.
+
+    Every install names its ledger key after the default origin, so a shared name says nothing:
+    another install's checkpoint is told apart by its key id only.
+    """
+    names = {v.name for v in verifiers}
+    ids = {v.key_id for v in verifiers}
+    return list(dict.fromkeys(s.key_id.hex() for s in signatures if s.name in names and s.key_id not in ids))
+
+
+def key_mismatch(note_ids: list[str], given: NoteVerifier) -> str:
+    """How a note signed under another key of the same name is described (one line)."""
+    return (f"signed by a key other than the one given: note key id {', '.join(note_ids)}, "
+            f"given key id {given.key_id.hex()}")
 
 
 def signed_by(text: str, signatures: list[NoteSignature], verifier: NoteVerifier) -> bool:

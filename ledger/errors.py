@@ -56,15 +56,26 @@ class ChainError(LedgerError):
 
 
 class RootMismatchError(LedgerError):
-    """The entries hash to a different root than the one that was signed."""
+    """The entries hash to a different root than the one that was signed.
+
+    ``seq`` is the last entry the checkpoint covers (None for an empty log): every earlier
+    entry hashes to the ``prev`` it records, so only the signed root commits to it, and it is
+    the one found bad (altered, or the chain was rewritten up to it).
+    """
 
     def __init__(self, size: int, expected: bytes, actual: bytes) -> None:
         self.size = size
         self.expected = expected
         self.actual = actual
+        self.seq = size - 1 if size > 0 else None
+        roots = f"the first {size} entries hash to root {actual.hex()}, but the checkpoint signed root {expected.hex()}"
+        if self.seq is None:
+            super().__init__(roots)
+            return
+        before = f"entries 0..{self.seq - 1} hash to the prev it records, " if self.seq else ""
         super().__init__(
-            f"the first {size} entries hash to root {actual.hex()}, "
-            f"but the checkpoint signed root {expected.hex()}"
+            f"ledger entry {self.seq} is bad: it is the last entry the checkpoint covers and was altered "
+            f"(or the chain rewritten up to it): {before}{roots}"
         )
 
 

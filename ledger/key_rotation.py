@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .checkpoint import NoteSigning, NoteVerifier, signed_by, split_note
+from .checkpoint import NoteSigning, NoteVerifier, key_mismatch, other_key_ids, signed_by, split_note
 from .cosignature import CosignatureVerifier, verify_cosignatures
 from .errors import CheckpointError, SignatureError
 
@@ -192,4 +192,7 @@ class KeyHistory:
         why = "; ".join(self.refused) or (
             "no ledger.key_rotated entry in the log hands over from it" if len(self.keys) == 1 else
             "nor by the keys it was rotated to: " + ", ".join(k.to_key() for k in self.keys[1:]))
+        other = other_key_ids(signatures, self.keys)
+        if other:  # the usual mistake: another install's key, of the same name
+            raise KeyRotationError(f"the checkpoint is {key_mismatch(other, self.pinned)}; {why}")
         raise KeyRotationError(f"the checkpoint carries no signature by the pinned key {self.pinned.to_key()}: {why}")

@@ -14,6 +14,8 @@ One store holds one log's checkpoint.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Protocol
 
 from .checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
 from .files import read_text, replace_file
-from .verify import check_consistency
+from .verification import check_consistency
 
 # (trusted size, new size) -> the log's consistency proof between them.
 ConsistencyProofSource = Callable[[int, int], Sequence[bytes]]
@@ -99,3 +101,10 @@ class CheckpointTrust:
         checkpoint = self.check(note, consistency_proof)
         self.trust(note)
         return checkpoint
+
+
+def default_state_file(key: str) -> Path:
+    """Where a verifier keeps the checkpoint it trusts for a ledger key, one file per key:
+    under ``$XDG_STATE_HOME`` (or ``~/.local/state``) ``/consentry/``."""
+    home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return home / "consentry" / f"trusted-{hashlib.sha256(key.encode()).hexdigest()[:16]}.note"

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import base64
 import enum
-import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -27,20 +24,22 @@ import typer
 from rich.progress import Progress
 
 from consentry.ledger import (
-    Checkpoint,
+    EXPORT_CHECKPOINT_FILE,
+    EXPORT_ENTRIES_FILE,
+    VERIFY_HELP,
     CheckpointTrust,
-    CosignatureVerifier,
     FileTrustStore,
-    KeyHistory,
-    KeyRotationError,
     LedgerError,
     NoteVerifier,
+    VerifyOptions,
+    VerifySource,
     check_consistency,
-    parse_checkpoint,
+    default_state_file,
+    export_source,
     read_jsonl,
-    require_cosignatures,
-    split_note,
-    verify_log,
+    run_verify,
+    unverified_checkpoint,
+    verify_trusted,
 )
 from consentry.services import config as cfg
 from consentry.services.cli.common import DataDir, TlsClientCert, TlsClientKey, connect, settings
@@ -52,8 +51,6 @@ from consentry.services.sdk.client import Client, DisclosureNotProven
 from consentry.services.sdk.consent_evidence import EvidenceNotProven, verify_consent_evidence
 from consentry.v1 import audit_pb2
 
-CHECKPOINT_FILE = "checkpoint.note"
-ENTRIES_FILE = "entries.jsonl"
 AUDIT_EVENTS_FILE = "auditevents.json"
 
 
@@ -104,34 +101,30 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Directory to write
 
 
 @app.command("verify")
-def audit_verify(source: Path | None = typer.Argument(None, help="An export directory (or use --target)"),
-                 key: str = typer.Option(..., "--key", help="The ledger verifier key (consentry audit key)"),
+def audit_verify(source: Path | None = typer.Argument(None, help=VERIFY_HELP["source"] + " (or use --target)"),
+                 key: str = typer.Option(..., "--key", help=VERIFY_HELP["--key"]),
                  target: str | None = Target, data_dir: Path | None = DataDir, identity: Path | None = Identity,
-                 principal: str | None = Principal, state: Path | None = State,
-                 witnesses: list[str] = typer.Option([], "--witness", help="A witness's verifier key (repeat); "
-                                                     "its cosignature counts towards --min-witnesses"),
-                 min_witnesses: int | None = typer.Option(None, "--min-witnesses", help="How many of the "
-                                                          "--witness keys must have cosigned [default: all]"),
+                 principal: str | None = Principal,
+                 state: Path | None = typer.Option(None, "--state", help=VERIFY_HELP["--state"]),
+                 witnesses: list[str] = typer.Option([], "--witness", help=VERIFY_HELP["--witness"]),
+                 min_witnesses: int | None = typer.Option(None, "--min-witnesses", help=VERIFY_HELP["--min-witnesses"]),
+                 strict: bool = typer.Option(False, "--strict", help=VERIFY_HELP["--strict"]),
                  tls_client_cert: Path | None = TlsClientCert, tls_client_key: Path | None = TlsClientKey) -> None:
-    """Recompute chain and root, check the signature and consistency with the last trusted checkpoint."""
+    """Recompute chain and root, check the signature and consistency with the last trusted checkpoint.
+
+    The offline verifier's command (python -m consentry.ledger.verify), the same arguments and
+    lines; --target reads a running server instead of an export."""
     if (source is None) == (target is None):
         raise typer.BadParameter("give an export directory or --target, not both")
-    quorum = witness_quorum(witnesses, min_witnesses)
-    state = state or default_state_file(key)
-    try:
-        trust = CheckpointTrust(NoteVerifier.from_key(key), FileTrustStore(state))
-        if source is not None:
-            checkpoint = verify_export(source, trust, quorum)
-        else:
-            assert target is not None  # exactly one of the two, checked above
-            with auditor_client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
-                checkpoint = verify_live(client, trust, quorum)
-    except LedgerError as exc:
-        typer.echo(f"FAILED: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    cosigned = f", cosigned by {quorum.minimum} of the witnesses given" if quorum else ""
-    typer.echo(f"verified {checkpoint.size} entries of {checkpoint.origin}: chain, root, signature{cosigned} and "
-               f"consistency with the last trusted checkpoint ({state})")
+    options = VerifyOptions(key, state, witnesses, min_witnesses, strict)
+    if source is not None:
+        code = run_verify(options, export_source(source))
+    else:
+        assert target is not None  # exactly one of the two, checked above
+        with auditor_client(target, data_dir, identity, principal, tls_client_cert, tls_client_key) as client:
+            code = run_verify(options, live_source(client))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("consent")
@@ -231,16 +224,16 @@ def export(client: Client, out: Path, trust: CheckpointTrust, *, with_audit_even
                           consistency_proofs(client)(trusted.size, checkpoint.size) if asked else [])
     out.mkdir(parents=True, exist_ok=True)
     entries = []
-    with open(out / ENTRIES_FILE, "wb") as fh:
+    with open(out / EXPORT_ENTRIES_FILE, "wb") as fh:
         for seq, entry in enumerate(stream_entries(client, checkpoint.size)):
             fh.write(entry + b"\n")
             if with_audit_events:
                 entries.append((seq, entry))
-    _verify(read_jsonl(out / ENTRIES_FILE), note, trust, None)
+    verify_trusted(read_jsonl(out / EXPORT_ENTRIES_FILE), note, trust, None)
     if with_audit_events:
         bundle = audit_bundle(audit_events(entries, checkpoint.origin))
         (out / AUDIT_EVENTS_FILE).write_text(json.dumps(bundle, indent=1) + "\n")
-    (out / CHECKPOINT_FILE).write_text(note)
+    (out / EXPORT_CHECKPOINT_FILE).write_text(note)
     return checkpoint.size
 
 
@@ -253,75 +246,12 @@ def consistency_proofs(client: Client) -> Callable[[int, int], list[bytes]]:
     return prove
 
 
-@dataclass(frozen=True)
-class WitnessQuorum:
-    """The witness keys whose cosignatures count, and how many of them a checkpoint needs."""
-
-    witnesses: list[CosignatureVerifier]
-    minimum: int
-
-
-def witness_quorum(vkeys: list[str], minimum: int | None) -> WitnessQuorum | None:
-    if not vkeys:
-        if minimum is not None:
-            raise typer.BadParameter("--min-witnesses needs the witnesses' keys (--witness)")
-        return None
-    try:
-        witnesses = list(dict.fromkeys(CosignatureVerifier.from_key(vkey) for vkey in vkeys))
-    except LedgerError as exc:
-        raise typer.BadParameter(f"--witness: {exc}") from exc
-    minimum = len(witnesses) if minimum is None else minimum
-    if not 1 <= minimum <= len(witnesses):
-        raise typer.BadParameter(f"--min-witnesses must be between 1 and the {len(witnesses)} distinct --witness keys")
-    return WitnessQuorum(witnesses, minimum)
-
-
-def verify_export(directory: Path, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
-    note = (directory / CHECKPOINT_FILE).read_text()
-    return _verify(read_jsonl(directory / ENTRIES_FILE), note, trust, quorum)
-
-
-def verify_live(client: Client, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
-    note = latest_checkpoint(client).note
-    checkpoint = unverified_checkpoint(note)
-    return _verify(stream_entries(client, checkpoint.size), note, trust, quorum)
-
-
-def default_state_file(key: str) -> Path:
-    home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return home / "consentry" / f"trusted-{hashlib.sha256(key.encode()).hexdigest()[:16]}.note"
-
-
-def _verify(entries: Iterable[bytes], note: str, trust: CheckpointTrust, quorum: WitnessQuorum | None) -> Checkpoint:
-    """Chain and root from the entries, checked against the trusted checkpoint's root too (the
-    entries prove consistency themselves); the signature by the pinned key or one the log rotated
-    it to (docs/ledger.md, "Key rotation"), and the witness quorum; then trusts the checkpoint.
-
-    The trusted checkpoint's own signature is checked once the entries told which keys count (a
-    key revoked since still counts for it: the entries hash to its root, so it states the log
-    that the current key signs)."""
-    witnesses = quorum.witnesses if quorum is not None else []
-    trusted_note = trust.store.load()
-    trusted = unverified_checkpoint(trusted_note) if trusted_note is not None else None
-    keys = KeyHistory(trust.verifier, trust.origin)
-    checkpoint = verify_log(entries, note, trust.verifier, trusted=trusted, keys=keys, witnesses=witnesses)
-    if trusted_note is not None:
-        try:
-            keys.accept(trusted_note, revoked_ok=True)
-        except LedgerError as exc:
-            raise KeyRotationError(f"the checkpoint trusted before is not signed by the ledger key: {exc}") from exc
-    if quorum is not None:
-        require_cosignatures(note, keys.accept(note, witnesses), quorum.witnesses, quorum.minimum)
-    if keys.current != trust.verifier:
-        typer.echo(f"the ledger key was rotated (ledger.key_rotated): now {keys.current.to_key()}", err=True)
-    if trusted is None or checkpoint.size >= trusted.size:
-        trust.store.save(note)
-    return checkpoint
-
-
-def unverified_checkpoint(note: str) -> Checkpoint:
-    """The checkpoint a note states, its signatures not yet checked (verify_log checks them)."""
-    return parse_checkpoint(split_note(note)[0])
+def live_source(client: Client) -> VerifySource:
+    """The server's latest checkpoint and the entries it covers, streamed."""
+    def read() -> tuple[str, Iterable[bytes]]:
+        note = latest_checkpoint(client).note
+        return note, stream_entries(client, unverified_checkpoint(note).size)
+    return read
 
 
 def _data_dir_ledger_key(data_dir: Path | None) -> str:

@@ -27,7 +27,7 @@ from nacl.signing import SigningKey, VerifyKey
 from rich.console import Console
 
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.services.cli import demo_readings, demo_serving
 from consentry.services.cli.audit import stream_entries
 from consentry.services.cli.common import DataDir, require_server, settings

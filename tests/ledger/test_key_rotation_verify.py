@@ -23,7 +23,7 @@ from consentry.ledger import (
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.hashing import ZERO_HASH, chain_hash, leaf_hash
 from consentry.ledger.key_rotation import REVOKED_KIND, ROTATED_KIND, revocation_fields, rotation_fields
-from consentry.ledger.verify import replay
+from consentry.ledger.verification import replay
 
 ORIGIN = "consentry.test/ledger"
 

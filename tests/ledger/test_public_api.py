@@ -50,6 +50,7 @@ def test_verifier_works_without_sqlalchemy():
             raise AssertionError("the refusal did not take")
 
         import consentry.ledger
+        import consentry.ledger.verification
         import consentry.ledger.verify
         from consentry.ledger import NoteSigner, canonical_json, chain_hash, leaf_hash, sign_checkpoint
         from consentry.ledger.merkle import InMemoryTree
@@ -62,11 +63,11 @@ def test_verifier_works_without_sqlalchemy():
         root = InMemoryTree([leaf_hash(e) for e in entries]).root()
         signer = NoteSigner.generate("consentry.test/ledger")
         note = sign_checkpoint(signer, "consentry.test/ledger", len(entries), root)
-        checkpoint = consentry.ledger.verify.verify_log(
+        checkpoint = consentry.ledger.verification.verify_log(
             entries, note, signer.verifier, origin="consentry.test/ledger", strict=True)
         assert (checkpoint.size, checkpoint.root) == (5, root), checkpoint
         try:
-            consentry.ledger.verify.verify_log(entries[:2] + entries[3:], note, signer.verifier)
+            consentry.ledger.verification.verify_log(entries[:2] + entries[3:], note, signer.verifier)
         except consentry.ledger.ChainError as exc:
             assert exc.seq == 2, exc
         else:

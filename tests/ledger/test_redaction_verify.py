@@ -15,7 +15,8 @@ from consentry.ledger.entries import commitment, entry_leaf_hash, tombstone
 from consentry.ledger.errors import ChainError, RootMismatchError
 from consentry.ledger.hashing import ZERO_HASH, chain_hash, leaf_hash
 from consentry.ledger.merkle import InMemoryTree
-from consentry.ledger.verify import main, replay, verify_log
+from consentry.ledger.verification import replay, verify_log
+from consentry.ledger.verify import main
 
 ORIGIN = "consentry.test/ledger"
 
@@ -58,10 +59,10 @@ def test_a_ledger_with_an_accounted_tombstone_verifies_beside_version_1_entries(
     assert verify_log(gone, note, signer.verifier, strict=True).size == len(entries)
     assert replay(gone).redacted == [3]
     assert leaf_hash(entries[0]) == entry_leaf_hash(entries[0])  # version 1: the leaf is over the bytes
-    (tmp_path / "e.jsonl").write_bytes(b"".join(e + b"\n" for e in gone))
-    (tmp_path / "cp").write_text(note)
-    (tmp_path / "key").write_text(signer.verifier.to_key())
-    assert main([str(tmp_path / "e.jsonl"), str(tmp_path / "cp"), str(tmp_path / "key"), "--strict"]) == 0
+    (tmp_path / "entries.jsonl").write_bytes(b"".join(e + b"\n" for e in gone))
+    (tmp_path / "checkpoint.note").write_text(note)
+    key = signer.verifier.to_key()
+    assert main([str(tmp_path), "--key", key, "--state", str(tmp_path / "trusted.note"), "--strict"]) == 0
 
 
 def test_a_tombstone_no_redaction_accounts_for_is_refused(signer):

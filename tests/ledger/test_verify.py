@@ -8,9 +8,10 @@ from pymerkle import InmemoryTree as PyMerkleTree
 
 from consentry.ledger.canonical import canonical_json
 from consentry.ledger.checkpoint import NoteSigner, sign_checkpoint
-from consentry.ledger.errors import ChainError, LedgerError
+from consentry.ledger.errors import ChainError, LedgerError, RootMismatchError
 from consentry.ledger.hashing import EMPTY_ROOT, ZERO_HASH, chain_hash, leaf_hash
-from consentry.ledger.verify import main, replay, verify_log
+from consentry.ledger.verification import replay, verify_log
+from consentry.ledger.verify import main
 
 
 def build(n, start_chain=ZERO_HASH):
@@ -73,14 +74,15 @@ def test_garbage_and_first_entry_prev():
 def test_cli(tmp_path, capsys):
     entries, _ = build(50)
     signer = NoteSigner.generate("cli.example/log")
-    (tmp_path / "log.jsonl").write_bytes(b"".join(e + b"\n" for e in entries))
+    (tmp_path / "entries.jsonl").write_bytes(b"".join(e + b"\n" for e in entries))
     root = replay(entries).root
-    (tmp_path / "cp").write_text(sign_checkpoint(signer, "cli.example/log", 50, root))
+    (tmp_path / "checkpoint.note").write_text(sign_checkpoint(signer, "cli.example/log", 50, root))
     (tmp_path / "key").write_text(signer.verifier.to_key())
-    args = [str(tmp_path / "log.jsonl"), str(tmp_path / "cp"), str(tmp_path / "key")]
+    args = [str(tmp_path), "--key", str(tmp_path / "key"), "--state", str(tmp_path / "trusted.note")]
     assert main(args) == 0
-    (tmp_path / "log.jsonl").write_bytes(b"".join(e + b"\n" for i, e in enumerate(entries) if i != 30))
-    assert main(args) == 1
+    assert capsys.readouterr().out.startswith("verified 50 entries of cli.example/log")
+    (tmp_path / "entries.jsonl").write_bytes(b"".join(e + b"\n" for i, e in enumerate(entries) if i != 30))
+    assert main([*args[:3], "--state", str(tmp_path / "fresh.note")]) == 1
     assert "ledger entry 30 is bad" in capsys.readouterr().err
 
 
@@ -92,3 +94,34 @@ def test_missing_tail_named():
         verify_log(entries[:8], note, signer.verifier)
     assert info.value.seq == 8
     assert isinstance(info.value, LedgerError)
+
+
+def test_an_export_cut_inside_an_entry_names_that_entry_not_the_next():
+    entries, _ = build(10)
+    signer = NoteSigner.generate("x.example/log")
+    note = sign_checkpoint(signer, "x.example/log", 10, replay(entries).root)
+    # Cut after seq (and prev, which sorts before it): the fast check's fields survived the cut.
+    cut = entries[6][: entries[6].index(b'"seq":') + 9]
+    for tail in ([cut], [cut + b"\n"]):
+        with pytest.raises(ChainError) as info:
+            verify_log([*entries[:6], *tail], note, signer.verifier)
+        assert info.value.seq == 6 and "cut short" in info.value.reason
+    # A line cut short with more after it is not valid JSON, at its own seq.
+    with pytest.raises(ChainError) as info:
+        verify_log([*entries[:6], cut, *entries[7:]], note, signer.verifier)
+    assert info.value.seq == 6
+
+
+def test_an_edited_last_entry_is_named_by_the_signed_root():
+    entries, _ = build(10)
+    signer = NoteSigner.generate("x.example/log")
+    note = sign_checkpoint(signer, "x.example/log", 10, replay(entries).root)
+    edited = entries[9].replace(b'"kind":"', b'"kind":"x', 1)
+    with pytest.raises(RootMismatchError) as info:
+        verify_log([*entries[:9], edited], note, signer.verifier)
+    assert info.value.seq == 9 and info.value.explain().startswith("ledger entry 9 is bad: ")
+    with pytest.raises(ChainError) as middle:
+        verify_log([*entries[:4], entries[4].replace(b'"kind":"', b'"kind":"x', 1), *entries[5:]], note,
+                   signer.verifier)
+    assert middle.value.seq == 4
+

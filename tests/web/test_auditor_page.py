@@ -18,7 +18,7 @@ from auditor_page import open_page, ready_auditor, refresh
 from playwright.sync_api import expect
 from published import VECTORS
 
-from consentry.ledger.checkpoint import NoteSigner, add_signatures, sign_checkpoint, sign_note, split_note
+from consentry.ledger.checkpoint import NoteSigner, NoteVerifier, add_signatures, sign_checkpoint, sign_note, split_note
 from consentry.services.cli.datadir import ledger_signer
 from consentry.v1 import audit_pb2
 
@@ -132,8 +132,9 @@ def test_the_wrong_ledger_key_is_a_verification_failure(web_harness, page):
     # Same log name, another key: nothing the server sends can be signed by it.
     other = NoteSigner.generate(web_harness.settings.ledger_origin).verifier.to_key()
     ready_auditor(web_harness, page, f"audit-{secrets.token_hex(3)}", verifier_key=other)
-    assert refresh(page) == ("status bad: Verification failed: the note carries no signature by "
-                             "consentry.local/ledger")
+    served = NoteVerifier.from_key(web_harness.app.ledger_verifier_key).key_id.hex()
+    assert refresh(page) == ("status bad: Verification failed: the note is signed by a key other than the one "
+                             f"given: note key id {served}, given key id {NoteVerifier.from_key(other).key_id.hex()}")
     expect(page.locator("#checkpoint-details")).to_be_hidden()
 
 

@@ -11,7 +11,7 @@ from ledger_testlib import append_worker
 
 from consentry.ledger.db import LedgerReader
 from consentry.ledger.merkle import verify_inclusion
-from consentry.ledger.verify import replay
+from consentry.ledger.verification import replay
 
 WORKERS = 3
 PER_WORKER = 300

@@ -18,7 +18,7 @@ from consentry.ledger.errors import (
     RootMismatchError,
 )
 from consentry.ledger.hashing import chain_hash, leaf_hash
-from consentry.ledger.verify import check_consistency, verify_log
+from consentry.ledger.verification import check_consistency, verify_log
 
 ORIGIN = "consentry.test/ledger"
 N = 20
@@ -129,6 +129,7 @@ def test_altered_last_entry_breaks_signed_root(engine, log, signer):
     with pytest.raises(RootMismatchError) as info:
         verify_log(raw_rows(engine), log, signer.verifier)
     assert info.value.size == N
+    assert info.value.seq == N - 1 and f"ledger entry {N - 1} is bad" in info.value.explain()
 
 
 def _append(engine, start, count):

@@ -14,7 +14,7 @@ from consentry.ledger.entries import leaf_data
 from consentry.ledger.errors import ProofError, StoreError
 from consentry.ledger.hashing import EMPTY_ROOT
 from consentry.ledger.merkle import InMemoryTree, verify_consistency, verify_inclusion
-from consentry.ledger.verify import replay
+from consentry.ledger.verification import replay
 
 
 def test_empty_ledger(engine):

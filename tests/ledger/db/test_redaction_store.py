@@ -18,7 +18,7 @@ from consentry.ledger.entries import commitment, entry_leaf_hash, tombstone_comm
 from consentry.ledger.errors import EntryError
 from consentry.ledger.hashing import chain_hash, leaf_hash
 from consentry.ledger.merkle import verify_inclusion
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 
 ORIGIN = "consentry.test/ledger"
 

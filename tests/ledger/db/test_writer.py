@@ -12,7 +12,7 @@ from consentry.ledger.db.tables import ledger_entries, ledger_head
 from consentry.ledger.entries import entry_leaf_hash
 from consentry.ledger.errors import CanonicalizationError, EntryError, StoreError
 from consentry.ledger.hashing import ZERO_HASH, chain_hash
-from consentry.ledger.verify import replay
+from consentry.ledger.verification import replay
 
 
 def _business_table(engine):

@@ -9,7 +9,7 @@ from backends import BACKENDS, database
 from harness import NONCE, Harness, grant
 
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2
 
 LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'

@@ -19,7 +19,7 @@ from harness import grant
 from test_serve_workers import LAB, people_of, serving
 
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.services import config as cfg
 from consentry.services.crypto import keyfiles
 from consentry.v1 import audit_pb2, exchange_pb2, registry_pb2

@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 from harness import grant
 
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.services.cli.demo import discharge_records
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 

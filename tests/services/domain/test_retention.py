@@ -16,7 +16,7 @@ from harness import grant
 
 from consentry.ledger import tombstone_commitment
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.services import clock
 from consentry.services.domain.retention import DAY_NS, RetentionRules, Rule, sweep
 from consentry.v1 import audit_pb2

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.v1 import audit_pb2, consent_pb2, exchange_pb2, registry_pb2
 
 LAB = (b'{"resourceType":"Observation","status":"final","code":{"text":"CRP"},'

@@ -41,6 +41,7 @@ export async function openNote(note, verifier) {
   if (split < 0) throw new NoteError("a signed note needs a blank line before its signatures");
   const text = note.slice(0, split + 1);
   let found = false;
+  const others = []; // key ids of lines in the verifier's name but another key: another install's
   for (const line of note.slice(split + 2, -1).split("\n")) {
     if (!line.startsWith(SIGNATURE_PREFIX)) throw new NoteError("a signature line does not start with an em dash");
     const [name, blob, ...rest] = line.slice(SIGNATURE_PREFIX.length).split(" ");
@@ -51,12 +52,20 @@ export async function openNote(note, verifier) {
     } catch {
       throw new NoteError("a signature is not base64");
     }
+    if (name === verifier.name && raw.length >= 4 && !equal(raw.slice(0, 4), verifier.keyId)) {
+      others.push(toHex(raw.slice(0, 4)));
+    }
     if (name !== verifier.name || !equal(raw.slice(0, 4), verifier.keyId)) continue;
     const signature = raw.slice(4);
     const good = signature.length === 64 &&
       (await crypto.subtle.verify({ name: "Ed25519" }, verifier.cryptoKey, signature, utf8(text)));
     if (!good) throw new NoteError(`the signature by ${verifier.name} does not match the note text`);
     found = true;
+  }
+  // Every install names its key after the default origin: only the key id tells them apart.
+  if (!found && others.length) {
+    throw new NoteError(`the note is signed by a key other than the one given: note key id ${others.join(", ")}, ` +
+      `given key id ${toHex(verifier.keyId)}`);
   }
   if (!found) throw new NoteError(`the note carries no signature by ${verifier.name}`);
   return text;
