@@ -23,7 +23,7 @@ from test_serve_workers import LAB, people_of, serving
 
 from consentry.ledger import ConsistencyError
 from consentry.ledger.checkpoint import NoteVerifier
-from consentry.ledger.verify import verify_log
+from consentry.ledger.verification import verify_log
 from consentry.services import config as cfg
 from consentry.services.crypto import keyfiles
 from consentry.services.sdk.client import Client
