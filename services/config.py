@@ -29,6 +29,7 @@ MESSAGE_HEADROOM_BYTES = 64 * 1024
 # From one page of ledger entries (paging.py, 1 MiB), which must fit a message, to what gRPC,
 # counting sizes in an int32, can carry.
 BODY_BYTES_RANGE = (1024 * 1024, 1024 * 1024 * 1024)
+CLIENT_ATTEMPTS_MAX = 10
 
 
 def default_data_dir() -> Path:
@@ -148,6 +149,17 @@ def channel_options(body_bytes: int) -> list[tuple[str, int]]:
     may hold one body and the rest of its message, in either direction."""
     limit = body_bytes + MESSAGE_HEADROOM_BYTES
     return [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+
+
+def client_timeout_s(default: float) -> float:
+    """$CONSENTRY_CLIENT_TIMEOUT_S: a command-line client's deadline per call (not its watches)."""
+    return _Env(os.environ).number("CONSENTRY_CLIENT_TIMEOUT_S", default, minimum=0.001)
+
+
+def client_attempts(default: int) -> int:
+    """$CONSENTRY_CLIENT_ATTEMPTS: how often a command-line client makes a call that may be
+    retried (1: never retries)."""
+    return _Env(os.environ).integer("CONSENTRY_CLIENT_ATTEMPTS", default, minimum=1, maximum=CLIENT_ATTEMPTS_MAX)
 
 
 def client_root_certificates() -> bytes | None:
