@@ -37,6 +37,7 @@ DEFAULT_MIN_PING_INTERVAL_S = 10.0
 DEFAULT_CLIENT_KEEPALIVE_S = 30.0
 KEEPALIVE_TIMEOUT_S = 20.0
 MAX_KEEPALIVE_S = (2**31 - 1) / 1000
+CLIENT_ATTEMPTS_MAX = 10
 
 
 def default_data_dir() -> Path:
@@ -205,6 +206,17 @@ def client_keepalive_s() -> float:
 
 def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
+
+
+def client_timeout_s(default: float) -> float:
+    """$CONSENTRY_CLIENT_TIMEOUT_S: a command-line client's deadline per call (not its watches)."""
+    return _Env(os.environ).number("CONSENTRY_CLIENT_TIMEOUT_S", default, minimum=0.001)
+
+
+def client_attempts(default: int) -> int:
+    """$CONSENTRY_CLIENT_ATTEMPTS: how often a command-line client makes a call that may be
+    retried (1: never retries)."""
+    return _Env(os.environ).integer("CONSENTRY_CLIENT_ATTEMPTS", default, minimum=1, maximum=CLIENT_ATTEMPTS_MAX)
 
 
 def client_root_certificates() -> bytes | None:

@@ -16,7 +16,8 @@ import typer
 from consentry.services import config as cfg
 from consentry.services.config import Settings
 from consentry.services.identity.tokens import Caller
-from consentry.services.sdk.client import Client
+from consentry.services.sdk.call_policy import RetryPolicy
+from consentry.services.sdk.client import DEFAULT_TIMEOUT_S, Client
 
 SERVER_INSTALL = "pip install 'consentry[server]'"
 # The top-level modules of what only `consentry[server]` installs (pyproject.toml).
@@ -54,7 +55,12 @@ def _importable(name: str) -> bool:
 
 def connect(target: str, caller: Caller, tls_client_cert: Path | None, tls_client_key: Path | None) -> Client:
     """The command's client: TLS when $CONSENTRY_TLS_CA names the server's CA, mutual TLS with a
-    client certificate and its key (both or neither)."""
+    client certificate and its key (both or neither). Each call has $CONSENTRY_CLIENT_TIMEOUT_S to
+    finish (not a watch); a read or write that fails UNAVAILABLE is tried up to
+    $CONSENTRY_CLIENT_ATTEMPTS times, each write with an idempotency key of its own (one the
+    command gave, or a fresh one) so that a retry never writes twice."""
+    timeout_s = cfg.client_timeout_s(DEFAULT_TIMEOUT_S)
+    retry = RetryPolicy(attempts=cfg.client_attempts(RetryPolicy.attempts))
     if (tls_client_cert is None) != (tls_client_key is None):
         raise typer.BadParameter("give both --tls-client-cert and --tls-client-key, or neither")
     try:
@@ -62,5 +68,5 @@ def connect(target: str, caller: Caller, tls_client_cert: Path | None, tls_clien
         key = tls_client_key.read_bytes() if tls_client_key else None
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
-    return Client(target, caller, root_certificates=cfg.client_root_certificates(), certificate_chain=chain,
-                  private_key=key)
+    return Client(target, caller, timeout_s=timeout_s, retry=retry, idempotency_keys=True,
+                  root_certificates=cfg.client_root_certificates(), certificate_chain=chain, private_key=key)

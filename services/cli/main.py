@@ -93,7 +93,12 @@ app.command()(backup.restore)
 
 
 # Exit codes, one per kind of failure (README, "Errors").
-REFUSED, USAGE, CONFIG, DATABASE, INTERNAL, INTERRUPTED = 1, 2, 3, 4, 70, 130
+REFUSED, USAGE, CONFIG, DATABASE, TIMED_OUT, UNAVAILABLE, INTERNAL, INTERRUPTED = 1, 2, 3, 4, 5, 6, 70, 130
+# A call that ends without an answer in time, or unanswerable after the client's retries
+# (sdk/call_policy.py): nothing is wrong with the command, it may work later.
+_TRANSIENT = {grpc.StatusCode.DEADLINE_EXCEEDED: (TIMED_OUT, "the server did not answer in time (each call has "
+                                                  "$CONSENTRY_CLIENT_TIMEOUT_S seconds, default 30)"),
+              grpc.StatusCode.UNAVAILABLE: (UNAVAILABLE, "")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _refuse(args, "interrupted", INTERRUPTED)
     except grpc.RpcError as exc:
-        _refuse(args, f"{exc.code().name}: {exc.details()}", REFUSED)
+        code, why = _TRANSIENT.get(exc.code(), (REFUSED, ""))
+        _refuse(args, f"{exc.code().name}: {why or exc.details()}", code)
     except (CryptoError, DisclosureNotProven, ReceiptInvalid) as exc:
         _refuse(args, str(exc), REFUSED)
     except ConfigError as exc:

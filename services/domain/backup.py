@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from consentry.ledger.db.reader import LedgerReader
+from consentry.ledger.db import LedgerReader
 from consentry.services.config import Settings
 from consentry.services.crypto import record_keys
 from consentry.services.crypto.keyfiles import create_private_file, ensure_private_dir, fsync_dir

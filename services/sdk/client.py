@@ -18,6 +18,14 @@ Every checkpoint the client is shown must extend the last one it trusted (a cons
 asked for), or ForkError / RollbackError is raised naming both: a ledger cannot show this client
 a history other than the one it showed before. The trusted checkpoint is kept in memory, or in
 a file that outlives the process with `Client(..., trusted_checkpoint="path/to/file.note")`.
+
+Every call has a deadline: its own `timeout=`, else the client's `timeout_s` (default 30 s), but a
+watch (watch_access, watch_consent_changes) has none. A read, or a write carrying an
+`idempotency_key`, that fails UNAVAILABLE is retried with a fresh token after a jittered,
+growing pause (`retry=RetryPolicy(attempts=4)`), within that deadline; a write without a key
+never is (call_policy.py; docs/operations.md, "Clients: deadlines and retries"):
+
+    client = Client(target, caller, timeout_s=10, retry=RetryPolicy(attempts=6), idempotency_keys=True)
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from consentry.services.crypto.key_chain import SHARE_SIGNING, Endorsement, KeyC
 from consentry.services.crypto.share import DEFAULT_TIME_WINDOW, ServiceKeys
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk import consent_receipts
+from consentry.services.sdk.call_policy import CallPolicy, RetryPolicy
 from consentry.services.sdk.entries import canonical_entry
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
 from consentry.services.sdk.paging import pages
@@ -151,6 +160,8 @@ FETCH_NONCE_BYTES = 32
 # How long a client trusts the service's key list before asking again: the most a revocation
 # takes to reach a long-lived client (a signature the list does not verify asks at once).
 SERVICE_KEYS_TTL_S = 60.0
+# The deadline of a call given none (not of a watch).
+DEFAULT_TIMEOUT_S = 30.0
 _T = TypeVar("_T")
 # The consent changes whose responses carry a signed receipt (docs/receipts.md).
 RECEIPTED_CHANGES = ("GrantConsent", "ImportConsent", "ApproveAccessRequest", "NarrowConsent", "RevokeConsent")
@@ -161,7 +172,8 @@ def _system_clock() -> datetime:
 
 
 class Client:
-    def __init__(self, target: str, caller: Caller, *, timeout_s: float = 30.0,
+    def __init__(self, target: str, caller: Caller, *, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+                 retry: RetryPolicy | None = None, idempotency_keys: bool = False,
                  root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, time_window: timedelta = DEFAULT_TIME_WINDOW,
                  seen_shares: SeenShares | None = None, clock: Callable[[], datetime] = _system_clock,
@@ -189,7 +201,17 @@ class Client:
         and gives up on the connection when an answer takes over `keepalive_timeout_s`; 0: no
         pings. By default $CONSENTRY_CLIENT_KEEPALIVE_S or 30 s. Keep it at or above the server's
         CONSENTRY_KEEPALIVE_MIN_PING_INTERVAL_S (default 10 s), or the server ends the connection
-        with GOAWAY too_many_pings (docs/operations.md, "Transport settings")."""
+        with GOAWAY too_many_pings (docs/operations.md, "Transport settings").
+
+
+        Deadlines and retries (call_policy.py; docs/operations.md, "Clients: deadlines and
+        retries"): a call given no `timeout=` gets `timeout_s` (None: no deadline), except the
+        Watch* streams, which stay open until cancelled. A read, or a write whose request carries
+        an `idempotency_key`, that fails UNAVAILABLE is made again with a fresh token after an
+        exponential, jittered pause, as `retry` says (default RetryPolicy(): 4 attempts in all;
+        RetryPolicy(attempts=1) never retries), within the call's deadline; a write without a
+        key is never retried. With `idempotency_keys=True` every write sent without a key gets a
+        fresh random one, so it is retried too."""
         self.caller = caller
         self.timeout_s = timeout_s
         self.time_window = time_window
@@ -201,7 +223,9 @@ class Client:
         options = [*channel_options(max_body_bytes or config.max_body_bytes()),
                    *config.client_keepalive_options(keepalive, keepalive_timeout_s)]
         self._channel = _channel(target, root_certificates, certificate_chain, private_key, options)
-        channel = grpc.intercept_channel(self._channel, _TokenInterceptor(caller))
+        # The policy is outside the signer: every attempt of a retried call carries a fresh token.
+        policy = CallPolicy(timeout_s, retry or RetryPolicy(), idempotency_keys)
+        channel = grpc.intercept_channel(self._channel, policy, _TokenInterceptor(caller))
         self.registry = registry_pb2_grpc.RegistryServiceStub(channel)
         self.consent = consent_pb2_grpc.ConsentServiceStub(channel)
         self.exchange = exchange_pb2_grpc.ExchangeServiceStub(channel)
