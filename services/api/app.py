@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from consentry.ledger.checkpoint import DelegatedNoteSigner
 from consentry.policy.engine import PolicyEngine
 from consentry.services.config import Settings
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
@@ -20,7 +22,14 @@ class App:
     trail: AuditTrail
     keys: KeyProvider
     share_signer: Ed25519Signer
-    ledger_verifier_key: str
+    # The keys that sign checkpoints, current first, read again at each call, so that a rotation
+    # (`consentry keys rotate ledger`) is followed without a restart (cli/datadir.LedgerSigners).
+    ledger_signers: Callable[[], Sequence[DelegatedNoteSigner]]
     kek: KeyEncryptionKeyProvider
     policy: PolicyEngine
     deposit_rules: DepositRules
+
+    @property
+    def ledger_verifier_key(self) -> str:
+        """The current checkpoint key, as the signed-note verifier key auditors pin."""
+        return self.ledger_signers()[0].verifier.to_key()

@@ -78,7 +78,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
     research_subjects.assign_missing(db, secret)  # research consents from before subject ids
     consents.mac_missing(db, secret)  # consent rows from before MACs (after subject ids: it covers them)
     pseudonym_keys.adopt_service_wide(db, secret)  # patients from before per-patient keys
-    signer = ledger_signer(settings)
+    signers = LedgerSigners(settings)
     app = App(
         settings=settings,
         db=db,
@@ -86,7 +86,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
         keys=keys,
         # Follows `consentry keys rotate share-signing` without a restart (domain/service_keys.py).
         share_signer=service_keys.FollowingSigner(db, keys, cfg.SHARE_SIGNING_KEY, SHARE_SIGNING),
-        ledger_verifier_key=signer.verifier.to_key(),
+        ledger_signers=signers,
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
         # record shreds it in every copy of the database (crypto/record_keys.py).
@@ -95,7 +95,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
         deposit_rules=deposit_rules,
     )
     erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
-    return app, LedgerSigners(settings)
+    return app, signers
 
 
 def _register_operator(db: Database, key: Ed25519Signer) -> None:

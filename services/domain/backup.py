@@ -27,7 +27,6 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, select
@@ -35,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from consentry.ledger.db import LedgerReader
+from consentry.services import clock
 from consentry.services.config import Settings
 from consentry.services.crypto import record_keys
 from consentry.services.crypto.keyfiles import create_private_file, ensure_private_dir, fsync_dir
@@ -109,7 +109,7 @@ def _write(settings: Settings, partial: Path) -> Manifest:
         ensure_private_dir((partial / relative).parent)
         create_private_file(partial / relative, data)
         files[relative] = hashlib.sha256(data).hexdigest()
-    manifest = Manifest(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    manifest = Manifest(clock.now_rfc3339(),
                         "sqlite" if sqlite_file is not None else "postgresql", files, entries, checkpoint)
     create_private_file(partial / MANIFEST, manifest.to_json())
     return manifest

@@ -21,6 +21,10 @@ from cli_helpers import CONSENTRY, ok, run
 
 from consentry.ledger import NoteSigner, NoteVerifier, add_signatures, sign_checkpoint, split_note
 from consentry.ledger.verification import read_jsonl, replay
+from consentry.services.crypto import keyfiles
+from consentry.services.identity.tokens import Caller
+from consentry.services.sdk.client import Client
+from consentry.v1 import registry_pb2
 
 ORIGIN = "consentry.local/ledger"
 
@@ -91,6 +95,14 @@ def test_rotate_under_a_running_server_and_an_auditor_of_the_old_key_follows(tmp
         rotated = ok(run("keys", "rotate", "ledger", *dd, env=env))
         new = ok(run("audit", "key", *dd, env=env))[0]
         assert new != old and rotated[1].endswith(old) and rotated[2].endswith(new)
+        # The running server tells the new key at once (GetServiceKeys, as a client asks for it).
+        ok(run("operator", "register-practitioner", "--institution", "before-rotation", "--practitioner", "dr-any",
+               "--role", "physician", *server, env=env))
+        institution = Caller("org:before-rotation", keyfiles.load_signing_key(tmp_path / "before-rotation.key"),
+                             role="physician", practitioner="dr-any")
+        with Client(target, institution) as client:
+            told = client.registry.GetServiceKeys(registry_pb2.GetServiceKeysRequest()).ledger_verifier_key
+        assert told == new
         # The server was not restarted: the next checkpoints, cut by any worker, carry both signatures.
         for i in range(3):
             _grow(tmp_path, f"handover-{i}", target, data, env)
@@ -153,8 +165,6 @@ def test_rotate_under_a_running_server_and_an_auditor_of_the_old_key_follows(tmp
 
 
 def _seed(key_file: bytes) -> bytes:
-    from consentry.services.crypto import keyfiles
-
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"old-{os.getpid()}.key"
     path.write_bytes(key_file)
     path.chmod(0o600)
