@@ -65,6 +65,11 @@ class DecryptionFailed(CryptoError):
     )
 
 
+class RecordKeyGone(DecryptionFailed):
+    """The record's own key (record-keys/) is not there: the record was erased after this copy of
+    the database was made, or its key was lost with the data directory (docs/operations.md)."""
+
+
 class NotThisFetch(CryptoError):
     """A genuine package (signed by the service, for this recipient) that does not answer the
     fetch it came in: moved from another response, replayed, or released on other terms. Catch

@@ -34,7 +34,7 @@ from nacl.bindings import (
 )
 
 from .at_rest import key_context
-from .errors import DecryptionFailed, MalformedPackage
+from .errors import DecryptionFailed, MalformedPackage, RecordKeyGone
 from .kek import SHIELDED_VERSION, WRAP_VERSION, KeyEncryptionKeyProvider, header_key_id
 from .keyfiles import KeyFileError, create_private_file, ensure_private_dir, fsync_dir, read_private_file
 
@@ -114,7 +114,7 @@ class RecordKeyVault:
         try:
             key = read_private_file(path)
         except KeyFileError:
-            raise DecryptionFailed("the record's key is gone: the record was erased") from None
+            raise RecordKeyGone("the record's key is gone: the record was erased") from None
         if len(key) != RECORD_KEY_BYTES:
             raise MalformedPackage(f"{path.name} is not a record key")
         return key

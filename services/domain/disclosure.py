@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from consentry.policy.engine import Decision, PolicyEngine
 from consentry.services import clock
 from consentry.services.crypto import at_rest, derived
+from consentry.services.crypto.errors import RecordKeyGone
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.crypto.share import ShareKey, SharePackage, build_share
 from consentry.services.domain import emergencies, part2, policy_input, sensitivity
@@ -47,6 +48,10 @@ from consentry.services.store.models import Consent, PrincipalKey, Record
 
 # Obligations the service fulfils around the body rather than in it: they go into the ledger.
 LEDGERED_OBLIGATIONS = ("notify_patient", "review")
+# Why an allowed record is withheld when its record key is gone: it was erased after the copy of
+# the database the server runs on was made (a restore), or its key was lost (docs/operations.md,
+# "Restore"). Nothing of it can be disclosed; its holder erases it again.
+KEY_GONE = "the record's key is gone"
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class _Plan:
     shown: list[tuple[Record, Decision]] = field(default_factory=list)
     hidden: list[tuple[Record, Decision]] = field(default_factory=list)
     bodies: dict[str, tuple[bytes, list[str], ShareKey]] = field(default_factory=dict)
+    keyless: set[str] = field(default_factory=set)  # allowed, but their record key is gone
 
     @cached_property
     def consents(self) -> dict[str, dict[str, Any]]:
@@ -157,7 +163,11 @@ class Disclosure:
         for record, decision in zip(inputs.records, decisions, strict=True):
             (plan.shown if _may_see(principal, record, decision) else plan.hidden).append((record, decision))
             if decision.allow and record.erased_ns is None:
-                body, applied = self._open(record, decision, plan.named)
+                try:
+                    body, applied = self._open(record, decision, plan.named)
+                except RecordKeyGone:  # erased after this database's backup: nothing to disclose
+                    plan.keyless.add(record.record_id)
+                    continue
                 plan.bodies[record.record_id] = body, applied, ShareKey.for_recipient(inputs.key.public_key)
         return plan
 
@@ -211,6 +221,8 @@ class Disclosure:
             return self._withhold(s, principal, record, ["the record was erased"], common, named, erased=True)
         if not decision.allow:
             return self._withhold(s, principal, record, list(decision.reasons), common, named)
+        if record.record_id in plan.keyless:
+            return self._withhold(s, principal, record, [KEY_GONE], common, named)
         body, applied, share_key = plan.bodies[record.record_id]
         seq = self.trail.writer(s).next_seq
         # The patient reference is what the recipient named in its request (the research subject,

@@ -26,6 +26,7 @@ from consentry.ledger.checkpoint import NoteVerifier
 from consentry.ledger.verification import verify_log
 from consentry.services import config as cfg
 from consentry.services.crypto import keyfiles
+from consentry.services.domain.disclosure import KEY_GONE
 from consentry.services.sdk.client import Client
 from consentry.v1 import audit_pb2, exchange_pb2, registry_pb2
 
@@ -92,6 +93,11 @@ def test_a_restored_backup_serves_the_same_records_and_its_ledger_verifies(backe
         with serving(tmp_path, url, workers=1, data=restored) as again, people_of(again, url) as people:
             assert _ledger_verifier_key(people) == verifier_key
             if erased:
+                # Until its holder erases it again, the record without its key is withheld, alone.
+                with Client(again.target, doctor.client.caller) as client:
+                    got = list(client.fetch(patient.id, "TREAT", recipient_key=doctor.encryption,
+                                            service_key=service_key))
+                assert [(r.record_id, r.reasons) for r in got if not r.shared] == [(erased, (KEY_GONE,))]
                 with Client(again.target, hospital.client.caller) as holder:
                     holder.exchange.EraseRecord(exchange_pb2.EraseRecordRequest(
                         record_id=erased, reason="filed for another patient"))
