@@ -94,6 +94,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
         policy=TimedPolicy(load_engine(settings.policy_engine, settings.opa_url, settings.policy_timeout_s)),
         deposit_rules=deposit_rules,
     )
+    erasure.check_record_keys(db, settings.data_dir / record_keys.DIRECTORY)
     erasure.destroy_leftover_keys(db, app.kek)  # erasures a stopped server did not finish
     return app, signers
 

@@ -131,8 +131,12 @@ def key_path(directory: Path, context: bytes) -> Path:
     return directory / hashlib.sha256(bytes(context)).hexdigest()
 
 
-def has_key(directory: Path, record_id: str, wrapped: bytes) -> bool:
-    """Whether `directory` holds the record key a record's stored wrapped key needs (a wrapped key
-    stored before shielding needs none)."""
-    return bytes(wrapped)[:1] != SHIELDED_VERSION or key_path(directory, key_context(record_id)).exists()
+def needs_key(wrapped: bytes) -> bool:
+    """Whether a stored wrapped key is shielded under a record key (one stored before is not)."""
+    return bytes(wrapped)[:1] == SHIELDED_VERSION
+
+
+def has_key(directory: Path, record_id: str) -> bool:
+    """Whether `directory` holds the record's key."""
+    return key_path(directory, key_context(record_id)).exists()
 

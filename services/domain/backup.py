@@ -186,8 +186,8 @@ def _keyless_records(database_url: str, data_dir: Path) -> list[str]:
             rows = connection.execute(select(Record.record_id, Record.wrapped_key).where(
                 Record.erased_ns.is_(None), Record.wrapped_key.is_not(None))).yield_per(1000)
             keys = data_dir / record_keys.DIRECTORY
-            return sorted(record_id for record_id, wrapped in rows
-                          if wrapped is not None and not record_keys.has_key(keys, record_id, wrapped))
+            return sorted(record_id for record_id, wrapped in rows if wrapped is not None
+                          and record_keys.needs_key(wrapped) and not record_keys.has_key(keys, record_id))
     except DBAPIError as exc:
         raise BackupError(f"the database cannot be read: {str(exc.orig).splitlines()[0][:200]}; restore it "
                           "first (docs/operations.md)") from None

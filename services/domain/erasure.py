@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from consentry.ledger import is_salted
 from consentry.ledger.db import LedgerReader
 from consentry.policy.engine import UNAVAILABLE, PolicyEngine
 from consentry.services import clock
-from consentry.services.crypto import at_rest
+from consentry.services.crypto import at_rest, record_keys
 from consentry.services.crypto.kek import KeyEncryptionKeyProvider
 from consentry.services.domain import policy_input
 from consentry.services.errors import FailedPrecondition, NotFound, PermissionDenied, Unavailable
@@ -120,3 +121,20 @@ def destroy_leftover_keys(db: Database, kek: KeyEncryptionKeyProvider) -> int:
     with db.read() as s:
         erased = s.scalars(select(Record.record_id).where(Record.erased_ns.is_not(None))).all()
     return sum(at_rest.destroy_record_key(record_id, kek) for record_id in erased)
+
+
+def check_record_keys(db: Database, directory: Path, sample: int = 100) -> None:
+    """Refuses to start (FileNotFoundError) when none of the latest `sample` live records finds
+    its key in `directory`: the `record-keys/` directory is missing or not the deployment's (a
+    volume not mounted). A few records without a key (erased after the backup a server was
+    restored from) are withheld one by one instead (disclosure.KEY_GONE)."""
+    with db.read() as s:
+        rows = s.execute(select(Record.record_id, Record.wrapped_key)
+                         .where(Record.erased_ns.is_(None), Record.wrapped_key.is_not(None))
+                         .order_by(Record.created_ns.desc()).limit(sample)).all()
+    keyed = [record_id for record_id, wrapped in rows if wrapped is not None and record_keys.needs_key(wrapped)]
+    if keyed and not any(record_keys.has_key(directory, record_id) for record_id in keyed):
+        raise FileNotFoundError(
+            f"{directory} holds the key of none of the latest {len(keyed)} records: it is missing or another "
+            "directory (a volume not mounted?); mount or restore it (docs/operations.md, \"Restore\")")
+

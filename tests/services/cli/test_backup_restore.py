@@ -198,3 +198,23 @@ def _schema(url: str) -> str:
 def _libpq(url: str | None) -> str:
     assert url
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def test_serve_refuses_a_data_directory_whose_record_keys_are_not_there(tmp_path):
+    """A `record-keys/` left behind (a restore that missed it, a volume not mounted) would leave
+    every record unopenable: `serve` refuses to start, naming it, rather than withhold them all."""
+    url = cfg.sqlite_url(tmp_path / "data")
+    with serving(tmp_path, url, workers=1) as served, people_of(served, url) as people:
+        hospital, patient = people.org(), people.patient()
+        hospital.client.exchange.PutRecord(exchange_pb2.PutRecordRequest(
+            patient_id=patient.id, fhir_json=LAB % patient.id.encode()))
+    keys = served.data / "record-keys"
+    keys.rename(tmp_path / "elsewhere")
+    refused = run("serve", "--listen", "127.0.0.1:0", "--workers", "1", "--log-level", "WARNING",
+                  "--data-dir", str(served.data))
+    assert one_line(refused, "consentry serve:") == (
+        f"consentry serve: {keys} holds the key of none of the latest 1 records: it is missing or another "
+        "directory (a volume not mounted?); mount or restore it (docs/operations.md, \"Restore\")\n")
+    (tmp_path / "elsewhere").rename(keys)
+    with serving(tmp_path, url, workers=1):
+        pass
