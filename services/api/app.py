@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consentry.ledger.checkpoint import DelegatedNoteSigner
@@ -22,9 +22,9 @@ class App:
     trail: AuditTrail
     keys: KeyProvider
     share_signer: Ed25519Signer
-    # The keys that sign checkpoints, current first, read again at each call, so that a rotation
-    # (`consentry keys rotate ledger`) is followed without a restart (cli/datadir.LedgerSigners).
-    ledger_signers: Callable[[], Sequence[DelegatedNoteSigner]]
+    # The key that signs checkpoints now, read again at each call, so that a rotation (`consentry
+    # keys rotate ledger`) is followed without a restart (cli/datadir.LedgerSigners.current).
+    ledger_signer: Callable[[], DelegatedNoteSigner]
     kek: KeyEncryptionKeyProvider
     policy: PolicyEngine
     deposit_rules: DepositRules
@@ -32,4 +32,4 @@ class App:
     @property
     def ledger_verifier_key(self) -> str:
         """The current checkpoint key, as the signed-note verifier key auditors pin."""
-        return self.ledger_signers()[0].verifier.to_key()
+        return self.ledger_signer().verifier.to_key()

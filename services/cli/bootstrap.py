@@ -86,7 +86,7 @@ def build_app(settings: Settings) -> tuple[App, LedgerSigners]:
         keys=keys,
         # Follows `consentry keys rotate share-signing` without a restart (domain/service_keys.py).
         share_signer=service_keys.FollowingSigner(db, keys, cfg.SHARE_SIGNING_KEY, SHARE_SIGNING),
-        ledger_signers=signers,
+        ledger_signer=signers.current,
         # kek.key plus the retired kek-<id>.key files; follows a rotation without a restart.
         # Each wrapped key shielded under its record's own key in record-keys/, so erasing a
         # record shreds it in every copy of the database (crypto/record_keys.py).

@@ -36,8 +36,11 @@ class LedgerSigners:
     def __call__(self) -> list[DelegatedNoteSigner]:
         keys = key_provider(self.settings)
         retired = keys.retired_signers(cfg.LEDGER_SIGNING_KEY)
-        return [note_signer(self.settings, keys.signer(cfg.LEDGER_SIGNING_KEY)),
-                *(note_signer(self.settings, retired[kid]) for kid in sorted(retired))]
+        return [self.current(), *(note_signer(self.settings, retired[kid]) for kid in sorted(retired))]
+
+    def current(self) -> DelegatedNoteSigner:
+        """The key that signs every checkpoint now (the one auditors are told to pin)."""
+        return ledger_signer(self.settings)
 
 
 def operator_key(settings: Settings) -> Ed25519Signer:

@@ -29,7 +29,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -38,7 +38,7 @@ from consentry.services import clock
 from consentry.services.config import Settings
 from consentry.services.crypto import record_keys
 from consentry.services.crypto.keyfiles import create_private_file, ensure_private_dir, fsync_dir
-from consentry.services.store.models import Record
+from consentry.services.domain import erasure
 
 MANIFEST = "consentry-backup.json"
 FORMAT, VERSION = "consentry-backup", 1
@@ -183,11 +183,8 @@ def _keyless_records(database_url: str, data_dir: Path) -> list[str]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(select(Record.record_id, Record.wrapped_key).where(
-                Record.erased_ns.is_(None), Record.wrapped_key.is_not(None))).yield_per(1000)
             keys = data_dir / record_keys.DIRECTORY
-            return sorted(record_id for record_id, wrapped in rows if wrapped is not None
-                          and record_keys.needs_key(wrapped) and not record_keys.has_key(keys, record_id))
+            return sorted(r for r in erasure.keyed_records(connection) if not record_keys.has_key(keys, r))
     except DBAPIError as exc:
         raise BackupError(f"the database cannot be read: {str(exc.orig).splitlines()[0][:200]}; restore it "
                           "first (docs/operations.md)") from None

@@ -18,7 +18,7 @@ import json
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from consentry.ledger import is_salted
@@ -123,18 +123,24 @@ def destroy_leftover_keys(db: Database, kek: KeyEncryptionKeyProvider) -> int:
     return sum(at_rest.destroy_record_key(record_id, kek) for record_id in erased)
 
 
+def keyed_records(connection: Connection, *, latest: int | None = None) -> list[str]:
+    """The live records whose body needs a record key (record-keys/), newest first (only the
+    `latest` newest with `latest`); those stored before shielding need none."""
+    query = (select(Record.record_id, Record.wrapped_key)
+             .where(Record.erased_ns.is_(None), Record.wrapped_key.is_not(None))
+             .order_by(Record.created_ns.desc()).limit(latest))
+    return [record_id for record_id, wrapped in connection.execute(query).yield_per(1000)
+            if wrapped is not None and record_keys.needs_key(wrapped)]
+
+
 def check_record_keys(db: Database, directory: Path, sample: int = 100) -> None:
     """Refuses to start (FileNotFoundError) when none of the latest `sample` live records finds
     its key in `directory`: the `record-keys/` directory is missing or not the deployment's (a
     volume not mounted). A few records without a key (erased after the backup a server was
     restored from) are withheld one by one instead (disclosure.KEY_GONE)."""
     with db.read() as s:
-        rows = s.execute(select(Record.record_id, Record.wrapped_key)
-                         .where(Record.erased_ns.is_(None), Record.wrapped_key.is_not(None))
-                         .order_by(Record.created_ns.desc()).limit(sample)).all()
-    keyed = [record_id for record_id, wrapped in rows if wrapped is not None and record_keys.needs_key(wrapped)]
+        keyed = keyed_records(s.connection(), latest=sample)
     if keyed and not any(record_keys.has_key(directory, record_id) for record_id in keyed):
         raise FileNotFoundError(
             f"{directory} holds the key of none of the latest {len(keyed)} records: it is missing or another "
             "directory (a volume not mounted?); mount or restore it (docs/operations.md, \"Restore\")")
-

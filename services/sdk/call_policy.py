@@ -19,6 +19,7 @@ interceptor sits outside the one that signs, and each attempt is signed afresh.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import secrets
 import time
@@ -67,14 +68,20 @@ class RetryPolicy:
         return _JITTER.uniform(ceiling / 2, ceiling)
 
 
-class _Details(grpc.ClientCallDetails):
-    def __init__(self, details: grpc.ClientCallDetails, timeout: float | None) -> None:
-        self.method, self.metadata, self.credentials = details.method, details.metadata, details.credentials
-        self.wait_for_ready, self.compression = details.wait_for_ready, details.compression
-        self.timeout = timeout
+class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
+                                                   "wait_for_ready", "compression")),
+               grpc.ClientCallDetails):
+    pass
 
 
-_Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
+def changed(details: grpc.ClientCallDetails, **changes: Any) -> grpc.ClientCallDetails:
+    """`details` with some of its fields replaced (grpc's own are read-only)."""
+    return _Details(details.method, details.timeout, details.metadata, details.credentials,
+                    details.wait_for_ready, details.compression)._replace(**changes)
+
+
+# What grpc hands an interceptor: the call itself, taking call details and the request message.
+Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
 
 
 def method_name(details: grpc.ClientCallDetails) -> str:
@@ -93,7 +100,7 @@ class CallPolicy(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterce
         self.retry = retry
         self.idempotency_keys = idempotency_keys
 
-    def intercept_unary_unary(self, continuation: _Continuation, details: grpc.ClientCallDetails,
+    def intercept_unary_unary(self, continuation: Continuation, details: grpc.ClientCallDetails,
                               request: Any) -> Any:
         timeout = details.timeout if details.timeout is not None else self.timeout_s
         request = self._keyed(request)
@@ -102,7 +109,7 @@ class CallPolicy(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterce
         deadline = None if timeout is None else time.monotonic() + timeout
         failed = 0
         while True:
-            outcome = continuation(_Details(details, _left(deadline)), request)
+            outcome = continuation(changed(details, timeout=_left(deadline)), request)
             failed += 1
             if not (retried and failed < self.retry.attempts and _unavailable(outcome)):
                 return outcome
@@ -112,11 +119,11 @@ class CallPolicy(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterce
                 return outcome  # no time for another attempt: the caller sees why it failed
             time.sleep(pause)
 
-    def intercept_unary_stream(self, continuation: _Continuation, details: grpc.ClientCallDetails,
+    def intercept_unary_stream(self, continuation: Continuation, details: grpc.ClientCallDetails,
                                request: Any) -> Any:
         watch = method_name(details).startswith(WATCH_PREFIX)
         timeout = details.timeout if details.timeout is not None or watch else self.timeout_s
-        return continuation(_Details(details, timeout), request)
+        return continuation(changed(details, timeout=timeout), request)
 
     def _keyed(self, request: Any) -> Any:
         if not (self.idempotency_keys and isinstance(request, Message)

@@ -30,7 +30,6 @@ never is (call_policy.py; docs/operations.md, "Clients: deadlines and retries"):
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import hashlib
@@ -60,7 +59,7 @@ from consentry.services.crypto.key_chain import SHARE_SIGNING, Endorsement, KeyC
 from consentry.services.crypto.share import DEFAULT_TIME_WINDOW, ServiceKeys
 from consentry.services.identity.tokens import METADATA_KEY, Caller
 from consentry.services.sdk import consent_receipts
-from consentry.services.sdk.call_policy import CallPolicy, RetryPolicy
+from consentry.services.sdk.call_policy import CallPolicy, Continuation, RetryPolicy, changed
 from consentry.services.sdk.entries import canonical_entry
 from consentry.services.sdk.fetched import Asked, DisclosureProof, FetchedRecord, Recipient, open_response
 from consentry.services.sdk.paging import pages
@@ -80,16 +79,6 @@ from consentry.v1 import (
 )
 
 
-class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
-                                                   "wait_for_ready", "compression")),
-               grpc.ClientCallDetails):
-    pass
-
-
-# What grpc hands an interceptor: the call itself, taking call details and the request message.
-_Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
-
-
 class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds `authorization: Bearer <token>` bound to the method being called and to the request's
     bytes as grpc sends them (the stubs serialize with `SerializeToString`, as here)."""
@@ -101,14 +90,13 @@ class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
         token = self._caller.token(method, request.SerializeToString())
         metadata = [*(details.metadata or ()), (METADATA_KEY, "Bearer " + token)]
-        return _Details(details.method, details.timeout, metadata, details.credentials,
-                        details.wait_for_ready, details.compression)
+        return changed(details, metadata=metadata)
 
-    def intercept_unary_unary(self, continuation: _Continuation, details: grpc.ClientCallDetails,
+    def intercept_unary_unary(self, continuation: Continuation, details: grpc.ClientCallDetails,
                               request: Any) -> Any:
         return continuation(self._with_token(details, request), request)
 
-    def intercept_unary_stream(self, continuation: _Continuation, details: grpc.ClientCallDetails,
+    def intercept_unary_stream(self, continuation: Continuation, details: grpc.ClientCallDetails,
                                request: Any) -> Any:
         return continuation(self._with_token(details, request), request)
 
